@@ -1,0 +1,3 @@
+from lobbywatch.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""Where a hall's alerts go: named channels, and routes from alert kinds to channels.
+
+The alert engine (server) reads this section of each hall's configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lobbywatch.protocol.fields import Identifier
+
+Language = Literal["zh-CN", "en"]
+Audience = Literal["guide", "manager", "counter", "vendor", "regional"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Channel(_Model):
+    name: Identifier = Field(description="Channel name, referenced by routes.")
+    language: Language | Literal["both"] = Field(
+        default="both", description="Language of the text sent: zh-CN, en, or both."
+    )
+
+
+class _SignedWebhook(_Channel):
+    url: str = Field(pattern=r"^https?://", max_length=2048, description="Endpoint URL.")
+    secret: str | None = Field(default=None, max_length=512, description="Signing secret.")
+    secret_file: Path | None = Field(default=None, description="File holding the secret.")
+
+
+class WebhookChannel(_SignedWebhook):
+    """Generic JSON webhook, HMAC-SHA256 signed when a secret is set."""
+
+    type: Literal["webhook"]
+
+
+class WeComChannel(_SignedWebhook):
+    """WeCom (企业微信) group robot."""
+
+    type: Literal["wecom"]
+
+
+class DingTalkChannel(_SignedWebhook):
+    """DingTalk (钉钉) custom robot, signed with its secret."""
+
+    type: Literal["dingtalk"]
+
+
+class FeishuChannel(_SignedWebhook):
+    """Feishu/Lark (飞书) custom bot, signed with its secret."""
+
+    type: Literal["feishu"]
+
+
+class SlackChannel(_SignedWebhook):
+    """Slack incoming webhook."""
+
+    type: Literal["slack"]
+
+
+class EmailChannel(_Channel):
+    """E-mail over SMTP."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1, description="SMTP server.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    username: str | None = Field(default=None, description="SMTP user.")
+    password_file: Path | None = Field(default=None, description="File holding the password.")
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="From address.")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(
+        min_length=1, description="Recipients."
+    )
+
+
+class MqttDownlinkChannel(_Channel):
+    """Send alerts back to the hall broker (in-hall displays, announcements)."""
+
+    type: Literal["mqtt"]
+
+
+Channel = Annotated[
+    WebhookChannel
+    | WeComChannel
+    | DingTalkChannel
+    | FeishuChannel
+    | SlackChannel
+    | EmailChannel
+    | MqttDownlinkChannel,
+    Field(discriminator="type"),
+]
+
+
+class Route(_Model):
+    """Alerts of these kinds (all when empty) go to these channels."""
+
+    kinds: list[Identifier] = Field(default_factory=list, description="Alert kinds; empty = all.")
+    audience: list[Audience] = Field(
+        default_factory=list, description="Only alerts meant for these people; empty = all."
+    )
+    channels: list[Identifier] = Field(min_length=1, description="Channel names.")
+
+
+class EscalationStep(_Model):
+    after_min: float = Field(gt=0, le=1440, description="Unacknowledged for this long...")
+    audience: Audience = Field(description="...then escalate to these people.")
+    channels: list[Identifier] = Field(min_length=1, description="Through these channels.")
+
+
+class NotificationsConfig(_Model):
+    channels: list[Channel] = Field(default_factory=list, description="Named channels.")
+    routes: list[Route] = Field(default_factory=list, description="Which alerts go where.")
+    escalation: list[EscalationStep] = Field(
+        default_factory=list, description="Escalation when an alert stays unacknowledged."
+    )
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> NotificationsConfig:
+        names = [c.name for c in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError("channel names must be unique")
+        for i, route in enumerate(self.routes):
+            for name in route.channels:
+                if name not in names:
+                    raise ValueError(f"routes[{i}] names unknown channel {name!r}")
+        for i, step in enumerate(self.escalation):
+            for name in step.channels:
+                if name not in names:
+                    raise ValueError(f"escalation[{i}] names unknown channel {name!r}")
+        return self

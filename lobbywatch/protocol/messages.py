@@ -1,0 +1,337 @@
+"""Protocol v1 messages: one pydantic model per message type.
+
+Every message is one flat JSON object: the envelope fields of :class:`Envelope` plus the
+fields of its type. ``type`` selects the model. Unknown fields are rejected, so a typo in a
+kiosk's implementation is caught at the first message rather than silently dropped.
+
+Class attributes (not sent) say how a message travels:
+
+* ``DELIVERY`` — ``"event"`` (must never be dropped: faults, waits, status changes) or
+  ``"sample"`` (periodic state, superseded by the next one; a full gateway sheds these first).
+* ``RETAINED`` — published with the MQTT retain flag (the broker keeps the last one).
+* ``DIRECTION`` — ``"up"`` (hall to server) or ``"down"`` (server to hall).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lobbywatch.protocol.enums import (
+    AlertState,
+    CounterStatus,
+    DeviceCommandKind,
+    DeviceEventKind,
+    DeviceKind,
+    Presence,
+    Severity,
+    WaitKind,
+    WaitOutcome,
+    ZoneKind,
+)
+from lobbywatch.protocol.fields import (
+    MAX_SEQ,
+    Count,
+    FaultCode,
+    Identifier,
+    Label,
+    MessageId,
+    Seconds,
+    ShortText,
+    UtcDateTime,
+)
+
+PROTOCOL_VERSION: Literal[1] = 1
+
+Delivery = Literal["event", "sample"]
+Direction = Literal["up", "down"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Envelope(_Strict):
+    """Fields every message carries, whatever its type."""
+
+    v: Literal[1] = Field(description="Protocol version. This build speaks 1.")
+    type: str = Field(description="Message type; selects the model for the remaining fields.")
+    id: MessageId = Field(description="Unique id of this message; receivers deduplicate on it.")
+    site: Identifier = Field(description="The hall (site) the source belongs to.")
+    source: Identifier = Field(description="The camera, device or server instance that produced the message.")
+    epoch: int = Field(
+        ge=0,
+        le=MAX_SEQ,
+        description=(
+            "Sequence epoch: changes only when the source's sequence restarts (for example "
+            "a device whose local store was wiped). Sequence continuity is checked per "
+            "(site, source, epoch)."
+        ),
+    )
+    seq: int = Field(
+        ge=0,
+        le=MAX_SEQ,
+        description=(
+            "Per-source sequence number, one more than the source's previous message, so "
+            "loss and duplication are visible downstream. Last-will messages repeat the seq "
+            "of the connection's birth message and are exempt from continuity checks."
+        ),
+    )
+    ts: UtcDateTime = Field(description="When the source produced the message (UTC).")
+
+    DELIVERY: ClassVar[Delivery] = "event"
+    RETAINED: ClassVar[bool] = False
+    DIRECTION: ClassVar[Direction] = "up"
+
+    @property
+    def is_will(self) -> bool:
+        """True for a last-will message (published by the broker for a dead source)."""
+        return False
+
+
+class LocalizedText(_Strict):
+    """A text a person reads, in both languages staff use."""
+
+    zh_cn: str = Field(alias="zh-CN", min_length=1, max_length=1000, description="Chinese.")
+    en: str = Field(min_length=1, max_length=1000, description="English.")
+
+
+# --------------------------------------------------------------------------- cameras
+
+
+class ZoneState(Envelope):
+    """Current state of one zone as seen by one camera. Retained; at most 1/s per zone."""
+
+    type: Literal["zone_state"] = "zone_state"
+    zone: Identifier = Field(description="Zone id from the site configuration.")
+    kind: ZoneKind = Field(description="Zone kind.")
+    occupancy: float = Field(ge=0, le=10_000, description="Smoothed number of people in the zone.")
+    count: Count = Field(description="People counted in the zone in the latest processed frame.")
+    queue_length: Count | None = Field(
+        default=None, description="People standing in line (queue zones only)."
+    )
+    longest_wait_s: Seconds | None = Field(
+        default=None, description="Longest current dwell of anyone in the zone, in seconds."
+    )
+    longest_wait_at: tuple[float, float] | None = Field(
+        default=None,
+        description="Where the longest waiter stands: normalised (x, y) in the camera image, 0..1.",
+    )
+    expected_wait_s: Seconds | None = Field(
+        default=None, description="Expected wait for someone joining now (queue/waiting zones)."
+    )
+    waits_over_limit: Count = Field(
+        default=0, description="People in the zone whose dwell is past the site's wait limit."
+    )
+    loitering: Count = Field(
+        default=0, description="People loitering (entrance/experience zones) past the threshold."
+    )
+    entered_total: int = Field(
+        ge=0, le=MAX_SEQ, description="Entries into the zone since the source's epoch began."
+    )
+    exited_total: int = Field(
+        ge=0, le=MAX_SEQ, description="Exits from the zone since the source's epoch began."
+    )
+
+    DELIVERY: ClassVar[Delivery] = "sample"
+    RETAINED: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _queue_only_in_queue(self) -> ZoneState:
+        if self.queue_length is not None and self.kind not in (ZoneKind.QUEUE, ZoneKind.WAITING):
+            raise ValueError("queue_length is only sent for queue and waiting zones")
+        if self.longest_wait_at is not None and not all(0.0 <= c <= 1.0 for c in self.longest_wait_at):
+            raise ValueError("longest_wait_at must be normalised to 0..1")
+        return self
+
+
+class CameraStatus(Envelope):
+    """Health of a camera pipeline. Retained; also set as the camera's MQTT last-will."""
+
+    type: Literal["camera_status"] = "camera_status"
+    state: Presence = Field(description="online, or offline (last-will or clean shutdown).")
+    will: bool = Field(default=False, description="True when this is the last-will message.")
+    reason: ShortText | None = Field(default=None, description="Why the camera is offline.")
+    stream_ok: bool = Field(default=True, description="False while the video stream is lost.")
+    fps: float | None = Field(default=None, ge=0, le=1000, description="Frames processed per s.")
+    frames_read: int = Field(default=0, ge=0, le=MAX_SEQ, description="Frames read since start.")
+    frames_processed: int = Field(default=0, ge=0, le=MAX_SEQ, description="Frames processed.")
+    frames_dropped: int = Field(default=0, ge=0, le=MAX_SEQ, description="Frames skipped.")
+
+    RETAINED: ClassVar[bool] = True
+
+    @property
+    def is_will(self) -> bool:
+        return self.will
+
+
+class WaitRecord(Envelope):
+    """One completed, anonymous dwell: a wait in a queue/waiting zone or a service at a counter."""
+
+    type: Literal["wait_record"] = "wait_record"
+    zone: Identifier = Field(description="Zone the person dwelt in.")
+    kind: WaitKind = Field(description="wait (queue/waiting) or service (counter).")
+    zone_kind: ZoneKind = Field(description="Kind of the zone.")
+    started: UtcDateTime = Field(description="When the dwell began.")
+    ended: UtcDateTime = Field(description="When it ended (exit, or last seen for lost tracks).")
+    duration_s: Seconds = Field(description="ended - started, in seconds.")
+    outcome: WaitOutcome = Field(description="exited, or lost (track timed out).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WaitRecord:
+        if self.ended < self.started:
+            raise ValueError("ended is before started")
+        span = (self.ended - self.started).total_seconds()
+        if abs(span - self.duration_s) > 1.0:
+            raise ValueError(f"duration_s {self.duration_s} differs from ended - started ({span})")
+        return self
+
+
+# --------------------------------------------------------------------------- devices
+
+
+class DeviceInfo(_Strict):
+    """Metadata a device announces in its birth (online) status."""
+
+    kind: DeviceKind = Field(description="Device kind.")
+    vendor: Label = Field(description="Maintenance vendor (or manufacturer) id or name.")
+    model: Label = Field(description="Hardware model.")
+    firmware: Label | None = Field(default=None, description="Firmware/software version.")
+    capabilities: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="What the device offers (top_up, ...)."
+    )
+
+
+class DeviceStatus(Envelope):
+    """Retained status of a device; the birth message (online) and the last-will (offline)."""
+
+    type: Literal["device_status"] = "device_status"
+    state: Presence = Field(description="online, or offline (last-will or clean shutdown).")
+    will: bool = Field(default=False, description="True when this is the last-will message.")
+    out_of_service: bool = Field(default=False, description="Out-of-service notice posted.")
+    faults: list[FaultCode] = Field(
+        default_factory=list, max_length=64, description="Fault codes active now."
+    )
+    info: DeviceInfo | None = Field(default=None, description="Device metadata; sent in the birth message.")
+    heartbeat_s: float | None = Field(
+        default=None, gt=0, le=3600, description="Heartbeat interval the device promises."
+    )
+
+    RETAINED: ClassVar[bool] = True
+
+    @property
+    def is_will(self) -> bool:
+        return self.will
+
+
+class Vitals(_Strict):
+    cpu_pct: float | None = Field(default=None, ge=0, le=100, description="CPU use, %.")
+    mem_pct: float | None = Field(default=None, ge=0, le=100, description="Memory use, %.")
+    disk_free_pct: float | None = Field(default=None, ge=0, le=100, description="Free disk, %.")
+    temperature_c: float | None = Field(default=None, ge=-50, le=150, description="Board temp.")
+    outbox_backlog: int | None = Field(default=None, ge=0, description="Unsent local messages.")
+
+
+class DeviceHeartbeat(Envelope):
+    """Periodic I-am-alive from a device, with a few vitals."""
+
+    type: Literal["device_heartbeat"] = "device_heartbeat"
+    uptime_s: float = Field(ge=0, le=10 * 365 * 86400, description="Seconds since agent start.")
+    interval_s: float = Field(gt=0, le=3600, description="Seconds until the next heartbeat.")
+    vitals: Vitals = Field(default_factory=Vitals, description="Health readings.")
+
+    DELIVERY: ClassVar[Delivery] = "sample"
+
+
+class DeviceEvent(Envelope):
+    """A fault raised or cleared, or the out-of-service notice switched on or off."""
+
+    type: Literal["device_event"] = "device_event"
+    event: DeviceEventKind = Field(description="What happened.")
+    code: FaultCode | None = Field(default=None, description="Fault code (required for fault events).")
+    severity: Severity | None = Field(default=None, description="Severity of the fault.")
+    unusable: bool | None = Field(
+        default=None, description="Whether the fault makes the device unusable for customers."
+    )
+    by: Literal["fault", "hand", "remote"] | None = Field(
+        default=None, description="For out-of-service events: set by a fault, by hand or remotely."
+    )
+    detail: ShortText | None = Field(default=None, description="Free text from the device.")
+
+    @model_validator(mode="after")
+    def _code_for_faults(self) -> DeviceEvent:
+        is_fault = self.event in (DeviceEventKind.FAULT_RAISED, DeviceEventKind.FAULT_CLEARED)
+        if is_fault and self.code is None:
+            raise ValueError(f"code is required for {self.event.value} events")
+        return self
+
+
+class CounterState(Envelope):
+    """State of a staffed counter, from its counter terminal. Retained."""
+
+    type: Literal["counter_state"] = "counter_state"
+    counter: Identifier = Field(description="Counter id from the site configuration.")
+    state: CounterStatus = Field(description="serving, standby, learning or away.")
+    since: UtcDateTime | None = Field(default=None, description="When this state began.")
+
+    RETAINED: ClassVar[bool] = True
+
+
+# --------------------------------------------------------------------------- downlink
+
+
+class AlertNotice(Envelope):
+    """An alert sent down to the hall (in-hall displays, announcements)."""
+
+    type: Literal["alert"] = "alert"
+    alert_id: MessageId = Field(description="Stable id of the alert (same for its updates).")
+    kind: Identifier = Field(description="Rule that raised it (crowding, long_wait, ...).")
+    severity: Severity = Field(description="Severity.")
+    state: AlertState = Field(description="firing, acknowledged or resolved.")
+    title: LocalizedText = Field(description="Short title.")
+    body: LocalizedText = Field(description="What happened and what to do.")
+    zone: Identifier | None = Field(default=None, description="Zone concerned, if any.")
+    device: Identifier | None = Field(default=None, description="Device concerned, if any.")
+
+    DIRECTION: ClassVar[Direction] = "down"
+
+
+class DeviceCommand(Envelope):
+    """A command for one device, on that device's own downlink topic."""
+
+    type: Literal["device_command"] = "device_command"
+    device: Identifier = Field(description="Target device.")
+    command: DeviceCommandKind = Field(description="What to do.")
+    detail: ShortText | None = Field(default=None, description="Reason, shown in the device log.")
+
+    DIRECTION: ClassVar[Direction] = "down"
+
+
+Message = Annotated[
+    ZoneState
+    | CameraStatus
+    | WaitRecord
+    | DeviceStatus
+    | DeviceHeartbeat
+    | DeviceEvent
+    | CounterState
+    | AlertNotice
+    | DeviceCommand,
+    Field(discriminator="type"),
+]
+
+MESSAGE_TYPES: dict[str, type[Envelope]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        ZoneState,
+        CameraStatus,
+        WaitRecord,
+        DeviceStatus,
+        DeviceHeartbeat,
+        DeviceEvent,
+        CounterState,
+        AlertNotice,
+        DeviceCommand,
+    )
+}

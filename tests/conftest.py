@@ -1,0 +1,209 @@
+"""Shared fixtures: real servers on free ports, a fixed clock, MQTT helpers.
+
+Server fixtures are session-scoped for speed (one Mosquitto, one influxd, one PostgreSQL
+per run); tests isolate themselves by site id, database name or schema. A test that must
+kill or restart a server asks for the function-scoped ``fresh_*`` variant instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lobbywatch.clock import FixedClock
+from lobbywatch.config.site import BrokerConfig
+from lobbywatch.services import Influxd, Mosquitto, Postgres, wait_until
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock fixed at a Monday morning in a Shanghai hall (01:30 UTC = 09:30 local)."""
+    return FixedClock.at("2026-11-23T01:30:00Z")
+
+
+@pytest.fixture
+def site_id() -> str:
+    """A site id unique to the test, so tests sharing a broker do not see each other."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+# --------------------------------------------------------------------------- Mosquitto
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    with Mosquitto(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of the test's own, free to be killed and restarted."""
+    with Mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+def broker_config(broker: Mosquitto) -> BrokerConfig:
+    return BrokerConfig(host=broker.host, port=broker.port, keepalive_s=5)
+
+
+@pytest.fixture
+def broker_cfg(mosquitto: Mosquitto) -> BrokerConfig:
+    """Connection settings for the shared test broker."""
+    return broker_config(mosquitto)
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+
+
+@dataclass
+class MqttProbe:
+    """A subscriber that records everything on its filters, for assertions."""
+
+    client: mqtt.Client
+    messages: queue.Queue[Received] = field(default_factory=queue.Queue)
+    seen: list[Received] = field(default_factory=list)
+
+    def get(self, timeout: float = 10.0, topic: str | None = None) -> Received:
+        """Next message (on ``topic`` when given); fails the test after ``timeout`` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no MQTT message on {topic or 'any topic'} within {timeout}s")
+            try:
+                msg = self.messages.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            self.seen.append(msg)
+            if topic is None or msg.topic == topic:
+                return msg
+
+    def drain(self) -> list[Received]:
+        out: list[Received] = []
+        while True:
+            try:
+                msg = self.messages.get_nowait()
+            except queue.Empty:
+                return out
+            self.seen.append(msg)
+            out.append(msg)
+
+
+@pytest.fixture
+def mqtt_probe(mosquitto: Mosquitto) -> Iterator[Callable[..., MqttProbe]]:
+    """Factory: ``mqtt_probe("lobbywatch/v1/site/#")`` returns a subscribed probe."""
+    clients: list[mqtt.Client] = []
+
+    def make(*filters: str, broker: Mosquitto | None = None) -> MqttProbe:
+        b = broker or mosquitto
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}")
+        probe = MqttProbe(client)
+        subscribed = threading.Event()
+
+        def on_connect(c: mqtt.Client, *_: object) -> None:
+            for f in filters:
+                c.subscribe(f, qos=1)
+            subscribed.set()
+
+        def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+            probe.messages.put(Received(m.topic, bytes(m.payload), bool(m.retain), m.qos))
+
+        client.on_connect = on_connect
+        client.on_message = on_message
+        client.connect(b.host, b.port)
+        client.loop_start()
+        assert subscribed.wait(10), "probe could not connect to the broker"
+        # SUBACK is not awaited by on_connect; a round trip through the broker guarantees it.
+        marker = f"lobbywatch/probe-sync/{uuid.uuid4().hex}"
+        got = threading.Event()
+        client.message_callback_add(marker, lambda *_: got.set())
+        client.subscribe(marker, qos=1)
+        client.publish(marker, b"x", qos=1)
+        assert got.wait(10), "probe subscription did not settle"
+        clients.append(client)
+        return probe
+
+    yield make
+    for c in clients:
+        c.loop_stop()
+        c.disconnect()
+
+
+# --------------------------------------------------------------------------- InfluxDB
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    with Influxd(tmp_path_factory.mktemp("influxd")) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    with Influxd(tmp_path / "influxd") as server:
+        yield server
+
+
+@pytest.fixture
+def influx_db(influxd: Influxd) -> Iterator[str]:
+    """A fresh, empty database name on the shared influxd."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    influxd.query(f'CREATE DATABASE "{name}"')
+    yield name
+    influxd.query(f'DROP DATABASE "{name}"')
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    with Postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the shared PostgreSQL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=postgres.host,
+        port=postgres.port,
+        user=postgres.user,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{postgres.user}@{postgres.host}:{postgres.port}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each SQL test runs twice: on an SQLite file and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lobbywatch.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+__all__ = ["MqttProbe", "Received", "broker_config", "wait_until"]
