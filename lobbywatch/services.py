@@ -1,10 +1,10 @@
 """Real Mosquitto, InfluxDB and PostgreSQL servers as child processes, on free loopback ports.
 
 The test suite starts them through pytest fixtures (``tests/conftest.py``) and the demo starts
-them the same way, so there is one implementation of "run a broker here".
+them the same way, so there is one implementation of "run a broker here"::
 
->>> with Mosquitto(tmp_dir) as broker:          # doctest: +SKIP
-...     client.connect("127.0.0.1", broker.port)
+    with Mosquitto(tmp_dir) as broker:
+        client.connect("127.0.0.1", broker.port)
 """
 
 from __future__ import annotations

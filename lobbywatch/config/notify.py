@@ -5,6 +5,7 @@ The alert engine (server) reads this section of each hall's configuration.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -112,11 +113,78 @@ class EscalationStep(_Model):
     channels: list[Identifier] = Field(min_length=1, description="Through these channels.")
 
 
+class Silence(_Model):
+    """A silence or maintenance window: matching alerts are tracked but nobody is notified.
+
+    Every matcher that is set must match (an empty list matches anything), e.g. a vendor
+    working on one kiosk: ``{devices: [kiosk-sim-1], starts: ..., ends: ..., reason: ...}``.
+    """
+
+    kinds: list[Identifier] = Field(default_factory=list, description="Alert kinds; empty = all.")
+    zones: list[Identifier] = Field(default_factory=list, description="Zones; empty = any.")
+    devices: list[Identifier] = Field(default_factory=list, description="Devices; empty = any.")
+    vendor: Identifier | None = Field(default=None, description="Only this vendor's devices.")
+    starts: datetime = Field(description="Start, ISO 8601 with offset.")
+    ends: datetime = Field(description="End, ISO 8601 with offset.")
+    reason: str = Field(default="", max_length=500, description="Why (maintenance, works, ...).")
+    created_by: str | None = Field(default=None, max_length=120, description="Who set it.")
+
+    @model_validator(mode="after")
+    def _window(self) -> Silence:
+        for name in ("starts", "ends"):
+            value: datetime = getattr(self, name)
+            if value.tzinfo is None:
+                raise ValueError(f"{name} must carry a UTC offset, e.g. 2026-11-23T09:30:00+08:00")
+        if self.ends <= self.starts:
+            raise ValueError("ends must be after starts")
+        return self
+
+
+class AlertPolicy(_Model):
+    """How the alert engine holds, clears and de-flaps alerts (defaults suit a hall)."""
+
+    hold_s: dict[Identifier, Annotated[float, Field(ge=0, le=3600)]] = Field(
+        default_factory=dict,
+        description="Per alert kind: the condition must hold this long before the alert fires.",
+    )
+    clear_hold_s: dict[Identifier, Annotated[float, Field(ge=0, le=3600)]] = Field(
+        default_factory=dict,
+        description="Per alert kind: the condition must stay clear this long before it resolves.",
+    )
+    default_clear_hold_s: float = Field(
+        default=30, ge=0, le=3600, description="Clear hold for kinds not in clear_hold_s."
+    )
+    flap_window_s: float = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description="An alert that fires again this soon after resolving reopens as the same alert.",
+    )
+    flap_max: int = Field(
+        default=2, ge=0, le=100, description="Reopenings notified within the window; later ones are quiet."
+    )
+    gateway_silence_s: float = Field(
+        default=60, ge=5, le=3600, description="No ingest from a hall's gateway this long: sensing blind."
+    )
+    peak_arrivals_per_hour: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Forecast arrivals per hour that make a peak hour; default 3 x the 10-min surge figure.",
+    )
+
+
 class NotificationsConfig(_Model):
     channels: list[Channel] = Field(default_factory=list, description="Named channels.")
     routes: list[Route] = Field(default_factory=list, description="Which alerts go where.")
     escalation: list[EscalationStep] = Field(
         default_factory=list, description="Escalation when an alert stays unacknowledged."
+    )
+    silences: list[Silence] = Field(
+        default_factory=list, description="Silences and maintenance windows (alert engine)."
+    )
+    policy: AlertPolicy = Field(
+        default_factory=AlertPolicy, description="Hold, clear and flap settings of the alert engine."
     )
 
     @model_validator(mode="after")

@@ -5,8 +5,8 @@ A source numbers its messages 0, 1, 2, ... within an *epoch*. Downstream, a
 late (it fills an earlier gap), or whether messages were skipped (a gap).
 
 >>> t = SequenceTracker()
->>> [t.observe(("h1", "k1", 0), s).verdict for s in (0, 1, 3, 2, 3)]
-['ok', 'ok', 'gap', 'late', 'duplicate']
+>>> [t.observe(("h1", "k1", 0), s).verdict.value for s in (1, 2, 4, 3, 4, 0)]
+['ok', 'ok', 'gap', 'late', 'duplicate', 'late']
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Observation:
 
 @dataclass(slots=True)
 class _Stream:
+    lowest: int
     highest: int
     holes: list[tuple[int, int]] = field(default_factory=list)  # inclusive ranges not yet seen
 
@@ -59,8 +60,16 @@ class SequenceTracker:
     def observe(self, key: Hashable, seq: int) -> Observation:
         stream = self._streams.get(key)
         if stream is None:
-            self._streams[key] = _Stream(highest=seq)
+            self._streams[key] = _Stream(lowest=seq, highest=seq)
             return Observation(Verdict.OK)
+        if seq < stream.lowest:
+            # Older than anything seen (reordering around the first message): the stream
+            # began earlier than we thought, and the numbers between are missing for now.
+            if seq < stream.lowest - 1:
+                stream.holes.insert(0, (seq + 1, stream.lowest - 1))
+                self.missing += stream.lowest - 1 - seq
+            stream.lowest = seq
+            return Observation(Verdict.LATE)
         if seq == stream.highest + 1:
             stream.highest = seq
             return Observation(Verdict.OK)
