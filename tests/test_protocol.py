@@ -196,3 +196,10 @@ def test_validate_command_reports_field_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["protocol", "validate", str(bad)])
     assert result.exit_code == 1
     assert "uptime_s" in result.output
+
+
+def test_protocol_doc_reference_is_current() -> None:
+    from lobbywatch.protocol.reference import DOC, refreshed
+
+    text = DOC.read_text(encoding="utf-8")
+    assert refreshed(text) == text, "run: python -m lobbywatch.protocol.reference --write"
