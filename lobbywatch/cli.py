@@ -139,9 +139,11 @@ def _register_components() -> None:
     from edge.simulate.cli import register as simulate_cli
     from edge.vision.cli import register as vision_cli
     from gateway.cli import register as gateway_cli
+    from server.alerts.cli import register as alerts_cli
     from server.cli import register as server_cli
 
-    for register in (vision_cli, devices_cli, simulate_cli, gateway_cli, server_cli, dashboards_cli):
+    components = (vision_cli, devices_cli, simulate_cli, gateway_cli, server_cli, alerts_cli, dashboards_cli)
+    for register in components:
         register(groups)
 
 

@@ -105,6 +105,10 @@ class Route(_Model):
         default_factory=list, description="Only alerts meant for these people; empty = all."
     )
     channels: list[Identifier] = Field(min_length=1, description="Channel names.")
+    vendors: list[Identifier] = Field(
+        default_factory=list,
+        description="Only alerts about devices of these maintenance vendors; empty = any alert.",
+    )
 
 
 class EscalationStep(_Model):

@@ -1,0 +1,170 @@
+"""HTTP API of the alert engine beyond the pages' (server/web/alerts_api.py: open alerts,
+acknowledge, stream): history, the delivery log of an alert, and silences.
+
+Include with ``app.include_router(server.alerts.api.router)``; the running service is
+``app.state.alerts`` (or ``ctx.alerts``), as :func:`server.alerts.wiring.attach` leaves it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from lobbywatch.config.notify import Silence
+from server.alerts.model import Alert, Delivery
+from server.alerts.service import AlertService
+from server.alerts.templates import render
+from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
+
+router = APIRouter(tags=["alerts"])
+
+
+def get_alerts(request: Request) -> AlertService:
+    state = request.app.state
+    service: AlertService | None = getattr(state, "alerts", None) or getattr(
+        getattr(state, "ctx", None), "alerts", None
+    )
+    if service is None:
+        raise HTTPException(503, "the alert engine is not running")
+    return service
+
+
+AlertsDep = Annotated[AlertService, Depends(get_alerts)]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Text(_Out):
+    en: str = Field(description="English.")
+    zh_cn: str = Field(alias="zh-CN", serialization_alias="zh-CN", description="Chinese.")
+
+
+class AlertOut(_Out):
+    id: str = Field(description="Stable alert id.")
+    site: str
+    kind: str = Field(description="Rule that raised it (docs/alerts.md).")
+    subject: str = Field(description="What it is about: zone:<id>, device:<id>, hall, ...")
+    severity: str
+    state: Literal["firing", "acknowledged", "resolved"]
+    audience: list[str]
+    zone: str | None
+    device: str | None
+    vendor: str | None
+    started_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    acked_by: str | None
+    acked_at: datetime | None
+    ack_comment: str | None
+    escalation_level: int
+    reopen_count: int
+    silenced: bool
+    title: Text
+    body: Text
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        en, zh = render(a, "en"), render(a, "zh-CN")
+        return cls(
+            id=a.id,
+            site=a.site,
+            kind=a.kind,
+            subject=a.subject,
+            severity=str(a.severity),
+            state=a.state.value,
+            audience=list(a.audience),
+            zone=a.zone,
+            device=a.device,
+            vendor=a.vendor,
+            started_at=a.started_at,
+            updated_at=a.updated_at,
+            resolved_at=a.resolved_at,
+            acked_by=a.acked_by,
+            acked_at=a.acked_at,
+            ack_comment=a.ack_comment,
+            escalation_level=a.escalation_level,
+            reopen_count=a.reopen_count,
+            silenced=a.silenced,
+            title=Text.model_validate({"en": en[0], "zh-CN": zh[0]}),
+            body=Text.model_validate({"en": en[1], "zh-CN": zh[1]}),
+            params=a.params,
+        )
+
+
+class DeliveryOut(_Out):
+    channel: str
+    event: str
+    attempt: int
+    ok: bool
+    at: datetime
+    latency_ms: float
+    error: str | None
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryOut:
+        return cls(
+            channel=d.channel,
+            event=d.event,
+            attempt=d.attempt,
+            ok=d.ok,
+            at=d.at,
+            latency_ms=d.latency_ms,
+            error=d.error,
+        )
+
+
+def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
+    alert = service.engine.get(alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return alert
+
+
+@router.get(
+    "/api/v1/sites/{site}/alerts/history",
+    response_model=list[AlertOut],
+    description=(
+        "**Role: admin, manager or display** (of the site). Alerts of the hall, open and resolved, "
+        "newest first (open alerts and acknowledgement: ``/api/v1/alerts``)."
+    ),
+)
+def alert_history(
+    site: str,
+    principal: FloorDep,
+    ctx: CtxDep,
+    service: AlertsDep,
+    since: Annotated[datetime | None, Query(description="Only alerts started at or after.")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[AlertOut]:
+    check_site(ctx, principal, site)
+    return [AlertOut.of(a) for a in service.store.history(site, since, limit)]
+
+
+@router.get(
+    "/api/v1/alerts/{alert_id}/deliveries",
+    response_model=list[DeliveryOut],
+    description="**Role: admin or manager** (of the alert's site). Delivery log of one alert.",
+)
+def deliveries(alert_id: str, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> list[DeliveryOut]:
+    alert = _alert_or_404(service, alert_id)
+    check_site(ctx, principal, alert.site)
+    return [DeliveryOut.of(d) for d in service.store.deliveries(alert_id)]
+
+
+@router.post(
+    "/api/v1/sites/{site}/silences",
+    status_code=201,
+    description="**Role: admin or manager** (of the site). Add a silence / maintenance window.",
+)
+def add_silence(site: str, silence: Silence, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> None:
+    check_site(ctx, principal, site)
+    try:
+        service.engine.add_silence(site, silence.model_copy(update={"created_by": principal.name}))
+    except KeyError:
+        raise HTTPException(404, f"unknown site {site!r}") from None

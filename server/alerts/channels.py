@@ -1,0 +1,369 @@
+"""Notification channels: how one batch of alert updates reaches one configured channel.
+
+Each sender raises :class:`ChannelError` when the channel did not take the message, so the
+dispatcher can retry. Signatures follow each service's published scheme:
+
+* webhook: ``X-LobbyWatch-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
+  with ``X-LobbyWatch-Timestamp: <unix seconds>``;
+* DingTalk: ``timestamp`` (ms) and ``sign`` = url-encoded base64 HMAC-SHA256 with the secret
+  as key over ``"<timestamp>\\n<secret>"``, as query parameters;
+* Feishu: ``timestamp`` (s) and ``sign`` = base64 HMAC-SHA256 with ``"<timestamp>\\n<secret>"``
+  as key over an empty message, in the JSON body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import smtplib
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lobbywatch.clock import Clock
+from lobbywatch.config.notify import (
+    Channel,
+    DingTalkChannel,
+    EmailChannel,
+    FeishuChannel,
+    MqttDownlinkChannel,
+    SlackChannel,
+    WebhookChannel,
+    WeComChannel,
+)
+from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.messages import AlertNotice, LocalizedText
+from lobbywatch.protocol.sequence import Stamper
+from server.alerts.model import AlertUpdate
+from server.alerts.templates import LANGS, Lang, render
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+
+class ChannelError(RuntimeError):
+    """The channel did not accept the message (network error, HTTP error, API error code)."""
+
+
+class Sender(Protocol):
+    def send(
+        self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
+    ) -> None: ...
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` over ``"<timestamp>." + body``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk robot ``sign`` (not yet url-encoded)."""
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
+    return base64.b64encode(hmac.new(secret.encode(), to_sign, hashlib.sha256).digest()).decode()
+
+
+def feishu_sign(secret: str, timestamp_s: int) -> str:
+    """Feishu bot ``sign``: the key is ``"<timestamp>\\n<secret>"``, the message is empty."""
+    key = f"{timestamp_s}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def _secret(
+    channel: WebhookChannel | WeComChannel | DingTalkChannel | FeishuChannel | SlackChannel,
+) -> str | None:
+    if channel.secret is not None:
+        return channel.secret
+    if channel.secret_file is not None:
+        return channel.secret_file.read_text().strip()
+    return None
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _langs(channel: Channel) -> tuple[Lang, ...]:
+    return LANGS if channel.language == "both" else (channel.language,)
+
+
+def compose(
+    channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], *, markdown: bool
+) -> tuple[str, str]:
+    """(subject line, text) of a batch, in the channel's language(s)."""
+    lines: list[str] = []
+    langs = _langs(channel)
+    for lang in langs:
+        hall = site.name.zh_cn if lang == "zh-CN" else site.name.en
+        lines.append(f"### {hall}" if markdown else f"[{hall}]")
+        for u in updates:
+            title, body = render(u.alert, lang, u.event)
+            lines.append(f"**{title}**\n{body}" if markdown else f"{title}\n{body}")
+        lines.append("")
+    first = render(updates[0].alert, langs[0], updates[0].event)[0]
+    subject = first if len(updates) == 1 else f"{first} (+{len(updates) - 1})"
+    return subject, "\n".join(lines).strip()
+
+
+def update_json(u: AlertUpdate) -> dict[str, Any]:
+    a = u.alert
+    texts = {lang: render(a, lang, u.event) for lang in LANGS}
+    return {
+        "id": a.id,
+        "event": str(u.event),
+        "kind": a.kind,
+        "subject": a.subject,
+        "severity": str(a.severity),
+        "state": str(a.state),
+        "audience": list(u.audience),
+        "zone": a.zone,
+        "device": a.device,
+        "vendor": a.vendor,
+        "started_at": a.started_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "at": u.at.isoformat(),
+        "acked_by": a.acked_by,
+        "ack_comment": a.ack_comment,
+        "escalation_level": a.escalation_level,
+        "title": {lang: t for lang, (t, _) in texts.items()},
+        "body": {lang: b for lang, (_, b) in texts.items()},
+        "params": a.params,
+    }
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _post(
+    url: str, payload: dict[str, Any], timeout_s: float, headers: dict[str, str] | None = None
+) -> bytes:
+    body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+    return post_bytes(url, body, timeout_s, headers)
+
+
+def post_bytes(url: str, body: bytes, timeout_s: float, headers: dict[str, str] | None = None) -> bytes:
+    req = urllib.request.Request(url, data=body, method="POST")
+    req.add_header("Content-Type", "application/json; charset=utf-8")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            data: bytes = resp.read()
+            return data
+    except urllib.error.HTTPError as exc:
+        raise ChannelError(f"HTTP {exc.code} from {urllib.parse.urlsplit(url).netloc}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ChannelError(f"cannot reach {urllib.parse.urlsplit(url).netloc}: {exc}") from None
+
+
+def _check_api(answer: bytes, *fields: str) -> None:
+    """Chat robots answer 200 with an error code in the body; non-zero is a failure."""
+    try:
+        data = json.loads(answer or b"{}")
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    for name in fields:
+        code = data.get(name)
+        if code not in (None, 0):
+            raise ChannelError(f"API error {name}={code}: {data.get('errmsg') or data.get('msg')}")
+
+
+class HttpSenders:
+    """Webhook, WeCom, DingTalk, Feishu and Slack senders over HTTP(S).
+
+    Signature timestamps use real wall time (``wall``), not the engine's clock: the receiving
+    services check them against their own clocks (DingTalk rejects more than an hour off),
+    and a simulation may run the engine on a scaled clock.
+    """
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+
+    def send(
+        self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
+    ) -> None:
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        if isinstance(channel, WebhookChannel):
+            body = json.dumps(
+                {
+                    "site": site.site,
+                    "site_name": {"en": site.name.en, "zh-CN": site.name.zh_cn},
+                    "alerts": [update_json(u) for u in updates],
+                },
+                ensure_ascii=False,
+                default=str,
+            ).encode()
+            headers: dict[str, str] = {}
+            secret = _secret(channel)
+            if secret:
+                ts = str(int(now.timestamp()))
+                headers["X-LobbyWatch-Timestamp"] = ts
+                headers["X-LobbyWatch-Signature"] = webhook_signature(secret, ts, body)
+            post_bytes(channel.url, body, timeout_s, headers)
+        elif isinstance(channel, WeComChannel):
+            _, text = compose(channel, site, updates, markdown=True)
+            answer = _post(
+                channel.url, {"msgtype": "markdown", "markdown": {"content": text[:4000]}}, timeout_s
+            )
+            _check_api(answer, "errcode")
+        elif isinstance(channel, DingTalkChannel):
+            title, text = compose(channel, site, updates, markdown=True)
+            url = channel.url
+            secret = _secret(channel)
+            if secret:
+                ms = int(now.timestamp() * 1000)
+                sign = urllib.parse.quote_plus(dingtalk_sign(secret, ms))
+                url += ("&" if "?" in url else "?") + f"timestamp={ms}&sign={sign}"
+            answer = _post(
+                url, {"msgtype": "markdown", "markdown": {"title": title, "text": text}}, timeout_s
+            )
+            _check_api(answer, "errcode")
+        elif isinstance(channel, FeishuChannel):
+            _, text = compose(channel, site, updates, markdown=False)
+            payload: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
+            secret = _secret(channel)
+            if secret:
+                s = int(now.timestamp())
+                payload = {"timestamp": str(s), "sign": feishu_sign(secret, s), **payload}
+            answer = _post(channel.url, payload, timeout_s)
+            _check_api(answer, "code", "StatusCode")
+        elif isinstance(channel, SlackChannel):
+            _, text = compose(channel, site, updates, markdown=False)
+            _post(channel.url, {"text": text}, timeout_s)
+        else:
+            raise ChannelError(f"HttpSenders cannot send to a {channel.type} channel")
+
+
+class EmailSender:
+    """E-mail over SMTP (smtplib), STARTTLS and login when configured."""
+
+    def send(
+        self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
+    ) -> None:
+        if not isinstance(channel, EmailChannel):
+            raise ChannelError(f"EmailSender cannot send to a {channel.type} channel")
+        subject, text = compose(channel, site, updates, markdown=False)
+        msg = EmailMessage()
+        msg["Subject"] = f"[LobbyWatch] {subject}"
+        msg["From"] = channel.sender
+        msg["To"] = ", ".join(channel.to)
+        msg.set_content(text)
+        try:
+            with smtplib.SMTP(channel.host, channel.port, timeout=timeout_s) as smtp:
+                if channel.starttls:
+                    smtp.starttls()
+                if channel.username is not None:
+                    password = channel.password_file.read_text().strip() if channel.password_file else ""
+                    smtp.login(channel.username, password)
+                smtp.send_message(msg)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ChannelError(f"SMTP {channel.host}:{channel.port}: {exc}") from None
+
+
+class MqttDownlink:
+    """Publishes an :class:`AlertNotice` per update on the hall's alert downlink topic.
+
+    ``client_for`` returns a connected client for a hall; by default one is made per hall
+    from its ``broker`` section and kept.
+    """
+
+    SOURCE = "server-alerts"
+
+    def __init__(self, clock: Clock, client_for: Callable[[SiteConfig], mqtt.Client] | None = None) -> None:
+        self._clock = clock
+        self._client_for = client_for or self._connect
+        self._clients: dict[str, mqtt.Client] = {}
+        self._stampers: dict[str, Stamper] = {}
+        self._lock = threading.Lock()
+
+    def _connect(self, site: SiteConfig) -> mqtt.Client:
+        from lobbywatch.mqtt import connect_and_wait, make_client
+
+        with self._lock:
+            client = self._clients.get(site.site)
+            if client is None:
+                client = make_client(f"lobbywatch-alerts-{site.site}", site.broker)
+                connect_and_wait(client, site.broker)
+                self._clients[site.site] = client
+            return client
+
+    def notices(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> list[AlertNotice]:
+        with self._lock:
+            stamper = self._stampers.setdefault(
+                site.site,
+                Stamper(site.site, self.SOURCE, clock=self._clock, epoch=int(self._clock.now().timestamp())),
+            )
+        out = []
+        for u in updates:
+            texts = {lang: render(u.alert, lang, u.event) for lang in LANGS}
+            out.append(
+                stamper.make(
+                    AlertNotice,
+                    alert_id=u.alert.id,
+                    kind=u.alert.kind,
+                    severity=u.alert.severity,
+                    state=u.alert.state,
+                    title=LocalizedText.model_validate({"zh-CN": texts["zh-CN"][0], "en": texts["en"][0]}),
+                    body=LocalizedText.model_validate(
+                        {"zh-CN": texts["zh-CN"][1][:1000], "en": texts["en"][1][:1000]}
+                    ),
+                    zone=u.alert.zone,
+                    device=u.alert.device,
+                )
+            )
+        return out
+
+    def send(
+        self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
+    ) -> None:
+        from lobbywatch.mqtt import publish
+
+        if not isinstance(channel, MqttDownlinkChannel):
+            raise ChannelError(f"MqttDownlink cannot send to a {channel.type} channel")
+        try:
+            client = self._client_for(site)
+        except (ConnectionError, OSError) as exc:
+            raise ChannelError(f"MQTT broker of {site.site}: {exc}") from None
+        for notice in self.notices(site, updates):
+            info = publish(client, notice)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError) as exc:
+                raise ChannelError(f"MQTT publish failed: {exc}") from None
+            if not info.is_published():
+                raise ChannelError(f"MQTT publish not confirmed within {timeout_s} s")
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.loop_stop()
+                client.disconnect()
+            self._clients.clear()
+
+
+def default_senders(
+    clock: Clock, mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None
+) -> dict[str, Sender]:
+    """A sender for every channel type."""
+    http = HttpSenders()
+    return {
+        "webhook": http,
+        "wecom": http,
+        "dingtalk": http,
+        "feishu": http,
+        "slack": http,
+        "email": EmailSender(),
+        "mqtt": MqttDownlink(clock, mqtt_client_for),
+    }

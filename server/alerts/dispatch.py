@@ -1,0 +1,169 @@
+"""Delivery of alert updates: one worker per (hall, channel), retries with backoff, a log.
+
+A channel that is down retries in its own worker thread, so the others are not delayed;
+the engine only puts work on queues. Each attempt is written to the store's delivery log.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lobbywatch.clock import Clock
+from lobbywatch.config.notify import Channel
+from lobbywatch.config.site import SiteConfig
+from server.alerts.channels import ChannelError, Sender, default_senders
+from server.alerts.model import AlertUpdate, Delivery
+from server.alerts.store import AlertStore
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    site: SiteConfig
+    channel: Channel
+    updates: tuple[AlertUpdate, ...]
+    queued: float
+
+
+class _Worker:
+    def __init__(self, owner: Dispatcher, name: str) -> None:
+        self.owner = owner
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.busy = False
+        self.thread = threading.Thread(target=self._run, name=f"alerts-{name}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            self.busy = True
+            try:
+                self.owner._deliver(job)
+            except Exception:
+                log.exception("alert delivery crashed on %s", job.channel.name)
+            finally:
+                self.busy = False
+                self.jobs.task_done()
+
+
+class Dispatcher:
+    """Routes engine updates to channel workers. ``submit`` never blocks on a channel."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: AlertStore | None = None,
+        senders: dict[str, Sender] | None = None,
+        mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None,
+        attempts: int = 5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        timeout_s: float = 5.0,
+        on_delivery: Callable[[Delivery], None] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._senders = senders if senders is not None else default_senders(clock, mqtt_client_for)
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.timeout_s = timeout_s
+        self._on_delivery = on_delivery
+        self._workers: dict[tuple[str, str], _Worker] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
+        """Queue ``updates`` for their channels: one grouped message per channel and hall."""
+        channels = {c.name: c for c in site.notifications.channels}
+        per_channel: dict[str, list[AlertUpdate]] = {}
+        for u in updates:
+            if not u.notify:
+                continue
+            for name in u.channels:
+                if name in channels:
+                    per_channel.setdefault(name, []).append(u)
+        now = time.monotonic()
+        for name, batch in per_channel.items():
+            self._worker(site.site, name).jobs.put(_Job(site, channels[name], tuple(batch), now))
+
+    def _worker(self, site: str, channel: str) -> _Worker:
+        with self._lock:
+            worker = self._workers.get((site, channel))
+            if worker is None:
+                worker = self._workers[(site, channel)] = _Worker(self, f"{site}-{channel}")
+            return worker
+
+    def _deliver(self, job: _Job) -> None:
+        sender = self._senders.get(job.channel.type)
+        delay = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            error: str | None = None
+            try:
+                if sender is None:
+                    raise ChannelError(f"no sender for channel type {job.channel.type}")
+                sender.send(job.channel, job.site, job.updates, self.timeout_s)
+            except ChannelError as exc:
+                error = str(exc)
+            except Exception as exc:  # a sender bug is a failed delivery, not a dead worker
+                error = f"{type(exc).__name__}: {exc}"
+            latency_ms = (time.monotonic() - job.queued) * 1000
+            self._log(job, attempt, error, latency_ms)
+            if error is None:
+                return
+            log.warning("alert channel %s attempt %d failed: %s", job.channel.name, attempt, error)
+            if attempt == self.attempts or self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self.max_backoff_s)
+
+    def _log(self, job: _Job, attempt: int, error: str | None, latency_ms: float) -> None:
+        at = self._clock.now()
+        for u in job.updates:
+            d = Delivery(
+                u.alert.id, job.channel.name, str(u.event), attempt, error is None, at, latency_ms, error
+            )
+            if self._store is not None:
+                try:
+                    self._store.add_delivery(d)
+                except Exception:
+                    log.exception("could not log delivery of %s", u.alert.id)
+            if self._on_delivery is not None:
+                self._on_delivery(d)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every queue is empty and no worker is sending (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                workers = list(self._workers.values())
+            if all(w.jobs.unfinished_tasks == 0 for w in workers):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers (pending retries are abandoned) and close MQTT connections."""
+        self._stop.set()
+        with self._lock:
+            workers = list(self._workers.values())
+        for w in workers:
+            w.jobs.put(None)
+        for w in workers:
+            w.thread.join(timeout)
+        for sender in self._senders.values():
+            close = getattr(sender, "close", None)
+            if callable(close):
+                close()

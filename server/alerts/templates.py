@@ -1,0 +1,162 @@
+"""Message text of every alert kind, in zh-CN and en: one table, keyed by alert kind.
+
+Parameters come from the rule that raised the alert. A parameter may be a plain value or
+a ``{"en": ..., "zh-CN": ...}`` mapping (a zone's name, a list of counters), from which the
+renderer picks the language it writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from server.alerts.model import Alert, AlertKind, UpdateEvent
+
+Lang = Literal["zh-CN", "en"]
+LANGS: tuple[Lang, Lang] = ("zh-CN", "en")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    title: dict[Lang, str]
+    body: dict[Lang, str]
+
+
+def _t(title_zh: str, title_en: str, body_zh: str, body_en: str) -> Template:
+    return Template({"zh-CN": title_zh, "en": title_en}, {"zh-CN": body_zh, "en": body_en})
+
+
+TEMPLATES: dict[str, Template] = {
+    AlertKind.CROWDING: _t(
+        "拥挤：{where}",
+        "Crowding: {where}",
+        "{where}现有约 {occupancy:.0f} 人，超过容量 {capacity} 人，已持续 {held_s:.0f} 秒。请疏导客流。",
+        "{where} holds about {occupancy:.0f} people, over its capacity of {capacity}, "
+        "for {held_s:.0f} s. Spread the crowd.",
+    ),
+    AlertKind.LONG_WAIT: _t(
+        "关怀客户：{where}",
+        "Care visit: {where}",
+        "{where}有客户已等候 {wait_min:.0f} 分钟（超过 {limit_min:g} 分钟的有 {over} 人）。"
+        "请引导员前往关怀。",
+        "Someone in {where} has waited {wait_min:.0f} min ({over} past the {limit_min:g}-min "
+        "limit). Guide: please visit them.",
+    ),
+    AlertKind.EXPECTED_WAIT: _t(
+        "预计等候过长：{where}",
+        "Expected wait too long: {where}",
+        "{where}预计等候 {expected_min:.0f} 分钟，超过 {limit_min:g} 分钟上限。请增开台席。",
+        "Expected wait in {where} is {expected_min:.0f} min, over the {limit_min:g}-min limit. "
+        "Open more counters.",
+    ),
+    AlertKind.NO_UPSELL: _t(
+        "停止营销：{where}",
+        "No upsell: {where}",
+        "{where}排队 {queue} 人（达到 {threshold} 人）。台席 {counters} 请暂停推荐新业务，"
+        "降至 {clear} 人以下后恢复。",
+        "{where} has {queue} in line (limit {threshold}). Counters {counters}: stop offering "
+        "new products until it falls to {clear}.",
+    ),
+    AlertKind.TRANSACTION_OVERTIME: _t(
+        "业务办理超时：{where}",
+        "Transaction overtime: {where}",
+        "{where}当前业务已办理 {service_min:.1f} 分钟，超过 {limit_min:g} 分钟时限。",
+        "The transaction at {where} has run {service_min:.1f} min, past the {limit_min:g}-min limit.",
+    ),
+    AlertKind.PEAK_FORECAST: _t(
+        "即将进入高峰：{peak_start}",
+        "Busy hour ahead: {peak_start}",
+        "预计 {peak_start} 起一小时到厅约 {expected:.0f} 人。请启动高峰预案：值班经理到场，"
+        "开足台席，开放快速通道，引导简单业务到自助区。离席：{away}；学习：{learning}。",
+        "About {expected:.0f} arrivals expected in the hour from {peak_start}. Busy-hour playbook: "
+        "manager on the floor, open all counters, open the fast lane, steer simple jobs to "
+        "kiosks. Away: {away}; learning: {learning}.",
+    ),
+    AlertKind.PEAK_SURGE: _t(
+        "客流激增",
+        "Arrivals surge",
+        "近 10 分钟到厅 {arrivals} 人（阈值 {threshold}）。请启动高峰预案：值班经理到场，开足台席，"
+        "开放快速通道，引导简单业务到自助区。离席：{away}；学习：{learning}。",
+        "{arrivals} arrivals in the last 10 min (threshold {threshold}). Busy-hour playbook: "
+        "manager on the floor, open all counters, open the fast lane, steer simple jobs to "
+        "kiosks. Away: {away}; learning: {learning}.",
+    ),
+    AlertKind.DEVICE_FAULT: _t(
+        "设备故障：{device}",
+        "Device fault: {device}",
+        "{device}（{model}，代维 {vendor}）故障 {code}{detail}。请立即张贴暂停服务告示，并通知代维维修。",
+        "{device} ({model}, vendor {vendor}) reports fault {code}{detail}. Post the "
+        "out-of-service notice now; the vendor repairs it.",
+    ),
+    AlertKind.DEVICE_OFFLINE: _t(
+        "设备离线：{device}",
+        "Device offline: {device}",
+        "{device}（代维 {vendor}）已离线（{why}）。请检查电源和网络。",
+        "{device} (vendor {vendor}) is offline ({why}). Check its power and network.",
+    ),
+    AlertKind.KIOSK_CAPACITY: _t(
+        "自助设备不足",
+        "Too few working kiosks",
+        "可用自助设备 {working}/{total} 台，少于 {minimum} 台。不可用：{down}。请引导客户到台席并催修。",
+        "{working} of {total} kiosks work, fewer than {minimum}. Down: {down}. Steer customers "
+        "to counters and chase the repair.",
+    ),
+    AlertKind.LOITERING: _t(
+        "客户徘徊：{where}",
+        "Loitering: {where}",
+        "{where}有 {count} 位客户长时间停留未办理业务。请引导员主动询问。",
+        "{count} people have lingered in {where} without joining a queue. Guide: please approach them.",
+    ),
+    AlertKind.SENSING_BLIND: _t(
+        "感知中断：{what}",
+        "Sensing blind: {what}",
+        "{what}无数据（{why}）。相关区域和设备的告警暂缓，以免误报。",
+        "No data from {what} ({why}). Alerts of its zones and devices are held back to avoid false alarms.",
+    ),
+}
+
+_EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
+    UpdateEvent.FIRED: {"zh-CN": "", "en": ""},
+    UpdateEvent.REOPENED: {"zh-CN": "[再次] ", "en": "[Again] "},
+    UpdateEvent.ESCALATED: {"zh-CN": "[升级] ", "en": "[Escalated] "},
+    UpdateEvent.ACKNOWLEDGED: {"zh-CN": "[已确认] ", "en": "[Acknowledged] "},
+    UpdateEvent.RESOLVED: {"zh-CN": "[已恢复] ", "en": "[Resolved] "},
+}
+
+
+class _Params(dict[str, Any]):
+    def __init__(self, params: dict[str, Any], lang: Lang) -> None:
+        super().__init__()
+        for key, value in params.items():
+            if isinstance(value, dict) and lang in value:
+                value = value[lang]
+            self[key] = value
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> tuple[str, str]:
+    """(title, body) of ``alert`` in ``lang``, prefixed for the lifecycle ``event``."""
+    template = TEMPLATES.get(alert.kind)
+    params = _Params(alert.params, lang)
+    if template is None:
+        title, body = alert.kind, f"{alert.kind} {alert.subject}"
+    else:
+        try:
+            title = template.title[lang].format_map(params)
+            body = template.body[lang].format_map(params)
+        except (ValueError, TypeError, KeyError) as exc:
+            title, body = alert.kind, f"{alert.kind} {alert.subject} ({exc})"
+    prefix = _EVENT_PREFIX[event][lang]
+    if event == UpdateEvent.ACKNOWLEDGED and alert.acked_by:
+        extra = {"zh-CN": f"（{alert.acked_by} 确认", "en": f" (by {alert.acked_by}"}[lang]
+        if alert.ack_comment:
+            extra += {"zh-CN": "：", "en": ": "}[lang] + alert.ack_comment
+        body += extra + {"zh-CN": "）", "en": ")"}[lang]
+    return prefix + title, body
+
+
+def render_both(alert: Alert, event: UpdateEvent = UpdateEvent.FIRED) -> dict[Lang, tuple[str, str]]:
+    """Title and body in both languages."""
+    return {lang: render(alert, lang, event) for lang in LANGS}

@@ -1,0 +1,301 @@
+"""Channels against local receivers that record the real requests; MQTT on real Mosquitto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default as email_policy
+from typing import Any
+
+import pytest
+
+from lobbywatch.clock import FixedClock
+from lobbywatch.config.site import BrokerConfig, SiteConfig
+from lobbywatch.protocol.codec import decode
+from lobbywatch.protocol.messages import AlertNotice
+from lobbywatch.protocol.topics import alert_downlink_topic
+from lobbywatch.services import Influxd, wait_until
+from server.alerts.channels import dingtalk_sign
+from server.alerts.dispatch import Dispatcher
+from server.alerts.engine import AlertEngine
+from server.alerts.influx import alert_points
+from server.alerts.model import AlertUpdate
+from server.alerts.store import MemoryAlertStore
+
+from ..conftest import MqttProbe
+from .hall import Hall, hall_dict
+from .receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
+
+SECRET = "SEC0123456789abcdef"
+
+
+@pytest.fixture
+def http() -> Iterator[HttpReceiver]:
+    rec = start_http()
+    yield rec
+    rec.release.set()
+    rec.server.shutdown()
+    rec.server.server_close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    rec, thread = start_smtp()
+    yield rec
+    assert rec.loop is not None
+    rec.loop.call_soon_threadsafe(rec.loop.stop)
+    thread.join(5)
+
+
+def channel_hall(site: str, http: HttpReceiver, smtp: SmtpReceiver | None, **extra: Any) -> SiteConfig:
+    base = http.url
+    channels: list[dict[str, Any]] = [
+        {"name": "hook", "type": "webhook", "url": f"{base}/hook", "secret": SECRET},
+        {"name": "ding", "type": "dingtalk", "url": f"{base}/ding?access_token=tok", "secret": SECRET},
+        {"name": "lark", "type": "feishu", "url": f"{base}/lark", "secret": SECRET},
+        {"name": "wecom", "type": "wecom", "url": f"{base}/wecom?key=k", "language": "zh-CN"},
+        {"name": "slack", "type": "slack", "url": f"{base}/slack", "language": "en"},
+    ]
+    if smtp is not None:
+        channels.append(
+            {
+                "name": "mail",
+                "type": "email",
+                "host": smtp.host,
+                "port": smtp.port,
+                "starttls": False,
+                "sender": "alerts@hall.example",
+                "to": ["manager@hall.example"],
+            }
+        )
+    cfg = hall_dict(
+        site,
+        notifications={
+            "channels": channels,
+            "routes": [{"channels": [c["name"] for c in channels]}],
+            "escalation": [],
+        },
+        **extra,
+    )
+    return SiteConfig.model_validate(cfg)
+
+
+def make(cfg: SiteConfig, clock: FixedClock, **dispatch: Any) -> tuple[Hall, Dispatcher, MemoryAlertStore]:
+    store = MemoryAlertStore()
+    dispatcher = Dispatcher(clock=clock, store=store, **dispatch)
+    h = Hall(cfg, clock, store=store)
+    h.engine = AlertEngine([cfg], clock=clock, store=store, notifier=dispatcher)
+    h.engine.add_listener(h.updates.append)
+    return h, dispatcher, store
+
+
+def fault(h: Hall) -> str:
+    h.device_event("k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True, detail="纸用完")
+    return h.fired("device_fault")[0].alert.id
+
+
+def test_dingtalk_sign_matches_published_vector() -> None:
+    # the value a published DingTalk SDK test expects for timestamp 1700000000000, secret "secret"
+    assert dingtalk_sign("secret", 1700000000000) == "OuzzJR5+xZ4/EYwqtNt6sMYZQMTa/HEGvc9miJe7XzY="
+
+
+def test_every_channel_gets_a_signed_message(
+    site_id: str, clock: FixedClock, http: HttpReceiver, smtp: SmtpReceiver
+) -> None:
+    h, dispatcher, store = make(channel_hall(site_id, http, smtp), clock)
+    try:
+        alert_id = fault(h)
+        for path in ("/hook", "/ding", "/lark", "/wecom", "/slack"):
+            http.wait_for(path)
+        mails = smtp.wait_for(1)
+        assert dispatcher.wait_idle(10)
+    finally:
+        dispatcher.close()
+
+    # generic webhook: HMAC-SHA256 over "<timestamp>.<body>", verified here with the secret
+    (hook,) = http.on("/hook")
+    ts = hook.headers["x-lobbywatch-timestamp"]
+    expected = hmac.new(SECRET.encode(), ts.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
+    assert hook.headers["x-lobbywatch-signature"] == f"sha256={expected}"
+    assert abs(int(ts) - time.time()) < 60  # real time: the receiver checks it against its clock
+    payload = hook.json()
+    assert payload["site"] == site_id
+    (a,) = payload["alerts"]
+    assert (a["id"], a["kind"], a["device"], a["vendor"]) == (alert_id, "device_fault", "k1", "v-one")
+    assert "out-of-service" in a["body"]["en"]
+    assert "暂停服务" in a["body"]["zh-CN"]
+
+    # DingTalk: timestamp (ms) and sign as query parameters, verified per its scheme
+    (ding,) = http.on("/ding")
+    assert ding.query["access_token"] == ["tok"]
+    ms = ding.query["timestamp"][0]
+    mac = hmac.new(SECRET.encode(), f"{ms}\n{SECRET}".encode(), hashlib.sha256).digest()
+    assert ding.query["sign"][0] == base64.b64encode(mac).decode()  # parse_qs url-decodes
+    assert abs(int(ms) / 1000 - time.time()) < 60
+    assert ding.json()["msgtype"] == "markdown"
+    assert "PRN_PAPER_OUT" in ding.json()["markdown"]["text"]
+
+    # Feishu: timestamp (s) and sign in the body; key "<ts>\n<secret>", empty message
+    (lark,) = http.on("/lark")
+    body = lark.json()
+    key = f"{body['timestamp']}\n{SECRET}".encode()
+    assert body["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    assert body["msg_type"] == "text"
+
+    # WeCom in Chinese only, Slack in English only
+    wecom = http.on("/wecom")[0].json()
+    assert wecom["msgtype"] == "markdown"
+    assert "设备故障" in wecom["markdown"]["content"]
+    assert "Device fault" not in wecom["markdown"]["content"]
+    slack = http.on("/slack")[0].json()
+    assert "Device fault: k1" in slack["text"]
+    assert "设备故障" not in slack["text"]
+
+    # e-mail over SMTP
+    mail = message_from_bytes(mails[0].data, policy=email_policy)
+    assert mails[0].recipients == ["manager@hall.example"]
+    assert "k1" in str(mail["Subject"])
+    text = mail.get_body().get_content()  # type: ignore[union-attr]
+    assert "PRN_PAPER_OUT" in text
+    assert "测试营业厅" in text
+
+    log = store.deliveries(alert_id)
+    assert {d.channel for d in log if d.ok} == {"hook", "ding", "lark", "wecom", "slack", "mail"}
+    assert all(d.attempt == 1 for d in log)
+
+
+def test_retries_with_backoff_and_logs_each_attempt(
+    site_id: str, clock: FixedClock, http: HttpReceiver
+) -> None:
+    http.fail["/hook"] = 2
+    http.answer["/ding"] = b'{"errcode": 310000, "errmsg": "sign not match"}'
+    h, dispatcher, store = make(channel_hall(site_id, http, None), clock, backoff_s=0.2, attempts=3)
+    try:
+        alert_id = fault(h)
+        http.wait_for("/hook", 3)
+        http.wait_for("/ding", 3)
+        assert dispatcher.wait_idle(10)
+    finally:
+        dispatcher.close()
+    hook = [(d.attempt, d.ok) for d in store.deliveries(alert_id) if d.channel == "hook"]
+    assert hook == [(1, False), (2, False), (3, True)]
+    ding = [d for d in store.deliveries(alert_id) if d.channel == "ding"]
+    assert [d.ok for d in ding] == [False, False, False]
+    assert ding[0].error is not None
+    assert "310000" in ding[0].error
+    gaps = [b.received - a.received for a, b in zip(http.on("/hook"), http.on("/hook")[1:], strict=False)]
+    assert gaps[0] >= 0.2  # backoff 0.2 s, then doubled
+    assert gaps[1] >= 0.4
+
+
+def test_a_down_channel_does_not_delay_the_others(
+    site_id: str, clock: FixedClock, http: HttpReceiver
+) -> None:
+    http.hang.add("/ding")  # accepts the connection and never answers
+    h, dispatcher, store = make(channel_hall(site_id, http, None), clock, timeout_s=5.0, attempts=1)
+    try:
+        start = time.monotonic()
+        alert_id = fault(h)
+        submitted = time.monotonic() - start
+        http.wait_for("/ding")
+        for path in ("/hook", "/lark", "/wecom", "/slack"):
+            req = http.wait_for(path)[0]
+            assert req.received - start < 1.0, f"{path} waited behind the hung channel"
+        assert submitted < 0.5  # the engine only queues
+
+        def delivered() -> set[str]:
+            return {d.channel for d in store.deliveries(alert_id) if d.ok}
+
+        assert wait_until(lambda: delivered() >= {"hook", "lark", "wecom", "slack"}, 5)
+        assert "ding" not in delivered()
+    finally:
+        http.release.set()
+        dispatcher.close()
+
+
+def test_mqtt_downlink_to_the_hall(
+    site_id: str,
+    clock: FixedClock,
+    broker_cfg: BrokerConfig,
+    mqtt_probe: Any,
+) -> None:
+    probe: MqttProbe = mqtt_probe(alert_downlink_topic(site_id))
+    cfg = SiteConfig.model_validate(
+        hall_dict(
+            site_id,
+            broker=broker_cfg.model_dump(),
+            notifications={
+                "channels": [{"name": "displays", "type": "mqtt"}],
+                "routes": [{"channels": ["displays"]}],
+                "escalation": [],
+            },
+        )
+    )
+    h, dispatcher, store = make(cfg, clock)
+    try:
+        alert_id = fault(h)
+        got = probe.get(topic=alert_downlink_topic(site_id))
+        notice = decode(got.payload, topic=got.topic)
+        assert isinstance(notice, AlertNotice)
+        assert (notice.alert_id, notice.kind, notice.state, notice.device) == (
+            alert_id,
+            "device_fault",
+            "firing",
+            "k1",
+        )
+        assert "PRN_PAPER_OUT" in notice.body.en
+        assert not got.retain
+        h.device_event("k1", event="fault_cleared", code="PRN_PAPER_OUT")
+        second = decode(probe.get(topic=alert_downlink_topic(site_id)).payload)
+        assert isinstance(second, AlertNotice)
+        assert (second.alert_id, second.state) == (alert_id, "resolved")
+        assert second.seq == notice.seq + 1
+        assert dispatcher.wait_idle(10)
+        assert [d.ok for d in store.deliveries(alert_id)] == [True, True]
+    finally:
+        dispatcher.close()
+
+
+def test_alert_points_land_in_influxdb(
+    site_id: str, clock: FixedClock, influxd: Influxd, influx_db: str
+) -> None:
+    seen: list[AlertUpdate] = []
+    h = Hall(SiteConfig.model_validate(hall_dict(site_id)), clock)
+    h.engine.add_listener(seen.append)
+    fault(h)
+    h.device_event("k1", event="fault_cleared", code="PRN_PAPER_OUT")
+    lines = "\n".join(p.to_line_protocol() for u in seen for p in alert_points(u)).encode()
+    url = f"{influxd.url}/write?" + urllib.parse.urlencode({"db": influx_db, "precision": "ns"})
+    with urllib.request.urlopen(urllib.request.Request(url, data=lines, method="POST"), timeout=10) as r:
+        assert r.status == 204
+    result: Any = influxd.query(
+        f'SELECT "alert_id", "title_en", "title_zh", "state" FROM "alert" WHERE "site" = \'{site_id}\'',
+        db=influx_db,
+    )
+    rows = result["results"][0]["series"][0]["values"]
+    assert [r[4] for r in rows] == ["firing", "resolved"]
+    assert rows[0][2] == "Device fault: k1"
+    assert rows[1][3].startswith("[已恢复]")
+    assert json.dumps(rows)
+
+
+def test_updates_of_one_hall_are_grouped_per_channel(
+    site_id: str, clock: FixedClock, http: HttpReceiver
+) -> None:
+    h, dispatcher, _store = make(channel_hall(site_id, http, None), clock)
+    try:
+        h.device_status("k1", state="online", faults=["PRN_PAPER_OUT", "CARD_JAM"])
+        (req,) = http.wait_for("/hook")
+        assert dispatcher.wait_idle(10)
+    finally:
+        dispatcher.close()
+    alerts = req.json()["alerts"]
+    assert sorted(a["subject"] for a in alerts) == ["device:k1:CARD_JAM", "device:k1:PRN_PAPER_OUT"]
+    assert len(http.on("/hook")) == 1
