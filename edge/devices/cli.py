@@ -1,12 +1,317 @@
-"""Commands of this component (see lobbywatch/cli.py for how groups are assembled)."""
+"""Commands of the device component (see lobbywatch/cli.py for how groups are assembled).
+
+* ``lobbywatch edge device --config HALL.yaml --device ID`` runs the agent;
+  ``lobbywatch edge device report --code PRN_PAPER_OUT [--clear]``,
+  ``... out-of-service --on/--off`` and ``... counter STATE`` talk to a running agent's
+  local HTTP API; ``... fault-codes`` prints (or writes) the catalogue as Markdown.
+* ``lobbywatch protocol check`` — the conformance checker.
+* ``lobbywatch simulate devices`` — the device fleet simulator.
+* ``lobbywatch deploy mqtt-credentials`` — broker password file and ACL for a hall.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
+    from lobbywatch.config.site import BrokerConfig
+
+DEFAULT_HTTP_PORT = 8787
+
+device_app = typer.Typer(
+    help="The kiosk / counter-terminal agent, and commands that talk to a running agent.",
+    invoke_without_command=True,
+    add_completion=False,
+)
+
+
+def _fail(en: str, zh: str) -> typer.Exit:
+    typer.echo(f"error: {en}\n错误：{zh}", err=True)
+    return typer.Exit(2)
+
+
+def _broker(
+    url: str | None, password_file: Path | None, default: BrokerConfig
+) -> tuple[BrokerConfig, str | None]:
+    from lobbywatch.mqtt import broker_from_url
+
+    broker = default if url is None else broker_from_url(url)
+    if password_file is not None:
+        broker = broker.model_copy(update={"password_file": password_file})
+    password = broker.password_file.read_text().strip() if broker.password_file else None
+    return broker, password
+
+
+@device_app.callback()
+def device_run(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", help="Hall configuration (YAML).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Device id from the hall config.")] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", help="mqtt://host:port or mqtt://user@host:port; default: config."),
+    ] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file", help="MQTT password file.")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Outbox and state (default ./lobbywatch-device-ID).")
+    ] = None,
+    http_port: Annotated[
+        int, typer.Option("--http-port", help="Local API port on 127.0.0.1 (0: off).")
+    ] = DEFAULT_HTTP_PORT,
+    checks: Annotated[Path | None, typer.Option("--checks", help="Built-in checks (YAML).")] = None,
+    vendor_codes: Annotated[
+        list[Path] | None, typer.Option("--vendor-codes", help="Vendor fault codes (YAML).")
+    ] = None,
+    heartbeat_s: Annotated[
+        float | None, typer.Option("--heartbeat-s", min=0.1, help="Override heartbeat interval.")
+    ] = None,
+    firmware: Annotated[
+        str | None, typer.Option("--firmware", help="Firmware/software version to announce.")
+    ] = None,
+) -> None:
+    """Run the device agent (without a sub-command), until SIGTERM or Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None or device is None:
+        raise _fail(
+            "--config and --device are required to run the agent", "运行代理需要 --config 和 --device"
+        )
+    import logging
+
+    from edge.devices.agent import DeviceAgent
+    from edge.devices.checks import load_checks
+    from edge.devices.faults import load_catalogue
+    from lobbywatch.config import ConfigError, load_site_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        site = load_site_config(config)
+        catalogue = load_catalogue(vendor_codes or [])
+        check_list = list(load_checks(checks, {f.code for f in catalogue}).checks) if checks else []
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(1) from None
+    try:
+        site.device(device)
+    except KeyError:
+        known = ", ".join(d.id for d in site.devices) or "none"
+        raise _fail(
+            f"device {device!r} is not in {config} (devices: {known})", f"配置中没有设备 {device!r}"
+        ) from None
+    broker_cfg, password = _broker(broker, password_file, site.broker)
+    agent = DeviceAgent(
+        site,
+        device,
+        state_dir=state_dir or Path(f"lobbywatch-device-{device}"),
+        broker=broker_cfg,
+        password=password,
+        catalogue=catalogue,
+        checks=check_list,
+        heartbeat_s=heartbeat_s,
+        firmware=firmware,
+        http_port=http_port or None,
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        agent.start()
+    except OSError as exc:
+        agent.stop(clean=False)
+        raise _fail(
+            f"cannot open the local API on 127.0.0.1:{http_port}: {exc.strerror}; pick another --http-port",
+            f"无法在 127.0.0.1:{http_port} 打开本地接口：{exc.strerror}；请换一个 --http-port",
+        ) from None
+    where = f"http://{agent.http_address[0]}:{agent.http_address[1]}" if agent.http_address else "off"
+    typer.echo(f"device agent {site.site}/{device} running; local API {where}", err=True)
+    done.wait()
+    agent.stop()
+
+
+def _post(port: int, path: str, body: dict[str, Any]) -> None:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            typer.echo(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        typer.echo(exc.read().decode(errors="replace"), err=True)
+        raise typer.Exit(1) from None
+    except urllib.error.URLError as exc:
+        raise _fail(
+            f"no agent answers on 127.0.0.1:{port} ({exc.reason}); is `lobbywatch edge device` running?",
+            f"127.0.0.1:{port} 上没有设备代理应答",
+        ) from None
+
+
+PortOpt = Annotated[int, typer.Option("--port", help="The agent's local API port.")]
+
+
+@device_app.command("report")
+def device_report(
+    code: Annotated[str, typer.Option("--code", help="Fault code, e.g. PRN_PAPER_OUT.")],
+    clear: Annotated[bool, typer.Option("--clear", help="Clear the fault instead of raising it.")] = False,
+    detail: Annotated[str | None, typer.Option("--detail", help="Free text for the log.")] = None,
+    port: PortOpt = DEFAULT_HTTP_PORT,
+) -> None:
+    """Raise (or --clear) a fault through a running agent."""
+    body: dict[str, Any] = {"code": code, "clear": clear}
+    if detail:
+        body["detail"] = detail
+    _post(port, "/v1/fault", body)
+
+
+@device_app.command("out-of-service")
+def device_out_of_service(
+    on: Annotated[bool, typer.Option("--on/--off", help="Post or remove the notice.")],
+    detail: Annotated[str | None, typer.Option("--detail", help="Why.")] = None,
+    port: PortOpt = DEFAULT_HTTP_PORT,
+) -> None:
+    """Post or remove the out-of-service notice by hand."""
+    _post(port, "/v1/out-of-service", {"on": on, **({"detail": detail} if detail else {})})
+
+
+@device_app.command("counter")
+def device_counter(
+    state: Annotated[str, typer.Argument(help="serving, standby, learning or away.")],
+    port: PortOpt = DEFAULT_HTTP_PORT,
+) -> None:
+    """Report a counter terminal's state."""
+    _post(port, "/v1/counter", {"state": state})
+
+
+@device_app.command("fault-codes")
+def device_fault_codes(
+    vendor_codes: Annotated[
+        list[Path] | None, typer.Option("--vendor-codes", help="Vendor fault codes.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here (docs/fault-codes.md).")] = None,
+) -> None:
+    """Print the fault catalogue as Markdown (the source of docs/fault-codes.md)."""
+    from edge.devices.faults import load_catalogue, render_markdown
+    from lobbywatch.config import ConfigError
+
+    try:
+        text = render_markdown(load_catalogue(vendor_codes or []))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(1) from None
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
 
 
 def register(groups: Groups) -> None:
     """Add this component's commands to the command groups."""
+    groups.edge.add_typer(device_app, name="device")
+
+    @groups.protocol.command("check")
+    def protocol_check(
+        broker: Annotated[str, typer.Option("--broker", help="mqtt://host:port or mqtt://user@host:port")],
+        site: Annotated[str, typer.Option("--site", help="Site (hall) id.")],
+        device: Annotated[str | None, typer.Option("--device", help="Only this device.")] = None,
+        seconds: Annotated[float, typer.Option("--seconds", min=0.5, help="Observation window.")] = 60,
+        password_file: Annotated[
+            Path | None, typer.Option("--password-file", help="MQTT password file.")
+        ] = None,
+        expect_will: Annotated[
+            bool,
+            typer.Option("--expect-will", help="Fail unless the device's last-will arrives in the window."),
+        ] = False,
+    ) -> None:
+        """Check devices against protocol v1; print pass/fail per device; exit 1 on failure."""
+        from edge.devices.checker import format_report, run_check
+        from lobbywatch.config.site import BrokerConfig
+
+        broker_cfg, password = _broker(broker, password_file, BrokerConfig())
+        reports = run_check(broker_cfg, site, device, seconds, password=password, expect_will=expect_will)
+        typer.echo(format_report(reports))
+        if not reports or not all(r.passed for r in reports):
+            raise typer.Exit(1)
+
+    @groups.simulate.command("devices")
+    def simulate_devices(
+        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        speed: Annotated[
+            float, typer.Option("--speed", min=0.01, help="Simulated seconds per real second.")
+        ] = 1.0,
+        broker: Annotated[
+            str | None, typer.Option("--broker", help="mqtt://host:port; default: config.")
+        ] = None,
+        password_file: Annotated[
+            Path | None, typer.Option("--password-file", help="MQTT password file.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")] = None,
+        duration: Annotated[
+            float | None, typer.Option("--duration", help="Stop after this many real seconds.")
+        ] = None,
+    ) -> None:
+        """Simulate every device of a hall (failures, repairs, flapping, network loss) on MQTT."""
+        from edge.devices.simulator import run_simulation
+        from lobbywatch.config import ConfigError, load_site_config
+
+        try:
+            site = load_site_config(config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue), err=True)
+            raise typer.Exit(1) from None
+        broker_cfg, password = _broker(broker, password_file, site.broker)
+        run_simulation(site, broker_cfg, speed=speed, seed=seed, duration=duration, password=password)
+
+    @groups.deploy.command("mqtt-credentials")
+    def deploy_mqtt_credentials(
+        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        out: Annotated[Path, typer.Option("--out", help="Directory for passwd, acl and secrets/.")],
+        rotate: Annotated[bool, typer.Option("--rotate", help="New passwords for every user.")] = False,
+        tls_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--tls-dir", help="Directory with ca.crt, server.crt, server.key: adds a TLS listener."
+            ),
+        ] = None,
+    ) -> None:
+        """Generate the hall broker's password file (PBKDF2-SHA512) and ACL."""
+        from edge.devices.credentials import TlsFiles, write_credentials
+        from lobbywatch.config import ConfigError, load_site_config
+
+        try:
+            site = load_site_config(config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue), err=True)
+            raise typer.Exit(1) from None
+        tls = None
+        if tls_dir is not None:
+            tls = TlsFiles(
+                (tls_dir / "ca.crt").resolve(),
+                (tls_dir / "server.crt").resolve(),
+                (tls_dir / "server.key").resolve(),
+            )
+            missing = [str(p) for p in (tls.cafile, tls.certfile, tls.keyfile) if not p.exists()]
+            if missing:
+                raise _fail(
+                    f"TLS files missing: {', '.join(missing)}", f"缺少 TLS 文件：{', '.join(missing)}"
+                )
+        made = write_credentials(site, out, keep_existing=not rotate, tls=tls)
+        typer.echo(f"password file: {made.password_file}")
+        typer.echo(f"acl file:      {made.acl_file}")
+        typer.echo(f"broker config: {made.config_file}")
+        typer.echo(f"secrets:       {made.secrets_dir} ({len(made.passwords)} users)")

@@ -1,0 +1,535 @@
+"""The kiosk / counter-terminal agent: faults, out-of-service, counter state, heartbeats.
+
+:class:`DeviceAgent` is both the daemon behind ``lobbywatch edge device`` and a library for
+kiosk software written in Python::
+
+    agent = DeviceAgent(site_cfg, "kiosk-topup-1", state_dir=Path("/var/lib/lobbywatch"))
+    agent.start()
+    agent.raise_fault("PRN_PAPER_OUT")
+    ...
+    agent.stop()
+
+How it talks to the broker:
+
+* Every outgoing message is first numbered and written to the durable :class:`Outbox`
+  (SQLite WAL), then published with QoS 1 in ``seq`` order and deleted on PUBACK. Messages
+  raised while the broker is away, or before a crash, are sent after the next connect.
+* Each connection uses a fresh MQTT client whose last-will is an offline ``device_status``
+  (``will: true``) carrying the ``seq`` the connection's birth message gets. Right after the
+  broker accepts the connection the birth (online status with :class:`DeviceInfo` and the
+  promised ``heartbeat_s``) is appended to the outbox, behind any backlog.
+* Every fault or out-of-service change is followed by a fresh retained status, so the
+  retained status always lists the active faults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+
+from edge.devices.checks import Check, CheckRunner
+from edge.devices.faults import FaultCatalogue, FaultSpec
+from edge.devices.outbox import Outbox
+from lobbywatch.clock import Clock, SystemClock
+from lobbywatch.config.site import BrokerConfig, DeviceConfig, SiteConfig
+from lobbywatch.mqtt import make_client
+from lobbywatch.protocol.codec import ProtocolError, decode
+from lobbywatch.protocol.enums import CounterStatus, DeviceCommandKind, DeviceEventKind, DeviceKind, Presence
+from lobbywatch.protocol.messages import (
+    CounterState,
+    DeviceCommand,
+    DeviceEvent,
+    DeviceHeartbeat,
+    DeviceInfo,
+    DeviceStatus,
+    Envelope,
+    Vitals,
+)
+from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.protocol.topics import device_downlink_topic
+
+log = logging.getLogger(__name__)
+
+OosBy = Literal["fault", "hand", "remote"]
+
+#: Messages handed to the MQTT client and not yet acknowledged, at most.
+INFLIGHT_WINDOW = 50
+
+
+class NotACounterTerminal(ValueError):
+    """Counter state was reported by a device that is not a counter terminal."""
+
+
+@dataclass
+class AgentState:
+    """What the agent keeps across restarts besides the outbox (``state.json``)."""
+
+    faults: dict[str, str | None] = field(default_factory=dict)  # code -> detail
+    out_of_service: bool = False
+    oos_by: OosBy | None = None
+    counter_state: CounterStatus | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "faults": self.faults,
+            "out_of_service": self.out_of_service,
+            "oos_by": self.oos_by,
+            "counter_state": None if self.counter_state is None else self.counter_state.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentState:
+        cs = data.get("counter_state")
+        return cls(
+            faults=dict(data.get("faults") or {}),
+            out_of_service=bool(data.get("out_of_service")),
+            oos_by=data.get("oos_by"),
+            counter_state=None if cs is None else CounterStatus(cs),
+        )
+
+
+@dataclass
+class AgentCounters:
+    """Counters exposed on ``GET /v1/status`` (and useful in tests)."""
+
+    published: int = 0
+    acked: int = 0
+    connects: int = 0
+    bad_downlinks: int = 0
+    commands: int = 0
+
+
+class DeviceAgent:
+    """One device's agent. Thread-safe; ``start()`` it, then call the report methods."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        device_id: str,
+        *,
+        state_dir: Path,
+        broker: BrokerConfig | None = None,
+        password: str | None = None,
+        clock: Clock | None = None,
+        catalogue: FaultCatalogue | None = None,
+        checks: list[Check] | None = None,
+        heartbeat_s: float | None = None,
+        firmware: str | None = None,
+        capabilities: list[str] | None = None,
+        http_port: int | None = None,
+    ) -> None:
+        self.site = site
+        self.device: DeviceConfig = site.device(device_id)
+        self.broker = broker or site.broker
+        self.password = password
+        self.clock: Clock = clock or SystemClock()
+        self.catalogue = catalogue or FaultCatalogue()
+        self.heartbeat_s = heartbeat_s or self.device.heartbeat_s
+        self.info = DeviceInfo(
+            kind=self.device.kind,
+            vendor=self.device.vendor,
+            model=self.device.model,
+            firmware=firmware,
+            capabilities=capabilities or [],
+        )
+        self.state_dir = state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(state_dir / "outbox.sqlite3")
+        self.stamper = Stamper(site.site, self.device.id, clock=self.clock, epoch=self.outbox.epoch)
+        self._state_path = state_dir / "state.json"
+        self.state = self._load_state()
+        self.counters = AgentCounters()
+        self._checks = CheckRunner(checks or [])
+        self._http_port = http_port
+        self.http_address: tuple[str, int] | None = None
+        self._http: Any = None
+
+        self._lock = threading.RLock()  # agent state (faults, out-of-service, counter)
+        self._send_lock = threading.Lock()  # per-connection send bookkeeping
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None  # the connected client, while connected
+        self._current: mqtt.Client | None = None  # the latest client, connected or not
+        self._last_handed = -1
+        self._mid_seq: dict[int, int] = {}
+        self._early_acks: set[int] = set()
+        self._threads: list[threading.Thread] = []
+        self._started_at = self.clock.monotonic()
+        self._next_heartbeat = 0.0
+        self.client_id = f"lw-dev-{site.site}-{self.device.id}"[:64]
+
+    # ------------------------------------------------------------------ state
+    def _load_state(self) -> AgentState:
+        try:
+            return AgentState.from_json(json.loads(self._state_path.read_text()))
+        except (OSError, ValueError):
+            return AgentState()
+
+    def _save_state(self) -> None:
+        tmp = self._state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state.to_json()))
+        tmp.replace(self._state_path)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The agent's state as JSON-ready data."""
+        with self._lock:
+            return {
+                "site": self.site.site,
+                "device": self.device.id,
+                "connected": self.connected,
+                "epoch": self.outbox.epoch,
+                "next_seq": self.outbox.next_seq,
+                "backlog": self.outbox.backlog(),
+                **self.state.to_json(),
+                "counters": self.counters.__dict__.copy(),
+            }
+
+    # ------------------------------------------------------------------ messages
+    def _append(self, cls: type[Envelope], **fields: Any) -> Envelope:
+        message = self.outbox.append(lambda seq: self.stamper.make(cls, seq=seq, **fields))
+        self._wake.set()
+        return message
+
+    def _status_fields(self, state: Presence, *, will: bool = False) -> dict[str, Any]:
+        return {
+            "state": state,
+            "will": will,
+            "out_of_service": self.state.out_of_service,
+            "faults": sorted(self.state.faults),
+            "info": None if will else self.info,
+            "heartbeat_s": self.heartbeat_s,
+        }
+
+    def _publish_status(self) -> None:
+        self._append(DeviceStatus, **self._status_fields(Presence.ONLINE))
+
+    # ------------------------------------------------------------------ reports
+    def raise_fault(self, code: str, detail: str | None = None) -> bool:
+        """Raise ``code`` (must be in the catalogue). Returns False if it was already active."""
+        spec = self.catalogue.get(code)
+        with self._lock:
+            if code in self.state.faults:
+                return False
+            self.state.faults[code] = detail
+            self._save_state()
+            self._fault_event(DeviceEventKind.FAULT_RAISED, spec, detail)
+            if spec.unusable and not self.state.out_of_service:
+                self._set_oos(True, "fault", f"{code}: {spec.text.en}")
+            self._publish_status()
+        return True
+
+    def clear_fault(self, code: str, detail: str | None = None) -> bool:
+        """Clear ``code``. Returns False if it was not active."""
+        spec = self.catalogue.get(code)
+        with self._lock:
+            if code not in self.state.faults:
+                return False
+            del self.state.faults[code]
+            self._save_state()
+            self._fault_event(DeviceEventKind.FAULT_CLEARED, spec, detail)
+            if self.state.out_of_service and self.state.oos_by == "fault" and not self._unusable_faults():
+                self._set_oos(False, "fault", None)
+            self._publish_status()
+        return True
+
+    def set_out_of_service(self, on: bool, by: OosBy = "hand", detail: str | None = None) -> bool:
+        """Switch the out-of-service notice. Returns False if it already was in that state."""
+        with self._lock:
+            if self.state.out_of_service == on:
+                return False
+            self._set_oos(on, by, detail)
+            self._publish_status()
+        return True
+
+    def set_counter_state(self, state: CounterStatus | str) -> bool:
+        """Report the counter's state (counter terminals only). False if unchanged."""
+        status = CounterStatus(state)
+        if self.device.kind != DeviceKind.COUNTER_TERMINAL or self.device.counter is None:
+            raise NotACounterTerminal(
+                f"device {self.device.id!r} is a {self.device.kind.value}, not a counter terminal"
+            )
+        with self._lock:
+            if self.state.counter_state == status:
+                return False
+            self.state.counter_state = status
+            self._save_state()
+            self._append(CounterState, counter=self.device.counter, state=status, since=self.clock.now())
+        return True
+
+    def _unusable_faults(self) -> list[str]:
+        return [c for c in self.state.faults if c in self.catalogue and self.catalogue.get(c).unusable]
+
+    def _fault_event(self, kind: DeviceEventKind, spec: FaultSpec, detail: str | None) -> None:
+        self._append(
+            DeviceEvent,
+            event=kind,
+            code=spec.code,
+            severity=spec.severity,
+            unusable=spec.unusable,
+            detail=detail,
+        )
+
+    def _set_oos(self, on: bool, by: OosBy, detail: str | None) -> None:
+        self.state.out_of_service = on
+        self.state.oos_by = by if on else None
+        self._save_state()
+        kind = DeviceEventKind.OUT_OF_SERVICE_ON if on else DeviceEventKind.OUT_OF_SERVICE_OFF
+        self._append(DeviceEvent, event=kind, by=by, detail=detail[:500] if detail else None)
+
+    def heartbeat(self) -> None:
+        """Queue one heartbeat now (also done every ``heartbeat_s`` while connected)."""
+        self._append(
+            DeviceHeartbeat,
+            uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
+            interval_s=self.heartbeat_s,
+            vitals=self._vitals(),
+        )
+
+    def _vitals(self) -> Vitals:
+        backlog = self.outbox.backlog()
+        try:
+            import psutil  # type: ignore[import-untyped,unused-ignore]
+
+            disk = psutil.disk_usage(str(self.state_dir))
+            return Vitals(
+                cpu_pct=min(100.0, float(psutil.cpu_percent(None))),
+                mem_pct=float(psutil.virtual_memory().percent),
+                disk_free_pct=round(100.0 - float(disk.percent), 1),
+                outbox_backlog=backlog,
+            )
+        except Exception:  # vitals are best effort
+            return Vitals(outbox_backlog=backlog)
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> DeviceAgent:
+        """Start the local HTTP API (if asked for), then the connection, sender, heartbeat and
+        check threads. Raises ``OSError`` when the API port is taken (nothing is started then)."""
+        if self._http_port is not None:
+            from edge.devices.http_api import serve
+
+            self._http = serve(self, self._http_port)
+            self.http_address = self._http.server_address[:2]
+        for name, target in (
+            ("connection", self._connection_loop),
+            ("sender", self._sender_loop),
+            ("ticker", self._tick_loop),
+            ("checks", self._check_loop),
+        ):
+            t = threading.Thread(target=target, name=f"device-agent-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, *, clean: bool = True, drain_timeout: float = 5.0) -> None:
+        """Stop. With ``clean`` an offline status is sent first (waiting up to ``drain_timeout``)."""
+        if clean and self.connected:
+            with self._lock:
+                self._append(DeviceStatus, **self._status_fields(Presence.OFFLINE))
+            deadline = time.monotonic() + drain_timeout
+            while self.outbox.backlog() and time.monotonic() < deadline and self.connected:
+                self._wake.set()
+                time.sleep(0.02)
+        self._stop.set()
+        self._wake.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for t in self._threads:
+            t.join(timeout=10)
+        client = self._current
+        if client is not None:
+            with contextlib.suppress(Exception):
+                if clean:
+                    client.disconnect()
+                client.loop_stop()
+                if not clean:  # like a crash: the socket goes without DISCONNECT, the will fires
+                    sock = client.socket()
+                    if sock is not None:
+                        sock.close()
+        self.outbox.close()
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Block until the outbox is empty (True) or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.outbox.backlog() == 0:
+                return True
+            time.sleep(0.02)
+        return self.outbox.backlog() == 0
+
+    # ------------------------------------------------------------------ MQTT
+    def _make_will(self) -> DeviceStatus:
+        with self._lock:
+            fields = self._status_fields(Presence.OFFLINE, will=True)
+            return self.stamper.make(DeviceStatus, seq=self.outbox.next_seq, **fields)
+
+    def _connection_loop(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            accepted = self._connect_once()
+            if self._stop.is_set():
+                return
+            backoff = 0.2 if accepted else min(backoff * 2, 5.0)
+            self._stop.wait(backoff)
+
+    def _connect_once(self) -> bool:
+        """One connection, from CONNECT until it is lost; True if the broker accepted it."""
+        accepted = threading.Event()
+        lost = threading.Event()
+        refused: list[str] = []
+        client = make_client(self.client_id, self.broker, will=self._make_will(), password=self.password)
+        client.connect_timeout = 3.0
+
+        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if getattr(reason, "is_failure", False):
+                refused.append(str(reason))
+                lost.set()
+                return
+            c.subscribe(device_downlink_topic(self.site.site, self.device.id), qos=1)
+            with self._send_lock:
+                self._client = c
+                self._last_handed = -1
+                self._mid_seq.clear()
+                self._early_acks.clear()
+            self.counters.connects += 1
+            with self._lock:
+                self._append(DeviceStatus, **self._status_fields(Presence.ONLINE))
+            self._connected.set()
+            accepted.set()
+
+        def on_disconnect(c: mqtt.Client, *_: Any) -> None:
+            lost.set()
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        try:
+            client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
+        except OSError as exc:
+            log.debug("broker %s:%s unreachable: %s", self.broker.host, self.broker.port, exc)
+            return False
+        self._current = client
+        client.loop_start()
+        while not (lost.is_set() or self._stop.is_set()):
+            lost.wait(0.2)
+        self._connected.clear()
+        with self._send_lock:
+            if self._client is client:
+                self._client = None
+        if self._stop.is_set():
+            return accepted.is_set()  # stop() disconnects (clean) or drops (crash-like) it
+        client.loop_stop()
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        if refused:
+            log.warning("broker refused the connection: %s", refused[0])
+        return accepted.is_set()
+
+    def _on_publish(self, c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._send_lock:
+            if c is not self._client:
+                return
+            seq = self._mid_seq.pop(mid, None)
+            if seq is None:
+                self._early_acks.add(mid)
+                return
+        self.outbox.ack(seq)
+        self.counters.acked += 1
+        self._wake.set()
+
+    def _sender_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._send_pending()
+            except Exception:  # never let the sender die
+                log.exception("sending from the outbox failed")
+
+    def _send_pending(self) -> None:
+        while not self._stop.is_set():
+            with self._send_lock:
+                client = self._client
+                room = INFLIGHT_WINDOW - len(self._mid_seq)
+                after = self._last_handed
+            if client is None or room <= 0:
+                return
+            rows = self.outbox.pending(after=after, limit=room)
+            if not rows:
+                return
+            for row in rows:
+                info = client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    return  # connection lost; the connection loop reconnects and we start over
+                acked_early = False
+                with self._send_lock:
+                    if client is not self._client:
+                        return
+                    self._last_handed = row.seq
+                    if info.mid in self._early_acks:
+                        self._early_acks.discard(info.mid)
+                        acked_early = True
+                    else:
+                        self._mid_seq[info.mid] = row.seq
+                self.counters.published += 1
+                if acked_early:
+                    self.outbox.ack(row.seq)
+                    self.counters.acked += 1
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            command = decode(bytes(msg.payload), topic=msg.topic)
+        except ProtocolError as exc:
+            self.counters.bad_downlinks += 1
+            log.warning("bad downlink on %s: %s", msg.topic, exc)
+            return
+        if not isinstance(command, DeviceCommand) or command.device != self.device.id:
+            self.counters.bad_downlinks += 1
+            log.warning("ignored downlink %s on %s", command.type, msg.topic)
+            return
+        self.counters.commands += 1
+        if command.command == DeviceCommandKind.OUT_OF_SERVICE_ON:
+            self.set_out_of_service(True, "remote", command.detail)
+        elif command.command == DeviceCommandKind.OUT_OF_SERVICE_OFF:
+            self.set_out_of_service(False, "remote", command.detail)
+        else:
+            self.heartbeat()
+
+    # ------------------------------------------------------------------ timers
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            now = self.clock.monotonic()
+            if self.connected and now >= self._next_heartbeat:
+                self._next_heartbeat = now + self.heartbeat_s
+                try:
+                    self.heartbeat()
+                except Exception:
+                    log.exception("heartbeat failed")
+
+    def _check_loop(self) -> None:
+        while not self._stop.wait(0.1):
+            for code, raised, detail in self._checks.run_due(self.clock.monotonic()):
+                try:
+                    if raised:
+                        self.raise_fault(code, detail)
+                    else:
+                        self.clear_fault(code)
+                except Exception:
+                    log.exception("check result for %s could not be reported", code)
+
+
+__all__ = ["AgentState", "DeviceAgent", "NotACounterTerminal"]
