@@ -1,0 +1,286 @@
+"""Alerts over REST and server-sent events, for the staff and wall pages.
+
+Built on the alert engine's public interface (``server.alerts``): ``engine.open_alerts``,
+``engine.get``, ``engine.acknowledge`` and ``engine.add_listener``. The running
+:class:`~server.alerts.AlertService` is looked up on ``app.state.alerts`` (or
+``app.state.ctx.alerts``); without one the endpoints answer 503.
+
+* ``GET /api/v1/alerts[?site=]``: open alerts of the caller's halls, newest first.
+* ``POST /api/v1/alerts/{id}/ack`` ``{"comment": ...}``: acknowledge (manager, admin).
+* ``GET /api/v1/alerts/stream[?site=]``: an ``alerts`` event ``{as_of, alerts}`` at once and
+  after every change; a comment line every 15 s keeps the connection open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lobbywatch.protocol.enums import AlertState
+from server.alerts import Alert, AlertEngine, AlertService, AlertUpdate
+from server.alerts.templates import render_both
+from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
+from server.api.errors import ERROR_RESPONSES
+from server.context import ServerContext
+from server.core.security import Principal
+
+router = APIRouter(tags=["alerts"])
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+KEEPALIVE_S = 15.0
+
+
+class TextOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    zh_cn: str = Field(alias="zh-CN", description="Chinese.")
+    en: str = Field(description="English.")
+
+
+class AlertOut(BaseModel):
+    """One open alert as the pages show it."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(description="Stable alert id.")
+    site: str = Field(description="Hall.")
+    kind: str = Field(description="Rule that raised it (docs/alerts.md).")
+    subject: str = Field(description="What it is about (zone:<id>, device:<id>, hall, ...).")
+    severity: str = Field(description="info, warning or critical.")
+    state: str = Field(description="firing, acknowledged or resolved.")
+    audience: list[str] = Field(description="Who should act: manager, guide, counter, vendor.")
+    zone: str | None = Field(description="Zone concerned.")
+    device: str | None = Field(description="Device concerned.")
+    started_at: datetime = Field(description="When it fired.")
+    updated_at: datetime = Field(description="Last change.")
+    acked_by: str | None = Field(description="Who acknowledged it.")
+    acked_at: datetime | None = Field(description="When.")
+    ack_comment: str | None = Field(description="Their comment.")
+    escalation_level: int = Field(description="Escalation steps reached.")
+    title: TextOut = Field(description="Short title, both languages.")
+    body: TextOut = Field(description="What happened and what to do, both languages.")
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(
+        default=None, max_length=500, description="Optional note: what was done, who went."
+    )
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    text = render_both(alert)
+    return AlertOut(
+        id=alert.id,
+        site=alert.site,
+        kind=alert.kind,
+        subject=alert.subject,
+        severity=str(alert.severity),
+        state=str(alert.state),
+        audience=list(alert.audience),
+        zone=alert.zone,
+        device=alert.device,
+        started_at=alert.started_at,
+        updated_at=alert.updated_at,
+        acked_by=alert.acked_by,
+        acked_at=alert.acked_at,
+        ack_comment=alert.ack_comment,
+        escalation_level=alert.escalation_level,
+        title=TextOut(zh_cn=text["zh-CN"][0], en=text["en"][0]),
+        body=TextOut(zh_cn=text["zh-CN"][1], en=text["en"][1]),
+    )
+
+
+class _Hub:
+    """One engine listener fanning alert changes out to every open stream (the engine has
+    no way to remove a listener, so streams subscribe here instead)."""
+
+    def __init__(self) -> None:
+        self._subs: list[Callable[[str], None]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, update: AlertUpdate) -> None:  # called in the engine's lock: only enqueue
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub(update.alert.site)
+
+    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subs.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._subs:
+                    self._subs.remove(callback)
+
+        return remove
+
+
+_hub_lock = threading.Lock()
+
+
+def get_service(request: Request) -> AlertService:
+    """The running alert service (503 when the server runs without one)."""
+    state = request.app.state
+    service: AlertService | None = getattr(state, "alerts", None)
+    if service is None:
+        service = getattr(getattr(state, "ctx", None), "alerts", None)
+    if service is None:
+        raise HTTPException(503, "the alert engine is not running on this server")
+    return service
+
+
+ServiceDep = Annotated[AlertService, Depends(get_service)]
+
+
+_hubs: weakref.WeakKeyDictionary[AlertEngine, _Hub] = weakref.WeakKeyDictionary()
+
+
+def _hub(service: AlertService) -> _Hub:
+    """The fan-out listener of ``service``'s engine, added on first use."""
+    with _hub_lock:
+        hub = _hubs.get(service.engine)
+        if hub is None:
+            hub = _hubs[service.engine] = _Hub()
+            service.engine.add_listener(hub)
+        return hub
+
+
+def _sites(ctx: ServerContext, principal: Principal, site: str | None) -> set[str] | None:
+    """The halls asked for: one (checked), the caller's, or None (admin: all)."""
+    if site is not None:
+        check_site(ctx, principal, site)
+        return {site}
+    return None if principal.role == "admin" else set(principal.sites)
+
+
+def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
+    if sites is None:
+        alerts = service.engine.open_alerts()
+    else:
+        alerts = []
+        for s in sorted(sites):
+            with contextlib.suppress(KeyError):  # a hall the engine does not know has no alerts
+                alerts += service.engine.open_alerts(s)
+    alerts.sort(key=lambda a: a.started_at, reverse=True)
+    return [alert_out(a) for a in alerts]
+
+
+SiteQuery = Annotated[
+    str | None, Query(description="One hall; default: every hall the token may see.", max_length=64)
+]
+
+
+@router.get(
+    "/api/v1/alerts",
+    response_model=list[AlertOut],
+    description=(
+        "**Role: admin, manager or display** (of the site). Open alerts (firing or "
+        "acknowledged), newest first, with what to do in zh-CN and en."
+    ),
+    responses=ERROR_RESPONSES,
+)
+def list_alerts(
+    principal: FloorDep, ctx: CtxDep, service: ServiceDep, site: SiteQuery = None
+) -> list[AlertOut]:
+    return _open(service, _sites(ctx, principal, site))
+
+
+@router.post(
+    "/api/v1/alerts/{alert_id}/ack",
+    response_model=AlertOut,
+    description=(
+        "**Role: admin or manager** (of the alert's site). Acknowledge an open alert, with an "
+        "optional comment; stops its escalation. Acknowledging twice keeps the first. 404: no "
+        "such alert; 409: already resolved."
+    ),
+    responses=ERROR_RESPONSES,
+)
+async def acknowledge(
+    alert_id: Annotated[str, Path(max_length=64, description="Alert id.")],
+    body: AckIn,
+    principal: ManagerDep,
+    ctx: CtxDep,
+    service: ServiceDep,
+) -> AlertOut:
+    alert = await run_in_threadpool(service.engine.get, alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    check_site(ctx, principal, alert.site)
+    if alert.state == AlertState.RESOLVED:
+        raise HTTPException(409, f"alert {alert_id!r} is already resolved")
+    comment = (body.comment or "").strip() or None
+    try:
+        acked = await run_in_threadpool(service.engine.acknowledge, alert_id, principal.name, comment)
+    except KeyError:
+        raise HTTPException(409, f"alert {alert_id!r} is no longer open") from None
+    return alert_out(acked)
+
+
+@router.get(
+    "/api/v1/alerts/stream",
+    # An endless stream: kept out of the OpenAPI document so schema fuzzers do not hang on
+    # it (as documented in docs/pages.md).
+    include_in_schema=False,
+    description=(
+        "**Role: admin, manager or display** (of the site). Server-sent events: an `alerts` "
+        "event `{as_of: server time, alerts: [as GET /api/v1/alerts]}` at once and after every "
+        "change; "
+        "a comment line every 15 s keeps the connection open."
+    ),
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "Event stream."},
+    },
+)
+async def alerts_stream(
+    principal: FloorDep, ctx: CtxDep, service: ServiceDep, site: SiteQuery = None
+) -> StreamingResponse:
+    sites = _sites(ctx, principal, site)
+    loop = asyncio.get_running_loop()
+    changed: asyncio.Queue[bool] = asyncio.Queue(maxsize=1)
+
+    def offer() -> None:
+        if changed.empty():
+            changed.put_nowait(True)
+
+    def on_change(which: str) -> None:
+        if sites is None or which in sites:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the stream ended
+                loop.call_soon_threadsafe(offer)
+
+    remove = _hub(service).subscribe(on_change)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            while True:
+                alerts = await run_in_threadpool(_open, service, sites)
+                data: dict[str, Any] = {
+                    "as_of": ctx.clock.now().isoformat(),
+                    "alerts": [a.model_dump(mode="json", by_alias=True) for a in alerts],
+                }
+                yield f"event: alerts\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                while True:
+                    try:
+                        await asyncio.wait_for(changed.get(), timeout=KEEPALIVE_S)
+                        break
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+        finally:
+            remove()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
