@@ -2,11 +2,85 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
 
+def run_gateway(
+    config: Path,
+    broker: str | None = None,
+    server: str | None = None,
+    token_file: Path | None = None,
+    outbox: Path | None = None,
+) -> int:
+    """Run the gateway until SIGTERM or SIGINT; return the exit code."""
+    import logging
+    import signal
+    import threading
+
+    from gateway.service import Gateway, GatewaySettings, GatewaySetupError
+    from lobbywatch.clock import default_clock
+    from lobbywatch.config import ConfigError, load_site_config
+    from lobbywatch.mqtt import broker_from_url
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_site_config(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        return 2
+    if server is not None and not server.startswith(("http://", "https://")):
+        typer.echo(
+            f"--server {server!r}: 需要 http:// 或 https:// / must start with http:// or https://", err=True
+        )
+        return 2
+    try:
+        settings = GatewaySettings.from_config(
+            cfg,
+            broker=broker_from_url(broker) if broker else None,
+            server_url=server,
+            token_file=token_file,
+            outbox=outbox,
+        )
+        gateway = Gateway(settings, clock=default_clock())
+    except (GatewaySetupError, ValueError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    gateway.start()
+    typer.echo(f"网关已启动 / gateway running: site {settings.site}, outbox {settings.outbox}", err=True)
+    stop.wait()
+    gateway.stop()
+    typer.echo("网关已停止 / gateway stopped", err=True)
+    return 0
+
+
 def register(groups: Groups) -> None:
     """Add this component's commands to the command groups."""
+
+    @groups.gateway.command("run")
+    def gateway_run(
+        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        broker: Annotated[
+            str | None, typer.Option("--broker", help="Hall broker URL (mqtt://host:port); default: config.")
+        ] = None,
+        server: Annotated[
+            str | None, typer.Option("--server", help="Central server base URL; default: config.")
+        ] = None,
+        token_file: Annotated[
+            Path | None, typer.Option("--token-file", help="File holding the gateway token.")
+        ] = None,
+        outbox: Annotated[Path | None, typer.Option("--outbox", help="Outbox SQLite file.")] = None,
+    ) -> None:
+        """Forward the hall's messages to the central server, durably (store and forward)."""
+        code = run_gateway(config, broker, server, token_file, outbox)
+        if code:
+            raise typer.Exit(code)

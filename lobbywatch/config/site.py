@@ -245,6 +245,18 @@ class GatewayConfig(_Model):
     batch_max: int = Field(default=500, ge=1, le=5000, description="Messages per batch, at most.")
     batch_age_s: float = Field(default=0.2, ge=0, le=60, description="Send a partial batch after.")
     health_port: int = Field(default=9108, ge=0, le=65535, description="/metrics port; 0 = off.")
+    request_timeout_s: float = Field(
+        default=10, gt=0, le=300, description="Give up on an ingest request after this long."
+    )
+    retry_initial_s: float = Field(
+        default=0.5, gt=0, le=600, description="First retry delay after a failed batch (doubles)."
+    )
+    retry_max_s: float = Field(
+        default=60, gt=0, le=3600, description="Longest retry delay between failed batches."
+    )
+    server_ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) to trust for an https server_url (default: system CAs)."
+    )
 
 
 class SiteConfig(_Model):

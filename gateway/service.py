@@ -1,0 +1,220 @@
+"""The gateway daemon: intake (broker -> outbox), forwarder (outbox -> server), health server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.forwarder import Forwarder, ForwarderSettings
+from gateway.health import HealthServer
+from gateway.intake import Intake
+from gateway.outbox import Outbox
+from gateway.stats import Stats
+from lobbywatch.clock import Clock, SystemClock
+from lobbywatch.config.site import BrokerConfig, SiteConfig
+
+log = logging.getLogger("lobbywatch.gateway")
+
+
+class GatewaySetupError(ValueError):
+    """The gateway cannot start with the settings given (the message says why, zh-CN and en)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Everything the gateway needs, resolved from the hall config and command-line overrides."""
+
+    site: str
+    gateway_id: str
+    broker: BrokerConfig
+    server_url: str
+    token: str
+    outbox: Path
+    max_disk_bytes: int
+    batch_max: int = 500
+    batch_age_s: float = 0.2
+    health_port: int = 9108
+    health_host: str = "127.0.0.1"
+    request_timeout_s: float = 10.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 60.0
+    server_ca_file: Path | None = None
+
+    @property
+    def client_id(self) -> str:
+        return f"lobbywatch-gw-{self.site}-{self.gateway_id}"
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: SiteConfig,
+        *,
+        broker: BrokerConfig | None = None,
+        server_url: str | None = None,
+        token_file: Path | None = None,
+        outbox: Path | None = None,
+    ) -> GatewaySettings:
+        g = cfg.gateway
+        token_path = token_file or g.token_file
+        if token_path is None:
+            raise GatewaySetupError(
+                "没有网关令牌：请在配置 gateway.token_file 或用 --token-file 指定。 / "
+                "No gateway token: set gateway.token_file in the hall config or pass --token-file."
+            )
+        try:
+            token = token_path.read_text().strip()
+        except OSError as exc:
+            raise GatewaySetupError(
+                f"无法读取网关令牌文件 {token_path}：{exc.strerror} / "
+                f"Cannot read the gateway token file {token_path}: {exc.strerror}"
+            ) from None
+        if not token:
+            raise GatewaySetupError(
+                f"网关令牌文件 {token_path} 为空 / The gateway token file {token_path} is empty"
+            )
+        return cls(
+            site=cfg.site,
+            gateway_id=g.id,
+            broker=broker or cfg.broker,
+            server_url=server_url or g.server_url,
+            token=token,
+            outbox=outbox or g.outbox,
+            max_disk_bytes=int(g.max_disk_mb * 1024 * 1024),
+            batch_max=g.batch_max,
+            batch_age_s=g.batch_age_s,
+            health_port=g.health_port,
+            request_timeout_s=g.request_timeout_s,
+            retry_initial_s=g.retry_initial_s,
+            retry_max_s=g.retry_max_s,
+            server_ca_file=g.server_ca_file,
+        )
+
+    def with_(self, **changes: Any) -> GatewaySettings:
+        return replace(self, **changes)
+
+
+class Gateway:
+    """The running gateway. ``start()`` returns at once; ``stop()`` shuts down in order."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.stats = Stats(self.clock)
+        try:
+            self.outbox = Outbox(settings.outbox, settings.max_disk_bytes)
+        except (sqlite3.Error, OSError) as exc:
+            raise GatewaySetupError(
+                f"无法打开发件箱 {settings.outbox}：{exc} / Cannot open the outbox {settings.outbox}: {exc}"
+            ) from None
+        self.forwarder = Forwarder(
+            ForwarderSettings(
+                gateway_id=settings.gateway_id,
+                site=settings.site,
+                server_url=settings.server_url,
+                token=settings.token,
+                batch_max=settings.batch_max,
+                batch_age_s=settings.batch_age_s,
+                request_timeout_s=settings.request_timeout_s,
+                retry_initial_s=settings.retry_initial_s,
+                retry_max_s=settings.retry_max_s,
+                server_ca_file=settings.server_ca_file,
+            ),
+            self.outbox,
+            self.stats,
+            self.clock,
+            rng or random.Random(),
+            self.backlog_json,
+        )
+        self.intake = Intake(
+            site=settings.site,
+            client_id=settings.client_id,
+            broker=settings.broker,
+            outbox=self.outbox,
+            stats=self.stats,
+            clock=self.clock,
+            on_commit=self.forwarder.notify,
+        )
+        self.health: HealthServer | None = None
+        if settings.health_port:
+            try:
+                self.health = HealthServer(settings.health_host, settings.health_port, self.snapshot)
+            except OSError as exc:
+                self.outbox.close()
+                raise GatewaySetupError(
+                    f"健康检查端口 {settings.health_port} 无法使用：{exc.strerror} / "
+                    f"Health port {settings.health_port} is not usable: {exc.strerror}"
+                ) from None
+
+    def backlog(self) -> dict[str, Any]:
+        """The outbox now, in the shape of :class:`lobbywatch.protocol.ingest.Backlog`."""
+        b = self.outbox.backlog()
+        age = 0.0
+        if b.oldest_received_at is not None:
+            age = max(0.0, self.clock.now().timestamp() - b.oldest_received_at)
+        return {
+            "count": b.count,
+            "bytes": b.bytes,
+            "oldest_age_s": round(age, 3),
+            "shed": b.shed,
+            "quarantined": b.quarantined,
+        }
+
+    def backlog_json(self) -> str:
+        return json.dumps(self.backlog())
+
+    def snapshot(self) -> dict[str, Any]:
+        """What /healthz shows."""
+        s = self.stats
+        healthy = s.mqtt_connected and s.last_send_error is None
+        return {
+            "status": "ok" if healthy else "degraded",
+            "site": self.settings.site,
+            "gateway": self.settings.gateway_id,
+            "mqtt_connected": s.mqtt_connected,
+            "mqtt_subscribed": s.mqtt_subscribed,
+            "backlog": self.backlog(),
+            "forwarded_per_s": round(s.forwarded_per_s(), 2),
+            "received": s.received,
+            "stored": s.stored,
+            "local_duplicates": s.local_duplicates,
+            "ignored": s.ignored,
+            "forwarded": s.forwarded,
+            "server_duplicates": s.server_duplicates,
+            "rejected_by_server": s.rejected_by_server,
+            "batches": s.batches,
+            "retries": s.retries,
+            "last_send_error": s.last_send_error,
+        }
+
+    def start(self) -> None:
+        if self.health is not None:
+            self.health.start()
+        self.forwarder.start()
+        self.intake.start()
+        log.info(
+            "gateway %s for site %s: broker %s:%s -> %s (outbox %s)",
+            self.settings.gateway_id,
+            self.settings.site,
+            self.settings.broker.host,
+            self.settings.broker.port,
+            self.settings.server_url,
+            self.settings.outbox,
+        )
+
+    def stop(self) -> None:
+        self.intake.stop()
+        self.forwarder.stop()
+        if self.health is not None:
+            self.health.stop()
+        self.outbox.close()
