@@ -2,11 +2,117 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
 
+def _fail(en: str, zh: str) -> typer.Exit:
+    typer.echo(f"error: {en}\n错误：{zh}", err=True)
+    return typer.Exit(2)
+
+
 def register(groups: Groups) -> None:
     """Add this component's commands to the command groups."""
+
+    @groups.simulate.command("hall")
+    def simulate_hall(
+        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        speed: Annotated[
+            float, typer.Option("--speed", min=0.01, max=10_000, help="Simulated seconds per real second.")
+        ] = 60.0,
+        broker: Annotated[
+            str | None, typer.Option("--broker", help="mqtt://host:port; default: the config's broker.")
+        ] = None,
+        password_file: Annotated[
+            Path | None, typer.Option("--password-file", help="MQTT password file.")
+        ] = None,
+        start: Annotated[
+            str | None,
+            typer.Option("--start", help="Simulated start, ISO 8601 with offset; default: today's opening."),
+        ] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")] = None,
+        scenario: Annotated[
+            str, typer.Option("--scenario", help="busy-morning, normal, or a scenario YAML file.")
+        ] = "normal",
+        duration_min: Annotated[
+            float | None,
+            typer.Option("--duration-min", min=0.1, help="Stop after this many simulated minutes."),
+        ] = None,
+        tick_s: Annotated[
+            float, typer.Option("--tick", min=0.05, max=10, help="Simulated seconds per step and frame.")
+        ] = 1.0,
+        no_devices: Annotated[
+            bool,
+            typer.Option(
+                "--no-devices", help="Do not simulate kiosks/terminal devices (counter states still)."
+            ),
+        ] = False,
+        truth_report: Annotated[
+            Path | None, typer.Option("--truth-report", help="Write the truth report (JSON) here.")
+        ] = None,
+    ) -> None:
+        """Simulate a hall (people, queues, counters, kiosks) through the real vision pipeline."""
+        import logging
+
+        from edge.simulate.runner import run_hall
+        from edge.simulate.scenario import load_scenario
+        from lobbywatch.config import ConfigError, load_site_config
+        from lobbywatch.mqtt import broker_from_url
+
+        logging.basicConfig(level=logging.WARNING)
+        try:
+            site = load_site_config(config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue), err=True)
+            raise typer.Exit(1) from None
+        try:
+            sc = load_scenario(scenario)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue), err=True)
+            raise typer.Exit(1) from None
+        except ValueError as exc:
+            raise _fail(
+                str(exc), f"未知场景 {scenario!r}：可用 busy-morning、normal 或场景 YAML 文件"
+            ) from None
+        when: datetime | None = None
+        if start is not None:
+            try:
+                when = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            except ValueError:
+                raise _fail(
+                    f"--start {start!r} is not an ISO 8601 time", f"--start {start!r} 不是 ISO 8601 时间"
+                ) from None
+            if when.tzinfo is None:
+                raise _fail(
+                    f"--start {start!r} needs a UTC offset (e.g. 2026-11-23T09:00+08:00)",
+                    f"--start {start!r} 需要带时区偏移（如 2026-11-23T09:00+08:00）",
+                )
+        try:
+            broker_cfg = site.broker if broker is None else broker_from_url(broker)
+        except ValueError as exc:
+            raise _fail(str(exc), f"无效的代理地址 {broker!r}") from None
+        if password_file is not None:
+            broker_cfg = broker_cfg.model_copy(update={"password_file": password_file})
+        password = broker_cfg.password_file.read_text().strip() if broker_cfg.password_file else None
+        report = run_hall(
+            site,
+            broker_cfg,
+            sc,
+            speed=speed,
+            start=when,
+            seed=seed,
+            duration_min=duration_min,
+            tick_s=tick_s,
+            devices=False if no_devices else None,
+            password=password,
+            truth_report=truth_report,
+        )
+        typer.echo(report.text())

@@ -1,0 +1,174 @@
+"""What a tracker on each virtual camera would report: person boxes in pixel space.
+
+Each person standing in one of a camera's zones becomes a tracked box whose bottom-centre
+(the anchor the vision pipeline uses) lies at the person's spot inside that zone's polygon,
+away from the edges and from the camera's other zones. The box grows towards the bottom of
+the image (people nearer the camera look bigger). A person keeps their track id while the
+camera sees them; one who leaves the camera's zones walks for a few frames through a spot
+outside every zone (so the pipeline sees a clean exit), then the id is retired, as a real
+tracker would. Optional anchor jitter and one-frame dropouts imitate detector noise.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from edge.simulate.scenario import CameraNoise
+from edge.simulate.world import Person
+from edge.vision.pipeline import TrackedBox
+from lobbywatch.config.site import CameraConfig
+
+Point = tuple[float, float]
+Poly = list[tuple[float, float]]
+
+FRAME_SIZES = ((640, 480), (1280, 720), (1920, 1080), (2560, 1440), (3840, 2160))
+
+
+def inside(pt: Point, poly: Poly) -> bool:
+    """Even-odd rule, as the vision pipeline's zone test."""
+    x, y = pt
+    hit = False
+    n = len(poly)
+    for i in range(n):
+        x1, y1 = poly[i]
+        x2, y2 = poly[(i + 1) % n]
+        if (y1 <= y) != (y2 <= y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            hit = not hit
+    return hit
+
+
+def frame_size_for(camera: CameraConfig) -> tuple[int, int]:
+    """The smallest usual frame size holding every polygon of the camera."""
+    pts = [p for cz in camera.zones for p in cz.polygon] + list(camera.roi or [])
+    max_x = max(x for x, _ in pts)
+    max_y = max(y for _, y in pts)
+    for w, h in FRAME_SIZES:
+        if max_x <= w and max_y <= h:
+            return (w, h)
+    return (int(max_x) + 1, int(max_y) + 1)
+
+
+@dataclass(slots=True)
+class _Seen:
+    track_id: int
+    place: int
+    zone: str
+    point: Point
+
+
+class CameraProjector:
+    """Turns the people of the world into one camera's tracked boxes, frame by frame."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        rng: random.Random,
+        noise: CameraNoise,
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.camera = camera
+        self.rng = rng
+        self.noise = noise
+        self.frame_size = frame_size or frame_size_for(camera)
+        self.polygons: dict[str, Poly] = {cz.zone: list(cz.polygon) for cz in camera.zones}
+        self.roi: Poly | None = list(camera.roi) if camera.roi else None
+        self.margin = 2 * noise.jitter_px + 2.0
+        self.walkout_frames = camera.exit_frames + 2
+        self.outside = self._outside_spot()
+        self._seen: dict[int, _Seen] = {}
+        self._walking: dict[int, tuple[int, int]] = {}  # pid -> (track id, frames left)
+        self._next_track = 1
+
+    # ------------------------------------------------------------------ geometry
+
+    def _clear_spot(self, pt: Point, own: str | None) -> bool:
+        m = self.margin
+        probes = [
+            pt,
+            (pt[0] - m, pt[1] - m),
+            (pt[0] + m, pt[1] - m),
+            (pt[0] - m, pt[1] + m),
+            (pt[0] + m, pt[1] + m),
+        ]
+        if self.roi is not None and not all(inside(q, self.roi) for q in probes):
+            return False
+        for zone, poly in self.polygons.items():
+            hits = [inside(q, poly) for q in probes]
+            if (zone == own and not all(hits)) or (zone != own and any(hits)):
+                return False
+        return True
+
+    def spot_in(self, zone: str) -> Point:
+        """A random floor spot inside ``zone``, clear of its edges and of the other zones."""
+        poly = self.polygons[zone]
+        xs = [x for x, _ in poly]
+        ys = [y for _, y in poly]
+        for _ in range(200):
+            pt = (self.rng.uniform(min(xs), max(xs)), self.rng.uniform(min(ys), max(ys)))
+            if self._clear_spot(pt, zone):
+                return pt
+        return (sum(xs) / len(xs), sum(ys) / len(ys))
+
+    def _outside_spot(self) -> Point | None:
+        w, h = self.frame_size
+        for _ in range(400):
+            pt = (self.rng.uniform(10, w - 10), self.rng.uniform(10, h - 10))
+            if self._clear_spot(pt, None):
+                return pt
+        return None
+
+    def box(self, pt: Point) -> tuple[float, float, float, float]:
+        """A person-sized box standing on ``pt`` (bottom-centre at ``pt``)."""
+        _w, h_img = self.frame_size
+        x, y = pt
+        h = h_img * (0.18 + 0.22 * min(1.0, y / h_img))
+        w = 0.38 * h
+        return (x - w / 2, max(0.0, y - h), x + w / 2, y)
+
+    # ------------------------------------------------------------------ frames
+
+    def frame(self, people: Iterable[Person]) -> list[TrackedBox]:
+        """The tracker's output for one frame showing ``people`` where they are now."""
+        out: list[TrackedBox] = []
+        visible: set[int] = set()
+        noise = self.noise
+        for p in people:
+            if p.zone is None or p.zone not in self.polygons:
+                continue
+            visible.add(p.pid)
+            seen = self._seen.get(p.pid)
+            if seen is None:
+                walking = self._walking.pop(p.pid, None)
+                tid = walking[0] if walking else self._new_track()
+                seen = _Seen(tid, -1, p.zone, (0.0, 0.0))
+                self._seen[p.pid] = seen
+            if seen.place != p.place or seen.zone != p.zone:
+                seen.place, seen.zone, seen.point = p.place, p.zone, self.spot_in(p.zone)
+            if noise.dropout_prob and self.rng.random() < noise.dropout_prob:
+                continue
+            x, y = seen.point
+            if noise.jitter_px:
+                lim = 2 * noise.jitter_px
+                x += max(-lim, min(lim, self.rng.gauss(0, noise.jitter_px)))
+                y += max(-lim, min(lim, self.rng.gauss(0, noise.jitter_px)))
+            out.append(TrackedBox(seen.track_id, self.box((x, y)), round(self.rng.uniform(0.5, 0.95), 2)))
+        for pid in [pid for pid in self._seen if pid not in visible]:
+            seen = self._seen.pop(pid)
+            if self.outside is not None:
+                self._walking[pid] = (seen.track_id, self.walkout_frames)
+        for pid, (tid, left) in list(self._walking.items()):
+            if pid in visible or self.outside is None:
+                continue
+            out.append(TrackedBox(tid, self.box(self.outside), 0.6))
+            if left <= 1:
+                del self._walking[pid]
+            else:
+                self._walking[pid] = (tid, left - 1)
+        return out
+
+    def _new_track(self) -> int:
+        tid = self._next_track
+        self._next_track += 1
+        return tid

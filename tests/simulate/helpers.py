@@ -1,0 +1,41 @@
+"""Shared bits of the simulator tests: the example halls and a run driven by a fixed clock."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from edge.simulate.hall import HallSimulator
+from edge.simulate.scenario import Scenario
+from lobbywatch.clock import FixedClock
+from lobbywatch.config.site import SiteConfig, load_site_config
+from lobbywatch.protocol.messages import Envelope
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+TELECOM = EXAMPLES / "telecom-hall.yaml"
+BANK = EXAMPLES / "bank-branch.yaml"
+OPENING = "2026-11-23T01:00:00Z"  # Monday 09:00 in Shanghai, when both example halls open
+
+
+def hall(path: Path) -> SiteConfig:
+    return load_site_config(path)
+
+
+def run(
+    site: SiteConfig,
+    scenario: Scenario,
+    minutes: float,
+    *,
+    seed: int = 1,
+    tick_s: float = 1.0,
+    start: str = OPENING,
+    devices: bool | None = None,
+) -> tuple[HallSimulator, list[Envelope]]:
+    """Run a hall for ``minutes`` simulated minutes, one tick per clock step."""
+    clock = FixedClock.at(start)
+    sim = HallSimulator(site, clock, random.Random(seed), scenario, tick_s=tick_s, devices=devices)
+    out = sim.start()
+    for _ in range(round(minutes * 60 / tick_s)):
+        clock.advance(tick_s)
+        out += sim.step()
+    return sim, out
