@@ -132,6 +132,32 @@ def config_check(
         raise typer.Exit(1)
 
 
+@app.command("demo")
+def demo(
+    speed: Annotated[
+        float, typer.Option("--speed", min=1, max=1000, help="Simulated seconds per real second.")
+    ] = 60.0,
+    video: Annotated[
+        Path | None,
+        typer.Option("--video", help="Run the real detector on this video file (looped) for one camera."),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Server port.")] = 8000,
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", help="Configuration, tokens, logs and data of the demo.")
+    ] = Path("lobbywatch-demo"),
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Simulated start HH:MM (halls' local time); default: opening."),
+    ] = None,
+) -> None:
+    """The whole system on this machine: two simulated halls, a busy morning; Ctrl-C stops it."""
+    from lobbywatch.demo import DemoOptions, run_demo
+
+    code = run_demo(DemoOptions(speed=speed, port=port, run_dir=run_dir, video=video, start=start))
+    if code:
+        raise typer.Exit(code)
+
+
 def _register_components() -> None:
     # Each component adds its own commands; imports here must stay light.
     from dashboards.cli import register as dashboards_cli

@@ -1,0 +1,191 @@
+"""The one-command demo, end to end: real Mosquitto, influxd, server, gateways, simulators.
+
+Starts ``lobbywatch demo`` as a subprocess, waits until the wall page shows live numbers
+(REST and headless Chromium) and alerts of the four kinds of the scripted busy morning
+have fired, then sends SIGINT and checks that the demo and every child it started exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lobbywatch.services import free_port, wait_until
+
+SPEED = 80.0  # one simulated hour in 45 real seconds
+PEAK_KINDS = {"peak_surge", "peak_forecast"}
+REQUIRED = {"crowding", "long_wait", "device_fault"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _get(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class RunningDemo:
+    def __init__(self, run_dir: Path, port: int) -> None:
+        self.run_dir = run_dir
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.out = (run_dir.parent / "demo-stdout.txt").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lobbywatch",
+                "demo",
+                "--speed",
+                repr(SPEED),
+                "--run-dir",
+                str(run_dir),
+                "--port",
+                str(port),
+            ],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return (self.run_dir.parent / "demo-stdout.txt").read_text(errors="replace")
+
+    def info(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.run_dir / "demo.json").read_text())
+        return data
+
+    def pids(self) -> dict[str, int]:
+        data: dict[str, int] = json.loads((self.run_dir / "pids.json").read_text())
+        return data
+
+    def cleanup(self) -> None:
+        """Leave nothing behind even when the test failed half-way."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if (self.run_dir / "pids.json").exists():
+            for pid in self.pids().values():
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        self.out.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[RunningDemo]:
+    running = RunningDemo(tmp_path / "run", free_port())
+    try:
+        yield running
+    finally:
+        running.cleanup()
+
+
+def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None:
+    started = wait_until(
+        lambda: demo.proc.poll() is not None or (demo.run_dir / "demo.json").exists(), 120, 0.5
+    )
+    assert started, demo.output()
+    assert demo.proc.poll() is None, demo.output()
+    info = demo.info()
+    out = demo.output()
+    assert info["staff"] in out
+    assert all(url in out for url in info["walls"].values())
+    manager = info["tokens"]["manager"]
+    sites = list(info["walls"])
+    assert len(sites) == 2
+
+    # Live numbers through the REST API, for both halls.
+    def live() -> bool:
+        try:
+            views = [_get(f"{demo.base}/api/v1/sites/{s}/live", manager) for s in sites]
+        except (urllib.error.URLError, OSError):
+            return False
+        return all(v["data"] == "live" and v["occupancy"] > 0 for v in views)
+
+    assert wait_until(live, 60, 1.0), demo.output()
+
+    # The wall page in headless Chromium shows a live people count.
+    from playwright.sync_api import sync_playwright
+
+    site = sites[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(info["walls"][site])
+            page.wait_for_selector('[data-testid="data-pill"][data-state="live"]', timeout=30_000)
+            page.wait_for_function(
+                "() => /^\\d+$/.test(document.querySelector('#people-value').textContent.trim())",
+                timeout=30_000,
+            )
+        finally:
+            browser.close()
+
+    # Alerts of every kind of the scripted morning fire (either hall will do).
+    seen: set[str] = set()
+
+    def fired() -> bool:
+        assert demo.proc.poll() is None, demo.output()
+        try:
+            seen.update(a["kind"] for a in _get(f"{demo.base}/api/v1/alerts", manager))
+        except (urllib.error.URLError, OSError):
+            return False
+        return seen >= REQUIRED and bool(PEAK_KINDS & seen)
+
+    assert wait_until(fired, 120, 1.0), f"alert kinds seen: {sorted(seen)}\n{demo.output()}"
+
+    # A child that dies is reported with its log tail; the rest keeps running.
+    pids = demo.pids()
+    victim = f"gateway-{sites[1]}"
+    os.kill(pids[victim], signal.SIGKILL)
+    assert wait_until(lambda: f"[{victim}] exited unexpectedly" in demo.output(), 15, 0.2)
+    assert demo.proc.poll() is None
+
+    # Ctrl-C stops everything.
+    assert {"mosquitto", "influxd", "server"} <= set(pids)
+    assert len(pids) >= 7
+    began = time.monotonic()
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(45) == 0, demo.output()
+    assert time.monotonic() - began < 45
+    left = {name: pid for name, pid in pids.items() if _alive(pid)}
+    assert not left, f"still running after Ctrl-C: {left}"
+    assert "Nothing is left running" in demo.output()

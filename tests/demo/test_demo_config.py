@@ -1,0 +1,68 @@
+"""The demo's generated configuration: hall copies, start time, run directory safety."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lobbywatch.config import load_site_config
+from lobbywatch.demo import EXAMPLES, MARKER, claim_run_dir, parse_start, write_hall
+
+
+def test_hall_copy_points_at_the_demo_broker_and_server(tmp_path: Path) -> None:
+    hall, extra = write_hall(EXAMPLES / "telecom-hall.yaml", tmp_path, 18830, "http://127.0.0.1:8123", None)
+    cfg = load_site_config(hall.config)
+    assert cfg.broker.port == 18830
+    assert cfg.gateway.server_url == "http://127.0.0.1:8123"
+    assert cfg.gateway.token_file == hall.gateway_token_file
+    assert hall.gateway_token_file.read_text().strip()
+    assert cfg.gateway.outbox.is_relative_to(tmp_path)
+    assert [c.type for c in cfg.notifications.channels] == ["mqtt"]  # no network in a demo
+    assert hall.sim_config == hall.config
+    assert {t["role"] for t in extra["tokens"]} == {"gateway", "display"}
+
+
+def test_video_replaces_one_simulated_camera(tmp_path: Path) -> None:
+    video = tmp_path / "lobby.mp4"
+    video.write_bytes(b"")
+    hall, _ = write_hall(EXAMPLES / "telecom-hall.yaml", tmp_path, 1883, "http://127.0.0.1:8000", video)
+    real = load_site_config(hall.config)
+    sim = load_site_config(hall.sim_config)
+    cam = real.camera(hall.video_camera or "")
+    assert cam.source == str(video.resolve())
+    assert cam.loop
+    assert hall.video_camera not in [c.id for c in sim.cameras]
+    assert len(sim.cameras) == len(real.cameras) - 1
+
+
+def test_start_is_local_hall_time() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    default = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    assert parse_start(None, tz, default) == default
+    start = parse_start("08:30", tz, default)
+    assert start.astimezone(tz).strftime("%H:%M") == "08:30"
+    with pytest.raises(ValueError, match="HH:MM"):
+        parse_start("half past eight", tz, default)
+
+
+def test_run_dir_is_cleared_only_when_it_is_a_demo_directory(tmp_path: Path) -> None:
+    foreign = tmp_path / "home"
+    (foreign / "logs").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not empty"):
+        claim_run_dir(foreign)
+    assert (foreign / "logs").is_dir()  # untouched
+
+    run = tmp_path / "run"
+    claim_run_dir(run)
+    assert (run / MARKER).exists()
+    (run / "logs").mkdir()
+    (run / "server.sqlite3").write_text("old")
+    (run / "tokens").mkdir()
+    (run / "tokens" / "admin.token").write_text("kept")
+    claim_run_dir(run)
+    assert not (run / "logs").exists()
+    assert not (run / "server.sqlite3").exists()
+    assert (run / "tokens" / "admin.token").read_text() == "kept"
