@@ -1,12 +1,165 @@
-"""Commands of this component (see lobbywatch/cli.py for how groups are assembled)."""
+"""Commands of the vision component: ``edge vision``, ``edge export-model``, ``eval counts``.
+
+Heavy libraries (torch, ultralytics, OpenCV) are imported inside the commands, so
+``lobbywatch --help`` stays fast.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
+EXPORT_FORMATS = ("onnx", "openvino", "ncnn")
+ROI_HELP = 'roi.json: {"roi_polygon": [[x, y], ...]}; count only anchors inside.'
+
+
+def _fail(en: str, zh: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {en}\n错误：{zh}", err=True)
+    return typer.Exit(code)
+
 
 def register(groups: Groups) -> None:
     """Add this component's commands to the command groups."""
+
+    @groups.edge.command("vision")
+    def vision(
+        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        camera: Annotated[str, typer.Option("--camera", help="Camera id from the configuration.")],
+        broker: Annotated[
+            str | None, typer.Option("--broker", help="Broker URL (mqtt://host:port); default: the config's.")
+        ] = None,
+        debug_view: Annotated[
+            int | None,
+            typer.Option("--debug-view", help="Serve an annotated MJPEG view on 127.0.0.1:PORT (opt-in)."),
+        ] = None,
+        log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
+    ) -> None:
+        """Count people per zone, measure waits and publish them over MQTT for one camera."""
+        from edge.vision.daemon import VisionDaemon
+        from edge.vision.detector import ModelMissingError
+        from lobbywatch.clock import default_clock
+        from lobbywatch.config import ConfigError, load_site_config
+        from lobbywatch.mqtt import broker_from_url
+
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            site = load_site_config(config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue), err=True)
+            raise typer.Exit(2) from None
+        ids = [c.id for c in site.cameras]
+        if camera not in ids:
+            raise _fail(
+                f"{config}: no camera {camera!r}; cameras are: {', '.join(ids) or '(none)'}",
+                f"{config}：没有摄像头 {camera!r}；已配置的摄像头：{', '.join(ids) or '（无）'}",
+            )
+        try:
+            broker_cfg = broker_from_url(broker) if broker else None
+        except ValueError as exc:
+            raise _fail(str(exc), f"代理地址无效：{broker}") from None
+        try:
+            daemon = VisionDaemon(
+                site, camera, broker=broker_cfg, clock=default_clock(), debug_port=debug_view
+            )
+        except ModelMissingError as exc:
+            raise _fail(str(exc), f"找不到检测模型（请运行 scripts/setup.sh）：{exc}") from None
+
+        def _stop(signum: int, _frame: object) -> None:
+            logging.getLogger(__name__).info("signal %d: stopping", signum)
+            daemon.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        try:
+            daemon.run()
+        except ConnectionError as exc:
+            raise _fail(str(exc), f"无法连接 MQTT 代理：{exc}", 1) from None
+        except FileNotFoundError as exc:
+            raise _fail(str(exc), f"找不到视频文件：{exc}") from None
+
+    @groups.edge.command("export-model")
+    def export_model(
+        format: Annotated[str, typer.Option("--format", help="onnx, openvino or ncnn.")],
+        imgsz: Annotated[int, typer.Option("--imgsz", min=160, max=4096, help="Input size, pixels.")] = 960,
+        model: Annotated[
+            Path | None, typer.Option("--model", help="Weights (.pt); default: the bundled detector.")
+        ] = None,
+    ) -> None:
+        """Export the detector for edge hardware; writes it next to the original."""
+        if format not in EXPORT_FORMATS:
+            raise _fail(
+                f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}",
+                f"--format 只能是 {', '.join(EXPORT_FORMATS)}，收到 {format!r}",
+            )
+        from edge.vision.detector import ModelMissingError, prepare_ultralytics_env, resolve_model_path
+
+        try:
+            path = resolve_model_path(model)
+        except ModelMissingError as exc:
+            raise _fail(str(exc), f"找不到模型：{exc}") from None
+        prepare_ultralytics_env()
+        from ultralytics import YOLO  # type: ignore[attr-defined]
+
+        try:
+            out = YOLO(str(path), task="detect").export(format=format, imgsz=imgsz, verbose=False)
+        except Exception as exc:  # ultralytics raises many kinds; say what failed
+            raise _fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
+        typer.echo(str(out))
+        typer.echo(
+            f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
+            f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `imgsz: {imgsz}`。"
+        )
+
+    @groups.eval.command("counts")
+    def eval_counts(
+        images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
+        truth: Annotated[Path, typer.Option("--truth", help="counts.csv with header image,persons.")],
+        roi: Annotated[Path | None, typer.Option("--roi", help=ROI_HELP)] = None,
+        model: Annotated[Path | None, typer.Option("--model", help="Detector weights.")] = None,
+        imgsz: Annotated[
+            int, typer.Option("--imgsz", min=160, max=4096, help="Full-frame input size.")
+        ] = 640,
+        conf: Annotated[
+            float, typer.Option("--conf", min=0.01, max=0.99, help="Confidence threshold.")
+        ] = 0.1,
+        tiles: Annotated[
+            str, typer.Option("--tiles", help="Tiling ROWSxCOLS (e.g. 3x3), or 'none'.")
+        ] = "3x3",
+        tile_imgsz: Annotated[
+            int, typer.Option("--tile-imgsz", min=160, max=4096, help="Tile input size.")
+        ] = 640,
+        out: Annotated[Path | None, typer.Option("--out", help="Write per-image results (CSV).")] = None,
+    ) -> None:
+        """Count people in still images and compare with true counts (MAE, RMSE, bias)."""
+        from edge.vision.detector import ModelMissingError, PersonDetector
+        from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
+        from lobbywatch.config.site import TilingConfig
+
+        tiling: TilingConfig | None = None
+        if tiles.lower() != "none":
+            try:
+                rows, cols = (int(v) for v in tiles.lower().split("x"))
+                tiling = TilingConfig(rows=rows, cols=cols)
+            except ValueError:
+                raise _fail(
+                    f"--tiles must look like 3x3 (1..8 each) or 'none', got {tiles!r}",
+                    f"--tiles 应形如 3x3（各 1..8）或 none，收到 {tiles!r}",
+                ) from None
+        if not images.is_dir():
+            raise _fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
+        try:
+            rows_truth = read_truth(truth)
+            polygon = read_roi(roi) if roi is not None else None
+            detector = PersonDetector(model, imgsz=imgsz, conf=conf, tiling=tiling, tile_imgsz=tile_imgsz)
+            summary = evaluate_counts(images, rows_truth, detector.detect, roi=polygon, out=out)
+        except (EvalInputError, ModelMissingError) as exc:
+            raise _fail(str(exc), f"输入有误：{exc}") from None
+        typer.echo(summary.as_json())

@@ -1,0 +1,229 @@
+"""Person detection with ultralytics YOLO, with optional sliced (tiled) inference.
+
+The detector is a thin wrapper: it loads any ultralytics-loadable model *by file path*
+(.pt, .onnx, an OpenVINO or NCNN directory, a TensorRT engine), keeps only the classes that
+count as a person, and merges all classes with class-agnostic NMS (the bundled model has two
+person classes, "Normal" and "Fall", that may both fire on one person).
+
+Tiling splits the frame into ``rows x cols`` overlapping tiles, runs the model on each tile
+(at the same input size, so small distant people are magnified) and, optionally, on the
+whole frame (for people near the camera, who are cut by tile borders); all boxes are then
+merged with NMS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lobbywatch.config.site import TilingConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "person-yolov8s.pt"
+MODEL_ENV = "LOBBYWATCH_MODEL"
+
+FloatArray = npt.NDArray[np.float32]
+Frame = npt.NDArray[np.uint8]
+
+
+class ModelMissingError(FileNotFoundError):
+    """The detector weights are not where they should be."""
+
+
+def prepare_ultralytics_env() -> None:
+    """Keep ultralytics offline and its settings inside the project (call before importing it)."""
+    config_dir = REPO_ROOT / ".cache" / "ultralytics"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+
+
+def resolve_model_path(model: Path | str | None = None) -> Path:
+    """The weights to load: ``model``, else ``$LOBBYWATCH_MODEL``, else the bundled detector.
+
+    Raises :class:`ModelMissingError` with what to do when the file does not exist.
+    """
+    if model is not None:
+        path = Path(model)
+    elif os.environ.get(MODEL_ENV):
+        path = Path(os.environ[MODEL_ENV])
+    else:
+        path = DEFAULT_MODEL
+    if not path.exists():
+        hint = (
+            "run scripts/setup.sh to fetch the bundled person detector"
+            if path == DEFAULT_MODEL
+            else "check the path (models are loaded by file path only, never downloaded)"
+        )
+        raise ModelMissingError(f"detector model not found: {path} — {hint}")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """Boxes of one frame: ``xyxy`` (N, 4) pixels, ``conf`` (N,), ``cls`` (N,)."""
+
+    xyxy: FloatArray
+    conf: FloatArray
+    cls: FloatArray
+
+    @classmethod
+    def empty(cls) -> Detections:
+        z = np.zeros((0,), np.float32)
+        return cls(np.zeros((0, 4), np.float32), z, z.copy())
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    def select(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Detections:
+        return Detections(self.xyxy[mask], self.conf[mask], self.cls[mask])
+
+
+def nms(
+    xyxy: FloatArray, conf: FloatArray, iou: float, containment: float | None = None
+) -> npt.NDArray[np.intp]:
+    """Indices kept by greedy non-maximum suppression (class-agnostic), best first.
+
+    With ``containment``, a box is also suppressed when that share of the smaller box lies
+    inside a better one (a tile-cut half person inside a full-frame box has a low IoU).
+    """
+    if len(xyxy) == 0:
+        return np.zeros((0,), np.intp)
+    x1, y1, x2, y2 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
+    areas = np.maximum(0.0, x2 - x1) * np.maximum(0.0, y2 - y1)
+    order = np.argsort(-conf, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        union = areas[i] + areas[rest] - inter
+        iou_v = inter / np.maximum(union, 1e-6)
+        keep_mask = iou_v <= iou
+        if containment is not None:
+            iomin = inter / np.maximum(np.minimum(areas[i], areas[rest]), 1e-6)
+            keep_mask &= iomin <= containment
+        order = rest[keep_mask]
+    return np.asarray(keep, np.intp)
+
+
+def tile_windows(width: int, height: int, tiling: TilingConfig) -> list[tuple[int, int, int, int]]:
+    """Tile rectangles ``(x0, y0, x1, y1)`` covering the frame with the configured overlap."""
+    out: list[tuple[int, int, int, int]] = []
+    tw = width / (tiling.cols - (tiling.cols - 1) * tiling.overlap)
+    th = height / (tiling.rows - (tiling.rows - 1) * tiling.overlap)
+    for r in range(tiling.rows):
+        for c in range(tiling.cols):
+            x0 = round(c * tw * (1 - tiling.overlap))
+            y0 = round(r * th * (1 - tiling.overlap))
+            out.append((x0, y0, min(width, round(x0 + tw)), min(height, round(y0 + th))))
+    return out
+
+
+class PersonDetector:
+    """YOLO person detector. ``detect(frame)`` returns merged :class:`Detections`."""
+
+    def __init__(
+        self,
+        model: Path | str | None = None,
+        *,
+        imgsz: int = 960,
+        conf: float = 0.25,
+        iou: float = 0.5,
+        person_classes: list[int] | None = None,
+        tiling: TilingConfig | None = None,
+        tile_imgsz: int | None = None,
+        containment: float | None = 0.8,
+        edge_margin: float | None = None,
+        device: str = "cpu",
+    ) -> None:
+        prepare_ultralytics_env()
+        from ultralytics import YOLO  # type: ignore[attr-defined]
+
+        self.model_path = resolve_model_path(model)
+        self.model: Any = YOLO(str(self.model_path), task="detect")
+        self.imgsz = imgsz
+        self.tile_imgsz = tile_imgsz or imgsz
+        self.conf = conf
+        self.iou = iou
+        self.person_classes = person_classes
+        self.tiling = tiling
+        self.containment = containment
+        self.edge_margin = edge_margin
+        self.device = device
+
+    def _predict(self, images: list[Frame], imgsz: int) -> list[Detections]:
+        results = self.model.predict(
+            images,
+            imgsz=imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            classes=self.person_classes,
+            agnostic_nms=True,
+            device=self.device,
+            verbose=False,
+        )
+        out: list[Detections] = []
+        for r in results:
+            boxes = r.boxes
+            out.append(
+                Detections(
+                    np.asarray(boxes.xyxy.cpu().numpy(), np.float32).reshape(-1, 4),
+                    np.asarray(boxes.conf.cpu().numpy(), np.float32).reshape(-1),
+                    np.asarray(boxes.cls.cpu().numpy(), np.float32).reshape(-1),
+                )
+            )
+        return out
+
+    def _inner_edge_mask(
+        self, xyxy: FloatArray, window: tuple[int, int, int, int], size: tuple[int, int]
+    ) -> npt.NDArray[np.bool_]:
+        """Drop tile boxes cut by a tile edge that is not a frame edge (a partial person).
+
+        The overlapping neighbour tile (or the full frame) sees that person whole.
+        """
+        x0, y0, x1, y1 = window
+        w, h = size
+        m = self.edge_margin or 0.0
+        keep = np.ones(len(xyxy), np.bool_)
+        if x0 > 0:
+            keep &= xyxy[:, 0] > m
+        if y0 > 0:
+            keep &= xyxy[:, 1] > m
+        if x1 < w:
+            keep &= xyxy[:, 2] < (x1 - x0) - m
+        if y1 < h:
+            keep &= xyxy[:, 3] < (y1 - y0) - m
+        return keep
+
+    def detect(self, frame: Frame) -> Detections:
+        """Detect people in one BGR frame (full frame, tiles, or both, merged by NMS)."""
+        if self.tiling is None:
+            return self._predict([frame], self.imgsz)[0]
+        h, w = frame.shape[:2]
+        windows = tile_windows(w, h, self.tiling)
+        parts: list[Detections] = []
+        if self.tiling.full_frame:
+            parts += self._predict([frame], self.imgsz)
+        crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
+        for (x0, y0, x1, y1), det in zip(windows, self._predict(crops, self.tile_imgsz), strict=True):
+            if self.edge_margin is not None:
+                det = det.select(self._inner_edge_mask(det.xyxy, (x0, y0, x1, y1), (w, h)))
+            shifted = det.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
+            parts.append(Detections(shifted, det.conf, det.cls))
+        merged = Detections(
+            np.concatenate([p.xyxy for p in parts]).astype(np.float32),
+            np.concatenate([p.conf for p in parts]).astype(np.float32),
+            np.concatenate([p.cls for p in parts]).astype(np.float32),
+        )
+        return merged.select(nms(merged.xyxy, merged.conf, self.iou, self.containment))

@@ -1,0 +1,110 @@
+"""Counting evaluation maths and the CLI's input errors (no model is loaded here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge.vision.detector import Detections, ModelMissingError, nms, resolve_model_path, tile_windows
+from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
+from lobbywatch.cli import app
+from lobbywatch.config.site import TilingConfig
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _dets(boxes: list[list[float]]) -> Detections:
+    a = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return Detections(a, np.full(len(a), 0.9, np.float32), np.zeros(len(a), np.float32))
+
+
+def test_evaluate_counts_mae_rmse_bias_and_roi(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((40, 40, 3), np.uint8))
+    # Detector sees 3 people; one has its feet outside the ROI (x > 20).
+    boxes = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 15.0], [25.0, 0.0, 35.0, 10.0]]
+    roi = [(0.0, 0.0), (20.0, 0.0), (20.0, 40.0), (0.0, 40.0)]
+    out = tmp_path / "per_image.csv"
+    summary = evaluate_counts(
+        tmp_path, [("a.jpg", 2), ("b.jpg", 4)], lambda _f: _dets(boxes), roi=roi, out=out, progress=None
+    )
+    # Predicted 2 and 2: errors 0 and -2.
+    assert summary.images == 2
+    assert summary.mae == pytest.approx(1.0)
+    assert summary.bias == pytest.approx(-1.0)
+    assert summary.rmse == pytest.approx(2**0.5)
+    assert json.loads(summary.as_json())["mae"] == 1.0
+    assert out.read_text().splitlines()[1:] == ["a.jpg,2,2,0", "b.jpg,4,2,-2"]
+
+
+def test_truth_and_roi_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "counts.csv"
+    bad.write_text("file,n\nx.jpg,3\n")
+    with pytest.raises(EvalInputError, match="header"):
+        read_truth(bad)
+    bad.write_text("image,persons\nx.jpg,three\n")
+    with pytest.raises(EvalInputError, match=r"counts.csv:2"):
+        read_truth(bad)
+    roi = tmp_path / "roi.json"
+    roi.write_text('{"roi_polygon": [[0, 0]]}')
+    with pytest.raises(EvalInputError, match="at least 3"):
+        read_roi(roi)
+    roi.write_text('{"roi_polygon": [[0, 0], [5, 0], [5, 5]]}')
+    assert read_roi(roi) == [(0.0, 0.0), (5.0, 0.0), (5.0, 5.0)]
+
+
+def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissingError, match="not found"):
+        resolve_model_path(tmp_path / "nope.pt")
+
+
+def test_cli_input_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["edge", "export-model", "--format", "tflite"])
+    assert r.exit_code == 2
+    assert "onnx, openvino, ncnn" in r.output
+    r = runner.invoke(
+        app, ["eval", "counts", "--images", str(tmp_path / "none"), "--truth", str(tmp_path / "c.csv")]
+    )
+    assert r.exit_code == 2
+    assert "not a folder" in r.output
+    r = runner.invoke(
+        app,
+        ["eval", "counts", "--images", str(tmp_path), "--truth", str(tmp_path / "c.csv"), "--tiles", "3by3"],
+    )
+    assert r.exit_code == 2
+    assert "3x3" in r.output
+
+
+def test_nms_containment_removes_tile_cut_duplicates() -> None:
+    full = [0, 0, 20, 60]
+    half = [0, 30, 20, 60]  # the lower half of the same person, from a tile: IoU 0.5
+    other = [30, 0, 50, 60]
+    xyxy = np.asarray([full, half, other], np.float32)
+    conf = np.asarray([0.9, 0.8, 0.7], np.float32)
+    assert sorted(nms(xyxy, conf, 0.5).tolist()) == [0, 1, 2]
+    assert sorted(nms(xyxy, conf, 0.5, containment=0.8).tolist()) == [0, 2]
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (2, 2), (3, 3), (2, 4)])
+def test_tiles_cover_the_frame_with_overlap(rows: int, cols: int) -> None:
+    wins = tile_windows(640, 480, TilingConfig(rows=rows, cols=cols, overlap=0.2))
+    assert len(wins) == rows * cols
+    covered = np.zeros((480, 640), bool)
+    for x0, y0, x1, y1 in wins:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    assert max(x1 for _, _, x1, _ in wins) == 640
+    assert max(y1 for _, _, _, y1 in wins) == 480
+
+
+def test_vision_cli_names_an_unknown_camera() -> None:
+    config = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "telecom-hall.yaml"
+    r = CliRunner().invoke(app, ["edge", "vision", "--config", str(config), "--camera", "nope"])
+    assert r.exit_code == 2
+    assert "no camera 'nope'" in r.output
+    assert "cam-entrance" in r.output
