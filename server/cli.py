@@ -1,12 +1,108 @@
-"""Commands of this component (see lobbywatch/cli.py for how groups are assembled)."""
+"""``lobbywatch server ...``: run the server, create tokens, migrate the schema."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Server configuration (SERVER.yaml).")]
+
+
+def _settings(config: Path) -> object:
+    from lobbywatch.config.loader import ConfigError
+    from server.core.config import load_server_settings
+
+    try:
+        return load_server_settings(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(2) from None
+
 
 def register(groups: Groups) -> None:
     """Add this component's commands to the command groups."""
+    token = typer.Typer(help="API tokens.", no_args_is_help=True, add_completion=False)
+    groups.server.add_typer(token, name="token")
+
+    @groups.server.command("run")
+    def run(
+        config: ConfigOpt,
+        host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
+        port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
+    ) -> None:
+        """Run the central server (FastAPI + uvicorn); OpenAPI docs at /docs."""
+        import logging
+
+        import uvicorn
+
+        from lobbywatch.clock import default_clock
+        from server.app import create_app
+        from server.core.config import ServerSettings
+
+        settings = _settings(config)
+        assert isinstance(settings, ServerSettings)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        uvicorn.run(
+            create_app(settings, default_clock()),
+            host=host or settings.listen.host,
+            port=settings.listen.port if port is None else port,
+            log_level="info",
+        )
+
+    @groups.server.command("migrate")
+    def migrate(config: ConfigOpt) -> None:
+        """Create or upgrade the SQL schema (the server also does this at start-up)."""
+        from server.core.config import ServerSettings
+        from server.storage.db import Database, run_migrations
+
+        settings = _settings(config)
+        assert isinstance(settings, ServerSettings)
+        db = Database(settings.sql_url)
+        run_migrations(db)
+        db.dispose()
+        typer.echo("schema is up to date")
+
+    @token.command("create")
+    def token_create(
+        config: ConfigOpt,
+        role: Annotated[str, typer.Option(help="admin, manager, vendor, display or gateway.")],
+        name: Annotated[str, typer.Option(help="Who or what holds the token.")],
+        site: Annotated[list[str] | None, typer.Option(help="Site id (repeat for managers).")] = None,
+        vendor: Annotated[str | None, typer.Option(help="Vendor id (vendor role).")] = None,
+    ) -> None:
+        """Create a token and print it (once: only its SHA-256 is stored)."""
+        from pydantic import ValidationError
+
+        from lobbywatch.clock import SystemClock
+        from server.api.routes.admin import TokenIn
+        from server.core.config import ServerSettings
+        from server.core.security import create_token
+        from server.storage.db import Database, run_migrations
+
+        settings = _settings(config)
+        assert isinstance(settings, ServerSettings)
+        try:
+            spec = TokenIn.model_validate({"name": name, "role": role, "sites": site or [], "vendor": vendor})
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                typer.echo(f"invalid: {'.'.join(map(str, err['loc']))}: {err['msg']}", err=True)
+            raise typer.Exit(2) from None
+        db = Database(settings.sql_url)
+        run_migrations(db)
+        with db.session() as session:
+            _row, plain = create_token(
+                session,
+                name=spec.name,
+                role=spec.role,
+                created_at=SystemClock().now(),
+                sites=spec.sites,
+                vendor=spec.vendor,
+            )
+        db.dispose()
+        typer.echo(plain)

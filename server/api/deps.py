@@ -1,0 +1,104 @@
+"""Annotated dependencies: the server context, a SQL session, the calling principal and its role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from server.context import ServerContext
+from server.core.config import Role
+from server.core.security import Principal, principal_for
+
+bearer = HTTPBearer(auto_error=False, description="A LobbyWatch token: `Authorization: Bearer lw_...`.")
+
+
+def get_ctx(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[ServerContext, Depends(get_ctx)]
+
+
+def get_session(ctx: CtxDep) -> Iterator[Session]:
+    with ctx.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    ctx: CtxDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    with ctx.db.session() as session:
+        principal = principal_for(session, creds.credentials)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def get_stream_principal(
+    ctx: CtxDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    access_token: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The token, for EventSource clients that cannot send headers (prefer the header).",
+        ),
+    ] = None,
+) -> Principal:
+    """Like :func:`get_principal`, also accepting ``?access_token=`` (browsers' EventSource)."""
+    if (creds is None or not creds.credentials) and access_token:
+        creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
+    return get_principal(ctx, creds)
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency admitting only ``roles`` (403 for any other valid token)."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(
+                403, f"role {principal.role} may not use this endpoint; allowed: {', '.join(roles)}"
+            )
+        return principal
+
+    return check
+
+
+def check_site(ctx: ServerContext, principal: Principal, site: str) -> None:
+    """403 when the principal may not see ``site``; 404 when the site is unknown."""
+    if principal.role != "admin" and not principal.can_see_site(site):
+        raise HTTPException(403, f"this token is not allowed to see site {site!r}")
+    if site not in ctx.registry.configs and not any(s == site for s, _ in ctx.registry.devices):
+        from server.storage.models import Site
+
+        with ctx.db.session() as session:
+            if session.get(Site, site) is None:
+                raise HTTPException(404, f"unknown site {site!r}")
+
+
+AdminDep = Annotated[Principal, Depends(require("admin"))]
+GatewayDep = Annotated[Principal, Depends(require("gateway"))]
+FloorDep = Annotated[Principal, Depends(require("admin", "manager", "display"))]
+
+
+def _floor_stream(principal: Annotated[Principal, Depends(get_stream_principal)]) -> Principal:
+    if principal.role not in ("admin", "manager", "display"):
+        raise HTTPException(
+            403, f"role {principal.role} may not use this endpoint; allowed: admin, manager, display"
+        )
+    return principal
+
+
+FloorStreamDep = Annotated[Principal, Depends(_floor_stream)]
+ManagerDep = Annotated[Principal, Depends(require("admin", "manager"))]
+DeviceReaderDep = Annotated[Principal, Depends(require("admin", "manager", "vendor"))]

@@ -1,0 +1,143 @@
+"""Administration: tokens, and the server's own status."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from lobbywatch.protocol.fields import Identifier
+from server.api.deps import AdminDep, CtxDep, SessionDep
+from server.api.errors import ERROR_RESPONSES
+from server.core.config import Role
+from server.core.security import create_token
+from server.storage.models import ApiToken
+
+router = APIRouter(tags=["admin"])
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120, description="Who or what holds it.")
+    role: Role
+    sites: list[Identifier] = Field(default_factory=list, max_length=1000)
+    vendor: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _binding(self) -> TokenIn:
+        if self.role in ("display", "gateway") and len(self.sites) != 1:
+            raise ValueError(f"a {self.role} token is bound to exactly one site")
+        if self.role == "manager" and not self.sites:
+            raise ValueError("a manager token needs at least one site")
+        if self.role == "vendor" and self.vendor is None:
+            raise ValueError("a vendor token needs its vendor id")
+        return self
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    name: str
+    role: str
+    sites: list[str]
+    vendor: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    token: str | None = Field(default=None, description="The token itself: shown once, at creation.")
+
+
+def _out(row: ApiToken, token: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        sites=json.loads(row.sites),
+        vendor=row.vendor,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        token=token,
+    )
+
+
+@router.post(
+    "/api/v1/admin/tokens",
+    response_model=TokenOut,
+    status_code=201,
+    description="**Role: admin.** Create a token; the answer holds it once (only its SHA-256 is stored).",
+    responses=ERROR_RESPONSES,
+)
+def create(body: TokenIn, _p: AdminDep, ctx: CtxDep, session: SessionDep) -> TokenOut:
+    row, plain = create_token(
+        session,
+        name=body.name,
+        role=body.role,
+        created_at=ctx.clock.now(),
+        sites=body.sites,
+        vendor=body.vendor,
+    )
+    return _out(row, plain)
+
+
+@router.get(
+    "/api/v1/admin/tokens",
+    response_model=list[TokenOut],
+    description="**Role: admin.** All tokens.",
+    responses=ERROR_RESPONSES,
+)
+def list_tokens(_p: AdminDep, session: SessionDep) -> list[TokenOut]:
+    return [_out(r) for r in session.scalars(select(ApiToken).order_by(ApiToken.id))]
+
+
+@router.delete(
+    "/api/v1/admin/tokens/{token_id}",
+    response_model=TokenOut,
+    description="**Role: admin.** Revoke a token.",
+    responses=ERROR_RESPONSES,
+)
+def revoke(token_id: int, _p: AdminDep, ctx: CtxDep, session: SessionDep) -> TokenOut:
+    row = session.get(ApiToken, token_id) if -(2**31) < token_id < 2**31 else None
+    if row is None:
+        raise HTTPException(404, f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = ctx.clock.now()
+    return _out(row)
+
+
+class StatusOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ingest: dict[str, int]
+    influx: dict[str, int | str | None]
+    bus_errors: int
+    sequence_gaps: int
+    sequence_missing: int
+
+
+@router.get(
+    "/api/v1/admin/status",
+    response_model=StatusOut,
+    description="**Role: admin.** Counters.",
+    responses=ERROR_RESPONSES,
+)
+def status(_p: AdminDep, ctx: CtxDep) -> StatusOut:
+    c = ctx.pipeline.counters
+    w = ctx.writer.stats
+    return StatusOut(
+        ingest={
+            "batches": c.batches,
+            "accepted": c.accepted,
+            "duplicates": c.duplicates,
+            "rejected": c.rejected,
+        },
+        influx=dict(w.__dict__),
+        bus_errors=ctx.bus.errors,
+        sequence_gaps=sum(s.gaps for s in ctx.pipeline.streams.values()),
+        sequence_missing=sum(s.missing for s in ctx.pipeline.streams.values()),
+    )
+
+
+@router.get("/healthz", description="**Role: none** (no token). Liveness probe.", tags=["health"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,66 @@
+"""The in-process message bus: the hook other server parts (the alert engine) attach to.
+
+After each ingest batch is committed, every subscriber is called once per *accepted*
+message, in batch order, in the ingest worker thread::
+
+    app.state.bus.subscribe(lambda message, ctx: engine.on_message(message, ctx))
+
+A subscriber must be quick (hand long work to its own thread); an exception in one is
+logged and counted, and never affects ingest or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from lobbywatch.protocol.messages import Envelope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """Where an accepted message came from."""
+
+    site: str
+    gateway: str
+    received_at: datetime
+
+
+Subscriber = Callable[[Envelope, IngestContext], None]
+
+
+class MessageBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self.errors = 0
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Register ``callback``; returns a function that unsubscribes it."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, messages: list[Envelope], ctx: IngestContext) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        if not subscribers:
+            return
+        for message in messages:
+            for callback in subscribers:
+                try:
+                    callback(message, ctx)
+                except Exception:
+                    self.errors += 1
+                    log.exception("bus subscriber %r failed on message %s", callback, message.id)

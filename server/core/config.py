@@ -1,0 +1,193 @@
+"""Server settings: one YAML file (``lobbywatch server run --config SERVER.yaml``).
+
+Loaded with :func:`lobbywatch.config.loader.load_yaml_model`, so every mistake is reported
+with its file, line and field path. Relative paths in the file are relative to the file.
+A few settings may be overridden from the environment (``LOBBYWATCH_SERVER_SQL_URL``,
+``LOBBYWATCH_SERVER_INFLUX_URL``, ``LOBBYWATCH_SERVER_INFLUX_TOKEN``), which is what
+container deployments usually want.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lobbywatch.config.loader import Loc, load_yaml_model
+from lobbywatch.protocol.fields import Identifier
+from lobbywatch.protocol.ingest import MAX_BATCH_BYTES
+
+Role = Literal["admin", "manager", "vendor", "display", "gateway"]
+ROLES: tuple[Role, ...] = ("admin", "manager", "vendor", "display", "gateway")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(_Model):
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
+
+
+class InfluxConfig(_Model):
+    """Where time series go: any InfluxDB serving the v1 HTTP API (/write, /query)."""
+
+    url: str = Field(default="http://127.0.0.1:8086", pattern=r"^https?://", description="Base URL.")
+    database: str = Field(
+        default="lobbywatch", min_length=1, max_length=64, description="Database (2.x: bucket)."
+    )
+    token: str | None = Field(
+        default=None, max_length=512, description="2.x/3.x token for the v1-compatibility API."
+    )
+    token_file: Path | None = Field(default=None, description="File holding the token instead.")
+    create_database: bool = Field(
+        default=True, description="Run CREATE DATABASE at start-up (1.x; harmless when it exists)."
+    )
+    batch_lines: int = Field(default=20_000, ge=1, le=500_000, description="Lines per /write.")
+    flush_interval_s: float = Field(default=0.5, gt=0, le=60, description="Idle flush interval.")
+    timeout_s: float = Field(default=10, gt=0, le=300, description="HTTP timeout per request.")
+    max_retry_s: float = Field(default=30, gt=0, le=3600, description="Longest retry back-off.")
+    max_spool_lines: int = Field(
+        default=5_000_000,
+        ge=1000,
+        description="Lines waiting in the spool above which ingest answers 503 (back-pressure).",
+    )
+    enabled: bool = Field(default=True, description="Write to InfluxDB at all (off: spool only).")
+
+    def resolved_token(self) -> str | None:
+        if self.token is not None:
+            return self.token
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+class IngestConfig(_Model):
+    max_body_bytes: int = Field(
+        default=MAX_BATCH_BYTES, ge=1024, le=256 * 1024 * 1024, description="Largest batch body."
+    )
+    dedup_retention_days: float = Field(
+        default=14,
+        gt=0,
+        le=3650,
+        description=(
+            "Received-message records (the idempotency keys) are pruned after this many days; "
+            "a gateway never resends older messages."
+        ),
+    )
+    delayed_backlog_age_s: float = Field(
+        default=30, gt=0, description="Gateway backlog older than this marks the site's data delayed."
+    )
+    absent_after_s: float = Field(
+        default=120, gt=0, description="No batch for this long marks the site's data absent."
+    )
+
+
+class BootstrapToken(_Model):
+    """A token created at start-up (if missing); give its SHA-256 or a file holding it."""
+
+    name: str = Field(min_length=1, max_length=120, description="Who or what holds it.")
+    role: Role = Field(description="admin, manager, vendor, display or gateway.")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the token."
+    )
+    token_file: Path | None = Field(default=None, description="File holding the plain token.")
+    sites: list[Identifier] = Field(default_factory=list, description="Sites (manager, display, gateway).")
+    vendor: Identifier | None = Field(default=None, description="Vendor id (vendor role).")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> BootstrapToken:
+        if (self.sha256 is None) == (self.token_file is None):
+            raise ValueError("give exactly one of sha256 and token_file")
+        if self.role in ("display", "gateway") and len(self.sites) != 1:
+            raise ValueError(f"a {self.role} token is bound to exactly one site")
+        if self.role == "manager" and not self.sites:
+            raise ValueError("a manager token needs at least one site")
+        if self.role == "vendor" and self.vendor is None:
+            raise ValueError("a vendor token needs its vendor id")
+        return self
+
+
+class ServerSettings(_Model):
+    """The central server."""
+
+    config_version: Literal[1] = Field(default=1, description="Version of this file format.")
+    listen: ListenConfig = Field(default_factory=ListenConfig, description="HTTP listener.")
+    sql_url: str = Field(
+        default="sqlite:///lobbywatch-server.sqlite3",
+        min_length=1,
+        description="SQLAlchemy URL: an SQLite file by default, postgresql+psycopg://... in production.",
+    )
+    influx: InfluxConfig = Field(default_factory=InfluxConfig, description="InfluxDB v1 API.")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Gateway ingest.")
+    halls: list[Path] = Field(
+        default_factory=list, description="Hall configuration files: sites, devices and vendors."
+    )
+    bootstrap_tokens: list[BootstrapToken] = Field(default_factory=list, description="Initial tokens.")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Body limit of every request but ingest."
+    )
+
+    def with_env(self) -> ServerSettings:
+        """Apply ``LOBBYWATCH_SERVER_*`` environment overrides."""
+        update: dict[str, object] = {}
+        if url := os.environ.get("LOBBYWATCH_SERVER_SQL_URL"):
+            update["sql_url"] = url
+        influx: dict[str, object] = {}
+        if url := os.environ.get("LOBBYWATCH_SERVER_INFLUX_URL"):
+            influx["url"] = url
+        if token := os.environ.get("LOBBYWATCH_SERVER_INFLUX_TOKEN"):
+            influx["token"] = token
+        if influx:
+            update["influx"] = self.influx.model_copy(update=influx)
+        return self.model_copy(update=update) if update else self
+
+
+def _check(settings: ServerSettings) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for i, path in enumerate(settings.halls):
+        if not path.is_file():
+            problems.append((("halls", i), f"hall configuration {path} does not exist"))
+    return problems
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+def load_server_settings(path: Path) -> ServerSettings:
+    """Read SERVER.yaml; relative paths are taken relative to the file's directory."""
+    raw = load_yaml_model(path, ServerSettings)
+    base = path.resolve().parent
+    sql_url = raw.sql_url
+    prefix = "sqlite:///"
+    if sql_url.startswith(prefix) and not sql_url.startswith(prefix + "/") and ":memory:" not in sql_url:
+        sql_url = prefix + str(base / sql_url[len(prefix) :])
+    influx = raw.influx
+    if influx.token_file is not None:
+        influx = influx.model_copy(update={"token_file": _resolve(base, influx.token_file)})
+    tokens = [
+        t.model_copy(update={"token_file": _resolve(base, t.token_file)}) if t.token_file else t
+        for t in raw.bootstrap_tokens
+    ]
+    resolved = raw.model_copy(
+        update={
+            "sql_url": sql_url,
+            "influx": influx,
+            "halls": [_resolve(base, p) for p in raw.halls],
+            "bootstrap_tokens": tokens,
+        }
+    )
+    return load_checked(path, resolved)
+
+
+def load_checked(path: Path, settings: ServerSettings) -> ServerSettings:
+    from lobbywatch.config.loader import ConfigError, ConfigIssue
+
+    problems = _check(settings)
+    if problems:
+        raise ConfigError([ConfigIssue(str(path), None, ".".join(map(str, loc)), m) for loc, m in problems])
+    return settings.with_env()

@@ -1,0 +1,294 @@
+"""Live state per site (zones, queues, expected wait, devices, counters, cameras, gateway
+backlog), and the change notifications the server-sent-events stream is built on.
+
+The ingest pipeline applies each accepted message (cheap: it keeps the latest message per
+zone, camera and counter) and calls :meth:`LiveState.notify` after commit. Snapshots are
+built on request. The alert engine may read :meth:`LiveState.snapshot` for its rules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lobbywatch.clock import Clock
+from lobbywatch.protocol.enums import CounterStatus, DeviceKind, ZoneKind
+from lobbywatch.protocol.ingest import Backlog, IngestBatch
+from lobbywatch.protocol.messages import CameraStatus, CounterState, Envelope, ZoneState
+from server.core.config import IngestConfig
+from server.devices import DeviceLive, DeviceTracker
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ZoneView(_Out):
+    zone: str = Field(description="Zone id.")
+    kind: str = Field(description="Zone kind.")
+    camera: str = Field(description="Camera that reported it.")
+    occupancy: float = Field(description="Smoothed people in the zone.")
+    count: int = Field(description="People counted in the latest frame.")
+    queue_length: int | None = Field(default=None, description="People in line (queue zones).")
+    longest_wait_s: float | None = Field(default=None, description="Longest current dwell, s.")
+    expected_wait_s: float | None = Field(default=None, description="Expected wait joining now, s.")
+    waits_over_limit: int = Field(description="People past the wait limit.")
+    loitering: int = Field(description="People loitering.")
+    entered_total: int = Field(description="Entries since the camera's epoch began.")
+    exited_total: int = Field(description="Exits since the camera's epoch began.")
+    ts: datetime = Field(description="Source time of the reading.")
+
+
+class QueueView(_Out):
+    zone: str
+    queue_length: int
+    expected_wait_s: float | None = None
+    longest_wait_s: float | None = None
+
+
+class DeviceView(_Out):
+    device: str = Field(description="Device id.")
+    vendor: str = Field(description="Maintenance vendor id.")
+    kind: str = Field(description="Device kind.")
+    state: str = Field(description="online, offline, faulted, out_of_service, or unknown.")
+    since: datetime | None = Field(default=None, description="When the current state began.")
+    faults: list[str] = Field(description="Active fault codes.")
+    last_seen: datetime | None = Field(default=None, description="Source time of the last message.")
+    heartbeat_s: float | None = Field(default=None, description="Promised heartbeat interval, s.")
+
+
+class CounterView(_Out):
+    counter: str
+    state: str
+    since: datetime | None = None
+    ts: datetime
+
+
+class CameraView(_Out):
+    camera: str
+    state: str
+    stream_ok: bool
+    fps: float | None = None
+    reason: str | None = None
+    ts: datetime
+
+
+class GatewayView(_Out):
+    gateway: str
+    backlog: Backlog
+    sent_at: datetime
+    received_at: datetime
+
+
+class SiteLiveView(_Out):
+    """The floor now."""
+
+    site: str
+    data: Literal["live", "delayed", "absent"] = Field(
+        description=(
+            "live; delayed (the gateway reports an outbox backlog older than the limit: data "
+            "is arriving late); absent (no batch from the gateway for longer than the limit)."
+        )
+    )
+    as_of: datetime = Field(description="Server time of this snapshot.")
+    occupancy: float = Field(description="People in the hall (sum over zones).")
+    expected_wait_s: float | None = Field(description="Max expected wait over queue/waiting zones.")
+    kiosks_working: int
+    kiosks_total: int
+    counters_serving: int
+    zones: list[ZoneView]
+    queues: list[QueueView]
+    devices: list[DeviceView]
+    counters: list[CounterView]
+    cameras: list[CameraView]
+    gateways: list[GatewayView]
+
+
+@dataclass
+class _Site:
+    zones: dict[str, ZoneState] = field(default_factory=dict)
+    counters: dict[str, CounterState] = field(default_factory=dict)
+    cameras: dict[str, CameraStatus] = field(default_factory=dict)
+    gateways: dict[str, tuple[IngestBatch, datetime]] = field(default_factory=dict)
+    last_batch: datetime | None = None
+
+
+def _device_view(d: DeviceLive) -> DeviceView:
+    return DeviceView(
+        device=d.device,
+        vendor=d.vendor,
+        kind=d.kind or "unknown",
+        state=d.state or "unknown",
+        since=d.since,
+        faults=sorted(d.faults),
+        last_seen=d.last_seen,
+        heartbeat_s=d.heartbeat_s,
+    )
+
+
+def _is_kiosk(kind: str) -> bool:
+    try:
+        return DeviceKind(kind).is_self_service
+    except ValueError:
+        return False
+
+
+class LiveState:
+    def __init__(self, devices: DeviceTracker, clock: Clock, cfg: IngestConfig) -> None:
+        self._sites: dict[str, _Site] = {}
+        self._devices = devices
+        self._clock = clock
+        self._cfg = cfg
+        self._listeners: list[Callable[[str], None]] = []
+        self._lock = threading.Lock()
+
+    def _site(self, site: str) -> _Site:
+        s = self._sites.get(site)
+        if s is None:
+            s = self._sites[site] = _Site()
+        return s
+
+    def apply(self, msg: Envelope) -> None:
+        s = self._site(msg.site)
+        if isinstance(msg, ZoneState):
+            old = s.zones.get(msg.zone)
+            if old is None or msg.ts >= old.ts:
+                s.zones[msg.zone] = msg
+        elif isinstance(msg, CounterState):
+            old_c = s.counters.get(msg.counter)
+            if old_c is None or msg.ts >= old_c.ts:
+                s.counters[msg.counter] = msg
+        elif isinstance(msg, CameraStatus):
+            old_cam = s.cameras.get(msg.source)
+            if old_cam is None or msg.ts >= old_cam.ts:
+                s.cameras[msg.source] = msg
+
+    def apply_batch(self, batch: IngestBatch) -> None:
+        s = self._site(batch.site)
+        now = self._clock.now()
+        s.gateways[batch.gateway] = (batch, now)
+        s.last_batch = now
+
+    def occupancy(self, site: str) -> float:
+        s = self._sites.get(site)
+        return 0.0 if s is None else sum(z.occupancy for z in list(s.zones.values()))
+
+    def aggregates(self, site: str) -> tuple[float, float | None, int, int, int]:
+        """(occupancy, expected wait, kiosks working, kiosks total, counters serving)."""
+        # list(...) copies a dict in one step under the GIL: the ingest thread may be adding
+        # entries while a request thread reads.
+        s = self._site(site)
+        zones = list(s.zones.values())
+        occupancy = sum(z.occupancy for z in zones)
+        waits = [
+            z.expected_wait_s
+            for z in zones
+            if z.kind in (ZoneKind.QUEUE, ZoneKind.WAITING) and z.expected_wait_s is not None
+        ]
+        kiosks = [d for d in self._devices.site_devices(site) if _is_kiosk(d.kind)]
+        working = sum(1 for d in kiosks if d.state == "online")
+        serving = sum(1 for c in list(s.counters.values()) if c.state == CounterStatus.SERVING)
+        return occupancy, (max(waits) if waits else None), working, len(kiosks), serving
+
+    def data_status(self, site: str) -> Literal["live", "delayed", "absent"]:
+        s = self._sites.get(site)
+        if s is None or s.last_batch is None:
+            return "absent"
+        now = self._clock.now()
+        if (now - s.last_batch).total_seconds() > self._cfg.absent_after_s:
+            return "absent"
+        if any(
+            b.backlog.oldest_age_s > self._cfg.delayed_backlog_age_s for b, _ in list(s.gateways.values())
+        ):
+            return "delayed"
+        return "live"
+
+    def snapshot(self, site: str) -> SiteLiveView:
+        s = self._site(site)
+        occupancy, expected, working, total, serving = self.aggregates(site)
+        zones = [
+            ZoneView(
+                zone=z.zone,
+                kind=z.kind.value,
+                camera=z.source,
+                occupancy=z.occupancy,
+                count=z.count,
+                queue_length=z.queue_length,
+                longest_wait_s=z.longest_wait_s,
+                expected_wait_s=z.expected_wait_s,
+                waits_over_limit=z.waits_over_limit,
+                loitering=z.loitering,
+                entered_total=z.entered_total,
+                exited_total=z.exited_total,
+                ts=z.ts,
+            )
+            for z in sorted(s.zones.values(), key=lambda z: z.zone)
+        ]
+        return SiteLiveView(
+            site=site,
+            data=self.data_status(site),
+            as_of=self._clock.now(),
+            occupancy=occupancy,
+            expected_wait_s=expected,
+            kiosks_working=working,
+            kiosks_total=total,
+            counters_serving=serving,
+            zones=zones,
+            queues=[
+                QueueView(
+                    zone=z.zone,
+                    queue_length=z.queue_length,
+                    expected_wait_s=z.expected_wait_s,
+                    longest_wait_s=z.longest_wait_s,
+                )
+                for z in zones
+                if z.queue_length is not None
+            ],
+            devices=[
+                _device_view(d) for d in sorted(self._devices.site_devices(site), key=lambda d: d.device)
+            ],
+            counters=[
+                CounterView(counter=c.counter, state=c.state.value, since=c.since, ts=c.ts)
+                for c in sorted(s.counters.values(), key=lambda c: c.counter)
+            ],
+            cameras=[
+                CameraView(
+                    camera=c.source,
+                    state=c.state.value,
+                    stream_ok=c.stream_ok,
+                    fps=c.fps,
+                    reason=c.reason,
+                    ts=c.ts,
+                )
+                for c in sorted(s.cameras.values(), key=lambda c: c.source)
+            ],
+            gateways=[
+                GatewayView(gateway=g, backlog=b.backlog, sent_at=b.sent_at, received_at=at)
+                for g, (b, at) in sorted(s.gateways.items())
+            ],
+        )
+
+    # ------------------------------------------------------------------ change notification
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(site)`` after each committed change; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return remove
+
+    def notify(self, site: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for cb in listeners:
+            cb(site)

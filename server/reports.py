@@ -1,0 +1,294 @@
+"""Vendor and device reports: availability within opening hours, faults, response and repair
+times, longest outage, open faults, faults by code; the monthly device log of a hall.
+
+Definitions (the tests hold a hand-computed example to these):
+
+* *opening time*: the hall's opening hours (its time zone) inside the period;
+* *downtime*: time in an ``offline``, ``faulted`` or ``out_of_service`` episode; an open
+  episode lasts until the period's end or now, whichever is first; time before a device's
+  first episode counts as available (no evidence of an outage);
+* *availability %* = 100 × (opening time − downtime within opening time) / opening time,
+  rounded to 3 decimals (null when the period holds no opening time);
+* *faults*: faults raised within the period; *faults by code* counts them per code;
+* *mean time to respond*: mean of (first acknowledgement − raised) over those faults
+  acknowledged; *mean time to repair*: mean of (cleared − raised) over those cleared;
+* *longest outage*: the longest stretch of contiguous downtime inside the period, opening
+  hours or not (adjacent down episodes merge);
+* *open faults*: faults raised before the period's end and not cleared by then.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from server.storage.models import Device, DeviceEpisode, DeviceFault, Site
+
+DOWN_STATES = ("offline", "faulted", "out_of_service")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Interval = tuple[datetime, datetime]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceReport(_Out):
+    site: str
+    device: str
+    vendor: str
+    kind: str | None = None
+    period_start: datetime
+    period_end: datetime
+    opening_s: float = Field(description="Opening time in the period, seconds.")
+    downtime_open_s: float = Field(description="Downtime within opening hours, seconds.")
+    availability_pct: float | None = Field(description="Availability within opening hours, %.")
+    faults: int = Field(description="Faults raised in the period.")
+    mean_time_to_respond_s: float | None = Field(description="Raised -> first acknowledgement, mean.")
+    mean_time_to_repair_s: float | None = Field(description="Raised -> cleared, mean.")
+    longest_outage_s: float = Field(description="Longest contiguous downtime in the period.")
+    open_faults: int = Field(description="Faults not cleared at the period's end.")
+    faults_by_code: dict[str, int] = Field(description="Faults raised in the period, per code.")
+
+
+class FaultEntry(_Out):
+    id: int
+    site: str
+    device: str
+    vendor: str
+    code: str
+    severity: str | None
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    cleared_at: datetime | None
+    repair_s: float | None
+
+
+class GroupReport(_Out):
+    """A vendor's devices, or a hall's devices in a month."""
+
+    title_en: str
+    title_zh: str
+    period_start: datetime
+    period_end: datetime
+    availability_pct: float | None
+    faults: int
+    mean_time_to_respond_s: float | None
+    mean_time_to_repair_s: float | None
+    longest_outage_s: float
+    open_faults: int
+    faults_by_code: dict[str, int]
+    devices: list[DeviceReport]
+    fault_log: list[FaultEntry]
+
+
+def opening_intervals(site: Site, start: datetime, end: datetime) -> list[Interval]:
+    """The site's opening hours within [start, end), as UTC intervals."""
+    tz = ZoneInfo(site.timezone)
+    periods = json.loads(site.opening_hours)
+    out: list[Interval] = []
+    day: date = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    while day <= last:
+        wd = WEEKDAYS[day.weekday()]
+        for p in periods:
+            if wd not in p["days"]:
+                continue
+            a = datetime.combine(day, time.fromisoformat(p["open"]), tz).astimezone(UTC)
+            b = datetime.combine(day, time.fromisoformat(p["close"]), tz).astimezone(UTC)
+            a, b = max(a, start), min(b, end)
+            if a < b:
+                out.append((a, b))
+        day += timedelta(days=1)
+    return _merge(out)
+
+
+def _merge(intervals: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _overlap(xs: list[Interval], ys: list[Interval]) -> float:
+    total = 0.0
+    for a, b in xs:
+        for c, d in ys:
+            lo, hi = max(a, c), min(b, d)
+            if lo < hi:
+                total += (hi - lo).total_seconds()
+    return total
+
+
+def _length(xs: list[Interval]) -> float:
+    return sum((b - a).total_seconds() for a, b in xs)
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _pct(opening: float, down: float) -> float | None:
+    return round(100.0 * (opening - down) / opening, 3) if opening > 0 else None
+
+
+def device_report(
+    session: Session, device: Device, site: Site, start: datetime, end: datetime, now: datetime
+) -> tuple[DeviceReport, list[FaultEntry]]:
+    horizon = min(end, now) if now > start else end
+    episodes = session.scalars(
+        select(DeviceEpisode).where(
+            DeviceEpisode.site == device.site,
+            DeviceEpisode.device == device.id,
+            DeviceEpisode.start < end,
+            or_(DeviceEpisode.end.is_(None), DeviceEpisode.end > start),
+        )
+    ).all()
+    down: list[Interval] = []
+    for ep in episodes:
+        if ep.state not in DOWN_STATES:
+            continue
+        a = max(ep.start, start)
+        b = min(ep.end if ep.end is not None else horizon, end)
+        if a < b:
+            down.append((a, b))
+    down = _merge(down)
+    opening = opening_intervals(site, start, end)
+    opening_s = _length(opening)
+    down_open = _overlap(opening, down)
+    faults = session.scalars(
+        select(DeviceFault)
+        .where(DeviceFault.site == device.site, DeviceFault.device == device.id, DeviceFault.raised_at < end)
+        .order_by(DeviceFault.raised_at, DeviceFault.id)
+    ).all()
+    in_period = [f for f in faults if f.raised_at >= start]
+    respond = [(f.acknowledged_at - f.raised_at).total_seconds() for f in in_period if f.acknowledged_at]
+    repair = [(f.cleared_at - f.raised_at).total_seconds() for f in in_period if f.cleared_at]
+    open_faults = sum(1 for f in faults if f.cleared_at is None or f.cleared_at >= end)
+    report = DeviceReport(
+        site=device.site,
+        device=device.id,
+        vendor=device.vendor,
+        kind=device.kind,
+        period_start=start,
+        period_end=end,
+        opening_s=opening_s,
+        downtime_open_s=down_open,
+        availability_pct=_pct(opening_s, down_open),
+        faults=len(in_period),
+        mean_time_to_respond_s=_mean(respond),
+        mean_time_to_repair_s=_mean(repair),
+        longest_outage_s=max((_length([iv]) for iv in down), default=0.0),
+        open_faults=open_faults,
+        faults_by_code=dict(sorted(Counter(f.code for f in in_period).items())),
+    )
+    log = [
+        FaultEntry(
+            id=f.id,
+            site=f.site,
+            device=f.device,
+            vendor=f.vendor,
+            code=f.code,
+            severity=f.severity,
+            raised_at=f.raised_at,
+            acknowledged_at=f.acknowledged_at,
+            cleared_at=f.cleared_at,
+            repair_s=(f.cleared_at - f.raised_at).total_seconds() if f.cleared_at else None,
+        )
+        for f in in_period
+    ]
+    return report, log
+
+
+def group_report(
+    session: Session,
+    devices: list[Device],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    title_en: str,
+    title_zh: str,
+) -> GroupReport:
+    sites = {s.id: s for s in session.scalars(select(Site))}
+    reports: list[DeviceReport] = []
+    log: list[FaultEntry] = []
+    for dev in sorted(devices, key=lambda d: (d.site, d.id)):
+        site = sites.get(dev.site)
+        if site is None:
+            continue
+        r, entries = device_report(session, dev, site, start, end, now)
+        reports.append(r)
+        log += entries
+    opening = sum(r.opening_s for r in reports)
+    down = sum(r.downtime_open_s for r in reports)
+    respond = [(f.acknowledged_at - f.raised_at).total_seconds() for f in log if f.acknowledged_at]
+    by_code: Counter[str] = Counter()
+    for r in reports:
+        by_code.update(r.faults_by_code)
+    return GroupReport(
+        title_en=title_en,
+        title_zh=title_zh,
+        period_start=start,
+        period_end=end,
+        availability_pct=_pct(opening, down),
+        faults=len(log),
+        mean_time_to_respond_s=_mean(respond),
+        mean_time_to_repair_s=_mean([f.repair_s for f in log if f.repair_s is not None]),
+        longest_outage_s=max((r.longest_outage_s for r in reports), default=0.0),
+        open_faults=sum(r.open_faults for r in reports),
+        faults_by_code=dict(sorted(by_code.items())),
+        devices=reports,
+        fault_log=sorted(log, key=lambda f: (f.raised_at, f.id)),
+    )
+
+
+def month_period(site: Site, month: str) -> tuple[datetime, datetime]:
+    """``2026-11`` -> the month's start and end in the site's time zone, as UTC."""
+    year, mon = (int(x) for x in month.split("-"))
+    tz = ZoneInfo(site.timezone)
+    start = datetime(year, mon, 1, tzinfo=tz)
+    nxt = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), nxt.astimezone(UTC)
+
+
+CSV_COLUMNS = (
+    "site",
+    "device",
+    "vendor",
+    "kind",
+    "period_start",
+    "period_end",
+    "opening_s",
+    "downtime_open_s",
+    "availability_pct",
+    "faults",
+    "mean_time_to_respond_s",
+    "mean_time_to_repair_s",
+    "longest_outage_s",
+    "open_faults",
+    "faults_by_code",
+)
+
+
+def devices_csv(reports: list[DeviceReport]) -> str:
+    """One row per device; faults_by_code as ``CODE:n;CODE:n``. Header names are the JSON keys."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in reports:
+        data = r.model_dump(mode="json")
+        data["faults_by_code"] = ";".join(f"{k}:{v}" for k, v in r.faults_by_code.items())
+        w.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+    return buf.getvalue()

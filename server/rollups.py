@@ -1,0 +1,153 @@
+"""Per-minute rollups of zones (occupancy, queue length, expected and actual waits) and of
+halls (arrivals, total occupancy), accumulated in memory and merged into SQL once a minute
+is closed (two minutes behind the newest message of the site, for reordering slack), or on
+:meth:`Rollups.flush` with ``everything=True`` (shutdown, reports, forecasts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import WaitRecord, ZoneState
+from server.storage.models import SiteMinute, ZoneMinute
+from server.timeseries.lines import arrivals_line
+
+
+def minute_of(when: datetime) -> datetime:
+    return when.replace(second=0, microsecond=0)
+
+
+@dataclass
+class ZoneAcc:
+    samples: int = 0
+    occupancy_sum: float = 0.0
+    occupancy_max: float = 0.0
+    queue_samples: int = 0
+    queue_sum: float = 0.0
+    queue_max: int = 0
+    expected_wait_samples: int = 0
+    expected_wait_sum_s: float = 0.0
+    expected_wait_max_s: float = 0.0
+    waits: int = 0
+    waits_within_limit: int = 0
+    wait_sum_s: float = 0.0
+    wait_max_s: float = 0.0
+
+
+@dataclass
+class SiteAcc:
+    arrivals: int = 0
+    occupancy_samples: int = 0
+    occupancy_sum: float = 0.0
+    occupancy_max: float = 0.0
+
+
+_SUMS = ("samples", "occupancy_sum", "queue_samples", "queue_sum", "expected_wait_samples")
+_SUMS2 = ("expected_wait_sum_s", "waits", "waits_within_limit", "wait_sum_s")
+_MAXES = ("occupancy_max", "queue_max", "expected_wait_max_s", "wait_max_s")
+
+
+class Rollups:
+    def __init__(self) -> None:
+        self.zones: dict[tuple[str, str, datetime], ZoneAcc] = {}
+        self.sites: dict[tuple[str, datetime], SiteAcc] = {}
+        self.newest: dict[str, datetime] = {}
+        self._entered: dict[tuple[str, str, str, int], int] = {}
+        self._flushed_zones: list[tuple[tuple[str, str, datetime], ZoneAcc]] = []
+        self._flushed_sites: list[tuple[tuple[str, datetime], SiteAcc]] = []
+
+    def commit(self) -> None:
+        """The transaction holding the last :meth:`flush` committed."""
+        self._flushed_zones.clear()
+        self._flushed_sites.clear()
+
+    def rollback(self) -> None:
+        """The transaction holding the last :meth:`flush` failed: keep the minutes open."""
+        for key, acc in self._flushed_zones:
+            self.zones.setdefault(key, acc)
+        for skey, sacc in self._flushed_sites:
+            self.sites.setdefault(skey, sacc)
+        self.commit()
+
+    def _touch(self, site: str, minute: datetime) -> None:
+        if site not in self.newest or minute > self.newest[site]:
+            self.newest[site] = minute
+
+    def add_zone_state(self, msg: ZoneState, site_occupancy: float) -> None:
+        minute = minute_of(msg.ts)
+        self._touch(msg.site, minute)
+        acc = self.zones.get((msg.site, msg.zone, minute))
+        if acc is None:
+            acc = self.zones[(msg.site, msg.zone, minute)] = ZoneAcc()
+        acc.samples += 1
+        acc.occupancy_sum += msg.occupancy
+        acc.occupancy_max = max(acc.occupancy_max, msg.occupancy)
+        if msg.queue_length is not None:
+            acc.queue_samples += 1
+            acc.queue_sum += msg.queue_length
+            acc.queue_max = max(acc.queue_max, msg.queue_length)
+        if msg.expected_wait_s is not None:
+            acc.expected_wait_samples += 1
+            acc.expected_wait_sum_s += msg.expected_wait_s
+            acc.expected_wait_max_s = max(acc.expected_wait_max_s, msg.expected_wait_s)
+        sacc = self.sites.get((msg.site, minute))
+        if sacc is None:
+            sacc = self.sites[(msg.site, minute)] = SiteAcc()
+        sacc.occupancy_samples += 1
+        sacc.occupancy_sum += site_occupancy
+        sacc.occupancy_max = max(sacc.occupancy_max, site_occupancy)
+        if msg.kind == ZoneKind.ENTRANCE:
+            key = (msg.site, msg.source, msg.zone, msg.epoch)
+            last = self._entered.get(key)
+            if last is not None and msg.entered_total >= last:
+                sacc.arrivals += msg.entered_total - last
+            if last is None or msg.entered_total >= last:
+                self._entered[key] = msg.entered_total
+
+    def add_wait(self, msg: WaitRecord, limit_s: float) -> None:
+        minute = minute_of(msg.ended)
+        self._touch(msg.site, minute)
+        acc = self.zones.get((msg.site, msg.zone, minute))
+        if acc is None:
+            acc = self.zones[(msg.site, msg.zone, minute)] = ZoneAcc()
+        acc.waits += 1
+        acc.waits_within_limit += int(msg.duration_s <= limit_s)
+        acc.wait_sum_s += msg.duration_s
+        acc.wait_max_s = max(acc.wait_max_s, msg.duration_s)
+
+    def flush(self, session: Session, *, everything: bool = False) -> list[str]:
+        """Merge closed minutes into SQL; returns ``arrivals`` lines for the closed minutes.
+
+        Call :meth:`commit` or :meth:`rollback` once the session's transaction has ended.
+        """
+        lines: list[str] = []
+        limit = {site: newest - timedelta(minutes=1) for site, newest in self.newest.items()}
+        for key in [k for k in self.zones if everything or k[2] < limit[k[0]]]:
+            acc = self.zones.pop(key)
+            self._flushed_zones.append((key, acc))
+            row = session.get(ZoneMinute, key)
+            if row is None:
+                session.add(ZoneMinute(site=key[0], zone=key[1], minute=key[2], **acc.__dict__))
+                continue
+            for name in _SUMS + _SUMS2:
+                setattr(row, name, getattr(row, name) + getattr(acc, name))
+            for name in _MAXES:
+                setattr(row, name, max(getattr(row, name), getattr(acc, name)))
+        for skey in [k for k in self.sites if everything or k[1] < limit[k[0]]]:
+            sacc = self.sites.pop(skey)
+            self._flushed_sites.append((skey, sacc))
+            srow = session.get(SiteMinute, skey)
+            if srow is None:
+                srow = SiteMinute(site=skey[0], minute=skey[1], **sacc.__dict__)
+                session.add(srow)
+            else:
+                srow.arrivals += sacc.arrivals
+                srow.occupancy_samples += sacc.occupancy_samples
+                srow.occupancy_sum += sacc.occupancy_sum
+                srow.occupancy_max = max(srow.occupancy_max, sacc.occupancy_max)
+            lines.append(arrivals_line(skey[0], skey[1], srow.arrivals))
+        return lines

@@ -1,0 +1,99 @@
+"""Repository functions: the SQL the API and the reports need, in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from lobbywatch.config.site import SiteConfig
+from server.core.config import BootstrapToken
+from server.core.security import create_token
+from server.storage.models import ApiToken, Device, ReceivedMessage, Site, Vendor
+
+log = logging.getLogger(__name__)
+
+
+def opening_hours_json(cfg: SiteConfig) -> str:
+    return json.dumps(
+        [
+            {
+                "days": [d.value for d in p.days],
+                "open": p.open.strftime("%H:%M"),
+                "close": p.close.strftime("%H:%M"),
+            }
+            for p in cfg.opening_hours
+        ]
+    )
+
+
+def sync_sites(session: Session, configs: Iterable[SiteConfig]) -> None:
+    """Insert or update sites, vendors and devices from hall configurations."""
+    vendors = set(session.scalars(select(Vendor.id)))
+    for cfg in configs:
+        site = session.get(Site, cfg.site) or Site(id=cfg.site)
+        site.name_en = cfg.name.en
+        site.name_zh = cfg.name.zh_cn
+        site.timezone = cfg.timezone
+        site.opening_hours = opening_hours_json(cfg)
+        site.max_wait_s = cfg.thresholds.max_wait_min * 60
+        session.add(site)
+        for dev in cfg.devices:
+            if dev.vendor not in vendors:
+                session.add(Vendor(id=dev.vendor))
+                vendors.add(dev.vendor)
+            row = session.get(Device, (cfg.site, dev.id)) or Device(site=cfg.site, id=dev.id)
+            row.kind = dev.kind.value
+            row.vendor = dev.vendor
+            row.model = dev.model
+            row.zone = dev.zone
+            row.configured = True
+            session.add(row)
+
+
+def ensure_device(session: Session, site: str, device: str, vendor: str = "unknown") -> Device:
+    """The device row, created for a device that reports without being configured."""
+    row = session.get(Device, (site, device))
+    if row is None:
+        if session.get(Vendor, vendor) is None:
+            session.add(Vendor(id=vendor))
+        row = Device(site=site, id=device, vendor=vendor, configured=False)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def bootstrap_tokens(session: Session, tokens: Iterable[BootstrapToken], now: datetime) -> int:
+    """Create the configured tokens that do not exist yet; returns how many were created."""
+    import hashlib
+
+    created = 0
+    for t in tokens:
+        if t.sha256 is not None:
+            digest = t.sha256
+        else:
+            assert t.token_file is not None
+            digest = hashlib.sha256(t.token_file.read_text(encoding="utf-8").strip().encode()).hexdigest()
+        if session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest)) is not None:
+            continue
+        create_token(
+            session,
+            name=t.name,
+            role=t.role,
+            created_at=now,
+            sites=t.sites,
+            vendor=t.vendor,
+            token_hash=digest,
+        )
+        created += 1
+    return created
+
+
+def prune_received(session: Session, before: datetime) -> int:
+    """Forget idempotency keys received before ``before`` (retention policy)."""
+    result = session.execute(delete(ReceivedMessage).where(ReceivedMessage.received_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,184 @@
+"""The InfluxDB writer: a durable spool in SQL, drained to ``/write`` by a background thread.
+
+Ingest puts each batch's line protocol into the ``influx_spool`` table *in the same SQL
+transaction* that accepts the messages, so anything answered "accepted" is either in
+InfluxDB or still in the spool, whatever happens to influxd (or to this process). The
+writer thread posts spooled lines in order, in chunks of ``batch_lines``, retries with
+exponential back-off while InfluxDB is unreachable or failing, and deletes a spool row
+only after InfluxDB answered 204. Because point times come from the source, a re-sent
+chunk overwrites instead of duplicating. When the spool holds more than
+``max_spool_lines`` lines, :attr:`InfluxWriter.overloaded` turns true and ingest answers
+503 until it drains (back-pressure the gateways already handle).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from lobbywatch.clock import Clock
+from lobbywatch.services import wait_until
+from server.core.config import InfluxConfig
+from server.storage.db import Database
+from server.storage.models import InfluxSpool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WriterStats:
+    pending_lines: int = 0
+    written_lines: int = 0
+    dropped_lines: int = 0
+    write_requests: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class InfluxWriter:
+    """Spool + background writer to the InfluxDB v1 ``/write`` endpoint."""
+
+    def __init__(self, db: Database, cfg: InfluxConfig, clock: Clock) -> None:
+        self._db = db
+        self._cfg = cfg
+        self._clock = clock
+        self.stats = WriterStats()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        token = cfg.resolved_token()
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        self._client = httpx.Client(base_url=cfg.url, timeout=cfg.timeout_s, headers=headers)
+        self._database_ready = False
+        self._healthy = True
+
+    # ------------------------------------------------------------------ spooling
+
+    def spool(self, session: Session, lines: list[str]) -> int:
+        """Add lines to the spool inside the caller's transaction; call :meth:`spooled` after commit."""
+        if not lines:
+            return 0
+        session.add(InfluxSpool(created_at=self._clock.now(), n_lines=len(lines), body="\n".join(lines)))
+        return len(lines)
+
+    def spooled(self, n: int) -> None:
+        """Tell the writer that ``n`` lines were committed to the spool."""
+        if n:
+            with self._lock:
+                self.stats.pending_lines += n
+            self._wake.set()
+
+    def enqueue(self, lines: list[str]) -> None:
+        """Spool lines in a transaction of their own (for other components: the alert engine)."""
+        with self._db.session() as session:
+            n = self.spool(session, lines)
+        self.spooled(n)
+
+    @property
+    def overloaded(self) -> bool:
+        return self.stats.pending_lines > self._cfg.max_spool_lines
+
+    # ------------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        with self._db.session() as session:
+            pending = session.scalar(select(func.coalesce(func.sum(InfluxSpool.n_lines), 0)))
+        self.stats.pending_lines = int(pending or 0)
+        if not self._cfg.enabled:
+            return
+        self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, drain_timeout: float = 5.0) -> None:
+        if self._thread is not None:
+            if self._healthy:  # no point waiting on an InfluxDB that is down: the spool keeps it
+                self.flush(drain_timeout)
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(timeout=30)
+            self._thread = None
+        self._client.close()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until the spool is empty; False when ``timeout`` passed first."""
+        self._wake.set()
+        return wait_until(lambda: self.stats.pending_lines == 0, timeout, interval=0.02)
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            if delay:
+                self._stop.wait(delay)
+                if self._stop.is_set():
+                    return
+            try:
+                did = self.drain_once()
+            except Exception as exc:  # a daemon never dies: count, log, retry
+                self.stats.failures += 1
+                self.stats.last_error = str(exc)
+                self._healthy = False
+                log.warning("influx write failed: %s", exc)
+                delay = min(max(delay * 2, 0.2), self._cfg.max_retry_s)
+                continue
+            delay = 0.0
+            self._healthy = True
+            if not did:
+                self._wake.wait(self._cfg.flush_interval_s)
+                self._wake.clear()
+
+    def _ensure_database(self) -> None:
+        if self._database_ready or not self._cfg.create_database:
+            return
+        resp = self._client.post("/query", params={"q": f'CREATE DATABASE "{self._cfg.database}"'})
+        if resp.status_code >= 500:
+            raise RuntimeError(f"CREATE DATABASE failed: HTTP {resp.status_code}")
+        if resp.status_code != 200:  # e.g. 2.x without rights to create: the bucket must exist
+            log.warning("CREATE DATABASE answered HTTP %d: %s", resp.status_code, resp.text[:200])
+        self._database_ready = True
+
+    def drain_once(self) -> bool:
+        """Write one chunk of the spool; True when something was written (or dropped)."""
+        with self._db.session() as session:
+            rows = session.execute(
+                select(InfluxSpool.id, InfluxSpool.n_lines, InfluxSpool.body)
+                .order_by(InfluxSpool.id)
+                .limit(256)
+            ).all()
+        if not rows:
+            return False
+        chunk: list[tuple[int, int, str]] = []
+        total = 0
+        for row in rows:
+            if chunk and total + row.n_lines > self._cfg.batch_lines:
+                break
+            chunk.append((row.id, row.n_lines, row.body))
+            total += row.n_lines
+        self._ensure_database()
+        body = "\n".join(b for _, _, b in chunk).encode()
+        params: dict[str, str] = {"db": self._cfg.database, "precision": "ns"}
+        resp = self._client.post("/write", params=params, content=body)
+        self.stats.write_requests += 1
+        if resp.status_code == 404 and "database not found" in resp.text:
+            self._database_ready = False
+            raise RuntimeError("database not found")
+        if resp.status_code == 400:
+            # Points InfluxDB will never take (e.g. a field type conflict): retrying cannot help.
+            log.error("influx rejected %d lines: %s", total, resp.text[:500])
+            self.stats.dropped_lines += total
+        elif resp.status_code != 204:
+            raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        else:
+            self.stats.written_lines += total
+        with self._db.session() as session:
+            session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_([i for i, _, _ in chunk])))
+        with self._lock:
+            self.stats.pending_lines -= total
+        return True

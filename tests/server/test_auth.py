@@ -1,0 +1,131 @@
+"""Authorisation matrix: each role against each endpoint family; vendors probing others' devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from lobbywatch.protocol.enums import DeviceEventKind
+from lobbywatch.protocol.messages import DeviceEvent, DeviceStatus
+
+from .conftest import Server
+
+ROLES = ["admin", "manager", "manager_other", "vendor_a", "vendor_b", "display", "display_other", "gateway"]
+PERIOD = {"start": "2026-11-22T16:00:00Z", "end": "2026-11-23T16:00:00Z"}
+
+# endpoint family -> (path template, query, expected status per role)
+MATRIX: dict[str, tuple[str, dict[str, str], list[int]]] = {
+    "live": ("/api/v1/sites/{site}/live", {}, [200, 200, 403, 403, 403, 200, 403, 403]),
+    "sites": ("/api/v1/sites", {}, [200, 200, 200, 403, 403, 200, 200, 403]),
+    "forecast": ("/api/v1/sites/{site}/forecast", {}, [200, 200, 403, 403, 403, 200, 403, 403]),
+    "streams": ("/api/v1/sites/{site}/streams", {}, [200, 200, 403, 403, 403, 403, 403, 403]),
+    "device": ("/api/v1/sites/{site}/devices/kiosk-topup-1", {}, [200, 200, 403, 200, 404, 403, 403, 403]),
+    "episodes": (
+        "/api/v1/sites/{site}/devices/kiosk-topup-1/episodes",
+        {},
+        [200, 200, 403, 200, 404, 403, 403, 403],
+    ),
+    "devices": ("/api/v1/devices", {}, [200, 200, 200, 200, 200, 403, 403, 403]),
+    "faults": ("/api/v1/faults", {}, [200, 200, 200, 200, 200, 403, 403, 403]),
+    "device_report": (
+        "/api/v1/reports/devices/{site}/kiosk-topup-1",
+        PERIOD,
+        [200, 200, 403, 200, 404, 403, 403, 403],
+    ),
+    "vendor_report": (
+        "/api/v1/reports/vendors/huaxin-maint",
+        PERIOD,
+        [200, 200, 200, 200, 404, 403, 403, 403],
+    ),
+    "monthly": (
+        "/api/v1/reports/sites/{site}/monthly",
+        {"month": "2026-11"},
+        [200, 200, 403, 403, 403, 403, 403, 403],
+    ),
+    "admin": ("/api/v1/admin/tokens", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
+    "status": ("/api/v1/admin/status", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
+}
+
+
+@pytest.mark.parametrize("family", sorted(MATRIX))
+def test_role_matrix(server: Server, family: str) -> None:
+    path, query, expected = MATRIX[family]
+    url = path.format(site=server.site)
+    got = [server.get(url, role, **query).status_code for role in ROLES]
+    assert dict(zip(ROLES, got, strict=True)) == dict(zip(ROLES, expected, strict=True))
+    anonymous = server.client.get(url, params=query)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["message"]
+
+
+def test_ingest_only_for_the_sites_gateway(server: Server) -> None:
+    msg = server.make(DeviceStatus, "kiosk-topup-1", state="online")
+    for role in ROLES:
+        expected = 200 if role == "gateway" else 403
+        assert server.send([msg], token=role).status_code == expected, role
+
+
+def test_vendor_sees_only_its_own_devices_everywhere(server: Server) -> None:
+    server.send([server.make(DeviceStatus, "kiosk-sim-1", state="online")])
+    a = {(d["site"], d["id"]) for d in server.get("/api/v1/devices", "vendor_a").json()}
+    assert a == {(server.site, "kiosk-topup-1"), (server.site, "kiosk-bill-1")}
+    b = server.get("/api/v1/devices", "vendor_b").json()
+    assert {d["vendor"] for d in b} == {"zhongtian-svc"}
+    mine = server.get("/api/v1/devices", "manager").json()
+    assert {d["site"] for d in mine} == {server.site}
+
+
+def test_vendor_probing_another_vendors_device_gets_404(server: Server) -> None:
+    raise_fault = server.make(
+        DeviceEvent, "kiosk-topup-1", event=DeviceEventKind.FAULT_RAISED, code="PRN_PAPER_OUT"
+    )
+    server.send([raise_fault])
+    [fault] = server.get("/api/v1/faults", "vendor_a", open="true").json()
+    assert server.get("/api/v1/faults", "vendor_b").json() == []
+    for path in (
+        f"/api/v1/sites/{server.site}/devices/kiosk-topup-1",
+        f"/api/v1/sites/{server.site}/devices/kiosk-bill-1/episodes",
+        f"/api/v1/sites/{server.site}/devices/no-such-device",
+    ):
+        resp = server.get(path, "vendor_b")
+        assert resp.status_code == 404
+        assert "no device" in resp.json()["message"]
+    assert server.post(f"/api/v1/faults/{fault['id']}/ack", "vendor_b").status_code == 404
+    assert server.post(f"/api/v1/faults/{fault['id']}/ack", "display").status_code == 403
+    acked = server.post(f"/api/v1/faults/{fault['id']}/ack", "vendor_a").json()
+    assert acked["acknowledged_at"] is not None
+
+
+def test_tokens_are_created_hashed_and_revocable(server: Server) -> None:
+    resp = server.post(
+        "/api/v1/admin/tokens", body={"name": "lobby tv", "role": "display", "sites": [server.site]}
+    )
+    assert resp.status_code == 201
+    created = resp.json()
+    token = created["token"]
+    assert token.startswith("lw_")
+    listed = server.get("/api/v1/admin/tokens").json()
+    assert all(t["token"] is None for t in listed)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert server.client.get(f"/api/v1/sites/{server.site}/live", headers=headers).status_code == 200
+    bad = server.post("/api/v1/admin/tokens", body={"name": "x", "role": "gateway", "sites": []})
+    assert bad.status_code == 422
+    assert "exactly one site" in bad.json()["message"]
+    assert (
+        server.client.delete(
+            f"/api/v1/admin/tokens/{created['id']}", headers=server_headers(server)
+        ).status_code
+        == 200
+    )
+    assert server.client.get(f"/api/v1/sites/{server.site}/live", headers=headers).status_code == 401
+
+
+def server_headers(server: Server) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.tokens['admin']}"}
+
+
+def test_live_stream_refuses_other_roles_and_sites(server: Server) -> None:
+    url = f"/api/v1/sites/{server.site}/live/stream"
+    for role in ("manager_other", "vendor_a", "display_other", "gateway"):
+        assert server.get(url, role).status_code == 403, role
+    assert server.client.get(url, params={"access_token": server.tokens["vendor_a"]}).status_code == 403
+    assert server.client.get(url).status_code == 401

@@ -1,0 +1,158 @@
+"""The real thing: `lobbywatch server run --config`, a gateway batch, the SSE stream; CLI tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from lobbywatch.cli import app as cli_app
+from lobbywatch.clock import SystemClock
+from lobbywatch.protocol.codec import to_dict
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import ZoneState
+from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.services import free_port, wait_until
+
+from .conftest import write_hall
+
+
+@pytest.fixture
+def running(tmp_path: Path, site_id: str) -> Iterator[tuple[str, dict[str, str], str]]:
+    hall = write_hall(tmp_path, site_id)
+    tokens = {"admin": "lw_admin-secret-for-tests", "gateway": "lw_gw-secret", "display": "lw_tv-secret"}
+    for name, value in tokens.items():
+        (tmp_path / f"{name}.token").write_text(value + "\n")
+    port = free_port()
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        f"""
+listen: {{host: 127.0.0.1, port: {port}}}
+sql_url: sqlite:///server.sqlite3
+influx: {{enabled: false}}
+halls: [{hall.name}]
+bootstrap_tokens:
+  - {{name: ops, role: admin, token_file: admin.token}}
+  - {{name: gw, role: gateway, token_file: gateway.token, sites: [{site_id}]}}
+  - {{name: tv, role: display, token_file: display.token, sites: [{site_id}]}}
+"""
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lobbywatch", "server", "run", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(up, 60), (tmp_path / "server.log").read_text()
+        yield base, tokens, site_id
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+def test_server_run_ingest_and_sse(running: tuple[str, dict[str, str], str]) -> None:
+    base, tokens, site = running
+    stamper = Stamper(site, "cam-counters", clock=SystemClock())
+
+    def zone(occupancy: float) -> dict[str, object]:
+        return to_dict(
+            stamper.make(
+                ZoneState,
+                zone="queue-main",
+                kind=ZoneKind.QUEUE,
+                occupancy=occupancy,
+                count=int(occupancy),
+                queue_length=int(occupancy),
+                entered_total=1,
+                exited_total=0,
+            )
+        )
+
+    def batch(messages: list[dict[str, object]]) -> httpx.Response:
+        body = {
+            "gateway": "gw",
+            "site": site,
+            "sent_at": SystemClock().now().isoformat(),
+            "backlog": {"count": 1, "bytes": 100, "oldest_age_s": 0.1},
+            "messages": messages,
+        }
+        return httpx.post(
+            f"{base}/api/v1/ingest", json=body, headers={"Authorization": f"Bearer {tokens['gateway']}"}
+        )
+
+    assert batch([zone(2)]).json()["accepted"] == 1
+    headers = {"Authorization": f"Bearer {tokens['display']}"}
+    with httpx.stream("GET", f"{base}/api/v1/sites/{site}/live/stream", headers=headers, timeout=20) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = resp.iter_lines()
+        first = next(line for line in events if line.startswith("data: "))
+        assert json.loads(first[6:])["zones"][0]["occupancy"] == 2
+        assert batch([zone(5)]).json()["accepted"] == 1
+        second = next(line for line in events if line.startswith("data: "))
+        snapshot = json.loads(second[6:])
+        assert snapshot["queues"][0]["queue_length"] == 5
+        assert snapshot["data"] == "live"
+    by_query = f"{base}/api/v1/sites/{site}/live/stream?access_token={tokens['display']}"
+    with httpx.stream("GET", by_query, timeout=20) as resp:
+        assert resp.status_code == 200
+        assert next(line for line in resp.iter_lines() if line.startswith("data: "))
+    with httpx.stream("GET", f"{base}/api/v1/sites/{site}/live/stream?access_token=nope", timeout=20) as resp:
+        assert resp.status_code == 401
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200
+    forbidden = httpx.get(f"{base}/api/v1/admin/tokens", headers=headers)
+    assert forbidden.status_code == 403
+    assert "role display" in forbidden.json()["message"]
+
+
+def test_cli_token_create_and_config_errors(tmp_path: Path) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text("sql_url: sqlite:///s.sqlite3\ninflux: {enabled: false}\n")
+    runner = CliRunner()
+    result = runner.invoke(
+        cli_app,
+        [
+            "server",
+            "token",
+            "create",
+            "--config",
+            str(config),
+            "--role",
+            "vendor",
+            "--name",
+            "v",
+            "--vendor",
+            "acme",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().startswith("lw_")
+    bad = runner.invoke(
+        cli_app, ["server", "token", "create", "--config", str(config), "--role", "gateway", "--name", "g"]
+    )
+    assert bad.exit_code == 2
+    assert "exactly one site" in bad.output
+    config.write_text("sql_url: sqlite:///s.sqlite3\nlisten: {port: 99999}\n")
+    broken = runner.invoke(cli_app, ["server", "migrate", "--config", str(config)])
+    assert broken.exit_code == 2
+    assert "server.yaml:2 listen.port" in broken.output
