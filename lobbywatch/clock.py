@@ -96,7 +96,6 @@ class ScaledClock:
         return (time.monotonic() - self._origin) * self.speed
 
 
-
 CLOCK_START_ENV = "LOBBYWATCH_CLOCK_START"
 CLOCK_SPEED_ENV = "LOBBYWATCH_CLOCK_SPEED"
 CLOCK_ORIGIN_ENV = "LOBBYWATCH_CLOCK_ORIGIN"

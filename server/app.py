@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from lobbywatch import __version__
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.protocol.ingest import INGEST_PATH
+from server.alerts import api as alerts_api
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
 from server.api.routes import admin, devices, forecast, ingest, live, reports
 from server.context import ServerContext
@@ -55,6 +56,7 @@ def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
     for module in (ingest, live, devices, reports, forecast, admin):
         app.include_router(module.router)
     app.include_router(web_routes.router)  # /wall, /staff, alerts API (server/web)
+    app.include_router(alerts_api.router)  # alert history, delivery log, silences
     _document_ingest_body(app)
     return app
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class IngestContext:
     site: str
     gateway: str
     received_at: datetime
+    backlog: Backlog | None = None  # the gateway's outbox when it sent the batch
 
 
 Subscriber = Callable[[Envelope, IngestContext], None]

@@ -191,7 +191,7 @@ class IngestPipeline:
             self.writer.spooled(n_lines)
             # Still under the lock, so subscribers see batches in commit order.
             self.live.notify(batch.site)
-            self.bus.publish(accepted, IngestContext(batch.site, batch.gateway, now))
+            self.bus.publish(accepted, IngestContext(batch.site, batch.gateway, now, batch.backlog))
         out = [r if r is not None else ItemResult(status="rejected", reason="internal") for r in results]
         result = IngestResult(
             results=out,

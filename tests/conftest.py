@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -207,3 +208,25 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 __all__ = ["MqttProbe", "Received", "broker_config", "wait_until"]
+
+
+# --------------------------------------------------------------------------- Chromium
+
+#: Flags for a headless Chromium on a machine with no network beyond loopback.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    from lobbywatch.services import find_binary
+
+    return playwright.chromium.launch(executable_path=find_binary("chromium", "chromium"), args=CHROMIUM_ARGS)

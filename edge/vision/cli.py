@@ -16,7 +16,8 @@ import typer
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
-EXPORT_FORMATS = ("onnx", "openvino", "ncnn")
+# "engine" is TensorRT (Jetson): it must be exported on the device that will run it.
+EXPORT_FORMATS = ("onnx", "openvino", "ncnn", "engine")
 ROI_HELP = 'roi.json: {"roi_polygon": [[x, y], ...]}; count only anchors inside.'
 
 
@@ -38,6 +39,10 @@ def register(groups: Groups) -> None:
         debug_view: Annotated[
             int | None,
             typer.Option("--debug-view", help="Serve an annotated MJPEG view on 127.0.0.1:PORT (opt-in)."),
+        ] = None,
+        password_file: Annotated[
+            Path | None,
+            typer.Option("--password-file", help="File holding this camera's MQTT password."),
         ] = None,
         log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
     ) -> None:
@@ -65,6 +70,8 @@ def register(groups: Groups) -> None:
             broker_cfg = broker_from_url(broker) if broker else None
         except ValueError as exc:
             raise _fail(str(exc), f"代理地址无效：{broker}") from None
+        if password_file is not None:
+            broker_cfg = (broker_cfg or site.broker).model_copy(update={"password_file": password_file})
         try:
             daemon = VisionDaemon(
                 site, camera, broker=broker_cfg, clock=default_clock(), debug_port=debug_view
@@ -87,7 +94,7 @@ def register(groups: Groups) -> None:
 
     @groups.edge.command("export-model")
     def export_model(
-        format: Annotated[str, typer.Option("--format", help="onnx, openvino or ncnn.")],
+        format: Annotated[str, typer.Option("--format", help="onnx, openvino, ncnn or engine (TensorRT).")],
         imgsz: Annotated[int, typer.Option("--imgsz", min=160, max=4096, help="Input size, pixels.")] = 960,
         model: Annotated[
             Path | None, typer.Option("--model", help="Weights (.pt); default: the bundled detector.")

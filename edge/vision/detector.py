@@ -37,9 +37,11 @@ class ModelMissingError(FileNotFoundError):
 
 def prepare_ultralytics_env() -> None:
     """Keep ultralytics offline and its settings inside the project (call before importing it)."""
-    config_dir = REPO_ROOT / ".cache" / "ultralytics"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    if "YOLO_CONFIG_DIR" not in os.environ:
+        # Only then: an installed package may sit on a read-only file system (systemd units set it).
+        config_dir = REPO_ROOT / ".cache" / "ultralytics"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
     os.environ.setdefault("YOLO_VERBOSE", "False")

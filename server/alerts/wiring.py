@@ -72,13 +72,12 @@ def attach(ctx: ServerContext, *, tick_s: float = 1.0) -> AlertService:
     )
 
     def on_message(message: Envelope, ictx: IngestContext) -> None:
-        # the batch's backlog, where the ingest context carries it (count, oldest_age_s)
-        backlog: Any = getattr(ictx, "backlog", None)
+        backlog = ictx.backlog
         service.engine.gateway_seen(
             ictx.site,
             gateway=ictx.gateway,
-            backlog=int(getattr(backlog, "count", 0) or 0),
-            oldest_age_s=float(getattr(backlog, "oldest_age_s", 0.0) or 0.0),
+            backlog=backlog.count if backlog else 0,
+            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
         )
         service.engine.feed(message)
 

@@ -22,21 +22,11 @@ from typing import Any
 import pytest
 
 from lobbywatch.services import free_port, wait_until
+from tests.conftest import launch_chromium
 
 SPEED = 80.0  # one simulated hour in 45 real seconds
 PEAK_KINDS = {"peak_surge", "peak_forecast"}
 REQUIRED = {"crowding", "long_wait", "device_fault"}
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _get(url: str, token: str) -> Any:
@@ -147,7 +137,7 @@ def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None
 
     site = sites[0]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.goto(info["walls"][site])
