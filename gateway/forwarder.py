@@ -57,6 +57,10 @@ class Backoff:
 class SendError(RuntimeError):
     """The batch was not stored by the server (refused, timed out, non-200, bad answer)."""
 
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 @dataclass(frozen=True, slots=True)
 class ForwarderSettings:
@@ -105,6 +109,10 @@ class Forwarder:
         self._port = parsed.port
         self._path = parsed.path
         self._conn: http.client.HTTPConnection | None = None
+        #: Messages per batch now: halved after a timed-out batch (a starved server cannot
+        #: take a big one within the timeout, and resending it whole would never progress),
+        #: doubled back towards ``batch_max`` after each delivered batch.
+        self.batch_limit = settings.batch_max
 
     def _connection(self) -> http.client.HTTPConnection:
         """The kept-alive connection to the server (opened when needed)."""
@@ -175,7 +183,7 @@ class Forwarder:
         if not pending:
             if not self._wait_for_batch():
                 return []
-            pending = order_batch(self.outbox.take(self.settings.batch_max, MAX_BATCH_BYTES // 2))
+            pending = order_batch(self.outbox.take(self.batch_limit, MAX_BATCH_BYTES // 2))
             if not pending:
                 return []
         try:
@@ -185,10 +193,18 @@ class Forwarder:
             self.stats.last_send_error = str(exc)
             delay = self.backoff.next_delay()
             log.warning("batch of %d not delivered (%s); retry in %.2fs", len(pending), exc, delay)
+            if exc.timed_out and len(pending) > 1:
+                # Retry the oldest half: order is kept (take() starts from the oldest again),
+                # and the server dedups whatever of the timed-out batch it did store.
+                self.batch_limit = max(1, len(pending) // 2)
+                self.outbox.release()
+                self._stop.wait(delay)
+                return []
             self._stop.wait(delay)
             return pending
         self._settle(pending, result)
         self.backoff.reset()
+        self.batch_limit = min(self.settings.batch_max, self.batch_limit * 2)
         return []
 
     def _settle(self, batch: list[StoredMessage], result: IngestResult) -> None:
@@ -249,7 +265,9 @@ class Forwarder:
                 )
                 if attempt == 1 and reused and stale:
                     continue  # the server had closed an idle kept-alive connection: try a new one
-                raise SendError(f"no answer from {self.url}: {exc!r}") from None
+                raise SendError(
+                    f"no answer from {self.url}: {exc!r}", timed_out=isinstance(exc, TimeoutError)
+                ) from None
         if status != 200:
             raise SendError(f"server answered {status}")
         try:

@@ -81,6 +81,8 @@ class IngestReceiver:
         self.mode: Mode = "ok"
         #: Message ids to answer ``rejected`` (as the server does for a message it finds invalid).
         self.reject_ids: set[str] = set()
+        #: When set, batches of more messages than this hang (a server too slow for big batches).
+        self.hang_above: int | None = None
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._conns: set[socket.socket] = set()
@@ -215,6 +217,12 @@ class IngestReceiver:
             batch = IngestBatch.model_validate_json(raw)
         except ValueError as exc:
             self._reply(h, 422, {"detail": str(exc)})
+            return
+        if self.hang_above is not None and len(batch.messages) > self.hang_above:
+            self._release.wait(self.hang_s)
+            with self.lock:
+                self.state.failed_requests += 1
+            h.close_connection = True
             return
         results: list[dict[str, Any]] = []
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}

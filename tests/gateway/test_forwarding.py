@@ -105,6 +105,27 @@ def test_server_refusing_then_500_then_hanging_then_back(
     assert max(b.count for b in receiver.state.backlogs) >= 2500
 
 
+def test_batches_shrink_when_the_server_is_too_slow_for_big_ones(
+    tmp_path: Path, mosquitto: Mosquitto, receiver: IngestReceiver, site_id: str
+) -> None:
+    """A starved server times out on big batches: the gateway halves them and makes progress."""
+    receiver.set_mode("refuse")
+    receiver.hang_above = 60
+    receiver.hang_s = 2.0
+    settings = gateway_settings(tmp_path, site_id, mosquitto, receiver, batch_max=400, request_timeout_s=0.3)
+    sent = device_stream(site_id, 900)
+    with running(settings) as gw:
+        pub = Publisher(mosquitto.host, mosquitto.port)
+        wait_published(pub.publish(sent))
+        assert wait_until(lambda: gw.outbox.count == len(sent), 20)
+        receiver.set_mode("ok")
+        assert wait_until(lambda: receiver.stored_count() == len(sent), 40), receiver.stored_count()
+        pub.close()
+    assert receiver.state.failed_requests >= 3  # 400, 200 and 100 timed out first
+    assert max(receiver.state.batch_sizes) <= 60
+    assert_exactly_once_in_order(receiver.stored(), sent)
+
+
 def test_broker_restart_mid_stream_loses_nothing(
     tmp_path: Path, fresh_mosquitto: Mosquitto, receiver: IngestReceiver, site_id: str
 ) -> None:
