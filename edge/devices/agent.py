@@ -342,6 +342,12 @@ class DeviceAgent:
             while self.outbox.backlog() and time.monotonic() < deadline and self.connected:
                 self._wake.set()
                 time.sleep(0.02)
+        if not clean:  # like a crash: drop the connection at once, before anything winds down
+            crashed = self._current
+            sock = crashed.socket() if crashed is not None else None
+            if sock is not None:
+                with contextlib.suppress(Exception):
+                    sock.close()
         self._stop.set()
         self._wake.set()
         if self._http is not None:

@@ -47,7 +47,7 @@ def test_agent_passes_the_will_test(site_id: str, broker_cfg: BrokerConfig, tmp_
     agent = _agent(site_id, broker_cfg, tmp_path)
     result: list[object] = []
     checker = threading.Thread(
-        target=lambda: result.append(run_check(broker_cfg, site_id, KIOSK, 2.5, expect_will=True))
+        target=lambda: result.append(run_check(broker_cfg, site_id, KIOSK, 5.0, expect_will=True))
     )
     acked = agent.counters.acked
     checker.start()
