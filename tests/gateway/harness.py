@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,3 +82,27 @@ gateway:
 """
     )
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def healthz(port: int) -> dict[str, Any]:
+    """The gateway's ``/healthz`` answer."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        data: dict[str, Any] = json.loads(r.read())
+        return data
+
+
+def start_gateway_process(config: Path, log: Path, health_port: int) -> subprocess.Popen[bytes]:
+    """``python -m gateway run --config CONFIG`` as a child, once it is subscribed."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    ok = wait_until(lambda: healthz(health_port)["mqtt_subscribed"] is True, 30)
+    assert ok, f"gateway did not come up:\n{log.read_text()[-3000:]}"
+    return proc

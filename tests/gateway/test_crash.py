@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 from lobbywatch.services import Mosquitto, free_port, wait_until
-from tests.gateway.harness import write_hall_config
+from tests.gateway.harness import healthz, start_gateway_process, write_hall_config
 from tests.gateway.ingest_receiver import IngestReceiver
 from tests.gateway.streams import Publisher, assert_exactly_once_in_order, device_stream, wait_published
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _healthz(port: int) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-        data: dict[str, object] = json.loads(r.read())
-        return data
-
-
-def _start(config: Path, log: Path, health_port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    ok = wait_until(lambda: _healthz(health_port)["mqtt_subscribed"] is True, 30)
-    assert ok, f"gateway did not come up:\n{log.read_text()[-3000:]}"
-    return proc
 
 
 def test_sigkill_mid_stream_then_restart_delivers_everything_once(
@@ -50,7 +27,7 @@ def test_sigkill_mid_stream_then_restart_delivers_everything_once(
     )
     log = tmp_path / "gateway.log"
     sent = device_stream(site_id, 10_000)
-    proc = _start(config, log, health_port)
+    proc = start_gateway_process(config, log, health_port)
     try:
         pub = Publisher(mosquitto.host, mosquitto.port)
         infos = pub.publish(sent)
@@ -59,10 +36,10 @@ def test_sigkill_mid_stream_then_restart_delivers_everything_once(
         proc.wait(10)
         killed_at = receiver.stored_count()
         assert killed_at < len(sent), "the stream ended before the kill; nothing was tested"
-        proc = _start(config, log, health_port)
+        proc = start_gateway_process(config, log, health_port)
         wait_published(infos)
         assert wait_until(lambda: receiver.stored_count() == len(sent), 60), receiver.stored_count()
-        assert wait_until(lambda: _healthz(health_port)["backlog"]["count"] == 0, 10)  # type: ignore[index]
+        assert wait_until(lambda: healthz(health_port)["backlog"]["count"] == 0, 10)  # type: ignore[index]
         pub.close()
     finally:
         proc.terminate()

@@ -4,12 +4,8 @@ stored exactly once and the server's sequence statistics must show nothing missi
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import threading
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +32,7 @@ from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from server.storage.models import ReceivedMessage
 from tests.conftest import broker_config
+from tests.gateway.harness import healthz, start_gateway_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"
@@ -159,25 +156,6 @@ def _stream(site: str, clock: FixedClock) -> list[Envelope]:
     return out
 
 
-def _healthz(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-        data: dict[str, Any] = json.loads(r.read())
-        return data
-
-
-def _start_gateway(config: Path, log: Path, health_port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    ok = wait_until(lambda: _healthz(health_port)["mqtt_subscribed"] is True, 30)
-    assert ok, f"gateway did not come up:\n{log.read_text()[-3000:]}"
-    return proc
-
-
 def _publish_all(client: mqtt.Client, messages: list[Envelope]) -> None:
     _wait_acked([publish(client, m) for m in messages])
 
@@ -218,7 +196,7 @@ def test_gateway_sigkill_against_real_server_stores_everything_once(
     pub.max_inflight_messages_set(1000)
     pub.max_queued_messages_set(0)
     connect_and_wait(pub, broker_config(mosquitto))
-    proc = _start_gateway(config, log, health_port)
+    proc = start_gateway_process(config, log, health_port)
     try:
         infos = [publish(pub, m) for m in first]
         assert wait_until(lambda: real_server.stored(site_id) > 0, 20), log.read_text()[-3000:]
@@ -226,11 +204,11 @@ def test_gateway_sigkill_against_real_server_stores_everything_once(
         proc.wait(10)
         killed_at = real_server.stored(site_id)
         _wait_acked(infos)
-        proc = _start_gateway(config, log, health_port)
+        proc = start_gateway_process(config, log, health_port)
         _publish_all(pub, rest)
         done = wait_until(lambda: real_server.stored(site_id) >= TOTAL, 30)
         assert done, f"server has {real_server.stored(site_id)} of {TOTAL}:\n{log.read_text()[-3000:]}"
-        assert wait_until(lambda: _healthz(health_port)["backlog"]["count"] == 0, 10)
+        assert wait_until(lambda: healthz(health_port)["backlog"]["count"] == 0, 10)
     finally:
         pub.loop_stop()
         pub.disconnect()
