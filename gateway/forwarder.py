@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from gateway.outbox import Outbox, StoredMessage
 from gateway.stats import Stats
+from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
 from lobbywatch.protocol.ingest import INGEST_PATH, MAX_BATCH_BYTES, IngestResult
 
@@ -34,24 +35,6 @@ log = logging.getLogger("lobbywatch.gateway.forwarder")
 
 #: Errors that mean a kept-alive connection had been closed by the server while idle.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-
-
-class Backoff:
-    """Exponential backoff with jitter: the n-th delay lies in [d/2, d], d = min(max, initial * 2^n)."""
-
-    def __init__(self, initial_s: float, max_s: float, rng: random.Random) -> None:
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.rng = rng
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.initial_s * (2.0**self.attempt))
-        self.attempt += 1
-        return self.rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class SendError(RuntimeError):

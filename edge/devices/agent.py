@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import paho.mqtt.client as mqtt
 from edge.devices.checks import Check, CheckRunner
 from edge.devices.faults import FaultCatalogue, FaultSpec
 from edge.devices.outbox import Outbox
+from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, DeviceConfig, SiteConfig
 from lobbywatch.mqtt import make_client
@@ -383,13 +385,15 @@ class DeviceAgent:
             return self.stamper.make(DeviceStatus, seq=self.outbox.next_seq, **fields)
 
     def _connection_loop(self) -> None:
-        backoff = 0.2
+        # Jittered, so the kiosks of a hall do not all reconnect in step after an outage.
+        backoff = Backoff(0.2, 5.0, random.Random())
         while not self._stop.is_set():
             accepted = self._connect_once()
             if self._stop.is_set():
                 return
-            backoff = 0.2 if accepted else min(backoff * 2, 5.0)
-            self._stop.wait(backoff)
+            if accepted:
+                backoff.reset()
+            self._stop.wait(backoff.next_delay())
 
     def _connect_once(self) -> bool:
         """One connection, from CONNECT until it is lost; True if the broker accepted it."""

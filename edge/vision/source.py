@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from lobbywatch.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 Frame = npt.NDArray[np.uint8]
@@ -168,7 +170,7 @@ class FrameSource:
                 self._on_stream(ok)
 
     def _run(self) -> None:
-        delay = self._backoff[0]
+        backoff = Backoff(*self._backoff)
         try:
             while not self._stop.is_set():
                 cap = self._opener(self.spec)
@@ -178,11 +180,10 @@ class FrameSource:
                     if self.is_file and not self.loop:
                         log.error("cannot open video file %s", self.spec)
                         return
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, self._backoff[1])
+                    self._stop.wait(backoff.next_delay())
                     self.reconnects += 1
                     continue
-                delay = self._backoff[0]
+                backoff.reset()
                 self._set_stream(True)
                 ended = self._pump(cap)
                 cap.release()
@@ -193,8 +194,7 @@ class FrameSource:
                 if ended != "stop":
                     self._set_stream(False)
                     self.reconnects += 1
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, self._backoff[1])
+                    self._stop.wait(backoff.next_delay())
         finally:
             self.finished.set()
             self.slot.close()

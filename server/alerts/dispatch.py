@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
 from lobbywatch.config.notify import Channel
 from lobbywatch.config.site import SiteConfig
@@ -109,7 +110,7 @@ class Dispatcher:
 
     def _deliver(self, job: _Job) -> None:
         sender = self._senders.get(job.channel.type)
-        delay = self.backoff_s
+        backoff = Backoff(self.backoff_s, self.max_backoff_s)
         for attempt in range(1, self.attempts + 1):
             error: str | None = None
             try:
@@ -125,9 +126,8 @@ class Dispatcher:
             if error is None:
                 return
             log.warning("alert channel %s attempt %d failed: %s", job.channel.name, attempt, error)
-            if attempt == self.attempts or self._stop.wait(delay):
+            if attempt == self.attempts or self._stop.wait(backoff.next_delay()):
                 return
-            delay = min(delay * 2, self.max_backoff_s)
 
     def _log(self, job: _Job, attempt: int, error: str | None, latency_ms: float) -> None:
         at = self._clock.now()

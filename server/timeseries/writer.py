@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
 from lobbywatch.services import wait_until
 from server.core.config import InfluxConfig
@@ -113,6 +114,7 @@ class InfluxWriter:
         return wait_until(lambda: self.stats.pending_lines == 0, timeout, interval=0.02)
 
     def _run(self) -> None:
+        backoff = Backoff(0.2, self._cfg.max_retry_s)
         delay = 0.0
         while not self._stop.is_set():
             if delay:
@@ -126,8 +128,9 @@ class InfluxWriter:
                 self.stats.last_error = str(exc)
                 self._healthy = False
                 log.warning("influx write failed: %s", exc)
-                delay = min(max(delay * 2, 0.2), self._cfg.max_retry_s)
+                delay = backoff.next_delay()
                 continue
+            backoff.reset()
             delay = 0.0
             self._healthy = True
             if not did:

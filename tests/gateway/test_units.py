@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.classify import Ignored, classify
-from gateway.forwarder import Backoff, order_batch
+from gateway.forwarder import order_batch
 from gateway.outbox import NewMessage, Outbox, Quarantined
 from gateway.service import GatewaySettings, GatewaySetupError
+from lobbywatch.backoff import Backoff
 from lobbywatch.config import load_site_config
 from lobbywatch.protocol.topics import alert_downlink_topic, device_downlink_topic
 from tests.gateway.streams import device_stream
