@@ -120,6 +120,14 @@ def default_clock() -> Clock:
     return SharedTimelineClock(datetime.fromisoformat(start.replace("Z", "+00:00")), speed, origin)
 
 
+def simulation_clock(start: datetime, speed: float) -> Clock:
+    """The clock of a simulator: the shared timeline when one is set (demo, load test),
+    else ``speed`` times real time from ``start``."""
+    import os
+
+    return default_clock() if os.environ.get(CLOCK_START_ENV) else ScaledClock(start, speed)
+
+
 def timeline_env(start: datetime, speed: float, origin: float | None = None) -> dict[str, str]:
     """Environment variables that put child processes on one accelerated timeline."""
     return {

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge.devices.faults import FaultCatalogue
-from lobbywatch.clock import Clock, ScaledClock
+from lobbywatch.clock import Clock, simulation_clock
 from lobbywatch.config.site import BrokerConfig, DeviceConfig, SiteConfig
 from lobbywatch.protocol.enums import CounterStatus, DeviceEventKind, DeviceKind, Presence
 from lobbywatch.protocol.messages import (
@@ -331,7 +331,7 @@ def run_simulation(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     client = make_client(f"lw-sim-devices-{site.site}"[:64], broker, password=password)
     connect_and_wait(client, broker)
-    clock = ScaledClock(datetime.now(UTC), speed)
+    clock = simulation_clock(datetime.now(UTC), speed)
 
     def sink(message: Envelope) -> None:
         publish(client, message)

@@ -9,7 +9,6 @@ a reconnect); counter terminals and kiosks share one more connection. Time is a
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import threading
@@ -24,7 +23,7 @@ from edge.simulate.hall import HallSimulator
 from edge.simulate.scenario import Scenario
 from edge.simulate.truth import TruthReport
 from edge.vision.publisher import VisionPublisher
-from lobbywatch.clock import CLOCK_START_ENV, Clock, ScaledClock, default_clock
+from lobbywatch.clock import Clock, simulation_clock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
 from lobbywatch.mqtt import connect_and_wait, make_client, publish
 from lobbywatch.protocol.messages import CameraStatus, Envelope
@@ -64,13 +63,8 @@ def run_hall(
     previous_term = None
     if threading.current_thread() is threading.main_thread():
         previous_term = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # Under the demo or the load test every process shares one accelerated timeline
-    # (LOBBYWATCH_CLOCK_* variables, see lobbywatch.clock.default_clock).
-    clock: Clock = (
-        default_clock()
-        if os.environ.get(CLOCK_START_ENV)
-        else ScaledClock(start or default_start(site), speed)
-    )
+    # Under the demo or the load test every process shares one accelerated timeline.
+    clock: Clock = simulation_clock(start or default_start(site), speed)
     # A new epoch per run (real time, not simulated): a restarted simulator restarts its
     # sequences, and downstream must not take them for duplicates of the last run's.
     sim = HallSimulator(
