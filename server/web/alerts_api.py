@@ -13,12 +13,11 @@ Built on the alert engine's public interface (``server.alerts``): ``engine.open_
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,6 +31,7 @@ from server.alerts import Alert, AlertEngine, AlertService, AlertUpdate
 from server.alerts.templates import render_both
 from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
 from server.api.errors import ERROR_RESPONSES
+from server.api.sse import snapshot_stream
 from server.context import ServerContext
 from server.core.security import Principal
 
@@ -247,40 +247,19 @@ async def alerts_stream(
     principal: FloorDep, ctx: CtxDep, service: ServiceDep, site: SiteQuery = None
 ) -> StreamingResponse:
     sites = _sites(ctx, principal, site)
-    loop = asyncio.get_running_loop()
-    changed: asyncio.Queue[bool] = asyncio.Queue(maxsize=1)
 
-    def offer() -> None:
-        if changed.empty():
-            changed.put_nowait(True)
+    async def snapshot() -> str:
+        alerts = await run_in_threadpool(_open, service, sites)
+        data: dict[str, Any] = {
+            "as_of": ctx.clock.now().isoformat(),
+            "alerts": [a.model_dump(mode="json", by_alias=True) for a in alerts],
+        }
+        return json.dumps(data, ensure_ascii=False)
 
-    def on_change(which: str) -> None:
-        if sites is None or which in sites:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: the stream ended
-                loop.call_soon_threadsafe(offer)
-
-    remove = _hub(service).subscribe(on_change)
-
-    async def events() -> AsyncIterator[str]:
-        try:
-            while True:
-                alerts = await run_in_threadpool(_open, service, sites)
-                data: dict[str, Any] = {
-                    "as_of": ctx.clock.now().isoformat(),
-                    "alerts": [a.model_dump(mode="json", by_alias=True) for a in alerts],
-                }
-                yield f"event: alerts\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-                while True:
-                    try:
-                        await asyncio.wait_for(changed.get(), timeout=KEEPALIVE_S)
-                        break
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-        finally:
-            remove()
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return snapshot_stream(
+        _hub(service).subscribe,
+        lambda changed: sites is None or changed in sites,
+        snapshot,
+        "alerts",
+        KEEPALIVE_S,
     )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -15,6 +12,7 @@ from sqlalchemy import select
 
 from server.api.deps import CtxDep, FloorDep, FloorStreamDep, ManagerDep, SessionDep, check_site
 from server.api.errors import ERROR_RESPONSES
+from server.api.sse import snapshot_stream
 from server.live import SiteLiveView
 from server.storage.models import SeqStream, Site, ZoneMinute
 
@@ -109,39 +107,11 @@ def live(site: str, principal: FloorDep, ctx: CtxDep) -> SiteLiveView:
 )
 async def live_stream(site: str, principal: FloorStreamDep, ctx: CtxDep) -> StreamingResponse:
     check_site(ctx, principal, site)
-    loop = asyncio.get_running_loop()
-    changed: asyncio.Queue[bool] = asyncio.Queue(maxsize=1)
 
-    def offer() -> None:
-        if changed.empty():
-            changed.put_nowait(True)
+    async def snapshot() -> str:
+        return ctx.live.snapshot(site).model_dump_json()
 
-    def on_change(which: str) -> None:
-        if which == site:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(offer)
-
-    remove = ctx.live.listen(on_change)
-
-    async def events() -> AsyncIterator[str]:
-        try:
-            while True:
-                data = ctx.live.snapshot(site).model_dump_json()
-                yield f"event: live\ndata: {data}\n\n"
-                while True:
-                    try:
-                        await asyncio.wait_for(changed.get(), timeout=15)
-                        break
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-        finally:
-            remove()
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return snapshot_stream(ctx.live.listen, lambda changed: changed == site, snapshot, "live")
 
 
 @router.get(
