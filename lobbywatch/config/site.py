@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -285,23 +286,30 @@ class SiteConfig(_Model):
     )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="Hall gateway.")
 
+    # Lookups by id, indexed once (the model is frozen): rules look zones up per message.
+    @cached_property
+    def _zones_by_id(self) -> dict[str, ZoneConfig]:
+        return {z.id: z for z in self.zones}
+
+    @cached_property
+    def _cameras_by_id(self) -> dict[str, CameraConfig]:
+        return {c.id: c for c in self.cameras}
+
+    @cached_property
+    def _devices_by_id(self) -> dict[str, DeviceConfig]:
+        return {d.id: d for d in self.devices}
+
     def zone(self, zone_id: str) -> ZoneConfig:
-        for z in self.zones:
-            if z.id == zone_id:
-                return z
-        raise KeyError(zone_id)
+        """The zone with this id; ``KeyError`` if there is none."""
+        return self._zones_by_id[zone_id]
 
     def camera(self, camera_id: str) -> CameraConfig:
-        for c in self.cameras:
-            if c.id == camera_id:
-                return c
-        raise KeyError(camera_id)
+        """The camera with this id; ``KeyError`` if there is none."""
+        return self._cameras_by_id[camera_id]
 
     def device(self, device_id: str) -> DeviceConfig:
-        for d in self.devices:
-            if d.id == device_id:
-                return d
-        raise KeyError(device_id)
+        """The device with this id; ``KeyError`` if there is none."""
+        return self._devices_by_id[device_id]
 
 
 def _duplicates(section: str, ids: list[str]) -> list[tuple[Loc, str]]:
