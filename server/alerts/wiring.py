@@ -71,14 +71,19 @@ def attach(ctx: ServerContext, *, tick_s: float = 1.0) -> AlertService:
         tick_s=tick_s,
     )
 
+    last_batch: list[IngestContext | None] = [None]
+
     def on_message(message: Envelope, ictx: IngestContext) -> None:
-        backlog = ictx.backlog
-        service.engine.gateway_seen(
-            ictx.site,
-            gateway=ictx.gateway,
-            backlog=backlog.count if backlog else 0,
-            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
-        )
+        # One IngestContext per batch: note the gateway once per batch, not per message.
+        if ictx is not last_batch[0]:
+            last_batch[0] = ictx
+            backlog = ictx.backlog
+            service.engine.gateway_seen(
+                ictx.site,
+                gateway=ictx.gateway,
+                backlog=backlog.count if backlog else 0,
+                oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
+            )
         service.engine.feed(message)
 
     unsubscribe = ctx.bus.subscribe(on_message)

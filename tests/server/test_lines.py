@@ -1,0 +1,69 @@
+"""Line protocol: the cached series keys give exactly the lines plain ``Point``s give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lobbywatch.protocol.codec import decode_obj
+from lobbywatch.protocol.examples import EXAMPLES
+from server.timeseries import lines
+from server.timeseries.lines import Point, WritePrecision, _Line
+
+
+def _plain(line: _Line) -> str:
+    """The same line built the documented way: one Point with tags, fields and time."""
+    p = Point(line.measurement)
+    for k, v in line.tags.items():
+        p.tag(k, v)
+    for k, v in line.point._fields.items():
+        p.field(k, v)
+    p.time(line.point._time, WritePrecision.NS)
+    text: str = p.to_line_protocol()
+    return text
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"site": "sh-pudong-01", "camera": "cam-1"},
+        {"site": "a b,c=d", "zone": 'q"1\\', "kind": ""},  # spaces, commas, equals, quotes, empty
+        {"zone": "队列", "site": "大厅"},  # unordered, non-ASCII
+        {},
+    ],
+)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"occupancy": 4.0, "count": 5, "detail": 'x "y" z', "ok": True},
+        {"nan": float("nan"), "n": 1},  # Point drops non-finite floats
+    ],
+)
+def test_series_cache_matches_point(tags: dict[str, str], fields: dict[str, Any]) -> None:
+    for _ in range(2):  # the second round comes from the cache
+        line = _Line("zone")
+        for k, v in tags.items():
+            line.tag(k, v)
+        for k, v in fields.items():
+            line.field(k, v)
+        line.time(1_795_000_000_123_456_789, WritePrecision.NS)
+        assert str(line) == _plain(line)
+
+
+def test_line_without_fields_is_empty() -> None:
+    assert str(_Line("zone").tag("site", "x")) == ""
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_message_lines_match_point(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[_Line] = []
+    real = lines._line
+
+    def spy(line: _Line) -> str:
+        built.append(line)
+        return real(line)
+
+    monkeypatch.setattr(lines, "_line", spy)
+    out = lines.message_lines(decode_obj(EXAMPLES[kind]))
+    assert out == [_plain(b) for b in built]
