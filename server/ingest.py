@@ -6,6 +6,11 @@ faults, closed per-minute rollups, and the batch's InfluxDB lines (into the spoo
 together or not at all. Batches are processed one at a time per server process (a lock),
 so in-process races cannot produce duplicates; across processes the unique constraints do,
 and the loser gets a 503 and resends.
+
+Duplicate checks first trust memory: a message above the highest seq this process stored for
+its stream cannot be in SQL, so only wills, late and resent messages are looked up. If the
+unique keys say otherwise (another process stored it), the batch is redone with every key
+looked up (``IngestCounters.memory_conflicts``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lobbywatch.clock import Clock
@@ -83,6 +89,7 @@ class IngestCounters:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    memory_conflicts: int = 0  # batches whose in-memory duplicate check SQL contradicted
 
 
 _DEVICE_TYPES = (DeviceStatus, DeviceHeartbeat, DeviceEvent)
@@ -168,20 +175,27 @@ class IngestPipeline:
         now = self.clock.now()
         with self.lock:
             accepted: list[Envelope] = []
-            self._pending_rollups = []
-            try:
-                with session_factory.session() as session:
-                    accepted = self._store(session, batch, candidates, results, now)
-                    n_lines = self._domain(session, batch, accepted)
-            except Exception as exc:
-                # Nothing was stored: put the in-memory state back to what SQL holds.
-                self.rollups.rollback()
-                self._reload(session_factory)
-                from sqlalchemy.exc import IntegrityError
-
-                if isinstance(exc, IntegrityError):
-                    raise Conflict("another server process stored part of this batch; resend it") from exc
-                raise
+            n_lines = 0
+            # First trust memory for messages above their stream's highest seq (no SQL lookups);
+            # a unique-key conflict means memory was wrong: retry with every key looked up.
+            for trust_memory in (True, False):
+                self._pending_rollups = []
+                try:
+                    with session_factory.session() as session:
+                        accepted = self._store(session, batch, candidates, results, now, trust_memory)
+                        n_lines = self._domain(session, batch, accepted)
+                    break
+                except Exception as exc:
+                    # Nothing was stored: put the in-memory state back to what SQL holds.
+                    self.rollups.rollback()
+                    self._reload(session_factory)
+                    if not isinstance(exc, IntegrityError):
+                        raise
+                    if not trust_memory:
+                        raise Conflict(
+                            "another server process stored part of this batch; resend it"
+                        ) from exc
+                    self.counters.memory_conflicts += 1
             self.rollups.commit()
             for item, occupancy in self._pending_rollups:
                 if isinstance(item, ZoneState):
@@ -213,9 +227,19 @@ class IngestPipeline:
         candidates: list[tuple[int, Envelope]],
         results: list[ItemResult | None],
         now: datetime,
+        trust_memory: bool,
     ) -> list[Envelope]:
+        """Mark each candidate accepted or duplicate and insert the idempotency keys.
+
+        With ``trust_memory``, a message above its stream's highest seq in memory is new
+        without asking SQL (the common case: it saves two lookups per batch); the unique keys
+        stay the backstop. Wills, late and resent messages are always looked up.
+        """
         site = batch.site
-        ids = [m.id for _, m in candidates]
+        lookup = candidates
+        if trust_memory:
+            lookup = [(i, m) for i, m in candidates if not self._known_new(m)]
+        ids = [m.id for _, m in lookup]
         existing_ids: set[str] = set()
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
@@ -223,7 +247,7 @@ class IngestPipeline:
                 session.scalars(select(ReceivedMessage.id).where(ReceivedMessage.id.in_(chunk)))
             )
         ranges: dict[tuple[str, int], tuple[int, int]] = {}
-        for _, m in candidates:
+        for _, m in lookup:
             k = (m.source, m.epoch)
             lo, hi = ranges.get(k, (m.seq, m.seq))
             ranges[k] = (min(lo, m.seq), max(hi, m.seq))
@@ -272,6 +296,13 @@ class IngestPipeline:
             self._last_prune = mono
             prune_received(session, now - timedelta(days=self.cfg.dedup_retention_days))
         return accepted
+
+    def _known_new(self, msg: Envelope) -> bool:
+        """Above the highest seq this process has stored for its stream (or a new stream)."""
+        if msg.is_will:
+            return False
+        stats = self.streams.get((msg.site, msg.source, msg.epoch))
+        return stats is None or msg.seq > stats.highest
 
     def _sequence(self, msg: Envelope, touched: set[StreamKey]) -> None:
         if msg.is_will:

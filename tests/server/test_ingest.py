@@ -219,3 +219,27 @@ def test_failed_transaction_stores_nothing_and_a_resend_counts_once(
         end="2026-11-23T01:31:00Z",
     ).json()
     assert row["occupancy_avg"] == 3.0
+
+
+def test_a_second_server_process_answers_duplicate_for_what_the_first_stored(
+    make_server: Callable[..., Server], sql_url: str
+) -> None:
+    """Two processes on one database: the second's memory knows nothing of the first's streams.
+
+    Its fast path (no SQL lookups above a stream's known highest seq) hits the unique keys,
+    and the batch is redone with every key looked up: duplicates, not a 503, nothing twice.
+    """
+    first = make_server(sql_url=sql_url)
+    second = make_server(sql_url=sql_url)
+    msgs = [zone(first, occupancy=float(n)) for n in range(3)]
+    assert first.send(msgs).json()["accepted"] == 3
+    again = second.send(msgs)
+    assert again.status_code == 200
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 3
+    assert second.ctx.pipeline.counters.memory_conflicts == 1
+    # a reused id on a new seq is a duplicate by id, also found on the retry
+    reused = {**to_dict(zone(first)), "id": msgs[0].id}
+    fresh = zone(first)
+    r = second.send([reused, fresh]).json()
+    assert [x["status"] for x in r["results"]] == ["duplicate", "accepted"]
+    assert stored(first) == 4
