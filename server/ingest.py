@@ -192,9 +192,7 @@ class IngestPipeline:
                     if not isinstance(exc, IntegrityError):
                         raise
                     if not trust_memory:
-                        raise Conflict(
-                            "another server process stored part of this batch; resend it"
-                        ) from exc
+                        raise Conflict("another server process stored part of this batch; resend it") from exc
                     self.counters.memory_conflicts += 1
             self.rollups.commit()
             for item, occupancy in self._pending_rollups:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
-from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, ZoneState
+from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, Envelope, ZoneState
 from server.storage.models import ReceivedMessage
 
 from .conftest import Server
@@ -231,14 +231,15 @@ def test_a_second_server_process_answers_duplicate_for_what_the_first_stored(
     """
     first = make_server(sql_url=sql_url)
     second = make_server(sql_url=sql_url)
-    msgs = [zone(first, occupancy=float(n)) for n in range(3)]
+    zones = [zone(first, occupancy=float(n)) for n in range(3)]
+    msgs: list[Envelope | dict[str, Any]] = list(zones)
     assert first.send(msgs).json()["accepted"] == 3
     again = second.send(msgs)
     assert again.status_code == 200
     assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 3
     assert second.ctx.pipeline.counters.memory_conflicts == 1
     # a reused id on a new seq is a duplicate by id, also found on the retry
-    reused = {**to_dict(zone(first)), "id": msgs[0].id}
+    reused = {**to_dict(zone(first)), "id": zones[0].id}
     fresh = zone(first)
     r = second.send([reused, fresh]).json()
     assert [x["status"] for x in r["results"]] == ["duplicate", "accepted"]

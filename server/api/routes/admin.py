@@ -130,6 +130,7 @@ def status(_p: AdminDep, ctx: CtxDep) -> StatusOut:
             "accepted": c.accepted,
             "duplicates": c.duplicates,
             "rejected": c.rejected,
+            "memory_conflicts": c.memory_conflicts,
         },
         influx=dict(w.__dict__),
         bus_errors=ctx.bus.errors,
