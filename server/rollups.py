@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lobbywatch.protocol.enums import ZoneKind
@@ -126,10 +127,12 @@ class Rollups:
         """
         lines: list[str] = []
         limit = {site: newest - timedelta(minutes=1) for site, newest in self.newest.items()}
-        for key in [k for k in self.zones if everything or k[2] < limit[k[0]]]:
+        closed = [k for k in self.zones if everything or k[2] < limit[k[0]]]
+        rows = _zone_rows(session, closed)
+        for key in closed:
             acc = self.zones.pop(key)
             self._flushed_zones.append((key, acc))
-            row = session.get(ZoneMinute, key)
+            row = rows.get(key)
             if row is None:
                 session.add(ZoneMinute(site=key[0], zone=key[1], minute=key[2], **acc.__dict__))
                 continue
@@ -137,10 +140,12 @@ class Rollups:
                 setattr(row, name, getattr(row, name) + getattr(acc, name))
             for name in _MAXES:
                 setattr(row, name, max(getattr(row, name), getattr(acc, name)))
-        for skey in [k for k in self.sites if everything or k[1] < limit[k[0]]]:
+        closed_sites = [k for k in self.sites if everything or k[1] < limit[k[0]]]
+        site_rows = _site_rows(session, closed_sites)
+        for skey in closed_sites:
             sacc = self.sites.pop(skey)
             self._flushed_sites.append((skey, sacc))
-            srow = session.get(SiteMinute, skey)
+            srow = site_rows.get(skey)
             if srow is None:
                 srow = SiteMinute(site=skey[0], minute=skey[1], **sacc.__dict__)
                 session.add(srow)
@@ -151,3 +156,33 @@ class Rollups:
                 srow.occupancy_max = max(srow.occupancy_max, sacc.occupancy_max)
             lines.append(arrivals_line(skey[0], skey[1], srow.arrivals))
         return lines
+
+
+def _zone_rows(
+    session: Session, keys: list[tuple[str, str, datetime]]
+) -> dict[tuple[str, str, datetime], ZoneMinute]:
+    """The stored rows among ``keys``: one query per (site, minute), not one per zone."""
+    groups: dict[tuple[str, datetime], list[str]] = {}
+    for site, zone, minute in keys:
+        groups.setdefault((site, minute), []).append(zone)
+    found: dict[tuple[str, str, datetime], ZoneMinute] = {}
+    for (site, minute), zones in groups.items():
+        query = select(ZoneMinute).where(
+            ZoneMinute.site == site, ZoneMinute.minute == minute, ZoneMinute.zone.in_(zones)
+        )
+        for row in session.scalars(query):
+            found[(row.site, row.zone, minute)] = row
+    return found
+
+
+def _site_rows(session: Session, keys: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], SiteMinute]:
+    """The stored rows among ``keys``: one query per site."""
+    groups: dict[str, list[datetime]] = {}
+    for site, minute in keys:
+        groups.setdefault(site, []).append(minute)
+    found: dict[tuple[str, datetime], SiteMinute] = {}
+    for site, minutes in groups.items():
+        query = select(SiteMinute).where(SiteMinute.site == site, SiteMinute.minute.in_(minutes))
+        for row in session.scalars(query):
+            found[(row.site, row.minute)] = row
+    return found
