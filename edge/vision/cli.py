@@ -143,6 +143,16 @@ def register(groups: Groups) -> None:
         tile_imgsz: Annotated[
             int, typer.Option("--tile-imgsz", min=160, max=4096, help="Tile input size.")
         ] = 640,
+        flip: Annotated[
+            bool,
+            typer.Option("--flip/--no-flip", help="Also count the mirrored frame; report the mean (TTA)."),
+        ] = True,
+        containment: Annotated[
+            float,
+            typer.Option(
+                "--containment", min=0.3, max=1.0, help="Merge a box this much inside a better one."
+            ),
+        ] = 0.6,
         out: Annotated[Path | None, typer.Option("--out", help="Write per-image results (CSV).")] = None,
     ) -> None:
         """Count people in still images and compare with true counts (MAE, RMSE, bias)."""
@@ -154,7 +164,9 @@ def register(groups: Groups) -> None:
         if tiles.lower() != "none":
             try:
                 rows, cols = (int(v) for v in tiles.lower().split("x"))
-                tiling = TilingConfig(rows=rows, cols=cols)
+                tiling = TilingConfig(
+                    rows=rows, cols=cols, tile_imgsz=tile_imgsz, flip=flip, containment=containment
+                )
             except ValueError:
                 raise _fail(
                     f"--tiles must look like 3x3 (1..8 each) or 'none', got {tiles!r}",
@@ -165,8 +177,8 @@ def register(groups: Groups) -> None:
         try:
             rows_truth = read_truth(truth)
             polygon = read_roi(roi) if roi is not None else None
-            detector = PersonDetector(model, imgsz=imgsz, conf=conf, tiling=tiling, tile_imgsz=tile_imgsz)
-            summary = evaluate_counts(images, rows_truth, detector.detect, roi=polygon, out=out)
+            detector = PersonDetector(model, imgsz=imgsz, conf=conf, tiling=tiling)
+            summary = evaluate_counts(images, rows_truth, detector.detect_orientations, roi=polygon, out=out)
         except (EvalInputError, ModelMissingError) as exc:
             raise _fail(str(exc), f"输入有误：{exc}") from None
         typer.echo(summary.as_json())

@@ -8,7 +8,11 @@ person classes, "Normal" and "Fall", that may both fire on one person).
 Tiling splits the frame into ``rows x cols`` overlapping tiles, runs the model on each tile
 (at the same input size, so small distant people are magnified) and, optionally, on the
 whole frame (for people near the camera, who are cut by tile borders); all boxes are then
-merged with NMS.
+merged with NMS plus containment suppression (a tile-cut part of a person inside the whole
+person's box). Each view's own NMS is only a loose pre-filter, so that suppression is decided
+with every view's boxes in. With ``tiling.flip`` the mirrored frame is read the same way:
+:meth:`PersonDetector.detect_orientations` returns both readings (still-image counting
+averages their counts), :meth:`PersonDetector.detect` merges them (tracking needs one set).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from lobbywatch.config.site import TilingConfig
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO_ROOT / "models" / "person-yolov8s.pt"
 MODEL_ENV = "LOBBYWATCH_MODEL"
+VIEW_NMS_IOU = 0.7  # per-view NMS of tiled detection (ultralytics' default); see _views()
 
 FloatArray = npt.NDArray[np.float32]
 Frame = npt.NDArray[np.uint8]
@@ -145,7 +150,7 @@ class PersonDetector:
         person_classes: list[int] | None = None,
         tiling: TilingConfig | None = None,
         tile_imgsz: int | None = None,
-        containment: float | None = 0.8,
+        containment: float | None = None,
         edge_margin: float | None = None,
         device: str = "cpu",
     ) -> None:
@@ -155,21 +160,23 @@ class PersonDetector:
         self.model_path = resolve_model_path(model)
         self.model: Any = YOLO(str(self.model_path), task="detect")
         self.imgsz = imgsz
-        self.tile_imgsz = tile_imgsz or imgsz
+        self.tile_imgsz = tile_imgsz or (tiling.tile_imgsz if tiling else None) or imgsz
         self.conf = conf
         self.iou = iou
         self.person_classes = person_classes
         self.tiling = tiling
-        self.containment = containment
+        if containment is None and tiling is not None:
+            containment = tiling.containment
+        self.containment = containment if containment is not None and containment < 1.0 else None
         self.edge_margin = edge_margin
         self.device = device
 
-    def _predict(self, images: list[Frame], imgsz: int) -> list[Detections]:
+    def _predict(self, images: list[Frame], imgsz: int, iou: float | None = None) -> list[Detections]:
         results = self.model.predict(
             images,
             imgsz=imgsz,
             conf=self.conf,
-            iou=self.iou,
+            iou=self.iou if iou is None else iou,
             classes=self.person_classes,
             agnostic_nms=True,
             device=self.device,
@@ -208,23 +215,54 @@ class PersonDetector:
             keep &= xyxy[:, 3] < (y1 - y0) - m
         return keep
 
-    def detect(self, frame: Frame) -> Detections:
-        """Detect people in one BGR frame (full frame, tiles, or both, merged by NMS)."""
-        if self.tiling is None:
-            return self._predict([frame], self.imgsz)[0]
+    def _views(self, frame: Frame) -> list[Detections]:
+        """Boxes of every view of one frame (whole frame and tiles), in frame pixels."""
+        assert self.tiling is not None
         h, w = frame.shape[:2]
         windows = tile_windows(w, h, self.tiling)
         parts: list[Detections] = []
+        # Each view's own NMS is only a pre-filter (at ultralytics' default IoU); the configured
+        # IoU and containment decide once every view's boxes are in (:meth:`_merge`).
+        view_iou = max(self.iou, VIEW_NMS_IOU)
         if self.tiling.full_frame:
-            parts += self._predict([frame], self.imgsz)
+            parts += self._predict([frame], self.imgsz, view_iou)
         crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
-        for (x0, y0, x1, y1), det in zip(windows, self._predict(crops, self.tile_imgsz), strict=True):
+        tiles = self._predict(crops, self.tile_imgsz, view_iou)
+        for (x0, y0, x1, y1), det in zip(windows, tiles, strict=True):
             if self.edge_margin is not None:
                 det = det.select(self._inner_edge_mask(det.xyxy, (x0, y0, x1, y1), (w, h)))
             shifted = det.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
             parts.append(Detections(shifted, det.conf, det.cls))
+        return parts
+
+    def detect_orientations(self, frame: Frame) -> list[Detections]:
+        """Merged boxes of the frame as seen and, with ``tiling.flip``, of its mirror image.
+
+        Each entry is one complete reading of the frame, in frame pixels. Counting on stills
+        averages their counts (:func:`edge.vision.evaluate.evaluate_counts`); :meth:`detect`
+        merges them into one set of boxes for tracking.
+        """
+        if self.tiling is None:
+            return self._predict([frame], self.imgsz)
+        readings = [self._merge(self._views(frame))]
+        if self.tiling.flip:
+            w = frame.shape[1]
+            mirrored: list[Detections] = []
+            for det in self._views(np.ascontiguousarray(frame[:, ::-1])):
+                x1, y1, x2, y2 = det.xyxy.T
+                unflipped = np.stack([w - x2, y1, w - x1, y2], axis=1).astype(np.float32)
+                mirrored.append(Detections(unflipped, det.conf, det.cls))
+            readings.append(self._merge(mirrored))
+        return readings
+
+    def detect(self, frame: Frame) -> Detections:
+        """Detect people in one BGR frame (full frame, tiles, mirrored views: merged by NMS)."""
+        readings = self.detect_orientations(frame)
+        return readings[0] if len(readings) == 1 else self._merge(readings)
+
+    def _merge(self, parts: list[Detections]) -> Detections:
         merged = Detections(
-            np.concatenate([p.xyxy for p in parts]).astype(np.float32),
+            np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
             np.concatenate([p.conf for p in parts]).astype(np.float32),
             np.concatenate([p.cls for p in parts]).astype(np.float32),
         )

@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -69,11 +69,15 @@ def read_roi(path: Path) -> Polygon:
         raise EvalInputError(f"{path}: roi_polygon points must be [x, y] number pairs") from None
 
 
-def count_in_roi(det: Detections, roi: Polygon | None) -> int:
-    """People whose anchor point lies inside ``roi`` (all of them without a ROI)."""
+def count_in_roi(det: Detections, roi: Polygon | None, frame_size: tuple[int, int] | None = None) -> int:
+    """People whose anchor point lies inside ``roi`` (all of them without a ROI).
+
+    ``frame_size`` (width, height) clamps anchors of boxes cut by the frame's bottom edge
+    into the frame (:func:`edge.vision.zones.anchors_of`).
+    """
     if roi is None:
         return len(det)
-    return int(points_in_polygon(anchors_of(det.xyxy), roi).sum())
+    return int(points_in_polygon(anchors_of(det.xyxy, frame_size), roi).sum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +112,33 @@ def _progress(done: int, total: int, stream: TextIO) -> None:
 def evaluate_counts(
     images: Path,
     truth: Iterable[tuple[str, int]],
-    detect: Callable[[Frame], Detections],
+    detect: Callable[[Frame], Detections | Sequence[Detections]],
     *,
     roi: Polygon | None = None,
     out: Path | None = None,
     progress: TextIO | None = sys.stderr,
 ) -> EvalSummary:
-    """Run ``detect`` on every image of ``truth``; per-image rows go to ``out`` (CSV)."""
+    """Run ``detect`` on every image of ``truth``; per-image rows go to ``out`` (CSV).
+
+    ``detect`` returns the frame's boxes, or several readings of the frame (e.g. as seen
+    and mirrored: :meth:`edge.vision.detector.PersonDetector.detect_orientations`); the
+    count is then the mean of their counts.
+    """
     import cv2
 
     rows = list(truth)
-    errors: list[int] = []
-    per_image: list[tuple[str, int, int]] = []
+    errors: list[float] = []
+    per_image: list[tuple[str, int, float]] = []
     started = time.perf_counter()
     for i, (name, true_n) in enumerate(rows, start=1):
         path = images / name
         frame = cv2.imread(str(path))
         if frame is None:
             raise EvalInputError(f"{path}: missing or not an image")
-        predicted = count_in_roi(detect(np.asarray(frame, np.uint8)), roi)
+        found = detect(np.asarray(frame, np.uint8))
+        readings = [found] if isinstance(found, Detections) else list(found)
+        size = (frame.shape[1], frame.shape[0])
+        predicted = sum(count_in_roi(d, roi, size) for d in readings) / max(len(readings), 1)
         errors.append(predicted - true_n)
         per_image.append((name, true_n, predicted))
         if progress is not None:
@@ -137,7 +149,7 @@ def evaluate_counts(
             w = csv.writer(fh)
             w.writerow(["image", "persons", "predicted", "error"])
             for name, t, p in per_image:
-                w.writerow([name, t, p, p - t])
+                w.writerow([name, t, f"{p:g}", f"{p - t:g}"])
     err = np.asarray(errors, np.float64)
     return EvalSummary(
         images=len(rows),

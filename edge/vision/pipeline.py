@@ -157,7 +157,7 @@ class ZonePipeline:
 
     def update(self, tracks: Sequence[TrackedBox], now: datetime) -> list[Envelope]:
         """Feed one processed frame's tracks; return the messages to publish."""
-        anchors: dict[int, Point] = {t.track_id: anchor(t.xyxy) for t in tracks}
+        anchors: dict[int, Point] = {t.track_id: anchor(t.xyxy, self.frame_size) for t in tracks}
         anchors = filter_roi(anchors, self.roi)
         for tid in anchors:
             self._last_seen[tid] = now

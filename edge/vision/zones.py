@@ -20,15 +20,35 @@ Point = tuple[float, float]
 Polygon = list[tuple[float, float]]
 
 
-def anchors_of(xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    """Bottom-centre anchor points (N, 2) of boxes (N, 4) ``x1, y1, x2, y2``."""
+# How far inside the frame a clamped anchor lies: below the last pixel row's index (h - 1),
+# so that a zone or ROI drawn along the frame's bottom edge contains it.
+_EDGE_INSET = 1.5
+
+
+def anchors_of(
+    xyxy: npt.NDArray[np.float32], frame_size: tuple[int, int] | None = None
+) -> npt.NDArray[np.float64]:
+    """Bottom-centre anchor points (N, 2) of boxes (N, 4) ``x1, y1, x2, y2``.
+
+    With ``frame_size`` (width, height), a box cut by the frame's bottom edge (the person's
+    feet are out of view) is anchored just inside the frame instead of on its border, where
+    no polygon drawn on the picture could contain it.
+
+    >>> anchors_of(np.asarray([[10, 20, 30, 480]], np.float32), (640, 480)).tolist()
+    [[20.0, 478.5]]
+    """
     boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]], axis=1)
+    y = boxes[:, 3]
+    if frame_size is not None:
+        y = np.minimum(y, frame_size[1] - _EDGE_INSET)
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, y], axis=1)
 
 
-def anchor(xyxy: tuple[float, float, float, float]) -> Point:
-    """Bottom-centre of one box."""
+def anchor(xyxy: tuple[float, float, float, float], frame_size: tuple[int, int] | None = None) -> Point:
+    """Bottom-centre of one box (clamped into the frame as :func:`anchors_of` does)."""
     x1, _y1, x2, y2 = xyxy
+    if frame_size is not None:
+        y2 = min(y2, frame_size[1] - _EDGE_INSET)
     return ((x1 + x2) / 2.0, y2)
 
 

@@ -121,6 +121,28 @@ class TilingConfig(_Model):
     full_frame: bool = Field(
         default=True, description="Also run on the whole frame (for people near the camera)."
     )
+    tile_imgsz: int | None = Field(
+        default=None,
+        ge=160,
+        le=4096,
+        description="Input size for tiles, pixels; default: the camera's imgsz.",
+    )
+    flip: bool = Field(
+        default=False,
+        description=(
+            "Also run every view mirrored left-right and merge (test-time augmentation): "
+            "steadier counts in crowds, at twice the inference cost."
+        ),
+    )
+    containment: float = Field(
+        default=0.8,
+        ge=0.3,
+        le=1.0,
+        description=(
+            "Merge a box into a better one when this share of it lies inside (a person cut "
+            "by a tile border is a part of the same person seen whole); 1.0 turns it off."
+        ),
+    )
 
 
 class CameraZone(_Model):

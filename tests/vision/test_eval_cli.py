@@ -108,3 +108,44 @@ def test_vision_cli_names_an_unknown_camera() -> None:
     assert r.exit_code == 2
     assert "no camera 'nope'" in r.output
     assert "cam-entrance" in r.output
+
+
+def _box_finder(images: list[np.ndarray], imgsz: int, iou: float | None = None) -> list[Detections]:
+    """A stand-in model: one box around the white pixels of each image (none if none)."""
+    out = []
+    for img in images:
+        ys, xs = np.nonzero(img[:, :, 0] > 127)
+        if len(xs) == 0:
+            out.append(Detections.empty())
+            continue
+        box = [[float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1]]
+        out.append(_dets(box))
+    return out
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_tiled_and_mirrored_views_map_back_to_frame_pixels(flip: bool) -> None:
+    from edge.vision.detector import PersonDetector
+
+    det = PersonDetector.__new__(PersonDetector)  # no weights: the views' geometry only
+    det.imgsz = det.tile_imgsz = 640
+    det.iou, det.edge_margin = 0.5, None
+    det.tiling = TilingConfig(rows=2, cols=2, overlap=0.2, flip=flip, containment=0.8)
+    det.containment = det.tiling.containment
+    det._predict = _box_finder  # type: ignore[method-assign]
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[20:40, 150:170] = 255  # one "person", inside the top-right tile only
+    found = det.detect(frame)
+    # every view (whole frame, one tile, and their mirrors) found the same box: one survives
+    assert len(found) == 1
+    assert found.xyxy[0].tolist() == [150.0, 20.0, 170.0, 40.0]
+
+
+def test_several_readings_of_a_frame_count_as_their_mean(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((40, 40, 3), np.uint8))
+    seen = _dets([[0, 0, 10, 10], [12, 0, 20, 10]])
+    mirrored = _dets([[0, 0, 10, 10], [12, 0, 20, 10], [22, 0, 30, 10]])
+    out = tmp_path / "per_image.csv"
+    summary = evaluate_counts(tmp_path, [("a.jpg", 3)], lambda _f: [seen, mirrored], out=out, progress=None)
+    assert summary.bias == pytest.approx(-0.5)
+    assert out.read_text().splitlines()[1] == "a.jpg,3,2.5,-0.5"

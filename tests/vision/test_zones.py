@@ -37,6 +37,24 @@ def test_anchor_is_bottom_centre(
 
 
 @pytest.mark.parametrize(
+    ("box", "expected"),
+    [
+        ((10, 300, 30, 480), (20.0, 478.5)),  # cut by the bottom edge: feet out of view
+        ((10, 300, 30, 479.9), (20.0, 478.5)),
+        ((10, 300, 30, 400), (20.0, 400.0)),  # whole person: unchanged
+    ],
+)
+def test_anchor_of_a_box_cut_by_the_frame_is_inside_the_frame(
+    box: tuple[float, float, float, float], expected: tuple[float, float]
+) -> None:
+    assert anchor(box, (640, 480)) == pytest.approx(expected)
+    assert tuple(anchors_of(np.asarray([box], np.float32), (640, 480))[0]) == pytest.approx(expected)
+    # a ROI drawn along the last pixel row (as the Mall ROI is) contains the clamped anchor
+    roi = [(0.0, 100.0), (639.0, 100.0), (639.0, 479.0), (0.0, 479.0)]
+    assert point_in_polygon(anchor(box, (640, 480)), roi)
+
+
+@pytest.mark.parametrize(
     ("polygon", "point", "inside"),
     [
         (SQUARE, (50, 50), True),
