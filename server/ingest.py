@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -93,6 +95,20 @@ class IngestCounters:
 
 
 _DEVICE_TYPES = (DeviceStatus, DeviceHeartbeat, DeviceEvent)
+
+
+def _answer(status: Literal["accepted", "duplicate"]) -> Callable[[str], ItemResult]:
+    """Per-message answers without re-validating what ingest has just validated (hot path)."""
+    fields_set = {"status", "id"}
+
+    def make(message_id: str) -> ItemResult:
+        return ItemResult.model_construct(fields_set, status=status, id=message_id, reason=None)
+
+    return make
+
+
+_ACCEPTED = _answer("accepted")
+_DUPLICATE = _answer("duplicate")
 
 
 class IngestPipeline:
@@ -267,11 +283,11 @@ class IngestPipeline:
         for i, m in candidates:
             key = (m.source, m.epoch, m.seq, m.is_will)
             if m.id in existing_ids or key in existing_keys:
-                results[i] = ItemResult(status="duplicate", id=m.id)
+                results[i] = _DUPLICATE(m.id)
                 continue
             existing_ids.add(m.id)
             existing_keys.add(key)
-            results[i] = ItemResult(status="accepted", id=m.id)
+            results[i] = _ACCEPTED(m.id)
             accepted.append(m)
             rows_out.append(
                 {
