@@ -121,6 +121,14 @@ BROKEN = [
         id="terminal-without-counter",
     ),
     pytest.param(
+        GOOD.replace(
+            "    source: /videos/hall.mp4\n",
+            "    source: /videos/hall.mp4\n    tiling: {rows: 3, cols: 3, containment: 0.1}\n",
+        ),
+        "hall-001.yaml:12 cameras[0].tiling.containment: Input should be greater than or equal to 0.3",
+        id="tiling-containment-out-of-range",
+    ),
+    pytest.param(
         GOOD.replace("capacity: 10}", "capacity: -4}"),
         "hall-001.yaml:7 zones[1].capacity: Input should be greater than or equal to 1",
         id="negative-capacity",
