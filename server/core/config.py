@@ -20,6 +20,16 @@ from lobbywatch.protocol.fields import Identifier
 from lobbywatch.protocol.ingest import MAX_BATCH_BYTES
 
 Role = Literal["admin", "manager", "vendor", "display", "gateway"]
+
+
+def check_role_binding(role: Role, sites: list[str], vendor: str | None) -> None:
+    """What a token of ``role`` must be bound to; raises ValueError saying what is missing."""
+    if role in ("display", "gateway") and len(sites) != 1:
+        raise ValueError(f"a {role} token is bound to exactly one site")
+    if role == "manager" and not sites:
+        raise ValueError("a manager token needs at least one site")
+    if role == "vendor" and vendor is None:
+        raise ValueError("a vendor token needs its vendor id")
 ROLES: tuple[Role, ...] = ("admin", "manager", "vendor", "display", "gateway")
 
 
@@ -102,12 +112,7 @@ class BootstrapToken(_Model):
     def _one_secret(self) -> BootstrapToken:
         if (self.sha256 is None) == (self.token_file is None):
             raise ValueError("give exactly one of sha256 and token_file")
-        if self.role in ("display", "gateway") and len(self.sites) != 1:
-            raise ValueError(f"a {self.role} token is bound to exactly one site")
-        if self.role == "manager" and not self.sites:
-            raise ValueError("a manager token needs at least one site")
-        if self.role == "vendor" and self.vendor is None:
-            raise ValueError("a vendor token needs its vendor id")
+        check_role_binding(self.role, self.sites, self.vendor)
         return self
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from lobbywatch.protocol.fields import Identifier
 from server.api.deps import AdminDep, CtxDep, SessionDep
 from server.api.errors import ERROR_RESPONSES
-from server.core.config import Role
+from server.core.config import Role, check_role_binding
 from server.core.security import create_token
 from server.storage.models import ApiToken
 
@@ -28,12 +28,7 @@ class TokenIn(BaseModel):
 
     @model_validator(mode="after")
     def _binding(self) -> TokenIn:
-        if self.role in ("display", "gateway") and len(self.sites) != 1:
-            raise ValueError(f"a {self.role} token is bound to exactly one site")
-        if self.role == "manager" and not self.sites:
-            raise ValueError("a manager token needs at least one site")
-        if self.role == "vendor" and self.vendor is None:
-            raise ValueError("a vendor token needs its vendor id")
+        check_role_binding(self.role, self.sites, self.vendor)
         return self
 
 
