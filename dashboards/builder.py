@@ -178,6 +178,18 @@ def value_mappings(items: Sequence[ValueText]) -> list[Json]:
     ]
 
 
+def group_by(keys: Sequence[str], aggregate: dict[str, str]) -> Json:
+    """A Grafana ``groupBy`` transformation: group rows by ``keys``, reduce the other columns.
+
+    >>> group_by(["vendor"], {"availability": "mean"})["options"]["fields"]["availability"]
+    {'aggregations': ['mean'], 'operation': 'aggregate'}
+    """
+    fields: Json = {k: {"aggregations": [], "operation": "groupby"} for k in keys}
+    for column, calc in aggregate.items():
+        fields[column] = {"aggregations": [calc], "operation": "aggregate"}
+    return {"id": "groupBy", "options": {"fields": fields}}
+
+
 def column_override(column: str, **properties: Any) -> Json:
     """A field override for one column: ``column_override("fault_s", unit="s", displayName="...")``.
 

@@ -12,6 +12,7 @@ from dashboards.builder import (
     Threshold,
     ValueText,
     datasource_variable,
+    group_by,
     site_variable,
     zone_variable,
 )
@@ -44,6 +45,10 @@ BARS: Json = {
     "valueMode": "color",
 }
 LEGEND: Json = {"displayMode": "list", "placement": "bottom", "showLegend": True}
+# Time series of several halls or zones: legend below, every series in the tooltip.
+MULTI_SERIES: Json = {"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}}
+# The 10-minute rule drawn as a red line on a wait chart.
+WAIT_LINE = (Threshold(None, "transparent"), Threshold(WAIT_LIMIT_S, "red"))
 WAIT_THRESHOLDS = (Threshold(None, "green"), Threshold(480, "orange"), Threshold(WAIT_LIMIT_S, "red"))
 
 USUAL_WEEKS = 4
@@ -82,7 +87,6 @@ def line_chart(*, bars: bool = False, threshold_line: bool = False) -> Json:
 
 
 def _alerts_table() -> Panel:
-    last = {"aggregations": ["last"], "operation": "aggregate"}
     return Panel(
         title="当前告警 Active alerts",
         description="Alerts firing or acknowledged now (latest lifecycle state per alert, last 24 h).",
@@ -97,20 +101,10 @@ def _alerts_table() -> Panel:
             )
         ],
         transformations=[
-            {
-                "id": "groupBy",
-                "options": {
-                    "fields": {
-                        "alert_id": {"aggregations": [], "operation": "groupby"},
-                        "Time": last,
-                        "state": last,
-                        "severity": last,
-                        "kind": last,
-                        "title_zh": last,
-                        "title_en": last,
-                    }
-                },
-            },
+            group_by(
+                ["alert_id"],
+                {c: "last" for c in ("Time", "state", "severity", "kind", "title_zh", "title_en")},
+            ),
             {
                 "id": "filterByValue",
                 "options": {
@@ -308,10 +302,10 @@ def hall_wall() -> Dashboard:
             ],
             unit="s",
             min=0,
-            thresholds=(Threshold(None, "transparent"), Threshold(WAIT_LIMIT_S, "red")),
+            thresholds=WAIT_LINE,
             color_mode="palette-classic",
             custom=line_chart(threshold_line=True),
-            options={"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}},
+            options=MULTI_SERIES,
         ),
         Panel(
             title="今日到店 Arrivals today (per 15 min)",

@@ -12,7 +12,7 @@ from dashboards.builder import (
     datasource_variable,
     site_variable,
 )
-from dashboards.hall import BARS, LEGEND, WAIT_LIMIT_S, line_chart
+from dashboards.hall import BARS, MULTI_SERIES, WAIT_LINE, line_chart
 
 SITE = '"site" =~ /^$site$/'
 SHARE_THRESHOLDS = (Threshold(None, "red"), Threshold(80, "orange"), Threshold(90, "green"))
@@ -82,7 +82,7 @@ def regional_overview() -> Dashboard:
             max=100,
             color_mode="palette-classic",
             custom=line_chart(),
-            options={"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}},
+            options=MULTI_SERIES,
         ),
         Panel(
             title="高峰时段 Peak hours (arrivals per hour)",
@@ -99,7 +99,7 @@ def regional_overview() -> Dashboard:
             min=0,
             color_mode="palette-classic",
             custom=line_chart(bars=True),
-            options={"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}},
+            options=MULTI_SERIES,
         ),
         Panel(
             title="各厂商未修复故障 Open faults by vendor",
@@ -133,10 +133,10 @@ def regional_overview() -> Dashboard:
             ],
             unit="s",
             min=0,
-            thresholds=(Threshold(None, "transparent"), Threshold(WAIT_LIMIT_S, "red")),
+            thresholds=WAIT_LINE,
             color_mode="palette-classic",
             custom=line_chart(threshold_line=True),
-            options={"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}},
+            options=MULTI_SERIES,
         ),
     ]
     return Dashboard(

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dashboards.builder import (
     Dashboard,
     GridPos,
-    Json,
     Panel,
     Target,
     Threshold,
     Variable,
     column_override,
     datasource_variable,
+    group_by,
     site_variable,
 )
-from dashboards.hall import BARS, BIG_STAT, DEVICE_STATES, LEGEND, line_chart
+from dashboards.hall import BARS, BIG_STAT, DEVICE_STATES, MULTI_SERIES, line_chart
 
 WHERE = '"site" =~ /^$site$/ AND "vendor" =~ /^$vendor$/'
 AVAILABILITY_THRESHOLDS = (Threshold(None, "red"), Threshold(95, "orange"), Threshold(99, "green"))
@@ -127,7 +127,6 @@ def _device_table() -> Panel:
 
 def vendor_uptime() -> Dashboard:
     """Availability, repair times and open faults per vendor and device."""
-    daily: Json = {"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}}
     panels = [
         Panel(
             title="可用率 Availability by vendor",
@@ -144,17 +143,7 @@ def vendor_uptime() -> Dashboard:
                     result_format="table",
                 )
             ],
-            transformations=[
-                {
-                    "id": "groupBy",
-                    "options": {
-                        "fields": {
-                            "vendor": {"aggregations": [], "operation": "groupby"},
-                            "availability": {"aggregations": ["mean"], "operation": "aggregate"},
-                        }
-                    },
-                }
-            ],
+            transformations=[group_by(["vendor"], {"availability": "mean"})],
             unit="percent",
             decimals=2,
             min=0,
@@ -209,7 +198,7 @@ def vendor_uptime() -> Dashboard:
             max=100,
             color_mode="palette-classic",
             custom=line_chart(),
-            options=daily,
+            options=MULTI_SERIES,
         ),
         Panel(
             title="每日故障 Faults per day",
@@ -226,7 +215,7 @@ def vendor_uptime() -> Dashboard:
             min=0,
             color_mode="palette-classic",
             custom=line_chart(bars=True),
-            options=daily,
+            options=MULTI_SERIES,
         ),
     ]
     return Dashboard(
