@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lobbywatch.cli_options import BrokerOpt, HallConfigOpt
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
@@ -24,17 +26,12 @@ def run_gateway(
     import threading
 
     from gateway.service import Gateway, GatewaySettings, GatewaySetupError
+    from lobbywatch.cli_options import load_site_or_exit
     from lobbywatch.clock import default_clock
-    from lobbywatch.config import ConfigError, load_site_config
     from lobbywatch.mqtt import broker_from_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_site_config(config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        return 2
+    cfg = load_site_or_exit(config)
     if server is not None and not server.startswith(("http://", "https://")):
         typer.echo(
             f"--server {server!r}: 需要 http:// 或 https:// / must start with http:// or https://", err=True
@@ -68,10 +65,8 @@ def register(groups: Groups) -> None:
 
     @groups.gateway.command("run")
     def gateway_run(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
-        broker: Annotated[
-            str | None, typer.Option("--broker", help="Hall broker URL (mqtt://host:port); default: config.")
-        ] = None,
+        config: HallConfigOpt,
+        broker: BrokerOpt = None,
         server: Annotated[
             str | None, typer.Option("--server", help="Central server base URL; default: config.")
         ] = None,

@@ -14,15 +14,11 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Server configur
 
 
 def _settings(config: Path) -> object:
-    from lobbywatch.config.loader import ConfigError
+    from lobbywatch.cli_options import exit_on_config_error
     from server.core.config import load_server_settings
 
-    try:
+    with exit_on_config_error():
         return load_server_settings(config)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(2) from None
 
 
 def register(groups: Groups) -> None:

@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lobbywatch.cli_options import (
+    BrokerOpt,
+    HallConfigOpt,
+    PasswordFileOpt,
+    SeedOpt,
+    exit_on_config_error,
+    load_site_or_exit,
+)
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
     from lobbywatch.config.site import BrokerConfig
@@ -54,11 +63,8 @@ def device_run(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", help="Hall configuration (YAML).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Device id from the hall config.")] = None,
-    broker: Annotated[
-        str | None,
-        typer.Option("--broker", help="mqtt://host:port or mqtt://user@host:port; default: config."),
-    ] = None,
-    password_file: Annotated[Path | None, typer.Option("--password-file", help="MQTT password file.")] = None,
+    broker: BrokerOpt = None,
+    password_file: PasswordFileOpt = None,
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="Outbox and state (default ./lobbywatch-device-ID).")
     ] = None,
@@ -88,17 +94,13 @@ def device_run(
     from edge.devices.agent import DeviceAgent
     from edge.devices.checks import load_checks
     from edge.devices.faults import load_catalogue
-    from lobbywatch.config import ConfigError, load_site_config
+    from lobbywatch.config import load_site_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with exit_on_config_error():
         site = load_site_config(config)
         catalogue = load_catalogue(vendor_codes or [])
         check_list = list(load_checks(checks, {f.code for f in catalogue}).checks) if checks else []
-    except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(1) from None
     try:
         site.device(device)
     except KeyError:
@@ -204,14 +206,9 @@ def device_fault_codes(
 ) -> None:
     """Print the fault catalogue as Markdown (the source of docs/fault-codes.md)."""
     from edge.devices.faults import load_catalogue, render_markdown
-    from lobbywatch.config import ConfigError
 
-    try:
+    with exit_on_config_error():
         text = render_markdown(load_catalogue(vendor_codes or []))
-    except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(1) from None
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -228,9 +225,7 @@ def register(groups: Groups) -> None:
         site: Annotated[str, typer.Option("--site", help="Site (hall) id.")],
         device: Annotated[str | None, typer.Option("--device", help="Only this device.")] = None,
         seconds: Annotated[float, typer.Option("--seconds", min=0.5, help="Observation window.")] = 60,
-        password_file: Annotated[
-            Path | None, typer.Option("--password-file", help="MQTT password file.")
-        ] = None,
+        password_file: PasswordFileOpt = None,
         expect_will: Annotated[
             bool,
             typer.Option("--expect-will", help="Fail unless the device's last-will arrives in the window."),
@@ -248,37 +243,27 @@ def register(groups: Groups) -> None:
 
     @groups.simulate.command("devices")
     def simulate_devices(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        config: HallConfigOpt,
         speed: Annotated[
             float, typer.Option("--speed", min=0.01, help="Simulated seconds per real second.")
         ] = 1.0,
-        broker: Annotated[
-            str | None, typer.Option("--broker", help="mqtt://host:port; default: config.")
-        ] = None,
-        password_file: Annotated[
-            Path | None, typer.Option("--password-file", help="MQTT password file.")
-        ] = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")] = None,
+        broker: BrokerOpt = None,
+        password_file: PasswordFileOpt = None,
+        seed: SeedOpt = None,
         duration: Annotated[
             float | None, typer.Option("--duration", help="Stop after this many real seconds.")
         ] = None,
     ) -> None:
         """Simulate every device of a hall (failures, repairs, flapping, network loss) on MQTT."""
         from edge.devices.simulator import run_simulation
-        from lobbywatch.config import ConfigError, load_site_config
 
-        try:
-            site = load_site_config(config)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(1) from None
+        site = load_site_or_exit(config)
         broker_cfg, password = _broker(broker, password_file, site.broker)
         run_simulation(site, broker_cfg, speed=speed, seed=seed, duration=duration, password=password)
 
     @groups.deploy.command("mqtt-credentials")
     def deploy_mqtt_credentials(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        config: HallConfigOpt,
         out: Annotated[Path, typer.Option("--out", help="Directory for passwd, acl and secrets/.")],
         rotate: Annotated[bool, typer.Option("--rotate", help="New passwords for every user.")] = False,
         tls_dir: Annotated[
@@ -290,14 +275,8 @@ def register(groups: Groups) -> None:
     ) -> None:
         """Generate the hall broker's password file (PBKDF2-SHA512) and ACL."""
         from edge.devices.credentials import TlsFiles, write_credentials
-        from lobbywatch.config import ConfigError, load_site_config
 
-        try:
-            site = load_site_config(config)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(1) from None
+        site = load_site_or_exit(config)
         tls = None
         if tls_dir is not None:
             tls = TlsFiles(

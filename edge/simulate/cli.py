@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lobbywatch.cli_options import (
+    BrokerOpt,
+    HallConfigOpt,
+    PasswordFileOpt,
+    SeedOpt,
+    exit_on_config_error,
+    load_site_or_exit,
+)
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
@@ -22,21 +31,17 @@ def register(groups: Groups) -> None:
 
     @groups.simulate.command("hall")
     def simulate_hall(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        config: HallConfigOpt,
         speed: Annotated[
             float, typer.Option("--speed", min=0.01, max=10_000, help="Simulated seconds per real second.")
         ] = 60.0,
-        broker: Annotated[
-            str | None, typer.Option("--broker", help="mqtt://host:port; default: the config's broker.")
-        ] = None,
-        password_file: Annotated[
-            Path | None, typer.Option("--password-file", help="MQTT password file.")
-        ] = None,
+        broker: BrokerOpt = None,
+        password_file: PasswordFileOpt = None,
         start: Annotated[
             str | None,
             typer.Option("--start", help="Simulated start, ISO 8601 with offset; default: today's opening."),
         ] = None,
-        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")] = None,
+        seed: SeedOpt = None,
         scenario: Annotated[
             str, typer.Option("--scenario", help="busy-morning, normal, or a scenario YAML file.")
         ] = "normal",
@@ -62,22 +67,13 @@ def register(groups: Groups) -> None:
 
         from edge.simulate.runner import run_hall
         from edge.simulate.scenario import load_scenario
-        from lobbywatch.config import ConfigError, load_site_config
         from lobbywatch.mqtt import broker_from_url
 
         logging.basicConfig(level=logging.WARNING)
+        site = load_site_or_exit(config)
         try:
-            site = load_site_config(config)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(1) from None
-        try:
-            sc = load_scenario(scenario)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(1) from None
+            with exit_on_config_error():
+                sc = load_scenario(scenario)
         except ValueError as exc:
             raise _fail(
                 str(exc), f"未知场景 {scenario!r}：可用 busy-morning、normal 或场景 YAML 文件"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, PasswordFileOpt, load_site_or_exit
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
@@ -31,35 +33,24 @@ def register(groups: Groups) -> None:
 
     @groups.edge.command("vision")
     def vision(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        config: HallConfigOpt,
         camera: Annotated[str, typer.Option("--camera", help="Camera id from the configuration.")],
-        broker: Annotated[
-            str | None, typer.Option("--broker", help="Broker URL (mqtt://host:port); default: the config's.")
-        ] = None,
+        broker: BrokerOpt = None,
         debug_view: Annotated[
             int | None,
             typer.Option("--debug-view", help="Serve an annotated MJPEG view on 127.0.0.1:PORT (opt-in)."),
         ] = None,
-        password_file: Annotated[
-            Path | None,
-            typer.Option("--password-file", help="File holding this camera's MQTT password."),
-        ] = None,
+        password_file: PasswordFileOpt = None,
         log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
     ) -> None:
         """Count people per zone, measure waits and publish them over MQTT for one camera."""
         from edge.vision.daemon import VisionDaemon
         from edge.vision.detector import ModelMissingError
         from lobbywatch.clock import default_clock
-        from lobbywatch.config import ConfigError, load_site_config
         from lobbywatch.mqtt import broker_from_url
 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        try:
-            site = load_site_config(config)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(2) from None
+        site = load_site_or_exit(config)
         ids = [c.id for c in site.cameras]
         if camera not in ids:
             raise _fail(

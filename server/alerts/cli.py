@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lobbywatch.cli_options import HallConfigOpt
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
@@ -16,7 +18,7 @@ def register(groups: Groups) -> None:
 
     @groups.alerts.command("test")
     def alerts_test(
-        config: Annotated[Path, typer.Option("--config", help="Hall configuration (YAML).")],
+        config: HallConfigOpt,
         replay_file: Annotated[
             Path, typer.Option("--replay", help="Recorded messages, one JSON message per line.")
         ],
@@ -25,15 +27,10 @@ def register(groups: Groups) -> None:
 
         回放录制的消息，打印将会触发的告警（不发送任何通知）。
         """
-        from lobbywatch.config import ConfigError, load_site_config
+        from lobbywatch.cli_options import load_site_or_exit
         from server.alerts.replay import format_update, read_jsonl, replay
 
-        try:
-            cfg = load_site_config(config)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue), err=True)
-            raise typer.Exit(2) from None
+        cfg = load_site_or_exit(config)
         if not replay_file.is_file():
             typer.echo(f"{replay_file}: no such file / 文件不存在", err=True)
             raise typer.Exit(2)

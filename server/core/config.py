@@ -30,6 +30,8 @@ def check_role_binding(role: Role, sites: list[str], vendor: str | None) -> None
         raise ValueError("a manager token needs at least one site")
     if role == "vendor" and vendor is None:
         raise ValueError("a vendor token needs its vendor id")
+
+
 ROLES: tuple[Role, ...] = ("admin", "manager", "vendor", "display", "gateway")
 
 

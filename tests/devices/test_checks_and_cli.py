@@ -124,7 +124,7 @@ def test_agent_command_rejects_bad_arguments(tmp_path: Path) -> None:
         app,
         ["edge", "device", "--config", str(EXAMPLE), "--device", "kiosk-topup-1", "--checks", str(checks)],
     )
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # a broken config file exits 2 in every command (lobbywatch/cli_options.py)
     assert "checks.yaml:2 checks[0].disk.min_free_pct: Input should be less than 100" in r.output
 
 
