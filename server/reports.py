@@ -71,6 +71,22 @@ class FaultEntry(_Out):
     cleared_at: datetime | None
     repair_s: float | None
 
+    @classmethod
+    def of(cls, f: DeviceFault) -> FaultEntry:
+        """The entry of one stored fault (repair time once it is cleared)."""
+        return cls(
+            id=f.id,
+            site=f.site,
+            device=f.device,
+            vendor=f.vendor,
+            code=f.code,
+            severity=f.severity,
+            raised_at=f.raised_at,
+            acknowledged_at=f.acknowledged_at,
+            cleared_at=f.cleared_at,
+            repair_s=(f.cleared_at - f.raised_at).total_seconds() if f.cleared_at else None,
+        )
+
 
 class GroupReport(_Out):
     """A vendor's devices, or a hall's devices in a month."""
@@ -193,22 +209,7 @@ def device_report(
         open_faults=open_faults,
         faults_by_code=dict(sorted(Counter(f.code for f in in_period).items())),
     )
-    log = [
-        FaultEntry(
-            id=f.id,
-            site=f.site,
-            device=f.device,
-            vendor=f.vendor,
-            code=f.code,
-            severity=f.severity,
-            raised_at=f.raised_at,
-            acknowledged_at=f.acknowledged_at,
-            cleared_at=f.cleared_at,
-            repair_s=(f.cleared_at - f.raised_at).total_seconds() if f.cleared_at else None,
-        )
-        for f in in_period
-    ]
-    return report, log
+    return report, [FaultEntry.of(f) for f in in_period]
 
 
 def group_report(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from server.context import ServerContext
 from server.core.config import Role
 from server.core.security import Principal, principal_for
+from server.storage.models import Site
 
 bearer = HTTPBearer(auto_error=False, description="A LobbyWatch token: `Authorization: Bearer lw_...`.")
 
@@ -79,11 +80,16 @@ def check_site(ctx: ServerContext, principal: Principal, site: str) -> None:
     if principal.role != "admin" and not principal.can_see_site(site):
         raise HTTPException(403, f"this token is not allowed to see site {site!r}")
     if site not in ctx.registry.configs and not any(s == site for s, _ in ctx.registry.devices):
-        from server.storage.models import Site
-
         with ctx.db.session() as session:
-            if session.get(Site, site) is None:
-                raise HTTPException(404, f"unknown site {site!r}")
+            site_row(session, site)
+
+
+def site_row(session: Session, site: str) -> Site:
+    """The stored site, or 404 naming it."""
+    row = session.get(Site, site)
+    if row is None:
+        raise HTTPException(404, f"unknown site {site!r}")
+    return row
 
 
 AdminDep = Annotated[Principal, Depends(require("admin"))]

@@ -136,21 +136,6 @@ def _aware(when: datetime) -> datetime:
     return when
 
 
-def _fault(f: DeviceFault) -> FaultEntry:
-    return FaultEntry(
-        id=f.id,
-        site=f.site,
-        device=f.device,
-        vendor=f.vendor,
-        code=f.code,
-        severity=f.severity,
-        raised_at=f.raised_at,
-        acknowledged_at=f.acknowledged_at,
-        cleared_at=f.cleared_at,
-        repair_s=(f.cleared_at - f.raised_at).total_seconds() if f.cleared_at else None,
-    )
-
-
 @router.get(
     "/api/v1/faults", response_model=list[FaultEntry], description=ROLE_TEXT, responses=ERROR_RESPONSES
 )
@@ -168,7 +153,7 @@ def faults(
     if principal.role == "vendor":
         q = q.where(DeviceFault.vendor == principal.vendor)
     rows = session.scalars(q.order_by(DeviceFault.raised_at, DeviceFault.id).limit(10_000))
-    return [_fault(f) for f in rows if visible(principal, f.site, f.vendor)]
+    return [FaultEntry.of(f) for f in rows if visible(principal, f.site, f.vendor)]
 
 
 @router.post(
@@ -187,4 +172,4 @@ def ack_fault(fault_id: int, principal: DeviceReaderDep, ctx: CtxDep, session: S
     if f.acknowledged_at is None:
         f.acknowledged_at = ctx.clock.now()
         f.acknowledged_by = principal.name
-    return _fault(f)
+    return FaultEntry.of(f)

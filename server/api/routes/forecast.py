@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
+from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site, site_row
 from server.api.errors import ERROR_RESPONSES
 from server.forecast import Forecast, ProfileHour, forecast, profile
-from server.storage.models import Site
 
 router = APIRouter(tags=["forecast"])
 
@@ -33,9 +32,7 @@ def get_forecast(
     check_site(ctx, principal, site)
     ctx.pipeline.flush_rollups(ctx.db)
     with ctx.db.session() as session:
-        row = session.get(Site, site)
-        if row is None:
-            raise HTTPException(404, f"unknown site {site!r}")
+        row = site_row(session, site)
         return forecast(session, row, ctx.clock.now(), hours, weeks)
 
 
@@ -54,7 +51,5 @@ def get_profile(
     check_site(ctx, principal, site)
     ctx.pipeline.flush_rollups(ctx.db)
     with ctx.db.session() as session:
-        row = session.get(Site, site)
-        if row is None:
-            raise HTTPException(404, f"unknown site {site!r}")
+        row = site_row(session, site)
         return list(profile(session, row, ctx.clock.now(), weeks).values())

@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from server.api.deps import CtxDep, DeviceReaderDep, ManagerDep, SessionDep, check_site
+from server.api.deps import CtxDep, DeviceReaderDep, ManagerDep, SessionDep, check_site, site_row
 from server.api.errors import ERROR_RESPONSES
 from server.api.routes.devices import get_visible_device, visible
 from server.reports import DeviceReport, GroupReport, device_report, devices_csv, group_report, month_period
-from server.storage.models import Device, Site
+from server.storage.models import Device
 
 router = APIRouter(tags=["reports"])
 Format = Literal["json", "csv"]
@@ -61,10 +61,8 @@ def device_report_route(
 ) -> DeviceReport | Response:
     a, b = period(start, end)
     dev = get_visible_device(session, principal, site, device)
-    site_row = session.get(Site, site)
-    if site_row is None:
-        raise HTTPException(404, f"unknown site {site!r}")
-    report, _ = device_report(session, dev, site_row, a, b, ctx.clock.now())
+    hall = site_row(session, site)
+    report, _ = device_report(session, dev, hall, a, b, ctx.clock.now())
     return _csv(devices_csv([report]), f"{site}-{device}") if format == "csv" else report
 
 
@@ -129,10 +127,8 @@ def monthly_report(
     check_site(ctx, principal, site)
     if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", month) or not 1970 <= int(month[:4]) <= 9998:
         raise HTTPException(422, "month must be YYYY-MM")
-    site_row = session.get(Site, site)
-    if site_row is None:
-        raise HTTPException(404, f"unknown site {site!r}")
-    a, b = month_period(site_row, month)
+    hall = site_row(session, site)
+    a, b = month_period(hall, month)
     devices = list(session.scalars(select(Device).where(Device.site == site)))
     report = group_report(
         session,
@@ -140,7 +136,7 @@ def monthly_report(
         a,
         b,
         ctx.clock.now(),
-        title_en=f"Monthly device report {month}: {site_row.name_en}",
-        title_zh=f"{month} 月度设备报告：{site_row.name_zh}",
+        title_en=f"Monthly device report {month}: {hall.name_en}",
+        title_zh=f"{month} 月度设备报告：{hall.name_zh}",
     )
     return _csv(devices_csv(report.devices), f"{site}-{month}") if format == "csv" else report
