@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from lobbywatch.mqtt import connect_and_wait, make_client, publish  # noqa: E402
 from lobbywatch.protocol.enums import ZoneKind  # noqa: E402
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState  # noqa: E402
 from lobbywatch.protocol.sequence import Stamper  # noqa: E402
-from lobbywatch.services import Mosquitto, free_port, wait_until  # noqa: E402
+from lobbywatch.services import Mosquitto, ThreadedAsgiServer, wait_until  # noqa: E402
 from tests.alerts.hall import hall_dict  # noqa: E402
 from tests.alerts.receivers import HttpReceiver, start_http  # noqa: E402
 
@@ -57,8 +56,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _start_server(tmp: Path, hall_file: Path) -> tuple[Any, Any, str, Any]:
-    import uvicorn
-
     from server.alerts.wiring import attach
     from server.app import create_app
     from server.core.config import InfluxConfig, ServerSettings
@@ -68,18 +65,14 @@ def _start_server(tmp: Path, hall_file: Path) -> tuple[Any, Any, str, Any]:
         sql_url=f"sqlite:///{tmp / 'server.sqlite3'}", influx=InfluxConfig(enabled=False), halls=[hall_file]
     )
     app = create_app(settings, SystemClock())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    if not wait_until(lambda: server.started, 30):
-        raise SystemExit("server did not start")
+    server = ThreadedAsgiServer(app, "bench-server").start()
     ctx = app.state.ctx
     with ctx.db.session() as session:
         _row, token = create_token(
             session, name="bench-gw", role="gateway", sites=[SITE], created_at=SystemClock().now()
         )
     service = attach(ctx)
-    return server, service, f"http://127.0.0.1:{port}", token
+    return server, service, server.url, token
 
 
 def _phase(
@@ -202,7 +195,7 @@ def main() -> None:
                 gateway.terminate()
                 gateway.wait(10)
                 service.stop()
-                server.should_exit = True
+                server.stop()
     http.server.shutdown()
     for r in results:
         print(json.dumps(r))

@@ -5,7 +5,6 @@ stored exactly once and the server's sequence statistics must show nothing missi
 from __future__ import annotations
 
 import signal
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -26,7 +24,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.mqtt import connect_and_wait, make_client, publish
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, Envelope, WaitRecord, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until
+from lobbywatch.services import Influxd, Mosquitto, ThreadedAsgiServer, free_port, wait_until
 from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
@@ -86,16 +84,7 @@ def real_server(
         halls=[hall],
     )
     app = create_app(settings, clock)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="gateway-real-server", daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started or not thread.is_alive(), 30), "server did not start"
-    assert server.started, "server failed to start"
+    server = ThreadedAsgiServer(app, "gateway-real-server").start()
     tokens: dict[str, str] = {}
     with app.state.ctx.db.session() as session:
         for role in ("admin", "gateway"):
@@ -106,10 +95,9 @@ def real_server(
             assert plain is not None
             tokens[role] = plain
     try:
-        yield RealServer(app, f"http://127.0.0.1:{port}", tokens["admin"], tokens["gateway"])
+        yield RealServer(app, server.url, tokens["admin"], tokens["gateway"])
     finally:
-        server.should_exit = True
-        thread.join(15)
+        server.stop()
 
 
 def _stream(site: str, clock: FixedClock) -> list[Envelope]:

@@ -3,7 +3,6 @@ ingest through the real endpoint, and a headless Debian Chromium driven by Playw
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -20,7 +18,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.messages import Envelope
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, free_port, wait_until
+from lobbywatch.services import Influxd, ThreadedAsgiServer
 from server.alerts import AlertService
 from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
@@ -99,17 +97,8 @@ def live_server(
         halls=[write_hall(tmp_path, site_id)],
     )
     app = create_app(settings, clock)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started or not thread.is_alive(), 30), "server did not start"
-    assert server.started, "server failed to start"
-    live = LiveServer(app, f"http://127.0.0.1:{port}", clock, site_id)
+    server = ThreadedAsgiServer(app, "web-test-server").start()
+    live = LiveServer(app, server.url, clock, site_id)
     specs: dict[str, dict[str, Any]] = {
         "admin": {"role": "admin"},
         "manager": {"role": "manager", "sites": [site_id]},
@@ -125,8 +114,7 @@ def live_server(
     try:
         yield live
     finally:
-        server.should_exit = True
-        thread.join(15)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
