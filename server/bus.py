@@ -1,9 +1,10 @@
 """The in-process message bus: the hook other server parts (the alert engine) attach to.
 
-After each ingest batch is committed, every subscriber is called once per *accepted*
-message, in batch order, in the ingest worker thread::
+After each ingest batch is committed, every subscriber is called once with the batch's
+*accepted* messages, in batch order (possibly none: a batch of duplicates still shows the
+gateway is alive), in the ingest worker thread::
 
-    app.state.bus.subscribe(lambda message, ctx: engine.on_message(message, ctx))
+    app.state.bus.subscribe(lambda messages, ctx: engine.on_batch(messages, ctx))
 
 A subscriber must be quick (hand long work to its own thread); an exception in one is
 logged and counted, and never affects ingest or the other subscribers.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,7 +34,7 @@ class IngestContext:
     backlog: Backlog | None = None  # the gateway's outbox when it sent the batch
 
 
-Subscriber = Callable[[Envelope, IngestContext], None]
+Subscriber = Callable[[Sequence[Envelope], IngestContext], None]
 
 
 class MessageBus:
@@ -54,15 +55,12 @@ class MessageBus:
 
         return unsubscribe
 
-    def publish(self, messages: list[Envelope], ctx: IngestContext) -> None:
+    def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
-        if not subscribers:
-            return
-        for message in messages:
-            for callback in subscribers:
-                try:
-                    callback(message, ctx)
-                except Exception:
-                    self.errors += 1
-                    log.exception("bus subscriber %r failed on message %s", callback, message.id)
+        for callback in subscribers:
+            try:
+                callback(messages, ctx)
+            except Exception:
+                self.errors += 1
+                log.exception("bus subscriber %r failed on a batch from %s", callback, ctx.gateway)

@@ -71,22 +71,18 @@ def attach(ctx: ServerContext, *, tick_s: float = 1.0) -> AlertService:
         tick_s=tick_s,
     )
 
-    last_batch: list[IngestContext | None] = [None]
+    def on_batch(messages: Sequence[Envelope], ictx: IngestContext) -> None:
+        backlog = ictx.backlog
+        service.engine.gateway_seen(
+            ictx.site,
+            gateway=ictx.gateway,
+            backlog=backlog.count if backlog else 0,
+            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
+        )
+        for message in messages:
+            service.engine.feed(message)
 
-    def on_message(message: Envelope, ictx: IngestContext) -> None:
-        # One IngestContext per batch: note the gateway once per batch, not per message.
-        if ictx is not last_batch[0]:
-            last_batch[0] = ictx
-            backlog = ictx.backlog
-            service.engine.gateway_seen(
-                ictx.site,
-                gateway=ictx.gateway,
-                backlog=backlog.count if backlog else 0,
-                oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
-            )
-        service.engine.feed(message)
-
-    unsubscribe = ctx.bus.subscribe(on_message)
+    unsubscribe = ctx.bus.subscribe(on_batch)
     service.on_stop(unsubscribe)
     service.start()
     setattr(ctx, "alerts", service)  # noqa: B010 - ServerContext declares no such field
