@@ -173,3 +173,12 @@ def test_check_command_exit_codes_and_output(tmp_path: Path) -> None:
 def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_site_config(tmp_path / "missing.yaml")
+
+
+def test_counters_are_looked_up_by_zone_and_by_queue(tmp_path: Path) -> None:
+    cfg = load_site_config(write(tmp_path, GOOD))
+    assert cfg.counters_at("counter-1") == ["c1"]
+    assert cfg.counters_serving("queue-a") == ["c1"]
+    assert cfg.counters_at("queue-a") == cfg.counters_serving("counter-1") == []
+    cfg.counters_at("counter-1").append("x")  # callers get a copy, the index stays intact
+    assert cfg.counters_at("counter-1") == ["c1"]

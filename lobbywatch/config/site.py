@@ -321,6 +321,29 @@ class SiteConfig(_Model):
     def _devices_by_id(self) -> dict[str, DeviceConfig]:
         return {d.id: d for d in self.devices}
 
+    @cached_property
+    def _counters_by_zone(self) -> dict[str, list[str]]:
+        by_zone: dict[str, list[str]] = {}
+        for c in self.counters:
+            by_zone.setdefault(c.zone, []).append(c.id)
+        return by_zone
+
+    @cached_property
+    def _counters_by_queue(self) -> dict[str, list[str]]:
+        by_queue: dict[str, list[str]] = {}
+        for c in self.counters:
+            if c.queue is not None:
+                by_queue.setdefault(c.queue, []).append(c.id)
+        return by_queue
+
+    def counters_at(self, zone_id: str) -> list[str]:
+        """Ids of the counters in this counter zone, in config order (none: empty)."""
+        return list(self._counters_by_zone.get(zone_id, ()))
+
+    def counters_serving(self, queue_id: str) -> list[str]:
+        """Ids of the counters this queue zone feeds, in config order (none: empty)."""
+        return list(self._counters_by_queue.get(queue_id, ()))
+
     def zone(self, zone_id: str) -> ZoneConfig:
         """The zone with this id; ``KeyError`` if there is none."""
         return self._zones_by_id[zone_id]

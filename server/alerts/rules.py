@@ -173,7 +173,7 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
                 **common,
             )
     if z.queue_length is not None and z.kind == ZoneKind.QUEUE:
-        counters = [c.id for c in cfg.counters if c.queue == z.zone]
+        counters = cfg.counters_serving(z.zone)
         on_q: bool | None = None
         if z.queue_length >= th.queue_no_upsell:
             on_q = True
@@ -195,7 +195,7 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
         )
     if z.kind == ZoneKind.COUNTER:
         limit = th.transaction_min * 60
-        counters = [c.id for c in cfg.counters if c.zone == z.zone]
+        counters = cfg.counters_at(z.zone)
         yield Signal(
             AlertKind.TRANSACTION_OVERTIME,
             subject,
