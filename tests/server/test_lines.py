@@ -12,6 +12,9 @@ from server.timeseries import lines
 from server.timeseries.lines import Point, WritePrecision, _Line
 
 
+LINE_KINDS = {"zone_state", "wait_record", "camera_status", "device_heartbeat", "counter_state"}
+
+
 def _plain(line: _Line) -> str:
     """The same line built the documented way: one Point with tags, fields and time."""
     p = Point(line.measurement)
@@ -66,4 +69,6 @@ def test_message_lines_match_point(kind: str, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(lines, "_line", spy)
     out = lines.message_lines(decode_obj(EXAMPLES[kind]))
+    # device status and events get their lines from the device tracker, downlinks none
+    assert bool(out) == (kind in LINE_KINDS)
     assert out == [_plain(b) for b in built]
