@@ -149,9 +149,6 @@ class PersonDetector:
         iou: float = 0.5,
         person_classes: list[int] | None = None,
         tiling: TilingConfig | None = None,
-        tile_imgsz: int | None = None,
-        containment: float | None = None,
-        edge_margin: float | None = None,
         device: str = "cpu",
     ) -> None:
         prepare_ultralytics_env()
@@ -160,15 +157,13 @@ class PersonDetector:
         self.model_path = resolve_model_path(model)
         self.model: Any = YOLO(str(self.model_path), task="detect")
         self.imgsz = imgsz
-        self.tile_imgsz = tile_imgsz or (tiling.tile_imgsz if tiling else None) or imgsz
+        self.tile_imgsz = (tiling.tile_imgsz if tiling else None) or imgsz
         self.conf = conf
         self.iou = iou
         self.person_classes = person_classes
         self.tiling = tiling
-        if containment is None and tiling is not None:
-            containment = tiling.containment
-        self.containment = containment if containment is not None and containment < 1.0 else None
-        self.edge_margin = edge_margin
+        # containment 1.0 means off (tiling.containment's documented meaning)
+        self.containment = tiling.containment if tiling and tiling.containment < 1.0 else None
         self.device = device
 
     def _predict(self, images: list[Frame], imgsz: int, iou: float | None = None) -> list[Detections]:
@@ -194,27 +189,6 @@ class PersonDetector:
             )
         return out
 
-    def _inner_edge_mask(
-        self, xyxy: FloatArray, window: tuple[int, int, int, int], size: tuple[int, int]
-    ) -> npt.NDArray[np.bool_]:
-        """Drop tile boxes cut by a tile edge that is not a frame edge (a partial person).
-
-        The overlapping neighbour tile (or the full frame) sees that person whole.
-        """
-        x0, y0, x1, y1 = window
-        w, h = size
-        m = self.edge_margin or 0.0
-        keep = np.ones(len(xyxy), np.bool_)
-        if x0 > 0:
-            keep &= xyxy[:, 0] > m
-        if y0 > 0:
-            keep &= xyxy[:, 1] > m
-        if x1 < w:
-            keep &= xyxy[:, 2] < (x1 - x0) - m
-        if y1 < h:
-            keep &= xyxy[:, 3] < (y1 - y0) - m
-        return keep
-
     def _views(self, frame: Frame) -> list[Detections]:
         """Boxes of every view of one frame (whole frame and tiles), in frame pixels."""
         assert self.tiling is not None
@@ -228,9 +202,7 @@ class PersonDetector:
             parts += self._predict([frame], self.imgsz, view_iou)
         crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
         tiles = self._predict(crops, self.tile_imgsz, view_iou)
-        for (x0, y0, x1, y1), det in zip(windows, tiles, strict=True):
-            if self.edge_margin is not None:
-                det = det.select(self._inner_edge_mask(det.xyxy, (x0, y0, x1, y1), (w, h)))
+        for (x0, y0, _x1, _y1), det in zip(windows, tiles, strict=True):
             shifted = det.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
             parts.append(Detections(shifted, det.conf, det.cls))
         return parts

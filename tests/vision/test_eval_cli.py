@@ -129,7 +129,7 @@ def test_tiled_and_mirrored_views_map_back_to_frame_pixels(flip: bool) -> None:
 
     det = PersonDetector.__new__(PersonDetector)  # no weights: the views' geometry only
     det.imgsz = det.tile_imgsz = 640
-    det.iou, det.edge_margin = 0.5, None
+    det.iou = 0.5
     det.tiling = TilingConfig(rows=2, cols=2, overlap=0.2, flip=flip, containment=0.8)
     det.containment = det.tiling.containment
     det._predict = _box_finder  # type: ignore[method-assign]
