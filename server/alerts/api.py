@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lobbywatch.config.notify import Silence
 from server.alerts.model import Alert, Delivery
 from server.alerts.service import AlertService
-from server.alerts.templates import render
+from server.alerts.templates import render_both
 from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
 
 router = APIRouter(tags=["alerts"])
@@ -45,32 +45,34 @@ class Text(_Out):
 
 
 class AlertOut(_Out):
+    """One alert: the live pages, the alert list and the history all use this shape."""
+
     id: str = Field(description="Stable alert id.")
-    site: str
+    site: str = Field(description="Hall.")
     kind: str = Field(description="Rule that raised it (docs/alerts.md).")
     subject: str = Field(description="What it is about: zone:<id>, device:<id>, hall, ...")
-    severity: str
+    severity: str = Field(description="info, warning or critical.")
     state: Literal["firing", "acknowledged", "resolved"]
-    audience: list[str]
-    zone: str | None
-    device: str | None
-    vendor: str | None
-    started_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-    acked_by: str | None
-    acked_at: datetime | None
-    ack_comment: str | None
-    escalation_level: int
-    reopen_count: int
-    silenced: bool
-    title: Text
-    body: Text
-    params: dict[str, Any]
+    audience: list[str] = Field(description="Who should act: manager, guide, counter, vendor.")
+    zone: str | None = Field(description="Zone concerned.")
+    device: str | None = Field(description="Device concerned.")
+    vendor: str | None = Field(description="Vendor of the device concerned.")
+    started_at: datetime = Field(description="When it fired.")
+    updated_at: datetime = Field(description="Last change.")
+    resolved_at: datetime | None = Field(description="When it resolved.")
+    acked_by: str | None = Field(description="Who acknowledged it.")
+    acked_at: datetime | None = Field(description="When it was acknowledged.")
+    ack_comment: str | None = Field(description="Their comment.")
+    escalation_level: int = Field(description="Escalation steps reached.")
+    reopen_count: int = Field(description="Times it fired again within the flap window.")
+    silenced: bool = Field(description="A silence holds back its notifications.")
+    title: Text = Field(description="Short title, both languages.")
+    body: Text = Field(description="What happened and what to do, both languages.")
+    params: dict[str, Any] = Field(description="The rule's figures behind the text.")
 
     @classmethod
     def of(cls, a: Alert) -> AlertOut:
-        en, zh = render(a, "en"), render(a, "zh-CN")
+        text = render_both(a)
         return cls(
             id=a.id,
             site=a.site,
@@ -91,8 +93,8 @@ class AlertOut(_Out):
             escalation_level=a.escalation_level,
             reopen_count=a.reopen_count,
             silenced=a.silenced,
-            title=Text.model_validate({"en": en[0], "zh-CN": zh[0]}),
-            body=Text.model_validate({"en": en[1], "zh-CN": zh[1]}),
+            title=Text.model_validate({"en": text["en"][0], "zh-CN": text["zh-CN"][0]}),
+            body=Text.model_validate({"en": text["en"][1], "zh-CN": text["zh-CN"][1]}),
             params=a.params,
         )
 

@@ -18,7 +18,6 @@ import json
 import threading
 import weakref
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -27,8 +26,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.protocol.enums import AlertState
-from server.alerts import Alert, AlertEngine, AlertService, AlertUpdate
-from server.alerts.templates import render_both
+from server.alerts import AlertEngine, AlertService, AlertUpdate
+from server.alerts.api import AlertOut
 from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
 from server.api.errors import ERROR_RESPONSES
 from server.api.sse import snapshot_stream
@@ -41,62 +40,10 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 KEEPALIVE_S = 15.0
 
 
-class TextOut(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    zh_cn: str = Field(alias="zh-CN", description="Chinese.")
-    en: str = Field(description="English.")
-
-
-class AlertOut(BaseModel):
-    """One open alert as the pages show it."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(description="Stable alert id.")
-    site: str = Field(description="Hall.")
-    kind: str = Field(description="Rule that raised it (docs/alerts.md).")
-    subject: str = Field(description="What it is about (zone:<id>, device:<id>, hall, ...).")
-    severity: str = Field(description="info, warning or critical.")
-    state: str = Field(description="firing, acknowledged or resolved.")
-    audience: list[str] = Field(description="Who should act: manager, guide, counter, vendor.")
-    zone: str | None = Field(description="Zone concerned.")
-    device: str | None = Field(description="Device concerned.")
-    started_at: datetime = Field(description="When it fired.")
-    updated_at: datetime = Field(description="Last change.")
-    acked_by: str | None = Field(description="Who acknowledged it.")
-    acked_at: datetime | None = Field(description="When.")
-    ack_comment: str | None = Field(description="Their comment.")
-    escalation_level: int = Field(description="Escalation steps reached.")
-    title: TextOut = Field(description="Short title, both languages.")
-    body: TextOut = Field(description="What happened and what to do, both languages.")
-
-
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: str | None = Field(
         default=None, max_length=500, description="Optional note: what was done, who went."
-    )
-
-
-def alert_out(alert: Alert) -> AlertOut:
-    text = render_both(alert)
-    return AlertOut(
-        id=alert.id,
-        site=alert.site,
-        kind=alert.kind,
-        subject=alert.subject,
-        severity=str(alert.severity),
-        state=str(alert.state),
-        audience=list(alert.audience),
-        zone=alert.zone,
-        device=alert.device,
-        started_at=alert.started_at,
-        updated_at=alert.updated_at,
-        acked_by=alert.acked_by,
-        acked_at=alert.acked_at,
-        ack_comment=alert.ack_comment,
-        escalation_level=alert.escalation_level,
-        title=TextOut(zh_cn=text["zh-CN"][0], en=text["en"][0]),
-        body=TextOut(zh_cn=text["zh-CN"][1], en=text["en"][1]),
     )
 
 
@@ -173,7 +120,7 @@ def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
             with contextlib.suppress(KeyError):  # a hall the engine does not know has no alerts
                 alerts += service.engine.open_alerts(s)
     alerts.sort(key=lambda a: a.started_at, reverse=True)
-    return [alert_out(a) for a in alerts]
+    return [AlertOut.of(a) for a in alerts]
 
 
 SiteQuery = Annotated[
@@ -224,7 +171,7 @@ async def acknowledge(
         acked = await run_in_threadpool(service.engine.acknowledge, alert_id, principal.name, comment)
     except KeyError:
         raise HTTPException(409, f"alert {alert_id!r} is no longer open") from None
-    return alert_out(acked)
+    return AlertOut.of(acked)
 
 
 @router.get(
