@@ -18,6 +18,7 @@ from server.alerts.model import Alert, Delivery
 from server.alerts.service import AlertService
 from server.alerts.templates import render_both
 from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
+from server.api.localized import LocalizedOut
 
 router = APIRouter(tags=["alerts"])
 
@@ -37,11 +38,6 @@ AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Text(_Out):
-    en: str = Field(description="English.")
-    zh_cn: str = Field(alias="zh-CN", serialization_alias="zh-CN", description="Chinese.")
 
 
 class AlertOut(_Out):
@@ -66,8 +62,8 @@ class AlertOut(_Out):
     escalation_level: int = Field(description="Escalation steps reached.")
     reopen_count: int = Field(description="Times it fired again within the flap window.")
     silenced: bool = Field(description="A silence holds back its notifications.")
-    title: Text = Field(description="Short title, both languages.")
-    body: Text = Field(description="What happened and what to do, both languages.")
+    title: LocalizedOut = Field(description="Short title, both languages.")
+    body: LocalizedOut = Field(description="What happened and what to do, both languages.")
     params: dict[str, Any] = Field(description="The rule's figures behind the text.")
 
     @classmethod
@@ -93,8 +89,8 @@ class AlertOut(_Out):
             escalation_level=a.escalation_level,
             reopen_count=a.reopen_count,
             silenced=a.silenced,
-            title=Text.model_validate({"en": text["en"][0], "zh-CN": text["zh-CN"][0]}),
-            body=Text.model_validate({"en": text["en"][1], "zh-CN": text["zh-CN"][1]}),
+            title=LocalizedOut(en=text["en"][0], zh_cn=text["zh-CN"][0]),
+            body=LocalizedOut(en=text["en"][1], zh_cn=text["zh-CN"][1]),
             params=a.params,
         )
 

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lobbywatch.protocol.fields import Identifier
 from server.api.deps import CtxDep, FloorDep, check_site
 from server.api.errors import ERROR_RESPONSES
+from server.api.localized import LocalizedOut
 from server.web.alerts_api import router as alerts_router
 
 log = logging.getLogger(__name__)
@@ -119,12 +120,6 @@ def static_file(name: str) -> Response:
     if body is None or suffix not in STATIC_TYPES:
         raise HTTPException(404, f"no static file {name!r}")
     return Response(body, media_type=STATIC_TYPES[suffix], headers=NO_CACHE)
-
-
-class LocalizedOut(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    en: str = Field(description="English.")
-    zh_cn: str = Field(alias="zh-CN", description="Chinese.")
 
 
 class ZoneOut(BaseModel):
