@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dashboards.builder import (
     DS_REF,
     Dashboard,
@@ -47,7 +49,7 @@ BARS: Json = {
 LEGEND: Json = {"displayMode": "list", "placement": "bottom", "showLegend": True}
 # Time series of several halls or zones: legend below, every series in the tooltip.
 MULTI_SERIES: Json = {"legend": LEGEND, "tooltip": {"mode": "multi", "sort": "desc"}}
-# The 10-minute rule drawn as a red line on a wait chart.
+# A wait chart (seconds) of several series, the 10-minute rule drawn as a red line.
 WAIT_LINE = (Threshold(None, "transparent"), Threshold(WAIT_LIMIT_S, "red"))
 WAIT_THRESHOLDS = (Threshold(None, "green"), Threshold(480, "orange"), Threshold(WAIT_LIMIT_S, "red"))
 
@@ -84,6 +86,17 @@ def line_chart(*, bars: bool = False, threshold_line: bool = False) -> Json:
         "axisSoftMin": 0,
         "thresholdsStyle": {"mode": "line+area" if threshold_line else "off"},
     }
+
+
+# Panel settings of a wait chart: seconds, the 10-minute line, one colour per series.
+WAIT_CHART: dict[str, Any] = {
+    "unit": "s",
+    "min": 0,
+    "thresholds": WAIT_LINE,
+    "color_mode": "palette-classic",
+    "custom": line_chart(threshold_line=True),
+    "options": MULTI_SERIES,
+}
 
 
 def _alerts_table() -> Panel:
@@ -300,12 +313,7 @@ def hall_wall() -> Dashboard:
                     alias="$tag_zone",
                 ),
             ],
-            unit="s",
-            min=0,
-            thresholds=WAIT_LINE,
-            color_mode="palette-classic",
-            custom=line_chart(threshold_line=True),
-            options=MULTI_SERIES,
+            **WAIT_CHART,
         ),
         Panel(
             title="今日到店 Arrivals today (per 15 min)",

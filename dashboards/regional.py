@@ -12,7 +12,7 @@ from dashboards.builder import (
     datasource_variable,
     site_variable,
 )
-from dashboards.hall import BARS, MULTI_SERIES, WAIT_LINE, line_chart
+from dashboards.hall import BARS, MULTI_SERIES, WAIT_CHART, line_chart
 
 SITE = '"site" =~ /^$site$/'
 SHARE_THRESHOLDS = (Threshold(None, "red"), Threshold(80, "orange"), Threshold(90, "green"))
@@ -131,12 +131,7 @@ def regional_overview() -> Dashboard:
                     alias="$tag_site",
                 )
             ],
-            unit="s",
-            min=0,
-            thresholds=WAIT_LINE,
-            color_mode="palette-classic",
-            custom=line_chart(threshold_line=True),
-            options=MULTI_SERIES,
+            **WAIT_CHART,
         ),
     ]
     return Dashboard(
