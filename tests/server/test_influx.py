@@ -21,6 +21,7 @@ from lobbywatch.protocol.messages import (
     DeviceEvent,
     DeviceHeartbeat,
     DeviceStatus,
+    Envelope,
     WaitRecord,
     ZoneState,
 )
@@ -42,6 +43,26 @@ def rows(influxd: Influxd, db: str, q: str) -> list[dict[str, Any]]:
 
 def influx_cfg(influxd: Influxd, db: str) -> InfluxConfig:
     return InfluxConfig(url=influxd.url, database=db, max_retry_s=0.5, flush_interval_s=0.05)
+
+
+def entrance_states(server: Server, n: int, entered_total: int = 0) -> list[Envelope | dict[str, Any]]:
+    """``n`` entrance zone states, one simulated second apart."""
+    out: list[Envelope | dict[str, Any]] = []
+    for _ in range(n):
+        server.clock.advance(1)
+        out.append(
+            server.make(
+                ZoneState,
+                "cam-entrance",
+                zone="entrance",
+                kind=ZoneKind.ENTRANCE,
+                occupancy=1,
+                count=1,
+                entered_total=entered_total,
+                exited_total=0,
+            )
+        )
+    return out
 
 
 def test_points_read_back_by_influxql(
@@ -150,22 +171,7 @@ def test_influxd_down_mid_ingest_loses_nothing(
 
     def batch(n: int) -> None:
         nonlocal accepted
-        msgs = []
-        for _ in range(n):
-            server.clock.advance(1)
-            msgs.append(
-                server.make(
-                    ZoneState,
-                    "cam-entrance",
-                    zone="entrance",
-                    kind=ZoneKind.ENTRANCE,
-                    occupancy=2,
-                    count=2,
-                    entered_total=accepted,
-                    exited_total=0,
-                )
-            )
-        r = server.send(msgs)
+        r = server.send(entrance_states(server, n, entered_total=accepted))
         assert r.status_code == 200
         accepted += r.json()["accepted"]
 
@@ -190,21 +196,7 @@ def test_spool_survives_a_server_restart_while_influxd_is_down(
     cfg = influx_cfg(fresh_influxd, "lobbywatch")
     fresh_influxd.kill()
     first = make_server(sql_url=sql, influx=cfg)
-    msgs = []
-    for i in range(20):
-        first.clock.advance(1)
-        msgs.append(
-            first.make(
-                ZoneState,
-                "cam-entrance",
-                zone="entrance",
-                kind=ZoneKind.ENTRANCE,
-                occupancy=1,
-                count=1,
-                entered_total=i,
-                exited_total=0,
-            )
-        )
+    msgs = entrance_states(first, 20)
     assert first.send(msgs).json()["accepted"] == 20
     first.stop()  # the server stops with the lines still spooled
     fresh_influxd.start()
