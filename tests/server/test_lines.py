@@ -11,7 +11,6 @@ from lobbywatch.protocol.examples import EXAMPLES
 from server.timeseries import lines
 from server.timeseries.lines import Point, WritePrecision, _Line
 
-
 LINE_KINDS = {"zone_state", "wait_record", "camera_status", "device_heartbeat", "counter_state"}
 
 
