@@ -131,7 +131,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def write_config(tmp: Path, halls: int, influx_url: str, port: int) -> tuple[Path, dict[str, str]]:
+def descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, recursively (the server's prepare helpers and their fork server)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def write_config(
+    tmp: Path, halls: int, influx_url: str, port: int, prepare_workers: int = 0
+) -> tuple[Path, dict[str, str]]:
     example = (ROOT / "deploy" / "examples" / "telecom-hall.yaml").read_text(encoding="utf-8")
     lines = []
     skip = False
@@ -162,6 +181,7 @@ def write_config(tmp: Path, halls: int, influx_url: str, port: int) -> tuple[Pat
         f"sql_url: sqlite:///server.sqlite3\n"
         f"influx: {{url: '{influx_url}', database: bench}}\n"
         f"halls: [{', '.join(hall_paths)}]\n"
+        f"ingest: {{prepare_workers: {prepare_workers}}}\n"
         f"bootstrap_tokens:\n" + "\n".join(boot) + "\n",
         encoding="utf-8",
     )
@@ -174,6 +194,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     from lobbywatch.protocol.ingest import IngestBatch
     from server.context import ServerContext
     from server.core.config import InfluxConfig, load_server_settings
+    from server.ingest_prepare import prepare
 
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
     cfg, _tokens = write_config(tmp, args.halls, "http://127.0.0.1:9", 1)
@@ -202,9 +223,12 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
     n = sum(len(b.messages) for b in batches)
+    limits = ctx.registry.wait_limits()
     t0, c0 = time.perf_counter(), time.process_time()
-    for b in batches:
-        ctx.pipeline.process(ctx.db, b)
+    prepared = [prepare(b, limits) for b in batches]
+    c1 = time.process_time()
+    for p in prepared:
+        ctx.pipeline.process(ctx.db, p)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ctx.stop()
     if not args.keep:
@@ -216,6 +240,8 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
         "messages": n,
         "msg_per_s": round(n / wall),
         "msg_per_cpu_s": round(n / cpu),
+        "prepare_us_per_msg": round((c1 - c0) / n * 1e6, 1),
+        "process_us_per_msg": round((cpu - (c1 - c0)) / n * 1e6, 1),
         "load_average_1m": round(os.getloadavg()[0], 1),
     }
 
@@ -227,6 +253,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500, help="Messages per batch.")
     ap.add_argument("--clients", type=int, default=4, help="Concurrent posting threads (gateways).")
     ap.add_argument("--gzip", action="store_true", help="Send gzip-compressed batches.")
+    ap.add_argument(
+        "--prepare-workers",
+        type=int,
+        default=1,
+        help="The server's ingest.prepare_workers (helper processes for parsing and formatting).",
+    )
     ap.add_argument("--keep", action="store_true", help="Keep the work directory.")
     ap.add_argument(
         "--in-process", action="store_true", help="Time the pipeline alone (no HTTP, no influxd)."
@@ -272,7 +304,7 @@ def main() -> None:
 
     with Influxd(tmp / "influxd") as influx:
         port = free_port()
-        cfg, tokens = write_config(tmp, args.halls, influx.url, port)
+        cfg, tokens = write_config(tmp, args.halls, influx.url, port, args.prepare_workers)
         log = (tmp / "server.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "lobbywatch", "server", "run", "--config", str(cfg)],
@@ -324,7 +356,9 @@ def main() -> None:
                             time.sleep(float(r.headers.get("retry-after", "1")))
 
             print(f"posting {total} messages in {len(order)} batches ...", file=sys.stderr)
+            helpers = descendants(proc.pid)
             cpu0 = cpu_seconds(proc.pid)
+            helper_cpu0 = sum(cpu_seconds(p) for p in helpers)
             influx_cpu0 = cpu_seconds(influx.proc.pid) if influx.proc else 0.0
             t0 = time.perf_counter()
             threads = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -341,7 +375,9 @@ def main() -> None:
 
             wait_until(drained, 600, interval=0.05)
             t_total = time.perf_counter() - t0
-            server_cpu = cpu_seconds(proc.pid) - cpu0
+            main_cpu = cpu_seconds(proc.pid) - cpu0
+            helper_cpu = sum(cpu_seconds(p) for p in helpers) - helper_cpu0
+            server_cpu = main_cpu + helper_cpu
             influx_cpu = (cpu_seconds(influx.proc.pid) if influx.proc else 0.0) - influx_cpu0
             load = os.getloadavg()[0]
             status = httpx.get(f"{base}/api/v1/admin/status", headers=admin, timeout=10).json()
@@ -359,6 +395,7 @@ def main() -> None:
         "batch_size": args.batch,
         "clients": args.clients,
         "gzip": args.gzip,
+        "prepare_workers": args.prepare_workers,
         "ingest_s": round(t_ingest, 2),
         "ingest_msg_per_s": round(accepted / t_ingest),
         "end_to_end_s": round(t_total, 2),
@@ -368,6 +405,8 @@ def main() -> None:
         "zone_states_sent": zone_states,
         "retries_503": retries,
         "server_cpu_s": round(server_cpu, 2),
+        "server_main_process_cpu_s": round(main_cpu, 2),
+        "prepare_helpers_cpu_s": round(helper_cpu, 2),
         "msg_per_server_cpu_s": round(accepted / server_cpu) if server_cpu else None,
         "influxd_cpu_s": round(influx_cpu, 2),
         "load_average_1m": round(load, 1),

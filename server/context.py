@@ -3,6 +3,7 @@
 Other server parts reach these through ``app.state``: ``bus`` (:class:`MessageBus`, the
 alert engine's hook), ``live`` (:class:`LiveState`), ``db`` (:class:`Database`), ``influx``
 (:class:`InfluxWriter`, whose :meth:`~InfluxWriter.enqueue` writes durable lines),
+``prepare`` (:class:`PrepareWorkers`, the stateless half of ingest, in helper processes),
 ``registry`` (hall configurations), ``clock`` and ``ctx`` (this object).
 """
 
@@ -19,6 +20,7 @@ from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.devices import DeviceTracker
 from server.ingest import IngestPipeline, SiteRegistry
+from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
@@ -41,6 +43,7 @@ class ServerContext:
     bus: MessageBus
     registry: SiteRegistry
     pipeline: IngestPipeline
+    prepare: PrepareWorkers
     started: bool = field(default=False)
 
     @classmethod
@@ -62,7 +65,8 @@ class ServerContext:
             clock=clock,
             cfg=settings.ingest,
         )
-        return cls(settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline)
+        prepare = PrepareWorkers(settings.ingest.prepare_workers)
+        return cls(settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline, prepare)
 
     def start(self) -> None:
         """Migrate the schema, load halls and tokens, restore state, start the writer."""
@@ -81,6 +85,7 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+        self.prepare.start(self.registry.wait_limits())
         self.writer.start()
         self.started = True
 
@@ -91,6 +96,7 @@ class ServerContext:
             self.pipeline.flush_rollups(self.db)
         except Exception:
             log.exception("could not flush rollups at shutdown")
+        self.prepare.stop()
         self.writer.stop()
         self.db.dispose()
         self.started = False

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+import orjson
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
-from lobbywatch.protocol.codec import ProtocolError, decode_obj
-from lobbywatch.protocol.ingest import IngestBatch, IngestResult, ItemResult
+from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import (
     DeviceEvent,
     DeviceHeartbeat,
@@ -42,12 +41,13 @@ from lobbywatch.protocol.sequence import SequenceTracker, Verdict
 from server.bus import IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
+from server.ingest_prepare import DEFAULT_WAIT_LIMIT_S, Candidate, PreparedBatch
 from server.live import LiveState
 from server.rollups import Rollups
 from server.storage.db import Database
 from server.storage.models import ReceivedMessage, SeqStream
 from server.storage.repo import ensure_device, prune_received
-from server.timeseries.lines import gateway_line, message_lines, site_line, stream_line
+from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,11 @@ class SiteRegistry:
 
     def wait_limit_s(self, site: str) -> float:
         cfg = self.configs.get(site)
-        return 600.0 if cfg is None else cfg.thresholds.max_wait_min * 60
+        return DEFAULT_WAIT_LIMIT_S if cfg is None else cfg.thresholds.max_wait_min * 60
+
+    def wait_limits(self) -> dict[str, float]:
+        """Every hall's wait limit in seconds (what the stateless half needs)."""
+        return {site: self.wait_limit_s(site) for site in self.configs}
 
 
 @dataclass
@@ -96,19 +100,32 @@ class IngestCounters:
 
 _DEVICE_TYPES = (DeviceStatus, DeviceHeartbeat, DeviceEvent)
 
-
-def _answer(status: Literal["accepted", "duplicate"]) -> Callable[[str], ItemResult]:
-    """Per-message answers without re-validating what ingest has just validated (hot path)."""
-    fields_set = {"status", "id"}
-
-    def make(message_id: str) -> ItemResult:
-        return ItemResult.model_construct(fields_set, status=status, id=message_id, reason=None)
-
-    return make
+Status = Literal["accepted", "duplicate", "rejected"]
+Answer = tuple[Status, str | None, str | None]  # (status, message id, reason)
 
 
-_ACCEPTED = _answer("accepted")
-_DUPLICATE = _answer("duplicate")
+@dataclass(slots=True)
+class IngestOutcome:
+    """The answer to a batch: one (status, id, reason) per message, in batch order.
+
+    :meth:`json` is the wire form, :class:`lobbywatch.protocol.ingest.IngestResult` (built
+    here without a model per message: this is per-message work on the hot path).
+    """
+
+    results: list[Answer]
+    accepted: int
+    duplicates: int
+    rejected: int
+
+    def json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "results": [{"status": s, "id": i, "reason": r} for s, i, r in self.results],
+                "accepted": self.accepted,
+                "duplicates": self.duplicates,
+                "rejected": self.rejected,
+            }
+        )
 
 
 class IngestPipeline:
@@ -165,32 +182,18 @@ class IngestPipeline:
 
     # ------------------------------------------------------------------ the batch
 
-    def process(self, session_factory: Database, batch: IngestBatch) -> IngestResult:
-        """Handle one batch already authorised for ``batch.site``."""
-        results: list[ItemResult | None] = [None] * len(batch.messages)
-        candidates: list[tuple[int, Envelope]] = []
-        for i, raw in enumerate(batch.messages):
-            raw_id = raw.get("id")
-            mid = raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None
-            try:
-                msg = decode_obj(raw)
-            except ProtocolError as exc:
-                results[i] = ItemResult(status="rejected", id=mid, reason=f"{exc.reason}: {exc}")
-                continue
-            if msg.DIRECTION != "up":
-                reason = f"type: {msg.type} is a downlink message; gateways cannot submit it"
-                results[i] = ItemResult(status="rejected", id=mid, reason=reason)
-                continue
-            if msg.site != batch.site:
-                reason = f"site: message is for site {msg.site!r}, the batch for {batch.site!r}"
-                results[i] = ItemResult(status="rejected", id=mid, reason=reason)
-                continue
-            candidates.append((i, msg))
+    def process(self, session_factory: Database, prepared: PreparedBatch) -> IngestOutcome:
+        """Handle one prepared batch already authorised for ``prepared.header.site``."""
+        batch = prepared.header
+        results: list[Answer | None] = [None] * prepared.size
+        for i, mid, reason in prepared.rejected:
+            results[i] = ("rejected", mid, reason)
+        candidates = prepared.candidates
         if self.writer.overloaded:
             raise Overloaded("the InfluxDB spool is full; retry later")
         now = self.clock.now()
         with self.lock:
-            accepted: list[Envelope] = []
+            accepted: list[Candidate] = []
             n_lines = 0
             # First trust memory for messages above their stream's highest seq (no SQL lookups);
             # a unique-key conflict means memory was wrong: retry with every key looked up.
@@ -219,14 +222,12 @@ class IngestPipeline:
             self.writer.spooled(n_lines)
             # Still under the lock, so subscribers see batches in commit order.
             self.live.notify(batch.site)
-            self.bus.publish(accepted, IngestContext(batch.site, batch.gateway, now, batch.backlog))
-        out = [r if r is not None else ItemResult(status="rejected", reason="internal") for r in results]
-        result = IngestResult(
-            results=out,
-            accepted=sum(1 for r in out if r.status == "accepted"),
-            duplicates=sum(1 for r in out if r.status == "duplicate"),
-            rejected=sum(1 for r in out if r.status == "rejected"),
-        )
+            messages = [c.message for c in accepted]
+            self.bus.publish(messages, IngestContext(batch.site, batch.gateway, now, batch.backlog))
+        out: list[Answer] = [r if r is not None else ("rejected", None, "internal") for r in results]
+        n_accepted = len(accepted)
+        n_rejected = sum(1 for r in out if r[0] == "rejected")
+        result = IngestOutcome(out, n_accepted, len(out) - n_accepted - n_rejected, n_rejected)
         c = self.counters
         c.batches += 1
         c.accepted += result.accepted
@@ -238,11 +239,11 @@ class IngestPipeline:
         self,
         session: Session,
         batch: IngestBatch,
-        candidates: list[tuple[int, Envelope]],
-        results: list[ItemResult | None],
+        candidates: list[Candidate],
+        results: list[Answer | None],
         now: datetime,
         trust_memory: bool,
-    ) -> list[Envelope]:
+    ) -> list[Candidate]:
         """Mark each candidate accepted or duplicate and insert the idempotency keys.
 
         With ``trust_memory``, a message above its stream's highest seq in memory is new
@@ -252,8 +253,8 @@ class IngestPipeline:
         site = batch.site
         lookup = candidates
         if trust_memory:
-            lookup = [(i, m) for i, m in candidates if not self._known_new(m)]
-        ids = [m.id for _, m in lookup]
+            lookup = [c for c in candidates if not self._known_new(c.message)]
+        ids = [c.message.id for c in lookup]
         existing_ids: set[str] = set()
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
@@ -261,7 +262,8 @@ class IngestPipeline:
                 session.scalars(select(ReceivedMessage.id).where(ReceivedMessage.id.in_(chunk)))
             )
         ranges: dict[tuple[str, int], tuple[int, int]] = {}
-        for _, m in lookup:
+        for c in lookup:
+            m = c.message
             k = (m.source, m.epoch)
             lo, hi = ranges.get(k, (m.seq, m.seq))
             ranges[k] = (min(lo, m.seq), max(hi, m.seq))
@@ -278,17 +280,18 @@ class IngestPipeline:
                     select(r.source, r.epoch, r.seq, r.is_will).where(r.site == site, or_(*conds))
                 ).all()
                 existing_keys.update((row[0], row[1], row[2], row[3]) for row in rows)
-        accepted: list[Envelope] = []
+        accepted: list[Candidate] = []
         rows_out: list[dict[str, object]] = []
-        for i, m in candidates:
+        for c in candidates:
+            m = c.message
             key = (m.source, m.epoch, m.seq, m.is_will)
             if m.id in existing_ids or key in existing_keys:
-                results[i] = _DUPLICATE(m.id)
+                results[c.position] = ("duplicate", m.id, None)
                 continue
             existing_ids.add(m.id)
             existing_keys.add(key)
-            results[i] = _ACCEPTED(m.id)
-            accepted.append(m)
+            results[c.position] = ("accepted", m.id, None)
+            accepted.append(c)
             rows_out.append(
                 {
                     "id": m.id,
@@ -339,13 +342,14 @@ class IngestPipeline:
             stats.last_ts = msg.ts
         touched.add(key)
 
-    def _domain(self, session: Session, batch: IngestBatch, accepted: list[Envelope]) -> int:
+    def _domain(self, session: Session, batch: IngestBatch, accepted: list[Candidate]) -> int:
         lines: list[str] = [gateway_line(batch)]
         self.live.apply_batch(batch)
         touched: set[StreamKey] = set()
         site = batch.site
         limit = self.registry.wait_limit_s(site)
-        for msg in accepted:
+        for candidate in accepted:
+            msg = candidate.message
             self._sequence(msg, touched)
             if isinstance(msg, _DEVICE_TYPES):
                 dkey = (msg.site, msg.source)
@@ -357,10 +361,9 @@ class IngestPipeline:
                     row = ensure_device(session, msg.site, msg.source, vendor)
                     dev = self.devices.get(dkey, row.vendor, row.kind or kind)
                 lines += self.devices.apply(session, msg, dev)
-                if isinstance(msg, DeviceHeartbeat):
-                    lines += message_lines(msg)
+                lines += candidate.lines  # a heartbeat's vitals
             else:
-                lines += message_lines(msg, wait_limit_s=limit)
+                lines += candidate.lines
                 self.live.apply(msg)
                 if isinstance(msg, ZoneState):
                     self._pending_rollups.append((msg, self.live.occupancy(site)))

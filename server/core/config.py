@@ -96,6 +96,16 @@ class IngestConfig(_Model):
     absent_after_s: float = Field(
         default=120, gt=0, description="No batch for this long marks the site's data absent."
     )
+    prepare_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "Helper processes that parse, validate and format ingest batches, so that ingest "
+            "uses more than one core (0: in the server process). One less than the cores "
+            "the server may use is a good value; see docs/server.md."
+        ),
+    )
 
 
 class BootstrapToken(_Model):

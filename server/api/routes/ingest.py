@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
-from lobbywatch.protocol.codec import errors_from_validation
-from lobbywatch.protocol.ingest import INGEST_PATH, IngestBatch, IngestResult
+from lobbywatch.protocol.ingest import INGEST_PATH, IngestResult
 from server.api.deps import CtxDep, GatewayDep
 from server.api.errors import ERROR_RESPONSES, ErrorBody
 from server.ingest import Conflict, Overloaded
+from server.ingest_prepare import BadBatch
+from server.ingest_workers import WorkersUnavailable
 
 router = APIRouter(tags=["ingest"])
 
@@ -62,20 +61,17 @@ async def ingest(request: Request, principal: GatewayDep, ctx: CtxDep) -> Respon
     elif encoding not in ("", "identity"):
         raise HTTPException(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from None
-    try:
-        batch = IngestBatch.model_validate(data)
-    except ValidationError as exc:
-        errors = errors_from_validation(exc)
-        raise HTTPException(422, "invalid batch: " + "; ".join(str(e) for e in errors[:10])) from None
-    if batch.site not in principal.sites:
+        prepared = await ctx.prepare.prepare(body)
+    except BadBatch as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    except WorkersUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
+    site = prepared.header.site
+    if site not in principal.sites:
         bound = ", ".join(sorted(principal.sites))
-        raise HTTPException(403, f"this gateway token is for site {bound}, not {batch.site!r}")
+        raise HTTPException(403, f"this gateway token is for site {bound}, not {site!r}")
     try:
-        result: IngestResult = await run_in_threadpool(ctx.pipeline.process, ctx.db, batch)
+        outcome = await run_in_threadpool(ctx.pipeline.process, ctx.db, prepared)
     except (Overloaded, Conflict) as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
-    # Serialised directly: the result is already a validated model (saves a second pass).
-    return Response(result.model_dump_json(), media_type="application/json")
+    return Response(outcome.json(), media_type="application/json")

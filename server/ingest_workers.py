@@ -1,0 +1,108 @@
+"""Helper processes for the stateless half of ingest (``ingest.prepare_workers``).
+
+The server process is one Python interpreter: one core, whatever the machine has. Parsing,
+validating and formatting a batch (:mod:`server.ingest_prepare`) need no state, so with
+``prepare_workers: N`` they run in N helper processes and the server process keeps only the
+stateful half. The helpers are forked from a clean fork server (never from the threaded
+server process itself) with the protocol modules already imported, and are started and
+warmed up before the server takes requests.
+
+A helper that dies (killed, out of memory) breaks the pool: the batch in flight is answered
+503 (the gateway resends it, nothing was stored), and the pool is rebuilt for the next one.
+With ``prepare_workers: 0`` the same functions run in the server's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from fastapi.concurrency import run_in_threadpool
+
+from server.ingest_prepare import PreparedBatch, prepare_body
+
+log = logging.getLogger(__name__)
+
+_PRELOAD = ["server.ingest_prepare"]
+_limits: dict[str, float] = {}  # in a helper: the halls' wait limits, set once by _init
+
+
+def _init(wait_limits: dict[str, float]) -> None:
+    _limits.clear()
+    _limits.update(wait_limits)
+
+
+def _prepare(body: bytes) -> PreparedBatch:
+    return prepare_body(body, _limits)
+
+
+def _ready() -> bool:
+    return True
+
+
+class WorkersUnavailable(RuntimeError):
+    """A helper process died with the batch: answer 503 so the gateway resends it."""
+
+
+class PrepareWorkers:
+    """Runs :func:`~server.ingest_prepare.prepare_body` in ``n`` helper processes, or in threads."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._limits: dict[str, float] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.restarts = 0
+
+    def start(self, wait_limits: Mapping[str, float]) -> None:
+        """Start the helpers and wait until each has answered once (no cold first batch)."""
+        self._limits = dict(wait_limits)
+        if self.n and self._pool is None:
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_init, initargs=(self._limits,))
+        warm: list[Future[bool]] = [pool.submit(_ready) for _ in range(self.n)]
+        for f in warm:
+            f.result(timeout=120)
+        log.info("ingest: %d prepare helper processes started", self.n)
+        return pool
+
+    async def prepare(self, body: bytes) -> PreparedBatch:
+        """The prepared batch; raises ``BadBatch`` for a body that is not a batch."""
+        pool = self._pool
+        if pool is None:
+            return await run_in_threadpool(prepare_body, body, self._limits)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _prepare, body)
+        except BrokenProcessPool:
+            await run_in_threadpool(self._replace, pool)
+            raise WorkersUnavailable("an ingest helper process stopped; resend the batch") from None
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is not broken:  # another request already rebuilt it
+                return
+            log.error("ingest: a prepare helper process died; starting a new pool")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self.restarts += 1
+            self._pool = self._new_pool()
+
+    def pids(self) -> list[int]:
+        """Process ids of the running helpers (for tests and status)."""
+        pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return sorted(int(pid) for pid in procs)
+
+    def stop(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,98 @@
+"""Ingest with helper processes (``ingest.prepare_workers``): same answers, survives a dead helper."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lobbywatch.protocol.messages import WaitRecord
+from server.core.config import IngestConfig
+from server.storage.models import InfluxSpool
+from tests.server.conftest import Server
+from tests.server.test_ingest import zone
+
+
+@pytest.fixture
+def pooled(make_server: Callable[..., Server]) -> Server:
+    return make_server(ingest=IngestConfig(prepare_workers=1))
+
+
+def test_helpers_answer_like_the_server_process(pooled: Server) -> None:
+    assert len(pooled.ctx.prepare.pids()) == 1
+    first, second = zone(pooled), zone(pooled, occupancy=5.0, count=5)
+    bad = {**first.model_dump(mode="json"), "id": "bad-1", "seq": 99, "occupancy": -1}
+    r = pooled.send([first, second, bad]).json()
+    assert [x["status"] for x in r["results"]] == ["accepted", "accepted", "rejected"]
+    assert "occupancy" in r["results"][2]["reason"]
+    assert r["results"][2]["id"] == "bad-1"
+    assert (r["accepted"], r["duplicates"], r["rejected"]) == (2, 0, 1)
+    again = pooled.send([first, second]).json()
+    assert [x["status"] for x in again["results"]] == ["duplicate", "duplicate"]
+    live = pooled.get(f"/api/v1/sites/{pooled.site}/live").json()
+    assert any(z["zone"] == "queue-main" and z["occupancy"] == 5.0 for z in live["zones"])
+
+
+def test_helpers_build_the_lines_with_the_halls_wait_limit(pooled: Server) -> None:
+    limit_s = pooled.ctx.registry.wait_limit_s(pooled.site)
+    now = pooled.clock.now()
+    waits = [
+        pooled.make(
+            WaitRecord,
+            "cam-counters",
+            zone="queue-main",
+            kind="wait",
+            zone_kind="queue",
+            started=now - timedelta(seconds=duration),
+            ended=now,
+            duration_s=duration,
+            outcome="exited",
+        )
+        for duration in (limit_s - 1, limit_s + 1)
+    ]
+    assert pooled.send(waits).json()["accepted"] == 2
+    with pooled.ctx.db.session() as session:
+        spool = "\n".join(session.scalars(select(InfluxSpool.body)))
+    assert "within_limit=1i" in spool
+    assert "within_limit=0i" in spool
+
+
+def test_batch_errors_come_back_from_the_helper(pooled: Server) -> None:
+    h = {"Authorization": f"Bearer {pooled.tokens['gateway']}"}
+    resp = pooled.client.post("/api/v1/ingest", content=b"{not json", headers=h)
+    assert resp.status_code == 400
+    assert "JSON" in resp.json()["message"]
+    resp = pooled.client.post("/api/v1/ingest", json={"gateway": "gw"}, headers=h)
+    assert resp.status_code == 422
+    assert "site" in resp.json()["message"]
+    assert pooled.send([zone(pooled)], site=pooled.other_site).status_code == 403
+
+
+def test_a_dead_helper_costs_one_503_and_nothing_is_lost(pooled: Server) -> None:
+    workers = pooled.ctx.prepare
+    (pid,) = workers.pids()
+    os.kill(pid, signal.SIGKILL)
+    msg = zone(pooled)
+    # Whether the pool notices the death before or while this batch is submitted, the
+    # gateway is told to resend, and the resend runs on a new helper.
+    first = pooled.send([msg])
+    assert first.status_code == 503
+    assert "resend" in first.json()["message"]
+    assert first.headers["Retry-After"]
+    assert pooled.send([msg]).json()["accepted"] == 1
+    assert workers.restarts == 1
+    assert workers.pids()
+    assert pid not in workers.pids()
+    assert pooled.send([msg]).json()["duplicates"] == 1
+
+
+def test_stopping_the_server_stops_the_helpers(pooled: Server) -> None:
+    pids = pooled.ctx.prepare.pids()
+    pooled.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
