@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -97,3 +97,32 @@ def prune_received(session: Session, before: datetime) -> int:
     """Forget idempotency keys received before ``before`` (retention policy)."""
     result = session.execute(delete(ReceivedMessage).where(ReceivedMessage.received_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+_KEY_COLUMNS = [c.name for c in ReceivedMessage.__table__.columns]
+"""(id, site, source, epoch, seq, is_will, type, ts, received_at): the order of a key row."""
+
+
+def sql_time(when: datetime) -> str:
+    """An aware datetime as the naive-UTC text :class:`~server.storage.models.UtcTime` stores.
+
+    SQLite keeps exactly this text (SQLAlchemy's own format, so ORM reads parse it back) and
+    PostgreSQL casts it to ``timestamp``. For :func:`insert_keys` only.
+    """
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def insert_keys(session: Session, rows: list[tuple[object, ...]]) -> None:
+    """Insert idempotency keys straight through the DB-API ``executemany``.
+
+    The hot path of ingest (one row per accepted message): SQLAlchemy's per-row parameter
+    processing cost more than SQLite's insert itself. Each row holds the values of
+    ``received_messages`` in column order, times as :func:`sql_time` text.
+    """
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {ReceivedMessage.__tablename__} ({', '.join(_KEY_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_KEY_COLUMNS))})"
+    )
+    conn.exec_driver_sql(sql, rows)

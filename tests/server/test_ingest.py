@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from sqlalchemy import func, select
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, Envelope, ZoneState
+from server.storage.db import Database, run_migrations
 from server.storage.models import ReceivedMessage
+from server.storage.repo import insert_keys, prune_received, sql_time
 
 from .conftest import Server
 
@@ -244,3 +247,23 @@ def test_a_second_server_process_answers_duplicate_for_what_the_first_stored(
     r = second.send([reused, fresh]).json()
     assert [x["status"] for x in r["results"]] == ["duplicate", "accepted"]
     assert stored(first) == 4
+
+
+def test_idempotency_keys_written_raw_read_back_through_the_orm(sql_url: str) -> None:
+    db = Database(sql_url)
+    run_migrations(db)
+    ts = datetime(2026, 11, 23, 17, 30, 1, 250_000, tzinfo=timezone(timedelta(hours=8)))
+    received = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    with db.session() as session:
+        insert_keys(
+            session, [("m1", "hall", "cam", 3, 7, True, "zone_state", sql_time(ts), sql_time(received))]
+        )
+    with db.session() as session:
+        row = session.get(ReceivedMessage, "m1")
+        assert row is not None
+        assert (row.site, row.source, row.epoch, row.seq, row.is_will) == ("hall", "cam", 3, 7, True)
+        assert row.ts == ts  # 09:30:01.25 UTC, aware
+        assert row.received_at == received
+        assert prune_received(session, received) == 0
+        assert prune_received(session, received + timedelta(microseconds=1)) == 1
+    db.dispose()
