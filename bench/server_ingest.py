@@ -382,7 +382,8 @@ def main() -> None:
             load = os.getloadavg()[0]
             status = httpx.get(f"{base}/api/v1/admin/status", headers=admin, timeout=10).json()
             res: Any = influx.query("SELECT count(occupancy) FROM zone", db="bench")
-            influx_zone = res["results"][0]["series"][0]["values"][0][1]
+            series = res["results"][0].get("series")
+            influx_zone = series[0]["values"][0][1] if series else 0
         finally:
             proc.terminate()
             proc.wait(60)

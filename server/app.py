@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from lobbywatch import __version__
 from lobbywatch.clock import Clock, SystemClock
+from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
 from server.alerts import api as alerts_api
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
@@ -17,6 +19,8 @@ from server.api.routes import admin, devices, forecast, ingest, live, reports
 from server.context import ServerContext
 from server.core.config import ServerSettings
 from server.web import routes as web_routes
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 
@@ -27,13 +31,19 @@ error is JSON with a `message`.
 """
 
 
-def create_app(settings: ServerSettings, clock: Clock | None = None) -> FastAPI:
-    """Build the app. State is started (migrations, halls, writer) by the lifespan."""
+def create_app(settings: ServerSettings, clock: Clock | None = None, *, settle_gc: bool = False) -> FastAPI:
+    """Build the app. State is started (migrations, halls, writer) by the lifespan.
+
+    ``settle_gc`` (the ``server run`` command; not for apps embedded in tests): once started,
+    freeze the start-up heap for the garbage collector (:mod:`lobbywatch.gc_tuning`).
+    """
     ctx = ServerContext.build(settings, clock or SystemClock())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ctx.start)
+        if settle_gc:
+            log.info("garbage collector: %d start-up objects frozen", settle_heap())
         try:
             yield
         finally:

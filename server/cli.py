@@ -45,7 +45,7 @@ def register(groups: Groups) -> None:
         assert isinstance(settings, ServerSettings)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         uvicorn.run(
-            create_app(settings, default_clock()),
+            create_app(settings, default_clock(), settle_gc=True),
             host=host or settings.listen.host,
             port=settings.listen.port if port is None else port,
             log_level="info",

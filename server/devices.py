@@ -67,11 +67,20 @@ class DeviceTracker:
 
     def __init__(self) -> None:
         self.devices: dict[tuple[str, str], DeviceLive] = {}
+        self._by_site: dict[str, dict[str, DeviceLive]] = {}  # site -> device id -> state
+
+    def _add(self, key: tuple[str, str], dev: DeviceLive) -> None:
+        self.devices[key] = dev
+        self._by_site.setdefault(key[0], {})[key[1]] = dev
+
+    def clear(self) -> None:
+        self.devices.clear()
+        self._by_site.clear()
 
     def load(self, session: Session, devices: dict[tuple[str, str], tuple[str, str]]) -> None:
         """Restore state from open episodes and faults; ``devices`` maps key -> (vendor, kind)."""
         for key, (vendor, kind) in devices.items():
-            self.devices[key] = DeviceLive(key[0], key[1], vendor, kind)
+            self._add(key, DeviceLive(key[0], key[1], vendor, kind))
         for ep in session.scalars(select(DeviceEpisode).where(DeviceEpisode.end.is_(None))):
             dev = self.get((ep.site, ep.device), "unknown", "")
             dev.state, dev.since = ep.state, ep.start
@@ -84,11 +93,12 @@ class DeviceTracker:
         dev = self.devices.get(key)
         if dev is None:
             dev = DeviceLive(key[0], key[1], vendor, kind)
-            self.devices[key] = dev
+            self._add(key, dev)
         return dev
 
     def site_devices(self, site: str) -> list[DeviceLive]:
-        return [d for (s, _), d in list(self.devices.items()) if s == site]
+        # list(...) copies in one step under the GIL: the ingest thread may be adding devices.
+        return list(self._by_site.get(site, {}).values())
 
     def apply(self, session: Session, msg: Envelope, dev: DeviceLive) -> list[str]:
         """Apply one device message; returns the InfluxDB lines it yields."""

@@ -162,7 +162,7 @@ class IngestPipeline:
         """Rebuild device and sequence state from SQL after a failed transaction."""
         try:
             with db.session() as session:
-                self.devices.devices.clear()
+                self.devices.clear()
                 self.devices.load(session, self.registry.devices)
                 self.streams.clear()
                 self._persisted.clear()

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from fastapi.concurrency import run_in_threadpool
 
+from lobbywatch.gc_tuning import settle_heap
 from server.ingest_prepare import PreparedBatch, prepare_body
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ _limits: dict[str, float] = {}  # in a helper: the halls' wait limits, set once 
 def _init(wait_limits: dict[str, float]) -> None:
     _limits.clear()
     _limits.update(wait_limits)
+    settle_heap()
 
 
 def _prepare(body: bytes) -> PreparedBatch:

@@ -89,7 +89,7 @@ def hold_seconds(spec: RuleSpec, thresholds: Thresholds, override: dict[str, flo
     return spec.hold_s
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: several per message, and frozen init costs 3x
 class Signal:
     """What a rule sees about one subject now."""
 

@@ -60,6 +60,15 @@ class InfluxConfig(_Model):
     )
     batch_lines: int = Field(default=20_000, ge=1, le=500_000, description="Lines per /write.")
     flush_interval_s: float = Field(default=0.5, gt=0, le=60, description="Idle flush interval.")
+    linger_s: float = Field(
+        default=0.2,
+        ge=0,
+        le=10,
+        description=(
+            "After a write, wait this long for more lines unless a full batch_lines chunk is "
+            "already waiting: fewer, larger writes under load (0: write each batch at once)."
+        ),
+    )
     timeout_s: float = Field(default=10, gt=0, le=300, description="HTTP timeout per request.")
     max_retry_s: float = Field(default=30, gt=0, le=3600, description="Longest retry back-off.")
     max_spool_lines: int = Field(

@@ -109,7 +109,9 @@ def sql_time(when: datetime) -> str:
     SQLite keeps exactly this text (SQLAlchemy's own format, so ORM reads parse it back) and
     PostgreSQL casts it to ``timestamp``. For :func:`insert_keys` only.
     """
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if when.utcoffset():
+        when = when.astimezone(UTC)
+    return when.isoformat(" ", "microseconds")[:26]
 
 
 def insert_keys(session: Session, rows: list[tuple[object, ...]]) -> None:
