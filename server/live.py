@@ -112,6 +112,7 @@ class SiteLiveView(_Out):
 @dataclass
 class _Site:
     zones: dict[str, ZoneState] = field(default_factory=dict)
+    occupancy: dict[str, float] = field(default_factory=dict)  # zone -> zones[zone].occupancy
     counters: dict[str, CounterState] = field(default_factory=dict)
     cameras: dict[str, CameraStatus] = field(default_factory=dict)
     gateways: dict[str, tuple[IngestBatch, datetime]] = field(default_factory=dict)
@@ -159,6 +160,7 @@ class LiveState:
             old = s.zones.get(msg.zone)
             if old is None or msg.ts >= old.ts:
                 s.zones[msg.zone] = msg
+                s.occupancy[msg.zone] = msg.occupancy
         elif isinstance(msg, CounterState):
             old_c = s.counters.get(msg.counter)
             if old_c is None or msg.ts >= old_c.ts:
@@ -176,7 +178,7 @@ class LiveState:
 
     def occupancy(self, site: str) -> float:
         s = self._sites.get(site)
-        return 0.0 if s is None else sum(z.occupancy for z in list(s.zones.values()))
+        return 0.0 if s is None else sum(list(s.occupancy.values()))
 
     def aggregates(self, site: str) -> tuple[float, float | None, int, int, int]:
         """(occupancy, expected wait, kiosks working, kiosks total, counters serving)."""

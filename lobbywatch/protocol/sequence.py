@@ -36,6 +36,11 @@ class Observation:
     missing: int = 0  # for GAP: how many numbers were skipped
 
 
+_OK = Observation(Verdict.OK)  # frozen: one instance serves every in-order message
+_LATE = Observation(Verdict.LATE)
+_DUPLICATE = Observation(Verdict.DUPLICATE)
+
+
 @dataclass(slots=True)
 class _Stream:
     lowest: int
@@ -61,7 +66,7 @@ class SequenceTracker:
         stream = self._streams.get(key)
         if stream is None:
             self._streams[key] = _Stream(lowest=seq, highest=seq)
-            return Observation(Verdict.OK)
+            return _OK
         if seq < stream.lowest:
             # Older than anything seen (reordering around the first message): the stream
             # began earlier than we thought, and the numbers between are missing for now.
@@ -69,10 +74,10 @@ class SequenceTracker:
                 stream.holes.insert(0, (seq + 1, stream.lowest - 1))
                 self.missing += stream.lowest - 1 - seq
             stream.lowest = seq
-            return Observation(Verdict.LATE)
+            return _LATE
         if seq == stream.highest + 1:
             stream.highest = seq
-            return Observation(Verdict.OK)
+            return _OK
         if seq > stream.highest:
             missing = seq - stream.highest - 1
             stream.holes.append((stream.highest + 1, seq - 1))
@@ -89,9 +94,9 @@ class SequenceTracker:
                     parts.append((seq + 1, hi))
                 stream.holes[i : i + 1] = parts
                 self.missing -= 1
-                return Observation(Verdict.LATE)
+                return _LATE
         self.duplicates += 1
-        return Observation(Verdict.DUPLICATE)
+        return _DUPLICATE
 
     def highest(self, key: Hashable) -> int | None:
         stream = self._streams.get(key)

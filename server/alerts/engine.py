@@ -183,8 +183,8 @@ class AlertEngine:
         except KeyError:
             raise KeyError(f"unknown site {site!r}") from None
 
-    def _advance(self, at: datetime | None) -> datetime:
-        now = self._clock.now()
+    def _advance(self, at: datetime | None, clock_now: datetime | None = None) -> datetime:
+        now = self._clock.now() if clock_now is None else clock_now
         t = now if at is None else min(at, now)
         self._now = max(self._now, t)
         return self._now
@@ -194,23 +194,33 @@ class AlertEngine:
     def feed(self, message: Envelope) -> list[AlertUpdate]:
         """Evaluate the rules a message touches. Never raises on a message: counts and logs."""
         with self._lock:
-            self.stats.messages += 1
-            site = self._sites.get(message.site)
-            if site is None:
-                self.stats.unknown_site += 1
-                return []
-            now = self._advance(message.ts)
+            return self._feed(message, self._clock.now())
+
+    def feed_batch(self, messages: Sequence[Envelope]) -> list[AlertUpdate]:
+        """:meth:`feed` for each message of an ingest batch, under one lock and clock reading."""
+        with self._lock:
+            clock_now = self._clock.now()
             out: list[AlertUpdate] = []
-            try:
-                for signal in self._signals(site, message, now):
-                    self._apply(site, signal, now, out)
-            except Exception:  # a bug in one rule must not stop the stream
-                self.stats.errors += 1
-                log.exception(
-                    "alert rules failed on %s from %s/%s", message.type, message.site, message.source
-                )
-            self._emit(site, out)
+            for message in messages:
+                out += self._feed(message, clock_now)
             return out
+
+    def _feed(self, message: Envelope, clock_now: datetime) -> list[AlertUpdate]:
+        self.stats.messages += 1
+        site = self._sites.get(message.site)
+        if site is None:
+            self.stats.unknown_site += 1
+            return []
+        now = self._advance(message.ts, clock_now)
+        out: list[AlertUpdate] = []
+        try:
+            for signal in self._signals(site, message, now):
+                self._apply(site, signal, now, out)
+        except Exception:  # a bug in one rule must not stop the stream
+            self.stats.errors += 1
+            log.exception("alert rules failed on %s from %s/%s", message.type, message.site, message.source)
+        self._emit(site, out)
+        return out
 
     def gateway_seen(
         self, site: str, *, gateway: str | None = None, backlog: int = 0, oldest_age_s: float = 0.0

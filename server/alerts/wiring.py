@@ -79,8 +79,7 @@ def attach(ctx: ServerContext, *, tick_s: float = 1.0) -> AlertService:
             backlog=backlog.count if backlog else 0,
             oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
         )
-        for message in messages:
-            service.engine.feed(message)
+        service.engine.feed_batch(messages)
 
     unsubscribe = ctx.bus.subscribe(on_batch)
     service.on_stop(unsubscribe)

@@ -14,12 +14,23 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 ALERTS_MIGRATIONS = Path(__file__).resolve().parent.parent / "alerts" / "migrations"
 
 
+SQLITE_MMAP_BYTES = 1 << 30
+"""Read the database file through a memory map of up to 1 GiB (address space, not memory)."""
+SQLITE_CACHE_KIB = 32 * 1024
+"""Page cache per connection, KiB (SQLite's default is 2 MiB)."""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Ingest inserts one idempotency key per message into indexes keyed by random ids: with
+    # SQLite's 2 MiB default cache, every insert read index pages back with a system call
+    # (four times the CPU of the insert itself once the table outgrew the cache).
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cur.close()
 
 
