@@ -149,7 +149,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def write_config(
-    tmp: Path, halls: int, influx_url: str, port: int, prepare_workers: int = 0
+    tmp: Path, halls: int, influx_url: str, port: int, prepare_workers: int | None = None
 ) -> tuple[Path, dict[str, str]]:
     example = (ROOT / "deploy" / "examples" / "telecom-hall.yaml").read_text(encoding="utf-8")
     lines = []
@@ -181,8 +181,10 @@ def write_config(
         f"sql_url: sqlite:///server.sqlite3\n"
         f"influx: {{url: '{influx_url}', database: bench}}\n"
         f"halls: [{', '.join(hall_paths)}]\n"
-        f"ingest: {{prepare_workers: {prepare_workers}}}\n"
-        f"bootstrap_tokens:\n" + "\n".join(boot) + "\n",
+        + ("" if prepare_workers is None else f"ingest: {{prepare_workers: {prepare_workers}}}\n")
+        + "bootstrap_tokens:\n"
+        + "\n".join(boot)
+        + "\n",
         encoding="utf-8",
     )
     return cfg, tokens
@@ -256,8 +258,8 @@ def main() -> None:
     ap.add_argument(
         "--prepare-workers",
         type=int,
-        default=1,
-        help="The server's ingest.prepare_workers (helper processes for parsing and formatting).",
+        default=None,
+        help="The server's ingest.prepare_workers (helper processes); default: the server's own choice.",
     )
     ap.add_argument("--keep", action="store_true", help="Keep the work directory.")
     ap.add_argument(
@@ -396,7 +398,7 @@ def main() -> None:
         "batch_size": args.batch,
         "clients": args.clients,
         "gzip": args.gzip,
-        "prepare_workers": args.prepare_workers,
+        "prepare_workers": status["ingest"]["prepare_workers"],
         "ingest_s": round(t_ingest, 2),
         "ingest_msg_per_s": round(accepted / t_ingest),
         "end_to_end_s": round(t_total, 2),

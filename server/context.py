@@ -65,7 +65,7 @@ class ServerContext:
             clock=clock,
             cfg=settings.ingest,
         )
-        prepare = PrepareWorkers(settings.ingest.prepare_workers)
+        prepare = PrepareWorkers(settings.ingest.resolved_prepare_workers())
         return cls(settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline, prepare)
 
     def start(self) -> None:

@@ -1,4 +1,8 @@
-"""The ingest pipeline: validate, deduplicate, store, time-series, live state, bus.
+"""The stateful half of ingest: deduplicate, store, time series, live state, bus.
+
+Batches arrive already parsed, validated and with their InfluxDB lines built
+(:mod:`server.ingest_prepare`, possibly in a helper process); everything here needs the
+server's memory or its SQL transaction.
 
 One batch is one SQL transaction: idempotency keys (``received_messages``, unique by message
 id and by (site, source, epoch, seq, is_will)), sequence statistics, device episodes and

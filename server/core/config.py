@@ -105,16 +105,22 @@ class IngestConfig(_Model):
     absent_after_s: float = Field(
         default=120, gt=0, description="No batch for this long marks the site's data absent."
     )
-    prepare_workers: int = Field(
-        default=0,
+    prepare_workers: int | None = Field(
+        default=None,
         ge=0,
         le=64,
         description=(
             "Helper processes that parse, validate and format ingest batches, so that ingest "
-            "uses more than one core (0: in the server process). One less than the cores "
-            "the server may use is a good value; see docs/server.md."
+            "uses more than one core. Unset: one less than the machine's cores, at most 4 "
+            "(none on a one-core machine); 0: all in the server process. See docs/server.md."
         ),
     )
+
+    def resolved_prepare_workers(self) -> int:
+        """``prepare_workers``, with the automatic choice made for this machine."""
+        if self.prepare_workers is not None:
+            return self.prepare_workers
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 class BootstrapToken(_Model):

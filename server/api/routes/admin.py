@@ -126,6 +126,8 @@ def status(_p: AdminDep, ctx: CtxDep) -> StatusOut:
             "duplicates": c.duplicates,
             "rejected": c.rejected,
             "memory_conflicts": c.memory_conflicts,
+            "prepare_workers": ctx.prepare.n,
+            "prepare_worker_restarts": ctx.prepare.restarts,
         },
         influx=dict(w.__dict__),
         bus_errors=ctx.bus.errors,
