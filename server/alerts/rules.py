@@ -9,7 +9,7 @@ clear holds, flap suppression and hold-back uniformly.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -91,12 +91,17 @@ def hold_seconds(spec: RuleSpec, thresholds: Thresholds, override: dict[str, flo
 
 @dataclass(slots=True)  # not frozen: several per message, and frozen init costs 3x
 class Signal:
-    """What a rule sees about one subject now."""
+    """What a rule sees about one subject now.
+
+    ``detail`` is the alert's text parameters, or a function that makes them: most signals
+    say "nothing to report" about a subject with nothing pending, and the engine drops those
+    without reading :attr:`params` (rules run for every message).
+    """
 
     kind: AlertKind
     subject: str
     on: bool | None
-    params: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] | Callable[[], dict[str, Any]] = field(default_factory=dict)
     since: datetime | None = None
     severity: Severity | None = None
     zone: str | None = None
@@ -104,6 +109,12 @@ class Signal:
     vendor: str | None = None
     camera: str | None = None
     """Camera whose data this rests on: held back while that camera is blind."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        if callable(self.detail):
+            self.detail = self.detail()
+        return self.detail
 
 
 def _named(name_en: str, name_zh: str) -> dict[str, str]:
@@ -129,9 +140,11 @@ def _hysteresis(value: float, raise_above: float, clear_below: float, *, inclusi
 
 
 def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
-    """Rules that read one zone_state: crowding, waits, no-upsell, overtime, loitering."""
+    """Rules that read one zone_state: crowding, waits, no-upsell, overtime, loitering.
+
+    Parameters are made lazily (see :class:`Signal`); each lambda reads only names bound once.
+    """
     th = cfg.thresholds
-    where = zone_name(cfg, z.zone)
     common: dict[str, Any] = {"zone": z.zone, "camera": z.source}
     subject = f"zone:{z.zone}"
     try:
@@ -139,78 +152,85 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
     except KeyError:
         capacity = None
     if capacity is not None:
-        on = _hysteresis(z.occupancy, capacity, capacity * th.crowding_clear_ratio, inclusive=False)
+        cap = capacity
+        on = _hysteresis(z.occupancy, cap, cap * th.crowding_clear_ratio, inclusive=False)
         yield Signal(
             AlertKind.CROWDING,
             subject,
             on,
-            {"where": where, "occupancy": z.occupancy, "capacity": capacity},
+            lambda: {"where": zone_name(cfg, z.zone), "occupancy": z.occupancy, "capacity": cap},
             **common,
         )
     wait = z.longest_wait_s or 0.0
     if z.kind in WAIT_ZONES:
-        limit = th.care_visit_min * 60
-        on_wait = wait >= limit or z.waits_over_limit > 0
+        care_s = th.care_visit_min * 60
         yield Signal(
             AlertKind.LONG_WAIT,
             subject,
-            on_wait,
-            {
-                "where": where,
+            wait >= care_s or z.waits_over_limit > 0,
+            lambda: {
+                "where": zone_name(cfg, z.zone),
                 "wait_min": wait / 60,
-                "over": max(z.waits_over_limit, 1 if wait >= limit else 0),
+                "over": max(z.waits_over_limit, 1 if wait >= care_s else 0),
                 "limit_min": th.care_visit_min,
             },
             **common,
         )
         if z.expected_wait_s is not None:
+            expected_s = z.expected_wait_s
             max_s = th.max_wait_min * 60
             yield Signal(
                 AlertKind.EXPECTED_WAIT,
                 subject,
-                _hysteresis(z.expected_wait_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
-                {"where": where, "expected_min": z.expected_wait_s / 60, "limit_min": th.max_wait_min},
+                _hysteresis(expected_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
+                lambda: {
+                    "where": zone_name(cfg, z.zone),
+                    "expected_min": expected_s / 60,
+                    "limit_min": th.max_wait_min,
+                },
                 **common,
             )
     if z.queue_length is not None and z.kind == ZoneKind.QUEUE:
-        counters = cfg.counters_serving(z.zone)
+        queue = z.queue_length
         on_q: bool | None = None
-        if z.queue_length >= th.queue_no_upsell:
+        if queue >= th.queue_no_upsell:
             on_q = True
-        elif z.queue_length <= th.queue_no_upsell_clear:
+        elif queue <= th.queue_no_upsell_clear:
             on_q = False
-        yield Signal(
-            AlertKind.NO_UPSELL,
-            subject,
-            on_q,
-            {
-                "where": where,
-                "queue": z.queue_length,
+
+        def no_upsell() -> dict[str, Any]:
+            counters = cfg.counters_serving(z.zone)
+            return {
+                "where": zone_name(cfg, z.zone),
+                "queue": queue,
                 "threshold": th.queue_no_upsell,
                 "clear": th.queue_no_upsell_clear,
                 "counters": ", ".join(counters) or "-",
                 "counter_ids": counters,
-            },
-            **common,
-        )
+            }
+
+        yield Signal(AlertKind.NO_UPSELL, subject, on_q, no_upsell, **common)
     if z.kind == ZoneKind.COUNTER:
-        limit = th.transaction_min * 60
-        counters = cfg.counters_at(z.zone)
+        service_s = th.transaction_min * 60
         yield Signal(
             AlertKind.TRANSACTION_OVERTIME,
             subject,
-            wait >= limit,
-            {
-                "where": where,
+            wait >= service_s,
+            lambda: {
+                "where": zone_name(cfg, z.zone),
                 "service_min": wait / 60,
                 "limit_min": th.transaction_min,
-                "counter_ids": counters,
+                "counter_ids": cfg.counters_at(z.zone),
             },
             **common,
         )
     if z.kind in LOITER_ZONES:
         yield Signal(
-            AlertKind.LOITERING, subject, z.loitering > 0, {"where": where, "count": z.loitering}, **common
+            AlertKind.LOITERING,
+            subject,
+            z.loitering > 0,
+            lambda: {"where": zone_name(cfg, z.zone), "count": z.loitering},
+            **common,
         )
 
 
@@ -224,7 +244,7 @@ def hall_crowding(cfg: SiteConfig, occupancy: dict[str, float]) -> Signal | None
         AlertKind.CROWDING,
         "hall",
         _hysteresis(total, cap, cap * cfg.thresholds.crowding_clear_ratio, inclusive=False),
-        {"where": _named(cfg.name.en, cfg.name.zh_cn), "occupancy": total, "capacity": cap},
+        lambda: {"where": _named(cfg.name.en, cfg.name.zh_cn), "occupancy": total, "capacity": cap},
     )
 
 
