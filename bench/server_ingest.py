@@ -200,7 +200,10 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
 
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-"))
     cfg, _tokens = write_config(tmp, args.halls, "http://127.0.0.1:9", 1)
-    settings = load_server_settings(cfg).model_copy(update={"influx": InfluxConfig(enabled=False)})
+    loaded = load_server_settings(cfg)
+    # Prepared here, in this process (timed separately): no helper processes.
+    ingest = loaded.ingest.model_copy(update={"prepare_workers": 0})
+    settings = loaded.model_copy(update={"influx": InfluxConfig(enabled=False), "ingest": ingest})
     ctx = ServerContext.build(settings, SystemClock())
     ctx.start()
     if args.alerts:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,7 @@ from server.live import LiveState
 from server.rollups import Rollups
 from server.storage.db import Database
 from server.storage.models import ReceivedMessage, SeqStream
-from server.storage.repo import ensure_device, insert_keys, prune_received, sql_time
+from server.storage.repo import ensure_device, insert_keys, prune_received, sql_time, update_streams
 from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
 
@@ -387,27 +387,31 @@ class IngestPipeline:
         return self.writer.spool(session, lines)
 
     def _persist_streams(self, session: Session, touched: set[StreamKey]) -> None:
-        updates: list[dict[str, object]] = []
+        updates: list[tuple[object, ...]] = []
         for key in touched:
             s = self.streams[key]
-            values: dict[str, object] = {
-                "site": key[0],
-                "source": key[1],
-                "epoch": key[2],
-                "highest_seq": s.highest,
-                "received": s.received,
-                "gaps": s.gaps,
-                "missing": s.missing,
-                "late": s.late,
-                "last_ts": s.last_ts,
-            }
+            assert s.last_ts is not None
             if key in self._persisted:
-                updates.append(values)
+                row = (s.highest, s.received, s.gaps, s.missing, s.late, sql_time(s.last_ts), *key)
+                updates.append(row)
             else:
-                session.add(SeqStream(**values))
+                site, source, epoch = key
+                session.add(
+                    SeqStream(
+                        site=site,
+                        source=source,
+                        epoch=epoch,
+                        highest_seq=s.highest,
+                        received=s.received,
+                        gaps=s.gaps,
+                        missing=s.missing,
+                        late=s.late,
+                        last_ts=s.last_ts,
+                    )
+                )
                 self._persisted.add(key)
         if updates:
-            session.execute(update(SeqStream), updates)
+            update_streams(session, updates)
 
     def flush_rollups(self, session_factory: Database) -> None:
         """Merge every open minute into SQL (before reports and forecasts, and at shutdown)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from lobbywatch.config.site import SiteConfig
 from server.core.config import BootstrapToken
 from server.core.security import create_token
-from server.storage.models import ApiToken, Device, ReceivedMessage, Site, Vendor
+from server.storage.models import (
+    ApiToken,
+    Device,
+    InfluxSpool,
+    ReceivedMessage,
+    SeqStream,
+    Site,
+    Vendor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +115,47 @@ def sql_time(when: datetime) -> str:
     """An aware datetime as the naive-UTC text :class:`~server.storage.models.UtcTime` stores.
 
     SQLite keeps exactly this text (SQLAlchemy's own format, so ORM reads parse it back) and
-    PostgreSQL casts it to ``timestamp``. For :func:`insert_keys` only.
+    PostgreSQL casts it to ``timestamp``. For the raw statements below only.
     """
     if when.utcoffset():
         when = when.astimezone(UTC)
     return when.isoformat(" ", "microseconds")[:26]
 
 
-def insert_keys(session: Session, rows: list[tuple[object, ...]]) -> None:
-    """Insert idempotency keys straight through the DB-API ``executemany``.
+def _executemany(session: Session, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """``sql`` (``?`` placeholders) through the DB-API ``executemany``, for any dialect.
 
-    The hot path of ingest (one row per accepted message): SQLAlchemy's per-row parameter
-    processing cost more than SQLite's insert itself. Each row holds the values of
-    ``received_messages`` in column order, times as :func:`sql_time` text.
+    The hot path of ingest: SQLAlchemy's per-row parameter processing and the ORM's unit of
+    work cost more than the statements themselves. Times must be :func:`sql_time` text.
     """
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {ReceivedMessage.__tablename__} ({', '.join(_KEY_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_KEY_COLUMNS))})"
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def insert_keys(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
+    """Insert idempotency keys, each row the ``received_messages`` values in column order."""
+    table = ReceivedMessage.__tablename__
+    marks = ", ".join("?" * len(_KEY_COLUMNS))
+    _executemany(session, f"INSERT INTO {table} ({', '.join(_KEY_COLUMNS)}) VALUES ({marks})", rows)
+
+
+def update_streams(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
+    """Update stored sequence streams: rows of (highest_seq, received, gaps, missing, late,
+    last_ts, site, source, epoch)."""
+    _executemany(
+        session,
+        f"UPDATE {SeqStream.__tablename__} SET highest_seq = ?, received = ?, gaps = ?, "
+        "missing = ?, late = ?, last_ts = ? WHERE site = ? AND source = ? AND epoch = ?",
+        rows,
     )
-    conn.exec_driver_sql(sql, rows)
+
+
+def insert_spool(session: Session, created_at: datetime, n_lines: int, body: str) -> None:
+    """Add one chunk of line protocol to the InfluxDB spool (once per ingest batch)."""
+    _executemany(
+        session,
+        f"INSERT INTO {InfluxSpool.__tablename__} (created_at, n_lines, body) VALUES (?, ?, ?)",
+        [(sql_time(created_at), n_lines, body)],
+    )

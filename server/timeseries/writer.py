@@ -29,6 +29,7 @@ from lobbywatch.services import wait_until
 from server.core.config import InfluxConfig
 from server.storage.db import Database
 from server.storage.models import InfluxSpool
+from server.storage.repo import insert_spool
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class InfluxWriter:
         """Add lines to the spool inside the caller's transaction; call :meth:`spooled` after commit."""
         if not lines:
             return 0
-        session.add(InfluxSpool(created_at=self._clock.now(), n_lines=len(lines), body="\n".join(lines)))
+        insert_spool(session, self._clock.now(), len(lines), "\n".join(lines))
         return len(lines)
 
     def spooled(self, n: int) -> None:

@@ -13,8 +13,8 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, Envelope, ZoneState
 from server.storage.db import Database, run_migrations
-from server.storage.models import ReceivedMessage
-from server.storage.repo import insert_keys, prune_received, sql_time
+from server.storage.models import InfluxSpool, ReceivedMessage, SeqStream
+from server.storage.repo import insert_keys, insert_spool, prune_received, sql_time, update_streams
 
 from .conftest import Server
 
@@ -249,7 +249,7 @@ def test_a_second_server_process_answers_duplicate_for_what_the_first_stored(
     assert stored(first) == 4
 
 
-def test_idempotency_keys_written_raw_read_back_through_the_orm(sql_url: str) -> None:
+def test_rows_written_raw_read_back_through_the_orm(sql_url: str) -> None:
     db = Database(sql_url)
     run_migrations(db)
     ts = datetime(2026, 11, 23, 17, 30, 1, 250_000, tzinfo=timezone(timedelta(hours=8)))
@@ -266,4 +266,15 @@ def test_idempotency_keys_written_raw_read_back_through_the_orm(sql_url: str) ->
         assert row.received_at == received
         assert prune_received(session, received) == 0
         assert prune_received(session, received + timedelta(microseconds=1)) == 1
+        session.add(SeqStream(site="hall", source="cam", epoch=3, highest_seq=1, last_ts=received))
+    with db.session() as session:
+        update_streams(session, [(9, 8, 1, 2, 0, sql_time(ts), "hall", "cam", 3)])
+        insert_spool(session, received, 2, "a\nb")
+    with db.session() as session:
+        stream = session.get(SeqStream, ("hall", "cam", 3))
+        assert stream is not None
+        assert (stream.highest_seq, stream.received, stream.gaps, stream.missing) == (9, 8, 1, 2)
+        assert stream.last_ts == ts
+        spool = session.scalars(select(InfluxSpool)).one()
+        assert (spool.created_at, spool.n_lines, spool.body) == (received, 2, "a\nb")
     db.dispose()
