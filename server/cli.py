@@ -49,6 +49,7 @@ def register(groups: Groups) -> None:
             host=host or settings.listen.host,
             port=settings.listen.port if port is None else port,
             log_level="info",
+            access_log=settings.listen.access_log,
         )
 
     @groups.server.command("migrate")

@@ -18,6 +18,7 @@ from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
 from server.bus import MessageBus
 from server.core.config import ServerSettings
+from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
 from server.ingest import IngestPipeline, SiteRegistry
 from server.ingest_workers import PrepareWorkers
@@ -44,6 +45,7 @@ class ServerContext:
     registry: SiteRegistry
     pipeline: IngestPipeline
     prepare: PrepareWorkers
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     started: bool = field(default=False)
 
     @classmethod

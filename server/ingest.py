@@ -383,7 +383,7 @@ class IngestPipeline:
             s = self.streams[key]
             assert s.last_ts is not None
             lines.append(stream_line(key[0], key[1], key[2], s.highest, s.gaps, s.missing, s.late, s.last_ts))
-        lines += self.rollups.flush(session)
+        lines += self.rollups.flush(session, sites=(site,))
         return self.writer.spool(session, lines)
 
     def _persist_streams(self, session: Session, touched: set[StreamKey]) -> None:

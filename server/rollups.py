@@ -6,6 +6,7 @@ is closed (two minutes behind the newest message of the site, for reordering sla
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,8 +55,9 @@ _MAXES = ("occupancy_max", "queue_max", "expected_wait_max_s", "wait_max_s")
 
 class Rollups:
     def __init__(self) -> None:
-        self.zones: dict[tuple[str, str, datetime], ZoneAcc] = {}
-        self.sites: dict[tuple[str, datetime], SiteAcc] = {}
+        # Open minutes per site, so that a batch looks only at its own site's minutes.
+        self.zones: dict[str, dict[tuple[str, datetime], ZoneAcc]] = {}  # site -> (zone, minute)
+        self.sites: dict[str, dict[datetime, SiteAcc]] = {}  # site -> minute
         self.newest: dict[str, datetime] = {}
         self._entered: dict[tuple[str, str, str, int], int] = {}
         self._flushed_zones: list[tuple[tuple[str, str, datetime], ZoneAcc]] = []
@@ -68,22 +70,29 @@ class Rollups:
 
     def rollback(self) -> None:
         """The transaction holding the last :meth:`flush` failed: keep the minutes open."""
-        for key, acc in self._flushed_zones:
-            self.zones.setdefault(key, acc)
-        for skey, sacc in self._flushed_sites:
-            self.sites.setdefault(skey, sacc)
+        for (site, zone, minute), acc in self._flushed_zones:
+            self.zones.setdefault(site, {}).setdefault((zone, minute), acc)
+        for (site, minute), sacc in self._flushed_sites:
+            self.sites.setdefault(site, {}).setdefault(minute, sacc)
         self.commit()
 
     def _touch(self, site: str, minute: datetime) -> None:
         if site not in self.newest or minute > self.newest[site]:
             self.newest[site] = minute
 
+    def _zone_acc(self, site: str, zone: str, minute: datetime) -> ZoneAcc:
+        zones = self.zones.get(site)
+        if zones is None:
+            zones = self.zones[site] = {}
+        acc = zones.get((zone, minute))
+        if acc is None:
+            acc = zones[(zone, minute)] = ZoneAcc()
+        return acc
+
     def add_zone_state(self, msg: ZoneState, site_occupancy: float) -> None:
         minute = minute_of(msg.ts)
         self._touch(msg.site, minute)
-        acc = self.zones.get((msg.site, msg.zone, minute))
-        if acc is None:
-            acc = self.zones[(msg.site, msg.zone, minute)] = ZoneAcc()
+        acc = self._zone_acc(msg.site, msg.zone, minute)
         acc.samples += 1
         acc.occupancy_sum += msg.occupancy
         acc.occupancy_max = max(acc.occupancy_max, msg.occupancy)
@@ -95,9 +104,12 @@ class Rollups:
             acc.expected_wait_samples += 1
             acc.expected_wait_sum_s += msg.expected_wait_s
             acc.expected_wait_max_s = max(acc.expected_wait_max_s, msg.expected_wait_s)
-        sacc = self.sites.get((msg.site, minute))
+        site_minutes = self.sites.get(msg.site)
+        if site_minutes is None:
+            site_minutes = self.sites[msg.site] = {}
+        sacc = site_minutes.get(minute)
         if sacc is None:
-            sacc = self.sites[(msg.site, minute)] = SiteAcc()
+            sacc = site_minutes[minute] = SiteAcc()
         sacc.occupancy_samples += 1
         sacc.occupancy_sum += site_occupancy
         sacc.occupancy_max = max(sacc.occupancy_max, site_occupancy)
@@ -112,25 +124,34 @@ class Rollups:
     def add_wait(self, msg: WaitRecord, limit_s: float) -> None:
         minute = minute_of(msg.ended)
         self._touch(msg.site, minute)
-        acc = self.zones.get((msg.site, msg.zone, minute))
-        if acc is None:
-            acc = self.zones[(msg.site, msg.zone, minute)] = ZoneAcc()
+        acc = self._zone_acc(msg.site, msg.zone, minute)
         acc.waits += 1
         acc.waits_within_limit += int(msg.duration_s <= limit_s)
         acc.wait_sum_s += msg.duration_s
         acc.wait_max_s = max(acc.wait_max_s, msg.duration_s)
 
-    def flush(self, session: Session, *, everything: bool = False) -> list[str]:
-        """Merge closed minutes into SQL; returns ``arrivals`` lines for the closed minutes.
+    def flush(
+        self, session: Session, *, sites: Iterable[str] | None = None, everything: bool = False
+    ) -> list[str]:
+        """Merge closed minutes of ``sites`` (default: all) into SQL; returns ``arrivals`` lines.
 
+        A minute closes when its site has data a minute newer (``everything``: all minutes).
         Call :meth:`commit` or :meth:`rollback` once the session's transaction has ended.
         """
         lines: list[str] = []
-        limit = {site: newest - timedelta(minutes=1) for site, newest in self.newest.items()}
-        closed = [k for k in self.zones if everything or k[2] < limit[k[0]]]
+        closed: list[tuple[str, str, datetime]] = []
+        closed_sites: list[tuple[str, datetime]] = []
+        for site in list(self.newest) if sites is None else sites:
+            newest = self.newest.get(site)
+            if newest is None:
+                continue
+            limit = newest - timedelta(minutes=1)
+            zones = self.zones.get(site, {})
+            closed += [(site, z, m) for z, m in zones if everything or m < limit]
+            closed_sites += [(site, m) for m in self.sites.get(site, {}) if everything or m < limit]
         rows = _zone_rows(session, closed)
         for key in closed:
-            acc = self.zones.pop(key)
+            acc = self.zones[key[0]].pop((key[1], key[2]))
             self._flushed_zones.append((key, acc))
             row = rows.get(key)
             if row is None:
@@ -140,10 +161,9 @@ class Rollups:
                 setattr(row, name, getattr(row, name) + getattr(acc, name))
             for name in _MAXES:
                 setattr(row, name, max(getattr(row, name), getattr(acc, name)))
-        closed_sites = [k for k in self.sites if everything or k[1] < limit[k[0]]]
         site_rows = _site_rows(session, closed_sites)
         for skey in closed_sites:
-            sacc = self.sites.pop(skey)
+            sacc = self.sites[skey[0]].pop(skey[1])
             self._flushed_sites.append((skey, sacc))
             srow = site_rows.get(skey)
             if srow is None:

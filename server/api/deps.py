@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from server.context import ServerContext
 from server.core.config import Role
-from server.core.security import Principal, principal_for
+from server.core.security import Principal, hash_token, principal_by_hash
 from server.storage.models import Site
 
 bearer = HTTPBearer(auto_error=False, description="A LobbyWatch token: `Authorization: Bearer lw_...`.")
 
 
-def get_ctx(request: Request) -> ServerContext:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
+# the thread pool, a hand-off that cost more than the check itself on every request.
+
+
+async def get_ctx(request: Request) -> ServerContext:
     ctx: ServerContext = request.app.state.ctx
     return ctx
 
@@ -33,19 +38,28 @@ def get_session(ctx: CtxDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(
+async def get_principal(
     ctx: CtxDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
+    """The token's principal: from :class:`PrincipalCache`, else looked up in SQL (in a thread)."""
     if creds is None or not creds.credentials:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    with ctx.db.session() as session:
-        principal = principal_for(session, creds.credentials)
+    digest = hash_token(creds.credentials)
+    principal = ctx.principals.get(digest)
     if principal is None:
-        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        principal = await run_in_threadpool(_lookup, ctx, digest)
+        if principal is None:
+            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        ctx.principals.put(digest, principal)
     return principal
 
 
-def get_stream_principal(
+def _lookup(ctx: ServerContext, token_hash: str) -> Principal | None:
+    with ctx.db.session() as session:
+        return principal_by_hash(session, token_hash)
+
+
+async def get_stream_principal(
     ctx: CtxDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     access_token: Annotated[
@@ -59,13 +73,13 @@ def get_stream_principal(
     """Like :func:`get_principal`, also accepting ``?access_token=`` (browsers' EventSource)."""
     if (creds is None or not creds.credentials) and access_token:
         creds = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
-    return get_principal(ctx, creds)
+    return await get_principal(ctx, creds)
 
 
-def require(*roles: Role) -> Callable[..., Principal]:
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting only ``roles`` (403 for any other valid token)."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 403, f"role {principal.role} may not use this endpoint; allowed: {', '.join(roles)}"
@@ -97,7 +111,7 @@ GatewayDep = Annotated[Principal, Depends(require("gateway"))]
 FloorDep = Annotated[Principal, Depends(require("admin", "manager", "display"))]
 
 
-def _floor_stream(principal: Annotated[Principal, Depends(get_stream_principal)]) -> Principal:
+async def _floor_stream(principal: Annotated[Principal, Depends(get_stream_principal)]) -> Principal:
     if principal.role not in ("admin", "manager", "display"):
         raise HTTPException(
             403, f"role {principal.role} may not use this endpoint; allowed: admin, manager, display"

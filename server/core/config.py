@@ -42,6 +42,10 @@ class _Model(BaseModel):
 class ListenConfig(_Model):
     host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
+    access_log: bool = Field(
+        default=False,
+        description="Log every HTTP request (gateways post every second; errors are logged either way).",
+    )
 
 
 class InfluxConfig(_Model):

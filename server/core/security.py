@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -76,7 +78,11 @@ def create_token(
 
 
 def principal_for(session: Session, token: str) -> Principal | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    return principal_by_hash(session, hash_token(token))
+
+
+def principal_by_hash(session: Session, token_hash: str) -> Principal | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
     if row is None or row.revoked_at is not None:
         return None
     return principal_of(row)
@@ -85,3 +91,30 @@ def principal_for(session: Session, token: str) -> Principal | None:
 def principal_of(row: ApiToken) -> Principal:
     role: Role = row.role  # type: ignore[assignment]
     return Principal(row.id, row.name, role, frozenset(json.loads(row.sites)), row.vendor)
+
+
+class PrincipalCache:
+    """Tokens verified in the last ``ttl_s`` seconds, by SHA-256 (gateways call every second).
+
+    Revoking a token through this server's API clears the cache at once; a token revoked by
+    another server process on the same database stops working here within ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[1] < self._monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if len(self._entries) > 10_000:  # bound the memory; the next calls refill it
+            self._entries.clear()
+        self._entries[token_hash] = (principal, self._monotonic() + self.ttl_s)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -6,6 +6,7 @@ import pytest
 
 from lobbywatch.protocol.enums import DeviceEventKind
 from lobbywatch.protocol.messages import DeviceEvent, DeviceStatus
+from server.core.security import Principal, PrincipalCache
 
 from .conftest import Server
 
@@ -129,3 +130,17 @@ def test_live_stream_refuses_other_roles_and_sites(server: Server) -> None:
         assert server.get(url, role).status_code == 403, role
     assert server.client.get(url, params={"access_token": server.tokens["vendor_a"]}).status_code == 403
     assert server.client.get(url).status_code == 401
+
+
+def test_principal_cache_forgets_after_its_ttl() -> None:
+    now = [100.0]
+    cache = PrincipalCache(ttl_s=5.0, monotonic=lambda: now[0])
+    p = Principal(1, "gw", "gateway", frozenset({"hall"}), None)
+    cache.put("h", p)
+    now[0] = 104.9
+    assert cache.get("h") == p
+    now[0] = 105.1
+    assert cache.get("h") is None
+    cache.put("h", p)
+    cache.clear()
+    assert cache.get("h") is None

@@ -92,13 +92,16 @@ def list_tokens(_p: AdminDep, session: SessionDep) -> list[TokenOut]:
     description="**Role: admin.** Revoke a token.",
     responses=ERROR_RESPONSES,
 )
-def revoke(token_id: int, _p: AdminDep, ctx: CtxDep, session: SessionDep) -> TokenOut:
-    row = session.get(ApiToken, token_id) if -(2**31) < token_id < 2**31 else None
-    if row is None:
-        raise HTTPException(404, f"no token {token_id}")
-    if row.revoked_at is None:
-        row.revoked_at = ctx.clock.now()
-    return _out(row)
+def revoke(token_id: int, _p: AdminDep, ctx: CtxDep) -> TokenOut:
+    with ctx.db.session() as session:
+        row = session.get(ApiToken, token_id) if -(2**31) < token_id < 2**31 else None
+        if row is None:
+            raise HTTPException(404, f"no token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = ctx.clock.now()
+        out = _out(row)
+    ctx.principals.clear()  # after the commit: no cached use of the token from here on
+    return out
 
 
 class StatusOut(BaseModel):
