@@ -9,7 +9,8 @@ warmed up before the server takes requests.
 
 A helper that dies (killed, out of memory) breaks the pool: the batch in flight is answered
 503 (the gateway resends it, nothing was stored), and the pool is rebuilt for the next one.
-With ``prepare_workers: 0`` the same functions run in the server's thread pool.
+With ``prepare_workers: 0``, or when helpers cannot be started at all (logged), the same
+functions run in the server's thread pool.
 """
 
 from __future__ import annotations
@@ -65,7 +66,16 @@ class PrepareWorkers:
         """Start the helpers and wait until each has answered once (no cold first batch)."""
         self._limits = dict(wait_limits)
         if self.n and self._pool is None:
-            self._pool = self._new_pool()
+            self._pool = self._start_or_fall_back()
+
+    def _start_or_fall_back(self) -> ProcessPoolExecutor | None:
+        """A started pool; or None (prepare in the server process) when helpers cannot start."""
+        try:
+            return self._new_pool()
+        except Exception:  # e.g. no fork server on this system: ingest still works, slower
+            log.exception("ingest: prepare helpers could not start; preparing in the server process")
+            self.n = 0
+            return None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
@@ -95,7 +105,7 @@ class PrepareWorkers:
             log.error("ingest: a prepare helper process died; starting a new pool")
             broken.shutdown(wait=False, cancel_futures=True)
             self.restarts += 1
-            self._pool = self._new_pool()
+            self._pool = self._start_or_fall_back()
 
     def pids(self) -> list[int]:
         """Process ids of the running helpers (for tests and status)."""

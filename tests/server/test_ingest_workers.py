@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from lobbywatch.protocol.messages import WaitRecord
 from server.core.config import IngestConfig
+from server.ingest_workers import PrepareWorkers
 from server.storage.models import InfluxSpool
 from tests.server.conftest import Server
 from tests.server.test_ingest import zone
@@ -96,3 +97,17 @@ def test_stopping_the_server_stops_the_helpers(pooled: Server) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_helpers_that_cannot_start_leave_ingest_in_the_server_process(
+    make_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pool(_self: PrepareWorkers) -> None:
+        raise OSError("no fork server here")
+
+    monkeypatch.setattr(PrepareWorkers, "_new_pool", no_pool)
+    server = make_server(ingest=IngestConfig(prepare_workers=2))
+    assert server.ctx.prepare.n == 0
+    assert server.send([zone(server)]).json()["accepted"] == 1
+    status = server.get("/api/v1/admin/status").json()["ingest"]
+    assert status["prepare_workers"] == 0
