@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, Envelope, ZoneState
+from server.core.config import IngestConfig
 from server.storage.db import Database, run_migrations
 from server.storage.models import InfluxSpool, ReceivedMessage, SeqStream
 from server.storage.repo import insert_keys, insert_spool, prune_received, sql_time, update_streams
@@ -113,7 +114,9 @@ def test_malformed_messages_get_reasons(server: Server) -> None:
     assert stored(server) == 1
 
 
-def test_malformed_batches_are_json_errors(server: Server) -> None:
+@pytest.mark.parametrize("prepare_workers", [0, 1], ids=["in-process", "helper"])
+def test_malformed_batches_are_json_errors(make_server: Callable[..., Server], prepare_workers: int) -> None:
+    server = make_server(ingest=IngestConfig(prepare_workers=prepare_workers))
     h = {"Authorization": f"Bearer {server.tokens['gateway']}"}
     resp = server.client.post("/api/v1/ingest", content=b"{not json", headers=h)
     assert resp.status_code == 400

@@ -62,17 +62,6 @@ def test_helpers_build_the_lines_with_the_halls_wait_limit(pooled: Server) -> No
     assert "within_limit=0i" in spool
 
 
-def test_batch_errors_come_back_from_the_helper(pooled: Server) -> None:
-    h = {"Authorization": f"Bearer {pooled.tokens['gateway']}"}
-    resp = pooled.client.post("/api/v1/ingest", content=b"{not json", headers=h)
-    assert resp.status_code == 400
-    assert "JSON" in resp.json()["message"]
-    resp = pooled.client.post("/api/v1/ingest", json={"gateway": "gw"}, headers=h)
-    assert resp.status_code == 422
-    assert "site" in resp.json()["message"]
-    assert pooled.send([zone(pooled)], site=pooled.other_site).status_code == 403
-
-
 def test_a_dead_helper_costs_one_503_and_nothing_is_lost(pooled: Server) -> None:
     workers = pooled.ctx.prepare
     (pid,) = workers.pids()
