@@ -5,7 +5,8 @@ validating and formatting a batch (:mod:`server.ingest_prepare`) need no state, 
 ``prepare_workers: N`` they run in N helper processes and the server process keeps only the
 stateful half. The helpers are forked from a clean fork server (never from the threaded
 server process itself) with the protocol modules already imported, and are started and
-warmed up before the server takes requests.
+warmed up before the server takes requests. A helper ends by itself within a second
+of the server process's death, however that came.
 
 A helper that dies (killed, out of memory) breaks the pool: the batch in flight is answered
 503 (the gateway resends it, nothing was stored), and the pool is rebuilt for the next one.
@@ -18,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,10 +37,27 @@ _PRELOAD = ["server.ingest_prepare"]
 _limits: dict[str, float] = {}  # in a helper: the halls' wait limits, set once by _init
 
 
-def _init(wait_limits: dict[str, float]) -> None:
+def _init(wait_limits: dict[str, float], server_pid: int) -> None:
     _limits.clear()
     _limits.update(wait_limits)
+    threading.Thread(target=_exit_with, args=(server_pid,), name="server-watch", daemon=True).start()
     settle_heap()
+
+
+def _exit_with(server_pid: int, interval_s: float = 1.0) -> None:
+    """End this helper once the server process is gone (killed, say, with no clean shutdown).
+
+    A pool worker holds both ends of its task pipe, so it never sees end-of-file when the
+    server dies; without this it would wait for work forever.
+    """
+    while True:
+        time.sleep(interval_s)
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid now belongs to another user's process
+            os._exit(0)
 
 
 def _prepare(body: bytes) -> PreparedBatch:
@@ -80,7 +100,9 @@ class PrepareWorkers:
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
-        pool = ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_init, initargs=(self._limits,))
+        pool = ProcessPoolExecutor(
+            self.n, mp_context=ctx, initializer=_init, initargs=(self._limits, os.getpid())
+        )
         warm: list[Future[bool]] = [pool.submit(_ready) for _ in range(self.n)]
         for f in warm:
             f.result(timeout=120)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from lobbywatch.protocol.messages import WaitRecord
+from lobbywatch.services import wait_until
 from server.core.config import IngestConfig
 from server.ingest_workers import PrepareWorkers
 from server.storage.models import InfluxSpool
@@ -100,3 +104,40 @@ def test_helpers_that_cannot_start_leave_ingest_in_the_server_process(
     assert server.send([zone(server)]).json()["accepted"] == 1
     status = server.get("/api/v1/admin/status").json()["ingest"]
     assert status["prepare_workers"] == 0
+
+
+HELPER_OWNER = """
+import os, sys
+from server.ingest_workers import PrepareWorkers
+if __name__ == "__main__":
+    workers = PrepareWorkers(1)
+    workers.start({})
+    print(*workers.pids(), flush=True)
+    os._exit(0)  # no shutdown: as if killed
+"""
+
+
+def test_helpers_end_when_the_server_process_dies_without_stopping_them(tmp_path: Path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(HELPER_OWNER, encoding="utf-8")
+    # The helpers inherit the owner's stdout: read the one line, never wait for its end.
+    owner = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    assert owner.wait(60) == 0
+    pids = [int(p) for p in line.split()]
+    assert pids
+
+    def gone() -> bool:
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            return False
+        return True
+
+    assert wait_until(gone, 15)
+    owner.stdout.close()
