@@ -4,7 +4,7 @@ Everything here is a pure function of the request body and the halls' wait limit
 no live state, no clock. That is why it can run in helper processes
 (:mod:`server.ingest_workers`) while the server process keeps the stateful half
 (:class:`server.ingest.IngestPipeline`: duplicates, SQL, live state, alerts). Parsing JSON,
-validating each message and building its InfluxDB lines are about half of a message's CPU.
+validating each message and building its InfluxDB lines are about a third of a message's CPU.
 
 Lines are built for every valid message, before anyone knows whether it is new; the
 pipeline spools only those of the messages it accepts.
