@@ -3,17 +3,18 @@
 Loaded with :func:`lobbywatch.config.loader.load_yaml_model`, so every mistake is reported
 with its file, line and field path. Relative paths in the file are relative to the file.
 A few settings may be overridden from the environment (``LOBBYWATCH_SERVER_SQL_URL``,
-``LOBBYWATCH_SERVER_INFLUX_URL``, ``LOBBYWATCH_SERVER_INFLUX_TOKEN``), which is what
-container deployments usually want.
+``LOBBYWATCH_SERVER_INFLUX_URL``, ``LOBBYWATCH_SERVER_INFLUX_TOKEN``; :data:`ENV_OVERRIDES`),
+which is what container deployments usually want; they are validated like the file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.protocol.fields import Identifier
@@ -167,19 +168,44 @@ class ServerSettings(_Model):
         default=1024 * 1024, ge=1024, description="Body limit of every request but ingest."
     )
 
-    def with_env(self) -> ServerSettings:
-        """Apply ``LOBBYWATCH_SERVER_*`` environment overrides."""
-        update: dict[str, object] = {}
-        if url := os.environ.get("LOBBYWATCH_SERVER_SQL_URL"):
-            update["sql_url"] = url
-        influx: dict[str, object] = {}
-        if url := os.environ.get("LOBBYWATCH_SERVER_INFLUX_URL"):
-            influx["url"] = url
-        if token := os.environ.get("LOBBYWATCH_SERVER_INFLUX_TOKEN"):
-            influx["token"] = token
-        if influx:
-            update["influx"] = self.influx.model_copy(update=influx)
-        return self.model_copy(update=update) if update else self
+    def with_env(self, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Apply the :data:`ENV_OVERRIDES` set in ``environ`` (default: ``os.environ``).
+
+        The result is validated like the file: a bad value raises ``ConfigError`` naming the
+        environment variable it came from.
+        """
+        from lobbywatch.config.loader import ConfigError, ConfigIssue, format_loc
+
+        env = os.environ if environ is None else environ
+        data = self.model_dump()
+        used: dict[tuple[str, ...], str] = {}
+        for name, path in ENV_OVERRIDES.items():
+            value = env.get(name)
+            if value:
+                section = data
+                for key in path[:-1]:
+                    section = section[key]
+                section[path[-1]] = value
+                used[path] = name
+        if not used:
+            return self
+        try:
+            return ServerSettings.model_validate(data)
+        except ValidationError as exc:
+            issues = []
+            for err in exc.errors(include_url=False):
+                loc = tuple(str(part) for part in err["loc"])
+                source = next((n for p, n in used.items() if loc[: len(p)] == p), "environment")
+                issues.append(ConfigIssue(source, None, format_loc(err["loc"]), err["msg"]))
+            raise ConfigError(issues) from None
+
+
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "LOBBYWATCH_SERVER_SQL_URL": ("sql_url",),
+    "LOBBYWATCH_SERVER_INFLUX_URL": ("influx", "url"),
+    "LOBBYWATCH_SERVER_INFLUX_TOKEN": ("influx", "token"),
+}
+"""Environment variables that override settings (what container deployments want)."""
 
 
 def _check(settings: ServerSettings) -> list[tuple[Loc, str]]:

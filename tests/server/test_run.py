@@ -20,6 +20,7 @@ from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port, wait_until
+from server.core.config import load_server_settings
 
 from .conftest import write_hall
 
@@ -156,3 +157,22 @@ def test_cli_token_create_and_config_errors(tmp_path: Path) -> None:
     broken = runner.invoke(cli_app, ["server", "migrate", "--config", str(config)])
     assert broken.exit_code == 2
     assert "server.yaml:2 listen.port" in broken.output
+
+
+def test_environment_overrides_are_validated_and_named(tmp_path: Path) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text("sql_url: sqlite:///s.sqlite3\ninflux: {enabled: false, token_file: t}\n")
+    settings = load_server_settings(config).with_env(
+        {"LOBBYWATCH_SERVER_INFLUX_URL": "https://influx.example:8086", "LOBBYWATCH_SERVER_SQL_URL": ""}
+    )
+    assert settings.influx.url == "https://influx.example:8086"
+    assert settings.sql_url.endswith("/s.sqlite3")  # an empty variable overrides nothing
+    assert settings.influx.token_file == tmp_path / "t"  # the rest of the file is kept
+    runner = CliRunner()
+    broken = runner.invoke(
+        cli_app,
+        ["server", "migrate", "--config", str(config)],
+        env={"LOBBYWATCH_SERVER_INFLUX_URL": "influx.example:8086"},
+    )
+    assert broken.exit_code == 2
+    assert "LOBBYWATCH_SERVER_INFLUX_URL influx.url" in broken.output
