@@ -33,6 +33,12 @@ PasswordFileOpt = Annotated[
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")]
 
 
+def fail(en: str, zh: str, code: int = CONFIG_ERROR_EXIT) -> typer.Exit:
+    """Print a bilingual error on stderr; ``raise fail(...)`` ends the command with ``code``."""
+    typer.echo(f"error: {en}\n错误：{zh}", err=True)
+    return typer.Exit(code)
+
+
 @contextmanager
 def exit_on_config_error() -> Iterator[None]:
     """Inside: a :class:`ConfigError` prints every issue and exits with code 2."""

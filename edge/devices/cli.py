@@ -25,6 +25,7 @@ from lobbywatch.cli_options import (
     PasswordFileOpt,
     SeedOpt,
     exit_on_config_error,
+    fail,
     load_site_or_exit,
 )
 
@@ -39,11 +40,6 @@ device_app = typer.Typer(
     invoke_without_command=True,
     add_completion=False,
 )
-
-
-def _fail(en: str, zh: str) -> typer.Exit:
-    typer.echo(f"error: {en}\n错误：{zh}", err=True)
-    return typer.Exit(2)
 
 
 def _broker(
@@ -86,9 +82,7 @@ def device_run(
     if ctx.invoked_subcommand is not None:
         return
     if config is None or device is None:
-        raise _fail(
-            "--config and --device are required to run the agent", "运行代理需要 --config 和 --device"
-        )
+        raise fail("--config and --device are required to run the agent", "运行代理需要 --config 和 --device")
     import logging
 
     from edge.devices.agent import DeviceAgent
@@ -105,7 +99,7 @@ def device_run(
         site.device(device)
     except KeyError:
         known = ", ".join(d.id for d in site.devices) or "none"
-        raise _fail(
+        raise fail(
             f"device {device!r} is not in {config} (devices: {known})", f"配置中没有设备 {device!r}"
         ) from None
     broker_cfg, password = _broker(broker, password_file, site.broker)
@@ -128,7 +122,7 @@ def device_run(
         agent.start()
     except OSError as exc:
         agent.stop(clean=False)
-        raise _fail(
+        raise fail(
             f"cannot open the local API on 127.0.0.1:{http_port}: {exc.strerror}; pick another --http-port",
             f"无法在 127.0.0.1:{http_port} 打开本地接口：{exc.strerror}；请换一个 --http-port",
         ) from None
@@ -155,7 +149,7 @@ def _post(port: int, path: str, body: dict[str, Any]) -> None:
         typer.echo(exc.read().decode(errors="replace"), err=True)
         raise typer.Exit(1) from None
     except urllib.error.URLError as exc:
-        raise _fail(
+        raise fail(
             f"no agent answers on 127.0.0.1:{port} ({exc.reason}); is `lobbywatch edge device` running?",
             f"127.0.0.1:{port} 上没有设备代理应答",
         ) from None
@@ -286,9 +280,7 @@ def register(groups: Groups) -> None:
             )
             missing = [str(p) for p in (tls.cafile, tls.certfile, tls.keyfile) if not p.exists()]
             if missing:
-                raise _fail(
-                    f"TLS files missing: {', '.join(missing)}", f"缺少 TLS 文件：{', '.join(missing)}"
-                )
+                raise fail(f"TLS files missing: {', '.join(missing)}", f"缺少 TLS 文件：{', '.join(missing)}")
         made = write_credentials(site, out, keep_existing=not rotate, tls=tls)
         typer.echo(f"password file: {made.password_file}")
         typer.echo(f"acl file:      {made.acl_file}")

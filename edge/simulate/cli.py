@@ -14,16 +14,12 @@ from lobbywatch.cli_options import (
     PasswordFileOpt,
     SeedOpt,
     exit_on_config_error,
+    fail,
     load_site_or_exit,
 )
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
-
-
-def _fail(en: str, zh: str) -> typer.Exit:
-    typer.echo(f"error: {en}\n错误：{zh}", err=True)
-    return typer.Exit(2)
 
 
 def register(groups: Groups) -> None:
@@ -75,7 +71,7 @@ def register(groups: Groups) -> None:
             with exit_on_config_error():
                 sc = load_scenario(scenario)
         except ValueError as exc:
-            raise _fail(
+            raise fail(
                 str(exc), f"未知场景 {scenario!r}：可用 busy-morning、normal 或场景 YAML 文件"
             ) from None
         when: datetime | None = None
@@ -83,18 +79,18 @@ def register(groups: Groups) -> None:
             try:
                 when = datetime.fromisoformat(start.replace("Z", "+00:00"))
             except ValueError:
-                raise _fail(
+                raise fail(
                     f"--start {start!r} is not an ISO 8601 time", f"--start {start!r} 不是 ISO 8601 时间"
                 ) from None
             if when.tzinfo is None:
-                raise _fail(
+                raise fail(
                     f"--start {start!r} needs a UTC offset (e.g. 2026-11-23T09:00+08:00)",
                     f"--start {start!r} 需要带时区偏移（如 2026-11-23T09:00+08:00）",
                 )
         try:
             broker_cfg = site.broker if broker is None else broker_from_url(broker)
         except ValueError as exc:
-            raise _fail(str(exc), f"无效的代理地址 {broker!r}") from None
+            raise fail(str(exc), f"无效的代理地址 {broker!r}") from None
         if password_file is not None:
             broker_cfg = broker_cfg.model_copy(update={"password_file": password_file})
         password = broker_cfg.password_file.read_text().strip() if broker_cfg.password_file else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, PasswordFileOpt, load_site_or_exit
+from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, PasswordFileOpt, fail, load_site_or_exit
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
@@ -21,11 +21,6 @@ if TYPE_CHECKING:
 # "engine" is TensorRT (Jetson): it must be exported on the device that will run it.
 EXPORT_FORMATS = ("onnx", "openvino", "ncnn", "engine")
 ROI_HELP = 'roi.json: {"roi_polygon": [[x, y], ...]}; count only anchors inside.'
-
-
-def _fail(en: str, zh: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {en}\n错误：{zh}", err=True)
-    return typer.Exit(code)
 
 
 def register(groups: Groups) -> None:
@@ -53,14 +48,14 @@ def register(groups: Groups) -> None:
         site = load_site_or_exit(config)
         ids = [c.id for c in site.cameras]
         if camera not in ids:
-            raise _fail(
+            raise fail(
                 f"{config}: no camera {camera!r}; cameras are: {', '.join(ids) or '(none)'}",
                 f"{config}：没有摄像头 {camera!r}；已配置的摄像头：{', '.join(ids) or '（无）'}",
             )
         try:
             broker_cfg = broker_from_url(broker) if broker else None
         except ValueError as exc:
-            raise _fail(str(exc), f"代理地址无效：{broker}") from None
+            raise fail(str(exc), f"代理地址无效：{broker}") from None
         if password_file is not None:
             broker_cfg = (broker_cfg or site.broker).model_copy(update={"password_file": password_file})
         try:
@@ -68,7 +63,7 @@ def register(groups: Groups) -> None:
                 site, camera, broker=broker_cfg, clock=default_clock(), debug_port=debug_view
             )
         except ModelMissingError as exc:
-            raise _fail(str(exc), f"找不到检测模型（请运行 scripts/setup.sh）：{exc}") from None
+            raise fail(str(exc), f"找不到检测模型（请运行 scripts/setup.sh）：{exc}") from None
 
         def _stop(signum: int, _frame: object) -> None:
             logging.getLogger(__name__).info("signal %d: stopping", signum)
@@ -79,9 +74,9 @@ def register(groups: Groups) -> None:
         try:
             daemon.run()
         except ConnectionError as exc:
-            raise _fail(str(exc), f"无法连接 MQTT 代理：{exc}", 1) from None
+            raise fail(str(exc), f"无法连接 MQTT 代理：{exc}", 1) from None
         except FileNotFoundError as exc:
-            raise _fail(str(exc), f"找不到视频文件：{exc}") from None
+            raise fail(str(exc), f"找不到视频文件：{exc}") from None
 
     @groups.edge.command("export-model")
     def export_model(
@@ -93,7 +88,7 @@ def register(groups: Groups) -> None:
     ) -> None:
         """Export the detector for edge hardware; writes it next to the original."""
         if format not in EXPORT_FORMATS:
-            raise _fail(
+            raise fail(
                 f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}",
                 f"--format 只能是 {', '.join(EXPORT_FORMATS)}，收到 {format!r}",
             )
@@ -102,14 +97,14 @@ def register(groups: Groups) -> None:
         try:
             path = resolve_model_path(model)
         except ModelMissingError as exc:
-            raise _fail(str(exc), f"找不到模型：{exc}") from None
+            raise fail(str(exc), f"找不到模型：{exc}") from None
         prepare_ultralytics_env()
         from ultralytics import YOLO  # type: ignore[attr-defined]
 
         try:
             out = YOLO(str(path), task="detect").export(format=format, imgsz=imgsz, verbose=False)
         except Exception as exc:  # ultralytics raises many kinds; say what failed
-            raise _fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
+            raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
         typer.echo(str(out))
         typer.echo(
             f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
@@ -159,17 +154,17 @@ def register(groups: Groups) -> None:
                     rows=rows, cols=cols, tile_imgsz=tile_imgsz, flip=flip, containment=containment
                 )
             except ValueError:
-                raise _fail(
+                raise fail(
                     f"--tiles must look like 3x3 (1..8 each) or 'none', got {tiles!r}",
                     f"--tiles 应形如 3x3（各 1..8）或 none，收到 {tiles!r}",
                 ) from None
         if not images.is_dir():
-            raise _fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
+            raise fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
         try:
             rows_truth = read_truth(truth)
             polygon = read_roi(roi) if roi is not None else None
             detector = PersonDetector(model, imgsz=imgsz, conf=conf, tiling=tiling)
             summary = evaluate_counts(images, rows_truth, detector.detect_orientations, roi=polygon, out=out)
         except (EvalInputError, ModelMissingError) as exc:
-            raise _fail(str(exc), f"输入有误：{exc}") from None
+            raise fail(str(exc), f"输入有误：{exc}") from None
         typer.echo(summary.as_json())
