@@ -45,7 +45,7 @@ class ServerContext:
     registry: SiteRegistry
     pipeline: IngestPipeline
     prepare: PrepareWorkers
-    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    principals: PrincipalCache
     started: bool = field(default=False)
 
     @classmethod
@@ -68,7 +68,10 @@ class ServerContext:
             cfg=settings.ingest,
         )
         prepare = PrepareWorkers(settings.ingest.resolved_prepare_workers())
-        return cls(settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline, prepare)
+        principals = PrincipalCache(clock)
+        return cls(
+            settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline, prepare, principals
+        )
 
     def start(self) -> None:
         """Migrate the schema, load halls and tokens, restore state, start the writer."""

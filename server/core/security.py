@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lobbywatch.clock import Clock
 from server.core.config import ROLES, Role
 from server.storage.models import ApiToken
 
@@ -77,10 +76,6 @@ def create_token(
     return row, plain
 
 
-def principal_for(session: Session, token: str) -> Principal | None:
-    return principal_by_hash(session, hash_token(token))
-
-
 def principal_by_hash(session: Session, token_hash: str) -> Principal | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
     if row is None or row.revoked_at is not None:
@@ -100,9 +95,9 @@ class PrincipalCache:
     another server process on the same database stops working here within ``ttl_s``.
     """
 
-    def __init__(self, ttl_s: float = 5.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
-        self._monotonic = monotonic
+        self._monotonic = clock.monotonic
         self._entries: dict[str, tuple[Principal, float]] = {}
 
     def get(self, token_hash: str) -> Principal | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import DeviceEventKind
 from lobbywatch.protocol.messages import DeviceEvent, DeviceStatus
 from server.core.security import Principal, PrincipalCache
@@ -133,13 +136,13 @@ def test_live_stream_refuses_other_roles_and_sites(server: Server) -> None:
 
 
 def test_principal_cache_forgets_after_its_ttl() -> None:
-    now = [100.0]
-    cache = PrincipalCache(ttl_s=5.0, monotonic=lambda: now[0])
+    clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    cache = PrincipalCache(clock, ttl_s=5.0)
     p = Principal(1, "gw", "gateway", frozenset({"hall"}), None)
     cache.put("h", p)
-    now[0] = 104.9
+    clock.advance(4.9)
     assert cache.get("h") == p
-    now[0] = 105.1
+    clock.advance(0.2)
     assert cache.get("h") is None
     cache.put("h", p)
     cache.clear()
