@@ -50,7 +50,7 @@ from server.live import LiveState
 from server.rollups import Rollups
 from server.storage.db import Database
 from server.storage.models import ReceivedMessage, SeqStream
-from server.storage.repo import ensure_device, insert_keys, prune_received, sql_time, update_streams
+from server.storage.repo import ensure_device, insert_keys, prune_received, save_streams, sql_time
 from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
 
@@ -387,31 +387,15 @@ class IngestPipeline:
         return self.writer.spool(session, lines)
 
     def _persist_streams(self, session: Session, touched: set[StreamKey]) -> None:
-        updates: list[tuple[object, ...]] = []
+        new: list[tuple[object, ...]] = []
+        changed: list[tuple[object, ...]] = []
         for key in touched:
             s = self.streams[key]
             assert s.last_ts is not None
-            if key in self._persisted:
-                row = (s.highest, s.received, s.gaps, s.missing, s.late, sql_time(s.last_ts), *key)
-                updates.append(row)
-            else:
-                site, source, epoch = key
-                session.add(
-                    SeqStream(
-                        site=site,
-                        source=source,
-                        epoch=epoch,
-                        highest_seq=s.highest,
-                        received=s.received,
-                        gaps=s.gaps,
-                        missing=s.missing,
-                        late=s.late,
-                        last_ts=s.last_ts,
-                    )
-                )
-                self._persisted.add(key)
-        if updates:
-            update_streams(session, updates)
+            row = (s.highest, s.received, s.gaps, s.missing, s.late, sql_time(s.last_ts), *key)
+            (changed if key in self._persisted else new).append(row)
+            self._persisted.add(key)
+        save_streams(session, new, changed)
 
     def flush_rollups(self, session_factory: Database) -> None:
         """Merge every open minute into SQL (before reports and forecasts, and at shutdown)."""

@@ -107,10 +107,6 @@ def prune_received(session: Session, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-_KEY_COLUMNS = [c.name for c in ReceivedMessage.__table__.columns]
-"""(id, site, source, epoch, seq, is_will, type, ts, received_at): the order of a key row."""
-
-
 def sql_time(when: datetime) -> str:
     """An aware datetime as the naive-UTC text :class:`~server.storage.models.UtcTime` stores.
 
@@ -122,40 +118,57 @@ def sql_time(when: datetime) -> str:
     return when.isoformat(" ", "microseconds")[:26]
 
 
-def _executemany(session: Session, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-    """``sql`` (``?`` placeholders) through the DB-API ``executemany``, for any dialect.
+class _RawStatement:
+    """One INSERT/UPDATE run through the DB-API ``executemany``, its text made once per dialect.
 
     The hot path of ingest: SQLAlchemy's per-row parameter processing and the ORM's unit of
-    work cost more than the statements themselves. Times must be :func:`sql_time` text.
+    work cost more than the statements themselves. Rows are tuples in placeholder order,
+    times as :func:`sql_time` text.
     """
-    conn = session.connection()
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    conn.exec_driver_sql(sql, list(rows))
+
+    def __init__(self, qmark_sql: str) -> None:
+        self._by_style = {"qmark": qmark_sql, "other": qmark_sql.replace("?", "%s")}
+
+    def run(self, session: Session, rows: Sequence[tuple[object, ...]]) -> None:
+        conn = session.connection()
+        style = "qmark" if conn.dialect.paramstyle == "qmark" else "other"
+        conn.exec_driver_sql(self._by_style[style], list(rows))
+
+
+def _insert(table: str, columns: Sequence[str]) -> _RawStatement:
+    return _RawStatement(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+
+
+_KEYS = _insert(ReceivedMessage.__tablename__, [c.name for c in ReceivedMessage.__table__.columns])
+_STREAM_VALUES = ("highest_seq", "received", "gaps", "missing", "late", "last_ts")
+_STREAM_KEY = ("site", "source", "epoch")
+_NEW_STREAMS = _insert(SeqStream.__tablename__, _STREAM_VALUES + _STREAM_KEY)
+_STREAMS = _RawStatement(
+    f"UPDATE {SeqStream.__tablename__} SET {', '.join(f'{c} = ?' for c in _STREAM_VALUES)} "
+    f"WHERE {' AND '.join(f'{c} = ?' for c in _STREAM_KEY)}"
+)
+_SPOOL = _insert(InfluxSpool.__tablename__, ("created_at", "n_lines", "body"))
 
 
 def insert_keys(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
-    """Insert idempotency keys, each row the ``received_messages`` values in column order."""
-    table = ReceivedMessage.__tablename__
-    marks = ", ".join("?" * len(_KEY_COLUMNS))
-    _executemany(session, f"INSERT INTO {table} ({', '.join(_KEY_COLUMNS)}) VALUES ({marks})", rows)
+    """Insert idempotency keys: rows of (id, site, source, epoch, seq, is_will, type, ts,
+    received_at), the ``received_messages`` columns in order."""
+    _KEYS.run(session, rows)
 
 
-def update_streams(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
-    """Update stored sequence streams: rows of (highest_seq, received, gaps, missing, late,
-    last_ts, site, source, epoch)."""
-    _executemany(
-        session,
-        f"UPDATE {SeqStream.__tablename__} SET highest_seq = ?, received = ?, gaps = ?, "
-        "missing = ?, late = ?, last_ts = ? WHERE site = ? AND source = ? AND epoch = ?",
-        rows,
-    )
+def save_streams(
+    session: Session, new: Sequence[tuple[object, ...]], changed: Sequence[tuple[object, ...]]
+) -> None:
+    """Insert ``new`` and update ``changed`` sequence streams; rows of (highest_seq, received,
+    gaps, missing, late, last_ts, site, source, epoch)."""
+    if new:
+        _NEW_STREAMS.run(session, new)
+    if changed:
+        _STREAMS.run(session, changed)
 
 
 def insert_spool(session: Session, created_at: datetime, n_lines: int, body: str) -> None:
     """Add one chunk of line protocol to the InfluxDB spool (once per ingest batch)."""
-    _executemany(
-        session,
-        f"INSERT INTO {InfluxSpool.__tablename__} (created_at, n_lines, body) VALUES (?, ?, ?)",
-        [(sql_time(created_at), n_lines, body)],
-    )
+    _SPOOL.run(session, [(sql_time(created_at), n_lines, body)])

@@ -15,7 +15,7 @@ from lobbywatch.protocol.messages import CameraStatus, DeviceStatus, Envelope, Z
 from server.core.config import IngestConfig
 from server.storage.db import Database, run_migrations
 from server.storage.models import InfluxSpool, ReceivedMessage, SeqStream
-from server.storage.repo import insert_keys, insert_spool, prune_received, sql_time, update_streams
+from server.storage.repo import insert_keys, insert_spool, prune_received, save_streams, sql_time
 
 from .conftest import Server
 
@@ -269,9 +269,13 @@ def test_rows_written_raw_read_back_through_the_orm(sql_url: str) -> None:
         assert row.received_at == received
         assert prune_received(session, received) == 0
         assert prune_received(session, received + timedelta(microseconds=1)) == 1
-        session.add(SeqStream(site="hall", source="cam", epoch=3, highest_seq=1, last_ts=received))
+        save_streams(session, [(1, 1, 0, 0, 0, sql_time(received), "hall", "cam", 3)], [])
     with db.session() as session:
-        update_streams(session, [(9, 8, 1, 2, 0, sql_time(ts), "hall", "cam", 3)])
+        stream = session.get(SeqStream, ("hall", "cam", 3))
+        assert stream is not None
+        assert (stream.highest_seq, stream.received, stream.last_ts) == (1, 1, received)
+    with db.session() as session:
+        save_streams(session, [], [(9, 8, 1, 2, 0, sql_time(ts), "hall", "cam", 3)])
         insert_spool(session, received, 2, "a\nb")
     with db.session() as session:
         stream = session.get(SeqStream, ("hall", "cam", 3))
