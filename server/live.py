@@ -186,7 +186,7 @@ class LiveState:
         # entries while a request thread reads.
         s = self._site(site)
         zones = list(s.zones.values())
-        occupancy = sum(z.occupancy for z in zones)
+        occupancy = self.occupancy(site)
         waits = [
             z.expected_wait_s
             for z in zones

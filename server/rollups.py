@@ -89,6 +89,15 @@ class Rollups:
             acc = zones[(zone, minute)] = ZoneAcc()
         return acc
 
+    def _site_acc(self, site: str, minute: datetime) -> SiteAcc:
+        minutes = self.sites.get(site)
+        if minutes is None:
+            minutes = self.sites[site] = {}
+        acc = minutes.get(minute)
+        if acc is None:
+            acc = minutes[minute] = SiteAcc()
+        return acc
+
     def add_zone_state(self, msg: ZoneState, site_occupancy: float) -> None:
         minute = minute_of(msg.ts)
         self._touch(msg.site, minute)
@@ -104,12 +113,7 @@ class Rollups:
             acc.expected_wait_samples += 1
             acc.expected_wait_sum_s += msg.expected_wait_s
             acc.expected_wait_max_s = max(acc.expected_wait_max_s, msg.expected_wait_s)
-        site_minutes = self.sites.get(msg.site)
-        if site_minutes is None:
-            site_minutes = self.sites[msg.site] = {}
-        sacc = site_minutes.get(minute)
-        if sacc is None:
-            sacc = site_minutes[minute] = SiteAcc()
+        sacc = self._site_acc(msg.site, minute)
         sacc.occupancy_samples += 1
         sacc.occupancy_sum += site_occupancy
         sacc.occupancy_max = max(sacc.occupancy_max, site_occupancy)
