@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from bench.proc import cpu_seconds  # noqa: E402
 from lobbywatch.protocol.topics import uplink_filter  # noqa: E402
 from lobbywatch.services import Mosquitto, free_port, wait_until  # noqa: E402
 from tests.gateway.harness import write_hall_config  # noqa: E402
@@ -160,8 +161,7 @@ class GatewayProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU time the gateway process has used (Linux /proc)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None

@@ -39,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds, descendants  # noqa: E402
 from lobbywatch.services import Influxd, free_port, wait_until  # noqa: E402
 
 ZONES = [
@@ -122,29 +123,6 @@ def hall_messages(site: str, start: datetime, seconds: int) -> list[dict[str, An
         if s % 60 == 0:
             for cam in ("cam-entrance", "cam-counters"):
                 out.append(env(cam, "camera_status", t) | {"state": "online", "fps": 8.0})
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    """Child processes of ``pid``, recursively (the server's prepare helpers and their fork server)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
     return out
 
 
