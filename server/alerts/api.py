@@ -106,15 +106,7 @@ class DeliveryOut(_Out):
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:
-        return cls(
-            channel=d.channel,
-            event=d.event,
-            attempt=d.attempt,
-            ok=d.ok,
-            at=d.at,
-            latency_ms=d.latency_ms,
-            error=d.error,
-        )
+        return cls.model_validate(d, from_attributes=True)  # its fields, by name
 
 
 def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
