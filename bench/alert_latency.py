@@ -41,8 +41,8 @@ from lobbywatch.protocol.enums import ZoneKind  # noqa: E402
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState  # noqa: E402
 from lobbywatch.protocol.sequence import Stamper  # noqa: E402
 from lobbywatch.services import Mosquitto, ThreadedAsgiServer, wait_until  # noqa: E402
-from tests.alerts.hall import hall_dict  # noqa: E402
-from tests.alerts.receivers import HttpReceiver, start_http  # noqa: E402
+from tests.server.alerts.helpers_hall import hall_dict  # noqa: E402
+from tests.server.alerts.helpers_receivers import HttpReceiver, start_http  # noqa: E402
 
 SITE = "bench-alerts"
 

@@ -57,9 +57,9 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from bench.proc import cpu_seconds  # noqa: E402
 from lobbywatch.protocol.topics import uplink_filter  # noqa: E402
 from lobbywatch.services import Mosquitto, free_port, wait_until  # noqa: E402
-from tests.gateway.harness import write_hall_config  # noqa: E402
-from tests.gateway.ingest_receiver import IngestReceiver  # noqa: E402
-from tests.gateway.streams import (  # noqa: E402
+from tests.gateway.helpers_gateway import write_hall_config  # noqa: E402
+from tests.gateway.helpers_ingest import IngestReceiver  # noqa: E402
+from tests.gateway.helpers_streams import (  # noqa: E402
     Outgoing,
     Publisher,
     device_stream,

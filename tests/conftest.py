@@ -23,7 +23,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.services import Influxd, Mosquitto, Postgres, wait_until
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
 
 
 @pytest.fixture

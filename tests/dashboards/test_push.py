@@ -11,7 +11,7 @@ from dashboards.builder import DATASOURCE_UID
 from dashboards.catalog import all_dashboards
 from dashboards.push import InfluxSource, PushError, connect, folder_uid, push
 from lobbywatch.cli import app
-from tests.dashboards.grafana_fake import FakeGrafana
+from tests.dashboards.helpers_grafana import FakeGrafana
 
 UIDS = {d.uid for d in all_dashboards()}
 

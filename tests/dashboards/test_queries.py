@@ -17,8 +17,8 @@ from dashboards.hall import hall_wall
 from dashboards.regional import regional_overview
 from dashboards.vendor import vendor_uptime
 from lobbywatch.services import Influxd
-from tests.dashboards import seed
-from tests.dashboards.runner import Ran, dump, run_dashboard
+from tests.dashboards import helpers_seed as seed
+from tests.dashboards.helpers_queries import Ran, dump, run_dashboard
 
 ALL = {"zone": ".*", "vendor": ".*"}
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.unitfile import REPO
+from tests.deploy.helpers_units import REPO
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.unitfile import INSTALLED_BINARY, REPO, SYSTEMD_DIR, UNITS, exec_start
+from tests.deploy.helpers_units import INSTALLED_BINARY, REPO, SYSTEMD_DIR, UNITS, exec_start
 
 INSTALL = REPO / "deploy" / "edge" / "install.sh"
 FETCH = REPO / "scripts" / "fetch-model.sh"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.unitfile import (
+from tests.deploy.helpers_units import (
     INSTALLED_BINARY,
     JETSON_DROPIN,
     SYSTEMD_DIR,

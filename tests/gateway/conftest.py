@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gateway.ingest_receiver import IngestReceiver
+from tests.gateway.helpers_ingest import IngestReceiver
 
 
 @pytest.fixture

@@ -6,9 +6,14 @@ import signal
 from pathlib import Path
 
 from lobbywatch.services import Mosquitto, free_port, wait_until
-from tests.gateway.harness import healthz, start_gateway_process, write_hall_config
-from tests.gateway.ingest_receiver import IngestReceiver
-from tests.gateway.streams import Publisher, assert_exactly_once_in_order, device_stream, wait_published
+from tests.gateway.helpers_gateway import healthz, start_gateway_process, write_hall_config
+from tests.gateway.helpers_ingest import IngestReceiver
+from tests.gateway.helpers_streams import (
+    Publisher,
+    assert_exactly_once_in_order,
+    device_stream,
+    wait_published,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

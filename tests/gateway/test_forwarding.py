@@ -10,9 +10,14 @@ from pathlib import Path
 
 from lobbywatch.protocol.topics import alert_downlink_topic, device_event_topic, site_root
 from lobbywatch.services import Mosquitto, wait_until
-from tests.gateway.harness import gateway_settings, running
-from tests.gateway.ingest_receiver import IngestReceiver
-from tests.gateway.streams import Publisher, assert_exactly_once_in_order, device_stream, wait_published
+from tests.gateway.helpers_gateway import gateway_settings, running
+from tests.gateway.helpers_ingest import IngestReceiver
+from tests.gateway.helpers_streams import (
+    Publisher,
+    assert_exactly_once_in_order,
+    device_stream,
+    wait_published,
+)
 
 
 def _get(port: int, path: str) -> bytes:

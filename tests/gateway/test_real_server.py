@@ -30,7 +30,7 @@ from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from server.storage.models import ReceivedMessage
 from tests.conftest import broker_config
-from tests.gateway.harness import healthz, start_gateway_process
+from tests.gateway.helpers_gateway import healthz, start_gateway_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"

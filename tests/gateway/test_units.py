@@ -16,7 +16,7 @@ from gateway.service import GatewaySettings, GatewaySetupError
 from lobbywatch.backoff import Backoff
 from lobbywatch.config import load_site_config
 from lobbywatch.protocol.topics import alert_downlink_topic, device_downlink_topic
-from tests.gateway.streams import device_stream
+from tests.gateway.helpers_streams import device_stream
 
 SITE = "h1"
 

@@ -15,7 +15,7 @@ from edge.simulate.world import HallWorld, Phase
 from lobbywatch.config.loader import ConfigError
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import CounterStatus
-from tests.simulate.helpers import OPENING, TELECOM, hall, run
+from tests.edge.simulate.helpers_simulate import OPENING, TELECOM, hall, run
 
 
 def _day(scenario: Scenario, seed: int) -> tuple[HallWorld, Counter[int]]:

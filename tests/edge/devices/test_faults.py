@@ -16,7 +16,7 @@ from edge.devices.faults import (
 from lobbywatch.config import ConfigError
 from lobbywatch.protocol.enums import Severity
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "fault-codes.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "fault-codes.md"
 
 
 def test_doc_is_generated_from_the_catalogue() -> None:

@@ -15,7 +15,7 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus, CounterState, ZoneState
 from lobbywatch.services import Mosquitto
-from tests.simulate.helpers import TELECOM
+from tests.edge.simulate.helpers_simulate import TELECOM
 
 
 def _hall_file(tmp_path: Path, site_id: str) -> Path:

@@ -19,8 +19,7 @@ from lobbywatch.protocol import CameraStatus, DeviceEvent, decode, topic_for
 from lobbywatch.protocol.enums import DeviceEventKind, Presence
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import Influxd, MissingBinaryError, Mosquitto, Postgres, find_binary
-
-from .conftest import MqttProbe
+from tests.conftest import MqttProbe
 
 
 def test_qos1_message_arrives_validated(

@@ -16,7 +16,7 @@ from lobbywatch.protocol.codec import decode, encode
 from lobbywatch.protocol.messages import CounterState, DeviceEvent, DeviceStatus, Envelope
 from lobbywatch.protocol.topics import topic_for
 from lobbywatch.services import Mosquitto
-from tests.devices.helpers import hall, recorder, write_hall
+from tests.edge.devices.helpers_devices import hall, recorder, write_hall
 
 
 def test_a_simulated_week(site_id: str, clock: FixedClock) -> None:

@@ -20,7 +20,7 @@ from lobbywatch.protocol.messages import DeviceCommand, DeviceEvent, DeviceStatu
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.topics import device_prefix, device_status_topic
 from lobbywatch.services import Mosquitto, free_port, wait_until
-from tests.devices.helpers import (
+from tests.edge.devices.helpers_devices import (
     KIOSK,
     TERMINAL,
     hall,

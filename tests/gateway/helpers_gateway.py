@@ -14,7 +14,7 @@ from typing import Any
 from gateway.service import Gateway, GatewaySettings
 from lobbywatch.services import Mosquitto, free_port, wait_until
 from tests.conftest import broker_config
-from tests.gateway.ingest_receiver import IngestReceiver
+from tests.gateway.helpers_ingest import IngestReceiver
 
 
 def gateway_settings(

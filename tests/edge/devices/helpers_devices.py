@@ -24,7 +24,7 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import Envelope
 from lobbywatch.services import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"
 KIOSK = "kiosk-topup-1"
 KIOSK_B = "kiosk-bill-1"

@@ -27,7 +27,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.protocol.topics import device_downlink_topic, device_event_topic, device_prefix
 from lobbywatch.services import Mosquitto, wait_until
-from tests.devices.helpers import KIOSK, KIOSK_B, hall, recorder, write_hall
+from tests.edge.devices.helpers_devices import KIOSK, KIOSK_B, hall, recorder, write_hall
 
 ADMIN = "test-admin"
 
@@ -140,7 +140,7 @@ _seen: dict[int, list[tuple[str, bytes, bool]]] = {}
 
 def _raw(rec: object) -> list[tuple[str, bytes, bool]]:
     """Raw (not decoded) messages a recorder got so far; these tests publish non-protocol bytes."""
-    from tests.devices.helpers import Recorder
+    from tests.edge.devices.helpers_devices import Recorder
 
     assert isinstance(rec, Recorder)
     store = _seen.setdefault(id(rec), [])
@@ -252,7 +252,7 @@ def _tls_connects(cfg: BrokerConfig, password: str) -> bool:
 
 def test_reference_broker_config_is_current() -> None:
     from edge.devices.credentials import TlsFiles, render_broker_config
-    from tests.devices.helpers import ROOT
+    from tests.edge.devices.helpers_devices import ROOT
 
     d = Path("/etc/mosquitto/lobbywatch")
     tls = TlsFiles(d / "tls/ca.crt", d / "tls/server.crt", d / "tls/server.key")

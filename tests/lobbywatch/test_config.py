@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from lobbywatch.cli import app
 from lobbywatch.config import ConfigError, load_site_config
 from lobbywatch.protocol.enums import ZoneKind
-
-from .conftest import EXAMPLES
+from tests.conftest import EXAMPLES
 
 GOOD = """\
 site: hall-001

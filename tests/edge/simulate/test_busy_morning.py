@@ -15,7 +15,7 @@ from lobbywatch.protocol.messages import (
     WaitRecord,
     ZoneState,
 )
-from tests.simulate.helpers import TELECOM, hall, run
+from tests.edge.simulate.helpers_simulate import TELECOM, hall, run
 
 
 @pytest.fixture(scope="module")

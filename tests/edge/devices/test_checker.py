@@ -18,7 +18,7 @@ from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceInfo, DeviceStat
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.topics import device_heartbeat_topic, device_status_topic
 from lobbywatch.services import Mosquitto, wait_until
-from tests.devices.helpers import KIOSK, hall
+from tests.edge.devices.helpers_devices import KIOSK, hall
 
 T0 = "2026-11-23T01:30:00Z"
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from lobbywatch.clock import FixedClock
 from server.alerts.model import UpdateEvent
 
-from .hall import Hall, hall
+from .helpers_hall import Hall, hall
 
 
 def test_crowding_fires_once_after_hold_and_clears_with_hysteresis(site_id: str, clock: FixedClock) -> None:

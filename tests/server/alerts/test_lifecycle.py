@@ -12,7 +12,7 @@ from lobbywatch.protocol.enums import AlertState
 from server.alerts.model import UpdateEvent
 from server.alerts.store import SqlAlertStore
 
-from .hall import Hall, hall
+from .helpers_hall import Hall, hall
 
 
 def _crowd(h: Hall) -> str:

@@ -9,7 +9,7 @@ from server.alerts.model import UpdateEvent
 from server.alerts.rules import RULES
 from server.alerts.templates import LANGS, TEMPLATES, render
 
-from .hall import Hall, hall
+from .helpers_hall import Hall, hall
 
 
 class _Peak:

@@ -15,7 +15,7 @@ from edge.simulate.scenario import NORMAL, CameraNoise
 from lobbywatch.protocol.codec import decode, encode
 from lobbywatch.protocol.messages import WaitRecord
 from lobbywatch.protocol.topics import topic_for
-from tests.simulate.helpers import BANK, hall, run
+from tests.edge.simulate.helpers_simulate import BANK, hall, run
 
 TICK = 1.0
 # A busier than usual peak hour with a noisy tracker: jitter 3 px, 5% one-frame dropouts.

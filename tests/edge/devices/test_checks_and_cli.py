@@ -16,7 +16,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config import ConfigError
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.services import free_port, wait_until
-from tests.devices.helpers import EXAMPLE, KIOSK, hall
+from tests.edge.devices.helpers_devices import EXAMPLE, KIOSK, hall
 
 
 def test_command_check_raises_and_clears(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_agent_command_rejects_bad_arguments(tmp_path: Path) -> None:
 
 def test_heartbeat_carries_vitals(site_id: str, broker_cfg: BrokerConfig, tmp_path: Path) -> None:
     from lobbywatch.protocol.messages import DeviceHeartbeat
-    from tests.devices.helpers import recorder
+    from tests.edge.devices.helpers_devices import recorder
 
     rec = recorder(broker_cfg.port, f"lobbywatch/v1/{site_id}/device/{KIOSK}/heartbeat")
     agent = DeviceAgent(hall(site_id), KIOSK, state_dir=tmp_path, broker=broker_cfg).start()

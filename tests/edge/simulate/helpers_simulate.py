@@ -11,7 +11,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import SiteConfig, load_site_config
 from lobbywatch.protocol.messages import Envelope
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples"
 TELECOM = EXAMPLES / "telecom-hall.yaml"
 BANK = EXAMPLES / "bank-branch.yaml"
 OPENING = "2026-11-23T01:00:00Z"  # Monday 09:00 in Shanghai, when both example halls open

@@ -28,10 +28,10 @@ from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.store import MemoryAlertStore
+from tests.conftest import MqttProbe
 
-from ..conftest import MqttProbe
-from .hall import Hall, hall_dict
-from .receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
+from .helpers_hall import Hall, hall_dict
+from .helpers_receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
 
 SECRET = "SEC0123456789abcdef"
 

@@ -103,7 +103,7 @@ def test_tiles_cover_the_frame_with_overlap(rows: int, cols: int) -> None:
 
 
 def test_vision_cli_names_an_unknown_camera() -> None:
-    config = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "telecom-hall.yaml"
+    config = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "telecom-hall.yaml"
     r = CliRunner().invoke(app, ["edge", "vision", "--config", str(config), "--camera", "nope"])
     assert r.exit_code == 2
     assert "no camera 'nope'" in r.output

@@ -9,7 +9,7 @@ from typing import Any
 
 from dashboards.macros import QueryContext, duration_s, panel_range, render
 from lobbywatch.services import Influxd
-from tests.dashboards.seed import DAY_START, NOW
+from tests.dashboards.helpers_seed import DAY_START, NOW
 
 Json = dict[str, Any]
 MIN_INTERVAL_MS = 10_000  # the data source's timeInterval

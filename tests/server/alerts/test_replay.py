@@ -18,7 +18,7 @@ from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from server.alerts.cli import register
 
-from .hall import hall_dict
+from .helpers_hall import hall_dict
 
 
 def _app() -> typer.Typer:

@@ -23,8 +23,8 @@ from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 
-from .hall import hall_dict
-from .receivers import HttpReceiver, start_http
+from .helpers_hall import hall_dict
+from .helpers_receivers import HttpReceiver, start_http
 
 
 def test_ingested_fault_reaches_the_webhook_and_the_store(

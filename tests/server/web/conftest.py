@@ -25,7 +25,7 @@ from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from tests.conftest import launch_chromium
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"
 ARTIFACTS = ROOT / "test-artifacts"
 
