@@ -20,6 +20,7 @@ from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
+from server.hall_state import HallState
 from server.ingest import IngestPipeline, SiteRegistry
 from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
@@ -38,6 +39,7 @@ class ServerContext:
     clock: Clock
     db: Database
     writer: InfluxWriter
+    hall: HallState
     devices: DeviceTracker
     live: LiveState
     rollups: Rollups
@@ -52,13 +54,15 @@ class ServerContext:
     def build(cls, settings: ServerSettings, clock: Clock) -> ServerContext:
         db = Database(settings.sql_url)
         writer = InfluxWriter(db, settings.influx, clock)
-        devices = DeviceTracker()
-        live = LiveState(devices, clock, settings.ingest)
+        hall = HallState(clock)
+        devices = DeviceTracker(hall)
+        live = LiveState(hall, clock, settings.ingest)
         rollups = Rollups()
         bus = MessageBus()
         registry = SiteRegistry()
         pipeline = IngestPipeline(
             writer=writer,
+            hall=hall,
             live=live,
             devices=devices,
             rollups=rollups,
@@ -70,7 +74,19 @@ class ServerContext:
         prepare = PrepareWorkers(settings.ingest.resolved_prepare_workers())
         principals = PrincipalCache(clock)
         return cls(
-            settings, clock, db, writer, devices, live, rollups, bus, registry, pipeline, prepare, principals
+            settings,
+            clock,
+            db,
+            writer,
+            hall,
+            devices,
+            live,
+            rollups,
+            bus,
+            registry,
+            pipeline,
+            prepare,
+            principals,
         )
 
     def start(self) -> None:
@@ -81,6 +97,7 @@ class ServerContext:
         configs = [load_site_config(p) for p in self.settings.halls]
         for cfg in configs:
             self.registry.configs[cfg.site] = cfg
+        self.hall.set_configs(self.registry.configs)
         with self.db.session() as session:
             sync_sites(session, configs)
             created = bootstrap_tokens(session, self.settings.bootstrap_tokens, self.clock.now())

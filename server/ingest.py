@@ -45,6 +45,7 @@ from lobbywatch.protocol.sequence import SequenceTracker, Verdict
 from server.bus import IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
+from server.hall_state import HallState
 from server.ingest_prepare import DEFAULT_WAIT_LIMIT_S, Candidate, PreparedBatch
 from server.live import LiveState
 from server.rollups import Rollups
@@ -137,6 +138,7 @@ class IngestPipeline:
         self,
         *,
         writer: InfluxWriter,
+        hall: HallState,
         live: LiveState,
         devices: DeviceTracker,
         rollups: Rollups,
@@ -146,6 +148,7 @@ class IngestPipeline:
         cfg: IngestConfig,
     ) -> None:
         self.writer = writer
+        self.hall = hall
         self.live = live
         self.devices = devices
         self.rollups = rollups
@@ -166,7 +169,6 @@ class IngestPipeline:
         """Rebuild device and sequence state from SQL after a failed transaction."""
         try:
             with db.session() as session:
-                self.devices.clear()
                 self.devices.load(session, self.registry.devices)
                 self.streams.clear()
                 self._persisted.clear()
@@ -338,7 +340,7 @@ class IngestPipeline:
 
     def _domain(self, session: Session, batch: IngestBatch, accepted: list[Candidate]) -> int:
         lines: list[str] = [gateway_line(batch)]
-        self.live.apply_batch(batch)
+        self.hall.gateway_batch(batch.site, batch.gateway, batch.backlog, batch.sent_at)
         touched: set[StreamKey] = set()
         site = batch.site
         limit = self.registry.wait_limit_s(site)
@@ -346,21 +348,21 @@ class IngestPipeline:
             msg = candidate.message
             self._sequence(msg, touched)
             if isinstance(msg, _DEVICE_TYPES):
-                dkey = (msg.site, msg.source)
-                dev = self.devices.devices.get(dkey)
+                dev = self.hall.hall(site).devices.get(msg.source)
                 if dev is None:
+                    dkey = (msg.site, msg.source)
                     vendor, kind = self.registry.devices.get(dkey, ("unknown", ""))
                     if isinstance(msg, DeviceStatus) and msg.info is not None and not kind:
                         kind = msg.info.kind.value
                     row = ensure_device(session, msg.site, msg.source, vendor)
-                    dev = self.devices.get(dkey, row.vendor, row.kind or kind)
-                lines += self.devices.apply(session, msg, dev)
+                    dev = self.hall.device(site, msg.source, row.vendor, row.kind or kind)
+                lines += self.devices.record(session, msg, dev, self.hall.apply(msg))
                 lines += candidate.lines  # a heartbeat's vitals
             else:
                 lines += candidate.lines
-                self.live.apply(msg)
+                self.hall.apply(msg)
                 if isinstance(msg, ZoneState):
-                    self._pending_rollups.append((msg, self.live.occupancy(site)))
+                    self._pending_rollups.append((msg, self.hall.occupancy(site)))
                 elif isinstance(msg, WaitRecord):
                     self._pending_rollups.append((msg, limit))
             last = self._site_emitted.get(site)
@@ -378,6 +380,8 @@ class IngestPipeline:
                         counters_serving=serving,
                     )
                 )
+        if self.hall.sensing_live(site):
+            lines += self.devices.expire(session, site)  # heartbeats that stopped
         self._persist_streams(session, touched)
         for key in touched:
             s = self.streams[key]

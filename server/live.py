@@ -1,27 +1,22 @@
-"""Live state per site (zones, queues, expected wait, devices, counters, cameras, gateway
-backlog), and the change notifications the server-sent-events stream is built on.
-
-The ingest pipeline applies each accepted message (cheap: it keeps the latest message per
-zone, camera and counter) and calls :meth:`LiveState.notify` after commit. Snapshots are
-built on request. The alert engine may read :meth:`LiveState.snapshot` for its rules.
+"""Live views of each hall (zones, queues, expected wait, devices, counters, cameras, gateway
+backlog) read from :mod:`server.hall_state`, and the change notifications the server-sent
+events are built on (ingest calls :meth:`LiveState.notify` after each commit).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.clock import Clock
-from lobbywatch.protocol.enums import CounterStatus, DeviceKind, ZoneKind
-from lobbywatch.protocol.ingest import Backlog, IngestBatch
-from lobbywatch.protocol.messages import CameraStatus, CounterState, Envelope, ZoneState
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.ingest import Backlog
 from server.core.config import IngestConfig
-from server.devices import DeviceLive, DeviceTracker
+from server.hall_state import DeviceState, HallState
 
 
 class _Out(BaseModel):
@@ -109,109 +104,68 @@ class SiteLiveView(_Out):
     gateways: list[GatewayView]
 
 
-@dataclass
-class _Site:
-    zones: dict[str, ZoneState] = field(default_factory=dict)
-    occupancy: dict[str, float] = field(default_factory=dict)  # zone -> zones[zone].occupancy
-    counters: dict[str, CounterState] = field(default_factory=dict)
-    cameras: dict[str, CameraStatus] = field(default_factory=dict)
-    gateways: dict[str, tuple[IngestBatch, datetime]] = field(default_factory=dict)
-    last_batch: datetime | None = None
-
-
-def _device_view(d: DeviceLive) -> DeviceView:
+def _device_view(hall: HallState, d: DeviceState) -> DeviceView:
+    now = hall.device_now(d)
     return DeviceView(
         device=d.device,
         vendor=d.vendor,
         kind=d.kind or "unknown",
-        state=d.state or "unknown",
-        since=d.since,
+        state=now.state,
+        since=now.since if now.state == "offline" else d.since,
         faults=sorted(d.faults),
         last_seen=d.last_seen,
         heartbeat_s=d.heartbeat_s,
     )
 
 
-def _is_kiosk(kind: str) -> bool:
-    try:
-        return DeviceKind(kind).is_self_service
-    except ValueError:
-        return False
-
-
 class LiveState:
-    def __init__(self, devices: DeviceTracker, clock: Clock, cfg: IngestConfig) -> None:
-        self._sites: dict[str, _Site] = {}
-        self._devices = devices
+    """Views of the hall state for the pages and the live API, and their change notifications."""
+
+    def __init__(self, hall: HallState, clock: Clock, cfg: IngestConfig) -> None:
+        self.hall = hall
         self._clock = clock
         self._cfg = cfg
         self._listeners: list[Callable[[str], None]] = []
         self._lock = threading.Lock()
 
-    def _site(self, site: str) -> _Site:
-        s = self._sites.get(site)
-        if s is None:
-            s = self._sites[site] = _Site()
-        return s
-
-    def apply(self, msg: Envelope) -> None:
-        s = self._site(msg.site)
-        if isinstance(msg, ZoneState):
-            old = s.zones.get(msg.zone)
-            if old is None or msg.ts >= old.ts:
-                s.zones[msg.zone] = msg
-                s.occupancy[msg.zone] = msg.occupancy
-        elif isinstance(msg, CounterState):
-            old_c = s.counters.get(msg.counter)
-            if old_c is None or msg.ts >= old_c.ts:
-                s.counters[msg.counter] = msg
-        elif isinstance(msg, CameraStatus):
-            old_cam = s.cameras.get(msg.source)
-            if old_cam is None or msg.ts >= old_cam.ts:
-                s.cameras[msg.source] = msg
-
-    def apply_batch(self, batch: IngestBatch) -> None:
-        s = self._site(batch.site)
-        now = self._clock.now()
-        s.gateways[batch.gateway] = (batch, now)
-        s.last_batch = now
-
-    def occupancy(self, site: str) -> float:
-        s = self._sites.get(site)
-        return 0.0 if s is None else sum(list(s.occupancy.values()))
+    def device_view(self, site: str, device: str) -> DeviceView | None:
+        dev = self.hall.hall(site).devices.get(device)
+        return None if dev is None else _device_view(self.hall, dev)
 
     def aggregates(self, site: str) -> tuple[float, float | None, int, int, int]:
         """(occupancy, expected wait, kiosks working, kiosks total, counters serving)."""
         # list(...) copies a dict in one step under the GIL: the ingest thread may be adding
         # entries while a request thread reads.
-        s = self._site(site)
-        zones = list(s.zones.values())
-        occupancy = self.occupancy(site)
+        zones = list(self.hall.hall(site).zones.values())
         waits = [
             z.expected_wait_s
             for z in zones
             if z.kind in (ZoneKind.QUEUE, ZoneKind.WAITING) and z.expected_wait_s is not None
         ]
-        kiosks = [d for d in self._devices.site_devices(site) if _is_kiosk(d.kind)]
-        working = sum(1 for d in kiosks if d.state == "online")
-        serving = sum(1 for c in list(s.counters.values()) if c.state == CounterStatus.SERVING)
-        return occupancy, (max(waits) if waits else None), working, len(kiosks), serving
+        working, down = self.hall.kiosks(site)
+        serving = self.hall.counters_serving(site)
+        return (
+            self.hall.occupancy(site),
+            (max(waits) if waits else None),
+            len(working),
+            len(working) + len(down),
+            serving,
+        )
 
     def data_status(self, site: str) -> Literal["live", "delayed", "absent"]:
-        s = self._sites.get(site)
-        if s is None or s.last_batch is None:
+        h = self.hall.hall(site)
+        if h.last_batch is None:
             return "absent"
         now = self._clock.now()
-        if (now - s.last_batch).total_seconds() > self._cfg.absent_after_s:
+        if (now - h.last_batch).total_seconds() > self._cfg.absent_after_s:
             return "absent"
-        if any(
-            b.backlog.oldest_age_s > self._cfg.delayed_backlog_age_s for b, _ in list(s.gateways.values())
-        ):
+        if any(g.backlog.oldest_age_s > self._cfg.delayed_backlog_age_s for g in list(h.gateways.values())):
             return "delayed"
         return "live"
 
     def snapshot(self, site: str) -> SiteLiveView:
-        s = self._site(site)
+        """The whole floor of one hall now, as the wall page and ``GET .../live`` show it."""
+        h = self.hall.hall(site)
         occupancy, expected, working, total, serving = self.aggregates(site)
         zones = [
             ZoneView(
@@ -229,7 +183,7 @@ class LiveState:
                 exited_total=z.exited_total,
                 ts=z.ts,
             )
-            for z in sorted(s.zones.values(), key=lambda z: z.zone)
+            for z in sorted(list(h.zones.values()), key=lambda z: z.zone)
         ]
         return SiteLiveView(
             site=site,
@@ -252,11 +206,11 @@ class LiveState:
                 if z.queue_length is not None
             ],
             devices=[
-                _device_view(d) for d in sorted(self._devices.site_devices(site), key=lambda d: d.device)
+                _device_view(self.hall, d) for d in sorted(self.hall.devices(site), key=lambda d: d.device)
             ],
             counters=[
                 CounterView(counter=c.counter, state=c.state.value, since=c.since, ts=c.ts)
-                for c in sorted(s.counters.values(), key=lambda c: c.counter)
+                for c in sorted(list(h.counters.values()), key=lambda c: c.counter)
             ],
             cameras=[
                 CameraView(
@@ -267,11 +221,13 @@ class LiveState:
                     reason=c.reason,
                     ts=c.ts,
                 )
-                for c in sorted(s.cameras.values(), key=lambda c: c.source)
+                for c in sorted(list(h.cameras.values()), key=lambda c: c.source)
             ],
             gateways=[
-                GatewayView(gateway=g, backlog=b.backlog, sent_at=b.sent_at, received_at=at)
-                for g, (b, at) in sorted(s.gateways.items())
+                GatewayView(
+                    gateway=g.gateway, backlog=g.backlog, sent_at=g.sent_at, received_at=g.received_at
+                )
+                for g in sorted(list(h.gateways.values()), key=lambda g: g.gateway)
             ],
         )
 

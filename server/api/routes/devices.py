@@ -64,9 +64,6 @@ def get_visible_device(session: SessionDep, principal: Principal, site: str, dev
 
 
 def _out(ctx: CtxDep, row: Device) -> DeviceOut:
-    from server.live import _device_view
-
-    dev = ctx.devices.devices.get((row.site, row.id))
     return DeviceOut(
         site=row.site,
         id=row.id,
@@ -75,7 +72,7 @@ def _out(ctx: CtxDep, row: Device) -> DeviceOut:
         model=row.model,
         zone=row.zone,
         configured=row.configured,
-        live=_device_view(dev) if dev is not None else None,
+        live=ctx.live.device_view(row.site, row.id),
     )
 
 

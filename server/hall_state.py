@@ -1,0 +1,345 @@
+"""The one hall state: what the server knows about each hall now.
+
+Ingest applies every accepted message (:meth:`HallState.apply`) and every gateway batch
+(:meth:`HallState.gateway_batch`); live views, the device API and reports (through
+:class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
+definitions every consumer shares: when a device is offline (its status or last-will says
+so, or its heartbeat expired while the hall's data is live), when a kiosk works, a camera is
+blind and a counter serves. docs/server.md ("One hall state") has the long story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from lobbywatch.clock import Clock
+from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.enums import CounterStatus, DeviceEventKind, DeviceKind, Presence
+from lobbywatch.protocol.ingest import Backlog
+from lobbywatch.protocol.messages import (
+    CameraStatus,
+    CounterState,
+    DeviceEvent,
+    DeviceHeartbeat,
+    DeviceStatus,
+    Envelope,
+    ZoneState,
+)
+
+DeviceStateName = Literal["online", "offline", "out_of_service", "faulted", "unknown"]
+OfflineReason = Literal["will", "shutdown", "heartbeat"]
+
+DEFAULT_HEARTBEAT_S = 30.0
+DEFAULT_GRACE_S = 90.0
+DEFAULT_SILENCE_S = 60.0
+
+
+@dataclass
+class DeviceState:
+    """What one device last told the server, and when it was last heard from."""
+
+    site: str
+    device: str
+    vendor: str
+    kind: str
+    presence: str = Presence.ONLINE.value
+    will: bool = False
+    offline_at: datetime | None = None
+    out_of_service: bool = False
+    faults: dict[str, bool] = field(default_factory=dict)  # code -> makes the device unusable
+    fault_detail: dict[str, str | None] = field(default_factory=dict)
+    last_seen: datetime | None = None
+    """Source time of the newest message (shown on pages)."""
+    last_heard: datetime | None = None
+    """When it was last heard from (source time, never later than the server's clock): the
+    start of its heartbeat clock. A device never heard of counts from the hall state's start."""
+    heartbeat_s: float | None = None
+    """The interval the device promised; else its configured one."""
+    model: str | None = None
+    firmware: str | None = None
+    state: str | None = None
+    """The recorded episode's state (what SQL holds), kept by :class:`DeviceTracker`."""
+    since: datetime | None = None
+
+    @property
+    def is_kiosk(self) -> bool:
+        try:
+            return DeviceKind(self.kind).is_self_service
+        except ValueError:
+            return False
+
+    def fault_code(self, state: str) -> str | None:
+        """The first unusable fault, for a ``faulted`` episode."""
+        if state != "faulted":
+            return None
+        return next((code for code, unusable in self.faults.items() if unusable), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceNow:
+    """A device's state at one moment, by the one definition (:meth:`HallState.device_now`)."""
+
+    state: DeviceStateName
+    since: datetime | None
+    """When it went offline (for ``offline``), else None."""
+    reason: OfflineReason | None
+    working: bool
+    """Usable by customers: online (or not yet due to announce itself), not out of service,
+    no fault that makes it unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChange:
+    """A fault a device message raised (``raised=True``) or cleared."""
+
+    code: str
+    raised: bool
+    unusable: bool = True
+    severity: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Gateway:
+    """The latest batch of one of the hall's gateways."""
+
+    gateway: str
+    backlog: Backlog
+    sent_at: datetime
+    received_at: datetime
+
+
+@dataclass
+class Hall:
+    """One hall's state. Read it through :class:`HallState`; ingest writes it."""
+
+    site: str
+    zones: dict[str, ZoneState] = field(default_factory=dict)
+    occupancy: dict[str, float] = field(default_factory=dict)  # zone -> zones[zone].occupancy
+    counters: dict[str, CounterState] = field(default_factory=dict)
+    cameras: dict[str, CameraStatus] = field(default_factory=dict)
+    devices: dict[str, DeviceState] = field(default_factory=dict)
+    gateways: dict[str, Gateway] = field(default_factory=dict)
+    last_batch: datetime | None = None
+    catching_up: bool = False
+
+    def counter_states(self) -> dict[str, CounterStatus]:
+        return {c: s.state for c, s in list(self.counters.items())}
+
+
+def camera_blind(status: CameraStatus) -> bool:
+    """A camera is blind when it says it is offline or its stream is down."""
+    return status.state == Presence.OFFLINE or not status.stream_ok
+
+
+class HallState:
+    """Every hall's state, and the one definition of device, kiosk, camera and counter state."""
+
+    def __init__(self, clock: Clock, configs: Mapping[str, SiteConfig] | None = None) -> None:
+        self._clock = clock
+        self._configs: Mapping[str, SiteConfig] = configs if configs is not None else {}
+        self._halls: dict[str, Hall] = {}
+        self.started = clock.now()
+
+    def set_configs(self, configs: Mapping[str, SiteConfig]) -> None:
+        """Use these hall configurations (heartbeat intervals, grace, silence limits)."""
+        self._configs = configs
+
+    def hall(self, site: str) -> Hall:
+        h = self._halls.get(site)
+        if h is None:
+            h = self._halls[site] = Hall(site)
+        return h
+
+    def halls(self) -> list[Hall]:
+        return list(self._halls.values())
+
+    def clear_devices(self) -> None:
+        for h in self.halls():
+            h.devices.clear()
+
+    # ------------------------------------------------------------------ writes (ingest)
+
+    def device(self, site: str, device: str, vendor: str = "unknown", kind: str = "") -> DeviceState:
+        """The device's record, created on first use (presumed online until its heartbeat is due)."""
+        h = self.hall(site)
+        dev = h.devices.get(device)
+        if dev is None:
+            dev = h.devices[device] = DeviceState(site, device, vendor, kind)
+        return dev
+
+    def apply(self, msg: Envelope) -> list[FaultChange]:
+        """Apply one accepted message; for device messages, the faults it raised or cleared."""
+        h = self.hall(msg.site)
+        match msg:
+            case ZoneState():
+                old = h.zones.get(msg.zone)
+                if old is None or msg.ts >= old.ts:
+                    h.zones[msg.zone] = msg
+                    h.occupancy[msg.zone] = msg.occupancy
+            case CounterState():
+                old_c = h.counters.get(msg.counter)
+                if old_c is None or msg.ts >= old_c.ts:
+                    h.counters[msg.counter] = msg
+            case CameraStatus():
+                old_cam = h.cameras.get(msg.source)
+                if old_cam is None or msg.ts >= old_cam.ts:
+                    h.cameras[msg.source] = msg
+            case DeviceStatus() | DeviceHeartbeat() | DeviceEvent():
+                return self._apply_device(msg, self.device(msg.site, msg.source))
+        return []
+
+    def _apply_device(
+        self, msg: DeviceStatus | DeviceHeartbeat | DeviceEvent, dev: DeviceState
+    ) -> list[FaultChange]:
+        heard = min(msg.ts, self._clock.now())
+        seen_before = dev.last_seen
+        if dev.last_seen is None or msg.ts > dev.last_seen:
+            dev.last_seen = msg.ts
+        changes: list[FaultChange] = []
+        if isinstance(msg, DeviceStatus):
+            if msg.heartbeat_s is not None:
+                dev.heartbeat_s = msg.heartbeat_s
+            if msg.info is not None:
+                dev.model, dev.firmware = msg.info.model, msg.info.firmware
+            if msg.state == Presence.OFFLINE:
+                # A will carries what was true when the device connected: it says only that the
+                # connection died, not when (after the last thing heard) nor which faults are on.
+                dev.presence, dev.will = Presence.OFFLINE.value, msg.is_will
+                dev.offline_at = msg.ts
+                if msg.is_will and seen_before is not None and seen_before > msg.ts:
+                    dev.offline_at = seen_before
+                return changes
+            dev.presence, dev.will, dev.offline_at = Presence.ONLINE.value, False, None
+            dev.out_of_service = msg.out_of_service
+            changes += [FaultChange(code, True) for code in msg.faults if code not in dev.faults]
+            changes += [FaultChange(code, False) for code in dev.faults if code not in msg.faults]
+        elif isinstance(msg, DeviceHeartbeat):
+            dev.heartbeat_s = msg.interval_s
+            if dev.presence != Presence.ONLINE.value:
+                dev.presence, dev.will, dev.offline_at = Presence.ONLINE.value, False, None
+        elif msg.event == DeviceEventKind.FAULT_RAISED and msg.code is not None:
+            if msg.code not in dev.faults:
+                sev = msg.severity.value if msg.severity else None
+                unusable = msg.unusable is not False
+                changes.append(FaultChange(msg.code, True, unusable, sev, msg.detail))
+        elif msg.event == DeviceEventKind.FAULT_CLEARED and msg.code is not None:
+            if msg.code in dev.faults:
+                changes.append(FaultChange(msg.code, False))
+        elif msg.event == DeviceEventKind.OUT_OF_SERVICE_ON:
+            dev.out_of_service = True
+        elif msg.event == DeviceEventKind.OUT_OF_SERVICE_OFF:
+            dev.out_of_service = False
+        for change in changes:
+            if change.raised:
+                dev.faults[change.code] = change.unusable
+                dev.fault_detail[change.code] = change.detail
+            else:
+                dev.faults.pop(change.code, None)
+                dev.fault_detail.pop(change.code, None)
+        if dev.last_heard is None or heard > dev.last_heard:
+            dev.last_heard = heard
+        return changes
+
+    def gateway_batch(self, site: str, gateway: str, backlog: Backlog, sent_at: datetime) -> None:
+        """A gateway delivered a batch. Coming back from silence or a stale backlog restarts
+        the heartbeat clocks: devices could not be heard while the hall was cut off."""
+        h = self.hall(site)
+        now = self._clock.now()
+        was_blind = self._blind(h, now)
+        h.gateways[gateway] = Gateway(gateway, backlog, sent_at, now)
+        h.last_batch = now
+        h.catching_up = backlog.count > 0 and backlog.oldest_age_s > self._silence_s(site)
+        if was_blind and not h.catching_up:
+            for dev in list(h.devices.values()):
+                dev.last_heard = now
+
+    # ------------------------------------------------------------------ reads
+
+    def _blind(self, h: Hall, now: datetime) -> bool:
+        if h.last_batch is None:
+            return False  # no gateway seen (yet): messages fed directly count as live
+        return h.catching_up or (now - h.last_batch).total_seconds() > self._silence_s(h.site)
+
+    def sensing_live(self, site: str, now: datetime | None = None) -> bool:
+        """Whether the hall's data is live: its gateway is neither silent nor catching up."""
+        return not self._blind(self.hall(site), now or self._clock.now())
+
+    def gateway_silent(self, site: str, now: datetime | None = None) -> bool:
+        h = self.hall(site)
+        if h.last_batch is None:
+            return False
+        return ((now or self._clock.now()) - h.last_batch).total_seconds() > self._silence_s(site)
+
+    def _silence_s(self, site: str) -> float:
+        cfg = self._configs.get(site)
+        return DEFAULT_SILENCE_S if cfg is None else cfg.notifications.policy.gateway_silence_s
+
+    def heartbeat_due(self, dev: DeviceState) -> datetime:
+        """When the next sign of life is due: last heard (or start) + the promised interval."""
+        interval = dev.heartbeat_s
+        if interval is None:
+            cfg = self._configs.get(dev.site)
+            try:
+                interval = cfg.device(dev.device).heartbeat_s if cfg else DEFAULT_HEARTBEAT_S
+            except KeyError:
+                interval = DEFAULT_HEARTBEAT_S
+        return (dev.last_heard or self.started) + timedelta(seconds=interval)
+
+    def grace_s(self, site: str) -> float:
+        cfg = self._configs.get(site)
+        return DEFAULT_GRACE_S if cfg is None else cfg.thresholds.device_offline_grace_s
+
+    def device_now(self, dev: DeviceState, now: datetime | None = None) -> DeviceNow:
+        """The device's state now. Offline: its status or will says so, or no sign of life
+        for its heartbeat interval plus the hall's grace while the hall's data is live."""
+        t = now or self._clock.now()
+        if dev.presence == Presence.OFFLINE.value:
+            return DeviceNow("offline", dev.offline_at, "will" if dev.will else "shutdown", False)
+        due = self.heartbeat_due(dev)
+        if (t - due).total_seconds() > self.grace_s(dev.site) and self.sensing_live(dev.site, t):
+            return DeviceNow("offline", due, "heartbeat", False)
+        if dev.out_of_service:
+            return DeviceNow("out_of_service", None, None, False)
+        if any(dev.faults.values()):
+            return DeviceNow("faulted", None, None, False)
+        if dev.last_heard is None and dev.state is None:
+            return DeviceNow("unknown", None, None, True)  # not yet due to announce itself
+        return DeviceNow("online", None, None, True)
+
+    def devices(self, site: str) -> list[DeviceState]:
+        return list(self.hall(site).devices.values())
+
+    def kiosks(self, site: str, now: datetime | None = None) -> tuple[list[str], list[str]]:
+        """(working, down) ids of the hall's kiosks: configured self-service devices and any
+        other device that reported a self-service kind."""
+        h = self.hall(site)
+        cfg = self._configs.get(site)
+        ids = [d.id for d in cfg.devices if d.kind.is_self_service] if cfg else []
+        ids += [d for d, dev in list(h.devices.items()) if dev.is_kiosk and d not in ids]
+        working: list[str] = []
+        down: list[str] = []
+        for device in ids:
+            dev = h.devices.get(device)
+            ok = self.device_now(dev, now).working if dev else self._unheard_working(site, device, now)
+            (working if ok else down).append(device)
+        return working, down
+
+    def _unheard_working(self, site: str, device: str, now: datetime | None) -> bool:
+        probe = DeviceState(site, device, "unknown", "")
+        return self.device_now(probe, now).working
+
+    def counters(self, site: str) -> dict[str, CounterStatus]:
+        return self.hall(site).counter_states()
+
+    def counters_serving(self, site: str) -> int:
+        return sum(1 for s in self.counters(site).values() if s == CounterStatus.SERVING)
+
+    def blind_cameras(self, site: str) -> set[str]:
+        return {c for c, s in list(self.hall(site).cameras.items()) if camera_blind(s)}
+
+    def occupancy(self, site: str) -> float:
+        return sum(list(self.hall(site).occupancy.values()))
