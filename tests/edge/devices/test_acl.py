@@ -18,6 +18,7 @@ from edge.devices.credentials import (
     GATEWAY_USER,
     SERVER_USER,
     GeneratedCredentials,
+    auth_config,
     device_user,
     hash_password,
     verify_password,
@@ -42,11 +43,7 @@ def secured(tmp_path: Path, site_id: str) -> Iterator[tuple[Mosquitto, Generated
     with creds.acl_file.open("a") as f:
         f.write(f"\nuser {ADMIN}\ntopic readwrite #\n")
     creds.passwords[ADMIN] = admin_pw
-    extra = [
-        "allow_anonymous false",
-        f"password_file {creds.password_file}",
-        f"acl_file {creds.acl_file}",
-    ]
+    extra = auth_config(creds.password_file, creds.acl_file)
     with Mosquitto(tmp_path / "broker", extra_config=extra) as broker:
         yield broker, creds
 
