@@ -9,18 +9,21 @@
 ===========================  ==================================================
 
 Answers are JSON. Mistakes get a 4xx whose ``error`` names what was wrong, in English and
-Chinese: 400 (not JSON), 404 (unknown path), 413 (body over :data:`MAX_BODY_BYTES`),
-415 (not ``application/json``), 422 (wrong field types or unknown fault code), 409 (counter
-state from a device that is not a counter terminal). The agent never stops on bad input.
+Chinese: 400 (not JSON), 403 (a Host or Origin that is not this machine: a web page cannot
+drive the kiosk), 404 (unknown path), 413 (body over :data:`MAX_BODY_BYTES`), 415 (not
+``application/json``, or no Content-Type), 422 (wrong field types or unknown fault code), 409
+(counter state from a device that is not a counter terminal). The agent never stops on bad input.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -86,6 +89,31 @@ def _validate(model: type[_Body], data: Any) -> Any:
     return model.model_validate(data)
 
 
+def _is_loopback(host: str) -> bool:
+    """``host`` (a Host header or an origin's host part, port optional) names this machine."""
+    if host.startswith("["):
+        name = host[1:].split("]")[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_local(host: str | None, origin: str | None) -> None:
+    """Only this machine's programs may call: a web page elsewhere (cross-site request, DNS
+    rebinding) names another host or origin and is refused with 403."""
+    if host is None or not _is_loopback(host):
+        raise ApiError(403, f"Host {host!r} is not this machine", "只接受本机请求（Host 不是本机）")
+    if origin is not None:
+        parsed = urlsplit(origin)
+        if origin == "null" or not parsed.netloc or not _is_loopback(parsed.netloc):
+            raise ApiError(403, f"Origin {origin!r} is not this machine", "只接受本机请求（Origin 不是本机）")
+
+
 def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "lobbywatch-device-agent"
@@ -120,12 +148,12 @@ def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
                     f"body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit",
                     f"请求体 {length} 字节，超过 {MAX_BODY_BYTES} 字节上限",
                 )
-            ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             raw = self.rfile.read(length)
             if ctype != "application/json":
                 raise ApiError(
                     415,
-                    f"Content-Type must be application/json, not {ctype}",
+                    f"Content-Type must be application/json, not {ctype or 'missing'}",
                     "Content-Type 必须是 application/json",
                 )
             try:
@@ -148,6 +176,7 @@ def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, method: str) -> None:
             try:
+                _check_local(self.headers.get("Host"), self.headers.get("Origin"))
                 status, body = self._route(method)
             except ApiError as exc:
                 status, body = exc.status, exc.body()
