@@ -208,7 +208,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     n = sum(len(b.messages) for b in batches)
     limits = ctx.registry.wait_limits()
     t0, c0 = time.perf_counter(), time.process_time()
-    prepared = [prepare(b, limits) for b in batches]
+    prepared = [prepare(b, limits, ctx.clock.now()) for b in batches]
     c1 = time.process_time()
     for p in prepared:
         ctx.pipeline.process(ctx.db, p)

@@ -3,16 +3,22 @@
 * ignored: downlink topics (server -> hall traffic the gateway also sees on ``site/#``) and
   zero-length payloads (how a retained message is cleared);
 * quarantined: anything that is not a valid protocol v1 message on its own topic of this
-  hall (random bytes, wrong schema, oversized, unknown topic, another hall's site);
-* stored: everything else, with its delivery class (event or sample) and source.
+  hall (random bytes, wrong schema, oversized, unknown topic, another hall's site), and a
+  message dated too far ahead of the gateway's clock (reason ``clock``; how old a message
+  may be is the server's rule, for it knows its retention);
+* stored: everything else, in its canonical encoding (a byte-order mark, odd spacing or
+  escapes never reach the server), with its delivery class (event or sample) and source.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.outbox import NewMessage, Quarantined
-from lobbywatch.protocol.codec import ProtocolError, decode
+from lobbywatch.protocol.codec import ProtocolError, decode, encode
+from lobbywatch.protocol.timecheck import clock_problem
 from lobbywatch.protocol.topics import parse_topic
 
 
@@ -46,13 +52,16 @@ def classify(site: str, topic: str, payload: bytes, received_at: float) -> Verdi
     if message.DIRECTION != "up":
         return Ignored("downlink message")
     try:
-        body = payload.decode("utf-8")
+        payload.decode("utf-8")
     except UnicodeDecodeError as exc:  # JSON in UTF-16/32 parses, but the protocol says UTF-8
         return bad("not_utf8", f"payload is not UTF-8: {exc}")
+    ahead = clock_problem(message.ts, datetime.fromtimestamp(received_at, UTC), max_age_days=math.inf)
+    if ahead is not None:
+        return bad("clock", ahead)
     return NewMessage(
         msg_id=message.id,
         source=message.source,
         delivery=message.DELIVERY,
         received_at=received_at,
-        body=body,
+        body=encode(message).decode(),  # what was validated, never the device's own bytes
     )

@@ -107,7 +107,7 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
-        self.prepare.start(self.registry.wait_limits())
+        self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
         self.started = True
 

@@ -1,7 +1,7 @@
 """The stateless half of ingest: parse, validate and format one gateway batch.
 
-Everything here is a pure function of the request body and the halls' wait limits: no SQL,
-no live state, no clock. That is why it can run in helper processes
+Everything here is a pure function of the request body, the halls' wait limits and the time
+it was received: no SQL, no live state. That is why it can run in helper processes
 (:mod:`server.ingest_workers`) while the server process keeps the stateful half
 (:class:`server.ingest.IngestPipeline`: duplicates, SQL, live state, alerts). Parsing JSON,
 validating each message and building its InfluxDB lines are about a third of a message's CPU.
@@ -9,10 +9,11 @@ validating each message and building its InfluxDB lines are about a third of a m
 Lines are built for every valid message, before anyone knows whether it is new; the
 pipeline spools only those of the messages it accepts.
 
+>>> from datetime import UTC
 >>> body = b'{"gateway": "gw-1", "site": "hall-1", "sent_at": "2026-11-23T01:00:00Z",'
 >>> body += b' "backlog": {"count": 1, "bytes": 300, "oldest_age_s": 0.5},'
 >>> body += b' "messages": [{"v": 1, "type": "teleport", "id": "m1"}]}'
->>> prepared = prepare_body(body, {})
+>>> prepared = prepare_body(body, {}, datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
 >>> prepared.size, prepared.candidates, prepared.rejected[0][:2]
 (1, [], (0, 'm1'))
 """
@@ -20,6 +21,7 @@ pipeline spools only those of the messages it accepts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import NamedTuple
 
 import orjson
@@ -28,6 +30,7 @@ from pydantic import ValidationError
 from lobbywatch.protocol.codec import ProtocolError, decode_obj, errors_from_validation
 from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import Envelope
+from lobbywatch.protocol.timecheck import MAX_AGE_DAYS, clock_problem
 from server.timeseries.lines import message_lines
 
 DEFAULT_WAIT_LIMIT_S = 600.0
@@ -73,8 +76,11 @@ def parse_body(body: bytes) -> IngestBatch:
         raise BadBatch(422, "invalid batch: " + "; ".join(str(e) for e in errors[:10])) from None
 
 
-def prepare(batch: IngestBatch, wait_limits: Mapping[str, float]) -> PreparedBatch:
-    """Validate each message of ``batch`` and build the lines of the valid ones."""
+def prepare(
+    batch: IngestBatch, wait_limits: Mapping[str, float], now: datetime, max_age_days: float = MAX_AGE_DAYS
+) -> PreparedBatch:
+    """Validate each message of ``batch`` received at ``now`` and build the lines of the valid
+    ones. A message whose time cannot be stored is rejected with reason ``clock``."""
     rejected: list[tuple[int, str | None, str]] = []
     candidates: list[Candidate] = []
     site = batch.site
@@ -93,11 +99,17 @@ def prepare(batch: IngestBatch, wait_limits: Mapping[str, float]) -> PreparedBat
         if msg.site != site:
             rejected.append((i, mid, f"site: message is for site {msg.site!r}, the batch for {site!r}"))
             continue
+        problem = clock_problem(msg.ts, now, max_age_days=max_age_days)
+        if problem is not None:
+            rejected.append((i, mid, f"clock: {problem}"))
+            continue
         candidates.append(Candidate(i, msg, message_lines(msg, wait_limit_s=limit)))
     header = batch.model_copy(update={"messages": []})
     return PreparedBatch(header, len(batch.messages), rejected, candidates)
 
 
-def prepare_body(body: bytes, wait_limits: Mapping[str, float]) -> PreparedBatch:
+def prepare_body(
+    body: bytes, wait_limits: Mapping[str, float], now: datetime, max_age_days: float = MAX_AGE_DAYS
+) -> PreparedBatch:
     """:func:`parse_body` then :func:`prepare` (what a helper process runs per batch)."""
-    return prepare(parse_body(body), wait_limits)
+    return prepare(parse_body(body), wait_limits, now, max_age_days)

@@ -25,21 +25,27 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
 
 from fastapi.concurrency import run_in_threadpool
 
 from lobbywatch.gc_tuning import settle_heap
+from lobbywatch.protocol.timecheck import MAX_AGE_DAYS
 from server.ingest_prepare import PreparedBatch, prepare_body
 
 log = logging.getLogger(__name__)
 
 _PRELOAD = ["server.ingest_prepare"]
-_limits: dict[str, float] = {}  # in a helper: the halls' wait limits, set once by _init
+# In a helper: the halls' wait limits and the oldest storable message's age, set by _init.
+_limits: dict[str, float] = {}
+_max_age_days = MAX_AGE_DAYS
 
 
-def _init(wait_limits: dict[str, float], server_pid: int) -> None:
+def _init(wait_limits: dict[str, float], max_age_days: float, server_pid: int) -> None:
+    global _max_age_days
     _limits.clear()
     _limits.update(wait_limits)
+    _max_age_days = max_age_days
     threading.Thread(target=_exit_with, args=(server_pid,), name="server-watch", daemon=True).start()
     settle_heap()
 
@@ -60,8 +66,8 @@ def _exit_with(server_pid: int, interval_s: float = 1.0) -> None:
             os._exit(0)
 
 
-def _prepare(body: bytes) -> PreparedBatch:
-    return prepare_body(body, _limits)
+def _prepare(body: bytes, now: datetime) -> PreparedBatch:
+    return prepare_body(body, _limits, now, _max_age_days)
 
 
 def _ready() -> bool:
@@ -78,13 +84,17 @@ class PrepareWorkers:
     def __init__(self, n: int) -> None:
         self.n = n
         self._limits: dict[str, float] = {}
+        self._max_age_days = MAX_AGE_DAYS
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0
 
-    def start(self, wait_limits: Mapping[str, float]) -> None:
-        """Start the helpers and wait until each has answered once (no cold first batch)."""
+    def start(self, wait_limits: Mapping[str, float], max_age_days: float = MAX_AGE_DAYS) -> None:
+        """Start the helpers and wait until each has answered once (no cold first batch).
+
+        ``max_age_days``: older messages are rejected (the server's idempotency window)."""
         self._limits = dict(wait_limits)
+        self._max_age_days = max_age_days
         if self.n and self._pool is None:
             self._pool = self._start_or_fall_back()
 
@@ -101,7 +111,10 @@ class PrepareWorkers:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
         pool = ProcessPoolExecutor(
-            self.n, mp_context=ctx, initializer=_init, initargs=(self._limits, os.getpid())
+            self.n,
+            mp_context=ctx,
+            initializer=_init,
+            initargs=(self._limits, self._max_age_days, os.getpid()),
         )
         warm: list[Future[bool]] = [pool.submit(_ready) for _ in range(self.n)]
         for f in warm:
@@ -109,13 +122,13 @@ class PrepareWorkers:
         log.info("ingest: %d prepare helper processes started", self.n)
         return pool
 
-    async def prepare(self, body: bytes) -> PreparedBatch:
-        """The prepared batch; raises ``BadBatch`` for a body that is not a batch."""
+    async def prepare(self, body: bytes, now: datetime) -> PreparedBatch:
+        """The batch received at ``now``, prepared; raises ``BadBatch`` for a body that is not a batch."""
         pool = self._pool
         if pool is None:
-            return await run_in_threadpool(prepare_body, body, self._limits)
+            return await run_in_threadpool(prepare_body, body, self._limits, now, self._max_age_days)
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _prepare, body)
+            return await asyncio.get_running_loop().run_in_executor(pool, _prepare, body, now)
         except BrokenProcessPool:
             await run_in_threadpool(self._replace, pool)
             raise WorkersUnavailable("an ingest helper process stopped; resend the batch") from None

@@ -75,19 +75,24 @@ def test_order_batch_puts_events_first_keeping_each_order(tmp_path: Path) -> Non
 
 
 def test_classify() -> None:
+    from datetime import datetime
+
+    from tests.gateway.helpers_streams import TS
+
+    received = datetime.fromisoformat(TS).timestamp()  # when the gateway got them
     ok = device_stream(SITE, 5, sources=1)
-    verdict = classify(SITE, ok[4].topic, ok[4].payload, 1.0)
+    verdict = classify(SITE, ok[4].topic, ok[4].payload, received)
     assert isinstance(verdict, NewMessage)
     assert (verdict.delivery, verdict.source) == ("event", "kiosk-0")
-    assert isinstance(classify(SITE, ok[0].topic, ok[0].payload, 1.0), NewMessage)
-    assert isinstance(classify(SITE, alert_downlink_topic(SITE), b"{}", 1.0), Ignored)
-    assert isinstance(classify(SITE, device_downlink_topic(SITE, "k1"), b"{}", 1.0), Ignored)
-    assert isinstance(classify(SITE, ok[0].topic, b"", 1.0), Ignored)
-    other = classify("h2", ok[0].topic.replace(f"/{SITE}/", "/h2/"), ok[0].payload, 1.0)
+    assert isinstance(classify(SITE, ok[0].topic, ok[0].payload, received), NewMessage)
+    assert isinstance(classify(SITE, alert_downlink_topic(SITE), b"{}", received), Ignored)
+    assert isinstance(classify(SITE, device_downlink_topic(SITE, "k1"), b"{}", received), Ignored)
+    assert isinstance(classify(SITE, ok[0].topic, b"", received), Ignored)
+    other = classify("h2", ok[0].topic.replace(f"/{SITE}/", "/h2/"), ok[0].payload, received)
     assert isinstance(other, Quarantined)
     assert other.reason == "topic"  # the message names h1 but arrived under h2
     utf16 = json.loads(ok[0].payload)
-    bad = classify(SITE, ok[0].topic, json.dumps(utf16).encode("utf-16"), 1.0)
+    bad = classify(SITE, ok[0].topic, json.dumps(utf16).encode("utf-16"), received)
     assert isinstance(bad, Quarantined)
     assert bad.reason == "not_utf8"
 

@@ -61,7 +61,7 @@ async def ingest(request: Request, principal: GatewayDep, ctx: CtxDep) -> Respon
     elif encoding not in ("", "identity"):
         raise HTTPException(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
     try:
-        prepared = await ctx.prepare.prepare(body)
+        prepared = await ctx.prepare.prepare(body, ctx.clock.now())
     except BadBatch as exc:
         raise HTTPException(exc.status, exc.detail) from None
     except WorkersUnavailable as exc:
