@@ -20,9 +20,10 @@ from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
-from server.ingest import IngestPipeline, SiteRegistry
+from server.ingest import IngestPipeline
 from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
+from server.registry import SiteRegistry
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
 from server.storage.models import Device
