@@ -153,3 +153,15 @@ def test_the_app_lifespan_starts_and_stops_one_alert_service(make_server: Callab
     assert ctx.alerts is None
     assert not service.running
     assert ctx.bus._subscribers == []
+
+
+def test_alerts_routes_answer_503_without_an_alert_service(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    service = server.ctx.alerts
+    assert service is not None
+    service.stop()
+    server.ctx.alerts = None  # as in a context built with_alerts=False
+    for path in ("/api/v1/alerts", f"/api/v1/sites/{server.site}/alerts/history"):
+        answer = server.get(path, "manager")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["message"] == "the alert engine is not running"
