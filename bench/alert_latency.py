@@ -6,7 +6,7 @@ Run from the repository root::
 
 The whole path is real: a Mosquitto hall broker, the gateway as its own process
 (``python -m gateway run``, durable outbox), the server (``server.app.create_app`` under
-uvicorn, SQLite) with the alert engine attached (``server.alerts.wiring.attach``), and a
+uvicorn, SQLite) with the alert engine its context starts, and a
 local HTTP receiver standing for the webhook endpoint.
 
 In each phase a publisher streams background ``zone_state`` samples at the given rate and,
@@ -55,8 +55,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def _start_server(tmp: Path, hall_file: Path) -> tuple[Any, Any, str, Any]:
-    from server.alerts.wiring import attach
+def _start_server(tmp: Path, hall_file: Path) -> tuple[Any, str, Any]:
     from server.app import create_app
     from server.core.config import InfluxConfig, ServerSettings
     from server.core.security import create_token
@@ -71,8 +70,7 @@ def _start_server(tmp: Path, hall_file: Path) -> tuple[Any, Any, str, Any]:
         _row, token = create_token(
             session, name="bench-gw", role="gateway", sites=[SITE], created_at=SystemClock().now()
         )
-    service = attach(ctx)
-    return server, service, server.url, token
+    return server, server.url, token
 
 
 def _phase(
@@ -169,7 +167,7 @@ def main() -> None:
             cfg["gateway"] = {"id": "gw-bench", "health_port": 0}
             hall_file = tmp / "hall.yaml"
             hall_file.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-            server, service, url, token = _start_server(tmp, hall_file)
+            server, url, token = _start_server(tmp, hall_file)
             token_file = tmp / "token"
             token_file.write_text(token)
             gateway = subprocess.Popen(
@@ -194,8 +192,7 @@ def main() -> None:
             finally:
                 gateway.terminate()
                 gateway.wait(10)
-                service.stop()
-                server.stop()
+                server.stop()  # the app's lifespan stops the alert engine too
     http.server.shutdown()
     for r in results:
         print(json.dumps(r))

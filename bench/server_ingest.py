@@ -182,12 +182,8 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
     # Prepared here, in this process (timed separately): no helper processes.
     ingest = loaded.ingest.model_copy(update={"prepare_workers": 0})
     settings = loaded.model_copy(update={"influx": InfluxConfig(enabled=False), "ingest": ingest})
-    ctx = ServerContext.build(settings, SystemClock())
+    ctx = ServerContext.build(settings, SystemClock(), with_alerts=args.alerts)
     ctx.start()
-    if args.alerts:
-        from server.alerts.wiring import attach
-
-        attach(ctx)
     batches = []
     start = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     for h in range(args.halls):
@@ -246,7 +242,7 @@ def main() -> None:
     ap.add_argument(
         "--in-process", action="store_true", help="Time the pipeline alone (no HTTP, no influxd)."
     )
-    ap.add_argument("--alerts", action="store_true", help="With --in-process: attach the alert engine.")
+    ap.add_argument("--alerts", action="store_true", help="With --in-process: run the alert engine too.")
     args = ap.parse_args()
     if args.in_process:
         print(json.dumps(in_process(args), indent=2))

@@ -1,4 +1,9 @@
-"""The FastAPI application factory: ``create_app(settings, clock)``."""
+"""The FastAPI application factory: ``create_app(settings, clock)``.
+
+It builds the :class:`~server.context.ServerContext` (every service of the process), keeps
+it on ``app.state.ctx``, starts and stops it with the app's lifespan, and includes every
+router of :mod:`server.api.routes`. See docs/server.md.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,14 @@ from lobbywatch import __version__
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
-from server.alerts import api as alerts_api
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
-from server.api.routes import admin, devices, forecast, ingest, live, reports
+from server.api.routes import admin, alerts, devices, forecast, ingest, live, pages, reports
 from server.context import ServerContext
 from server.core.config import ServerSettings
-from server.web import routes as web_routes
 
 log = logging.getLogger(__name__)
+
+ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 
@@ -32,7 +37,8 @@ error is JSON with a `message`.
 
 
 def create_app(settings: ServerSettings, clock: Clock | None = None, *, settle_gc: bool = False) -> FastAPI:
-    """Build the app. State is started (migrations, halls, writer) by the lifespan.
+    """Build the app and its context; the lifespan starts the context (migrations, halls,
+    writer, alert engine) and stops it.
 
     ``settle_gc`` (the ``server run`` command; not for apps embedded in tests): once started,
     freeze the start-up heap for the garbage collector (:mod:`lobbywatch.gc_tuning`).
@@ -50,23 +56,15 @@ def create_app(settings: ServerSettings, clock: Clock | None = None, *, settle_g
             await run_in_threadpool(ctx.stop)
 
     app = FastAPI(title="LobbyWatch server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    app.state.ctx = ctx
-    app.state.bus = ctx.bus
-    app.state.live = ctx.live
-    app.state.db = ctx.db
-    app.state.influx = ctx.writer
-    app.state.registry = ctx.registry
-    app.state.clock = ctx.clock
+    app.state.ctx = ctx  # the only state: routes read it through server.api.deps.CtxDep
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_request_bytes,
         overrides={INGEST_PATH: settings.ingest.max_body_bytes},
     )
-    for module in (ingest, live, devices, reports, forecast, admin):
+    for module in ROUTES:
         app.include_router(module.router)
-    app.include_router(web_routes.router)  # /wall, /staff, alerts API (server/web)
-    app.include_router(alerts_api.router)  # alert history, delivery log, silences
     _document_ingest_body(app)
     return app
 

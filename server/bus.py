@@ -1,10 +1,11 @@
-"""The in-process message bus: the hook other server parts (the alert engine) attach to.
+"""The in-process message bus: the hook other server parts (the alert engine) subscribe to.
 
 After each ingest batch is committed, every subscriber is called once with the batch's
 *accepted* messages, in batch order (possibly none: a batch of duplicates still shows the
-gateway is alive), in the ingest worker thread::
+gateway is alive), in the ingest worker thread. The server context subscribes its alert
+service when it starts (:class:`server.context.ServerContext`)::
 
-    app.state.bus.subscribe(lambda messages, ctx: engine.on_batch(messages, ctx))
+    unsubscribe = ctx.bus.subscribe(alerts.on_batch)  # on_batch(messages, ingest_context)
 
 A subscriber must be quick (hand long work to its own thread); an exception in one is
 logged and counted, and never affects ingest or the other subscribers.

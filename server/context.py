@@ -1,29 +1,34 @@
-"""Everything one server process holds, wired together; started and stopped by the app's lifespan.
+"""Everything one server process holds: built by :meth:`ServerContext.build`, started and stopped
+by the app's lifespan (:func:`server.app.create_app`).
 
-Other server parts reach these through ``app.state``: ``bus`` (:class:`MessageBus`, the
-alert engine's hook), ``live`` (:class:`LiveState`), ``db`` (:class:`Database`), ``influx``
-(:class:`InfluxWriter`, whose :meth:`~InfluxWriter.enqueue` writes durable lines),
-``prepare`` (:class:`PrepareWorkers`, the stateless half of ingest, in helper processes),
-``registry`` (hall configurations), ``clock`` and ``ctx`` (this object).
+This is the one place that builds and starts the server's services; each is a typed field
+(database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
+ingest pipeline and its helper processes, token cache, and the alert service). Routes reach
+it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
+from server.alerts.forecast import ServerForecast
+from server.alerts.service import AlertService
+from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
 from server.hall_state import HallState
-from server.ingest import IngestPipeline, SiteRegistry
+from server.ingest import IngestPipeline
 from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
+from server.registry import SiteRegistry
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
 from server.storage.models import Device
@@ -32,9 +37,18 @@ from server.timeseries.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
 
+ALERT_TICK_S = 1.0
+
 
 @dataclass
 class ServerContext:
+    """The services of one server process.
+
+    ``alerts`` is the running :class:`AlertService` between :meth:`start` and :meth:`stop`
+    (None before, after, and in a context built ``with_alerts=False``: the in-process ingest
+    benchmark measures the pipeline alone).
+    """
+
     settings: ServerSettings
     clock: Clock
     db: Database
@@ -48,10 +62,13 @@ class ServerContext:
     pipeline: IngestPipeline
     prepare: PrepareWorkers
     principals: PrincipalCache
+    with_alerts: bool = True
+    alerts: AlertService | None = field(default=None)
     started: bool = field(default=False)
 
     @classmethod
-    def build(cls, settings: ServerSettings, clock: Clock) -> ServerContext:
+    def build(cls, settings: ServerSettings, clock: Clock, *, with_alerts: bool = True) -> ServerContext:
+        """Build every service (nothing runs and nothing is read from SQL until :meth:`start`)."""
         db = Database(settings.sql_url)
         writer = InfluxWriter(db, settings.influx, clock)
         hall = HallState(clock)
@@ -87,10 +104,12 @@ class ServerContext:
             pipeline,
             prepare,
             principals,
+            with_alerts=with_alerts,
         )
 
     def start(self) -> None:
-        """Migrate the schema, load halls and tokens, restore state, start the writer."""
+        """Migrate the schema, load halls and tokens, restore state, start the writer, then the
+        alert service (on the loaded halls, subscribed to the bus)."""
         if self.started:
             return
         run_migrations(self.db)
@@ -109,11 +128,39 @@ class ServerContext:
             self.pipeline.load(session)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
+        if self.with_alerts:
+            self.alerts = self._start_alerts()
         self.started = True
 
+    def _start_alerts(self) -> AlertService:
+        """The alert service on this server's halls, SQL store, forecast, writer and clock,
+        subscribed to the bus until it stops (one per context: two engines on one store would
+        raise every alert twice)."""
+        writer = self.writer
+
+        def write_points(points: list[Any]) -> None:
+            writer.enqueue([p.to_line_protocol() for p in points])
+
+        service = AlertService(
+            list(self.registry.configs.values()),
+            clock=self.clock,
+            store=SqlAlertStore(self.db.engine),
+            forecast=ServerForecast(self.db, self.clock),
+            write_points=write_points,
+            tick_s=ALERT_TICK_S,
+        )
+        service.on_stop(self.bus.subscribe(service.on_batch))
+        service.start()
+        log.info("alert engine started for %d halls", len(self.registry.configs))
+        return service
+
     def stop(self) -> None:
+        """Stop the alert service, flush open rollup minutes, stop the helpers, the writer and SQL."""
         if not self.started:
             return
+        if self.alerts is not None:
+            self.alerts.stop()
+            self.alerts = None
         try:
             self.pipeline.flush_rollups(self.db)
         except Exception:

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lobbywatch.clock import Clock
-from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import (
     DeviceEvent,
@@ -46,8 +43,10 @@ from server.bus import IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
 from server.hall_state import HallState
-from server.ingest_prepare import DEFAULT_WAIT_LIMIT_S, Candidate, PreparedBatch
+from server.ingest_outcome import Answer, IngestOutcome
+from server.ingest_prepare import Candidate, PreparedBatch
 from server.live import LiveState
+from server.registry import SiteRegistry
 from server.rollups import Rollups
 from server.storage.db import Database
 from server.storage.models import ReceivedMessage, SeqStream
@@ -79,22 +78,6 @@ class StreamStats:
 
 
 @dataclass
-class SiteRegistry:
-    """Hall configurations and the device -> (vendor, kind) map."""
-
-    configs: dict[str, SiteConfig] = field(default_factory=dict)
-    devices: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
-
-    def wait_limit_s(self, site: str) -> float:
-        cfg = self.configs.get(site)
-        return DEFAULT_WAIT_LIMIT_S if cfg is None else cfg.thresholds.max_wait_min * 60
-
-    def wait_limits(self) -> dict[str, float]:
-        """Every hall's wait limit in seconds (what the stateless half needs)."""
-        return {site: self.wait_limit_s(site) for site in self.configs}
-
-
-@dataclass
 class IngestCounters:
     batches: int = 0
     accepted: int = 0
@@ -104,33 +87,6 @@ class IngestCounters:
 
 
 _DEVICE_TYPES = (DeviceStatus, DeviceHeartbeat, DeviceEvent)
-
-Status = Literal["accepted", "duplicate", "rejected"]
-Answer = tuple[Status, str | None, str | None]  # (status, message id, reason)
-
-
-@dataclass(slots=True)
-class IngestOutcome:
-    """The answer to a batch: one (status, id, reason) per message, in batch order.
-
-    :meth:`json` is the wire form, :class:`lobbywatch.protocol.ingest.IngestResult` (built
-    here without a model per message: this is per-message work on the hot path).
-    """
-
-    results: list[Answer]
-    accepted: int
-    duplicates: int
-    rejected: int
-
-    def json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "results": [{"status": s, "id": i, "reason": r} for s, i, r in self.results],
-                "accepted": self.accepted,
-                "duplicates": self.duplicates,
-                "rejected": self.rejected,
-            }
-        )
 
 
 class IngestPipeline:

@@ -1,31 +1,30 @@
 """The alert engine as a server component: engine + store + dispatcher + a ticking thread.
 
-The server builds one :class:`AlertService` at start-up and calls, from its own code:
-
-* ``service.engine.feed(message)`` for every accepted (deduplicated) protocol message;
-* ``service.engine.gateway_seen(site, gateway=..., backlog=..., oldest_age_s=...)`` per batch;
-* ``service.engine.acknowledge(alert_id, by=user, comment=...)`` from the acknowledge API;
-* ``service.engine.add_listener(callback)`` for the live (server-sent events) fan-out.
-
-``start()`` runs ``engine.tick()`` every ``tick_s`` seconds; ``stop()`` ends it and the
-channel workers.
+:class:`server.context.ServerContext` builds the one service of a server process when it
+starts: :meth:`AlertService.on_batch` is subscribed to the message bus (accepted messages
+and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s`` seconds and
+``stop()`` leaves the bus and ends the timer and the channel workers. The alerts API
+(:mod:`server.api.routes.alerts`) reads and acknowledges through ``service.engine``; the
+live stream listens with ``engine.add_listener``. See docs/alerts.md.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.messages import Envelope
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.rules import ForecastProvider
 from server.alerts.store import AlertStore
+from server.bus import IngestContext
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +67,17 @@ class AlertService:
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the service stops (e.g. to leave the message bus)."""
         self._on_stop.append(callback)
+
+    def on_batch(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """The message-bus subscriber: the gateway was heard (with its backlog), then the messages."""
+        backlog = ctx.backlog
+        self.engine.gateway_seen(
+            ctx.site,
+            gateway=ctx.gateway,
+            backlog=backlog.count if backlog else 0,
+            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
+        )
+        self.engine.feed_batch(messages)
 
     def start(self) -> None:
         if self._thread is not None:

@@ -1,4 +1,5 @@
-"""Annotated dependencies: the server context, a SQL session, the calling principal and its role."""
+"""Annotated dependencies: the server context, its alert service, a SQL session, the calling
+principal and its role."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from server.alerts.service import AlertService
 from server.context import ServerContext
 from server.core.config import Role
 from server.core.security import Principal, hash_token, principal_by_hash
@@ -28,6 +30,16 @@ async def get_ctx(request: Request) -> ServerContext:
 
 
 CtxDep = Annotated[ServerContext, Depends(get_ctx)]
+
+
+async def get_alerts(ctx: CtxDep) -> AlertService:
+    """The context's running alert service (503 when it has none)."""
+    if ctx.alerts is None:
+        raise HTTPException(503, "the alert engine is not running")
+    return ctx.alerts
+
+
+AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:

@@ -157,12 +157,12 @@ def test_gzip_batches_and_backlog_marks_data_delayed(server: Server) -> None:
 
 def test_bus_gets_each_committed_batch_with_its_accepted_messages(server: Server) -> None:
     batches: list[list[str]] = []
-    server.app.state.bus.subscribe(lambda ms, ctx: batches.append([m.id for m in ms]))
+    server.ctx.bus.subscribe(lambda ms, ctx: batches.append([m.id for m in ms]))
 
     def broken(_m: object, _c: object) -> None:
         raise RuntimeError("subscriber bug")
 
-    server.app.state.bus.subscribe(broken)
+    server.ctx.bus.subscribe(broken)
     a, b = zone(server), zone(server)
     server.send([a, b])
     server.send([a, b])  # all duplicates: the batch still arrives (the gateway is alive), empty

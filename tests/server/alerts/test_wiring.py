@@ -1,8 +1,10 @@
-"""The engine attached to a real server: ingest batch in, stored alert and webhook out."""
+"""The alert engine of a real server (started by its context): ingest batch in, stored alert and
+webhook out; started and stopped with the app's lifespan, once."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,12 @@ from lobbywatch.protocol.enums import AlertState
 from lobbywatch.protocol.messages import DeviceEvent
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import wait_until
-from server.alerts.api import router
+from server.alerts.forecast import ServerForecast
 from server.alerts.store import SqlAlertStore
-from server.alerts.wiring import ServerForecast, attach
 from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
+from tests.server.conftest import Server
 
 from .helpers_hall import hall_dict
 from .helpers_receivers import HttpReceiver, start_http
@@ -48,7 +50,6 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
             halls=[hall_file],
         )
         app = create_app(settings, clock)
-        app.include_router(router)
         with TestClient(app) as client:
             ctx = app.state.ctx
             with ctx.db.session() as session:
@@ -61,11 +62,9 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
                 _row, stranger = create_token(
                     session, name="li", role="manager", sites=["elsewhere"], created_at=clock.now()
                 )
-            # the server's lifespan attached the engine (server/web/routes.py); attach is idempotent
-            service = attach(ctx, tick_s=0.05)
-            assert getattr(ctx, "alerts", None) is service
-            assert attach(ctx) is service
-            assert ServerForecast(ctx).forecast(site_id) == []  # no history yet: no peak hours
+            service = ctx.alerts  # started by the context, with the app's lifespan
+            assert service is not None
+            assert ServerForecast(ctx.db, ctx.clock).forecast(site_id) == []  # no history: no peaks
             event = Stamper(site_id, "k1", clock=clock).make(
                 DeviceEvent, event="fault_raised", code="PRN_PAPER_OUT", unusable=True
             )
@@ -132,3 +131,37 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
 def _auth(token: str | None) -> dict[str, str]:
     assert token is not None
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_app_lifespan_starts_and_stops_one_alert_service(make_server: Callable[..., Server]) -> None:
+    server = make_server()  # create_app and its lifespan, nothing else
+    ctx = server.ctx
+    service = ctx.alerts
+    assert service is not None
+    assert service.running
+    assert ctx.bus._subscribers == [service.on_batch]  # one engine on the bus, nothing else
+    listed = server.get("/api/v1/alerts", "manager")
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == []
+    fault = server.make(DeviceEvent, "kiosk-topup-1", event="fault_raised", code="PRN_OUT", unusable=True)
+    assert server.send([fault]).status_code == 200
+    # one alert, stored once (a second engine on the same store would raise it again)
+    assert [a["kind"] for a in server.get("/api/v1/alerts", "manager").json()] == ["device_fault"]
+    history = server.get(f"/api/v1/sites/{server.site}/alerts/history", "manager")
+    assert [a["kind"] for a in history.json()] == ["device_fault"]
+    server.stop()
+    assert ctx.alerts is None
+    assert not service.running
+    assert ctx.bus._subscribers == []
+
+
+def test_alerts_routes_answer_503_without_an_alert_service(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    service = server.ctx.alerts
+    assert service is not None
+    service.stop()
+    server.ctx.alerts = None  # as in a context built with_alerts=False
+    for path in ("/api/v1/alerts", f"/api/v1/sites/{server.site}/alerts/history"):
+        answer = server.get(path, "manager")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["message"] == "the alert engine is not running"

@@ -21,6 +21,7 @@ from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import Influxd, ThreadedAsgiServer
 from server.alerts import AlertService
 from server.app import create_app
+from server.context import ServerContext
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from tests.conftest import launch_chromium
@@ -53,8 +54,10 @@ class LiveServer:
 
     @property
     def alerts(self) -> AlertService:
-        service: AlertService = self.app.state.alerts
-        return service
+        """The running alert service of the server's context."""
+        ctx: ServerContext = self.app.state.ctx
+        assert ctx.alerts is not None
+        return ctx.alerts
 
     def make(self, cls: type[Any], source: str, **fields: Any) -> Any:
         st = self.stampers.get(source)

@@ -1,39 +1,20 @@
-"""HTTP API of the alert engine beyond the pages' (server/web/alerts_api.py: open alerts,
-acknowledge, stream): history, the delivery log of an alert, and silences.
+"""Request and response bodies of the alerts API (:mod:`server.api.routes.alerts`).
 
-Include with ``app.include_router(server.alerts.api.router)``; the running service is
-``app.state.alerts`` (or ``ctx.alerts``), as :func:`server.alerts.wiring.attach` leaves it.
+:class:`AlertOut` is the one shape of an alert for the pages, the alert list, the stream and
+the history; its title and body come from the engine's templates in zh-CN and en
+(docs/alerts.md).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from lobbywatch.config.notify import Silence
 from server.alerts.model import Alert, Delivery
-from server.alerts.service import AlertService
 from server.alerts.templates import render_both
-from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
 from server.api.localized import LocalizedOut
-
-router = APIRouter(tags=["alerts"])
-
-
-def get_alerts(request: Request) -> AlertService:
-    state = request.app.state
-    service: AlertService | None = getattr(state, "alerts", None) or getattr(
-        getattr(state, "ctx", None), "alerts", None
-    )
-    if service is None:
-        raise HTTPException(503, "the alert engine is not running")
-    return service
-
-
-AlertsDep = Annotated[AlertService, Depends(get_alerts)]
 
 
 class _Out(BaseModel):
@@ -109,52 +90,8 @@ class DeliveryOut(_Out):
         return cls.model_validate(d, from_attributes=True)  # its fields, by name
 
 
-def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
-    alert = service.engine.get(alert_id)
-    if alert is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
-    return alert
-
-
-@router.get(
-    "/api/v1/sites/{site}/alerts/history",
-    response_model=list[AlertOut],
-    description=(
-        "**Role: admin, manager or display** (of the site). Alerts of the hall, open and resolved, "
-        "newest first (open alerts and acknowledgement: ``/api/v1/alerts``)."
-    ),
-)
-def alert_history(
-    site: str,
-    principal: FloorDep,
-    ctx: CtxDep,
-    service: AlertsDep,
-    since: Annotated[datetime | None, Query(description="Only alerts started at or after.")] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> list[AlertOut]:
-    check_site(ctx, principal, site)
-    return [AlertOut.of(a) for a in service.store.history(site, since, limit)]
-
-
-@router.get(
-    "/api/v1/alerts/{alert_id}/deliveries",
-    response_model=list[DeliveryOut],
-    description="**Role: admin or manager** (of the alert's site). Delivery log of one alert.",
-)
-def deliveries(alert_id: str, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> list[DeliveryOut]:
-    alert = _alert_or_404(service, alert_id)
-    check_site(ctx, principal, alert.site)
-    return [DeliveryOut.of(d) for d in service.store.deliveries(alert_id)]
-
-
-@router.post(
-    "/api/v1/sites/{site}/silences",
-    status_code=201,
-    description="**Role: admin or manager** (of the site). Add a silence / maintenance window.",
-)
-def add_silence(site: str, silence: Silence, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> None:
-    check_site(ctx, principal, site)
-    try:
-        service.engine.add_silence(site, silence.model_copy(update={"created_by": principal.name}))
-    except KeyError:
-        raise HTTPException(404, f"unknown site {site!r}") from None
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(
+        default=None, max_length=500, description="Optional note: what was done, who went."
+    )

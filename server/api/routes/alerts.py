@@ -1,14 +1,16 @@
-"""Alerts over REST and server-sent events, for the staff and wall pages.
+"""The alerts API: open alerts, acknowledgement, the live stream, history, delivery log, silences.
 
-Built on the alert engine's public interface (``server.alerts``): ``engine.open_alerts``,
-``engine.get``, ``engine.acknowledge`` and ``engine.add_listener``. The running
-:class:`~server.alerts.AlertService` is looked up on ``app.state.alerts`` (or
-``app.state.ctx.alerts``); without one the endpoints answer 503.
+Built on the alert engine's public interface (``engine.open_alerts``, ``get``,
+``acknowledge``, ``add_listener``, ``add_silence``) and its store, through the context's
+running :class:`~server.alerts.AlertService` (:data:`server.api.deps.AlertsDep`: 503 when
+there is none). Bodies: :mod:`server.api.schemas.alerts`. See docs/pages.md and docs/alerts.md.
 
 * ``GET /api/v1/alerts[?site=]``: open alerts of the caller's halls, newest first.
 * ``POST /api/v1/alerts/{id}/ack`` ``{"comment": ...}``: acknowledge (manager, admin).
 * ``GET /api/v1/alerts/stream[?site=]``: an ``alerts`` event ``{as_of, alerts}`` at once and
   after every change; a comment line every 15 s keeps the connection open.
+* ``GET /api/v1/sites/{site}/alerts/history``, ``GET /api/v1/alerts/{id}/deliveries``,
+  ``POST /api/v1/sites/{site}/silences``.
 """
 
 from __future__ import annotations
@@ -18,33 +20,26 @@ import json
 import threading
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
+from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
-from server.alerts import AlertEngine, AlertService, AlertUpdate
-from server.alerts.api import AlertOut
-from server.api.deps import CtxDep, FloorDep, ManagerDep, check_site
+from server.alerts import Alert, AlertEngine, AlertService, AlertUpdate
+from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site
 from server.api.errors import ERROR_RESPONSES
+from server.api.schemas.alerts import AckIn, AlertOut, DeliveryOut
 from server.api.sse import snapshot_stream
 from server.context import ServerContext
 from server.core.security import Principal
 
 router = APIRouter(tags=["alerts"])
 
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 KEEPALIVE_S = 15.0
-
-
-class AckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    comment: str | None = Field(
-        default=None, max_length=500, description="Optional note: what was done, who went."
-    )
 
 
 class _Hub:
@@ -74,22 +69,6 @@ class _Hub:
 
 
 _hub_lock = threading.Lock()
-
-
-def get_service(request: Request) -> AlertService:
-    """The running alert service (503 when the server runs without one)."""
-    state = request.app.state
-    service: AlertService | None = getattr(state, "alerts", None)
-    if service is None:
-        service = getattr(getattr(state, "ctx", None), "alerts", None)
-    if service is None:
-        raise HTTPException(503, "the alert engine is not running on this server")
-    return service
-
-
-ServiceDep = Annotated[AlertService, Depends(get_service)]
-
-
 _hubs: weakref.WeakKeyDictionary[AlertEngine, _Hub] = weakref.WeakKeyDictionary()
 
 
@@ -123,6 +102,13 @@ def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
     return [AlertOut.of(a) for a in alerts]
 
 
+def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
+    alert = service.engine.get(alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return alert
+
+
 SiteQuery = Annotated[
     str | None, Query(description="One hall; default: every hall the token may see.", max_length=64)
 ]
@@ -138,7 +124,7 @@ SiteQuery = Annotated[
     responses=ERROR_RESPONSES,
 )
 def list_alerts(
-    principal: FloorDep, ctx: CtxDep, service: ServiceDep, site: SiteQuery = None
+    principal: FloorDep, ctx: CtxDep, service: AlertsDep, site: SiteQuery = None
 ) -> list[AlertOut]:
     return _open(service, _sites(ctx, principal, site))
 
@@ -158,11 +144,9 @@ async def acknowledge(
     body: AckIn,
     principal: ManagerDep,
     ctx: CtxDep,
-    service: ServiceDep,
+    service: AlertsDep,
 ) -> AlertOut:
-    alert = await run_in_threadpool(service.engine.get, alert_id)
-    if alert is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+    alert = await run_in_threadpool(_alert_or_404, service, alert_id)
     check_site(ctx, principal, alert.site)
     if alert.state == AlertState.RESOLVED:
         raise HTTPException(409, f"alert {alert_id!r} is already resolved")
@@ -191,7 +175,7 @@ async def acknowledge(
     },
 )
 async def alerts_stream(
-    principal: FloorDep, ctx: CtxDep, service: ServiceDep, site: SiteQuery = None
+    principal: FloorDep, ctx: CtxDep, service: AlertsDep, site: SiteQuery = None
 ) -> StreamingResponse:
     sites = _sites(ctx, principal, site)
 
@@ -210,3 +194,47 @@ async def alerts_stream(
         "alerts",
         KEEPALIVE_S,
     )
+
+
+@router.get(
+    "/api/v1/sites/{site}/alerts/history",
+    response_model=list[AlertOut],
+    description=(
+        "**Role: admin, manager or display** (of the site). Alerts of the hall, open and resolved, "
+        "newest first (open alerts and acknowledgement: ``/api/v1/alerts``)."
+    ),
+)
+def alert_history(
+    site: str,
+    principal: FloorDep,
+    ctx: CtxDep,
+    service: AlertsDep,
+    since: Annotated[datetime | None, Query(description="Only alerts started at or after.")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[AlertOut]:
+    check_site(ctx, principal, site)
+    return [AlertOut.of(a) for a in service.store.history(site, since, limit)]
+
+
+@router.get(
+    "/api/v1/alerts/{alert_id}/deliveries",
+    response_model=list[DeliveryOut],
+    description="**Role: admin or manager** (of the alert's site). Delivery log of one alert.",
+)
+def deliveries(alert_id: str, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> list[DeliveryOut]:
+    alert = _alert_or_404(service, alert_id)
+    check_site(ctx, principal, alert.site)
+    return [DeliveryOut.of(d) for d in service.store.deliveries(alert_id)]
+
+
+@router.post(
+    "/api/v1/sites/{site}/silences",
+    status_code=201,
+    description="**Role: admin or manager** (of the site). Add a silence / maintenance window.",
+)
+def add_silence(site: str, silence: Silence, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> None:
+    check_site(ctx, principal, site)
+    try:
+        service.engine.add_silence(site, silence.model_copy(update={"created_by": principal.name}))
+    except KeyError:
+        raise HTTPException(404, f"unknown site {site!r}") from None

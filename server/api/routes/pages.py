@@ -2,28 +2,21 @@
 
 * ``GET /wall/{site}`` and ``GET /staff``: the pages (no token: the page asks for one and
   keeps it in the browser's localStorage; ``?token=`` hands it over once).
-* ``GET /web/static/{name}``: the page assets, from this package's ``static`` folder.
+* ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
+  (``server/web/static/``).
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
   (the live state carries ids only).
-* the alerts API of :mod:`server.web.alerts_api`.
 
-Include :data:`router` in the app. Its lifespan (merged into the app's by FastAPI) starts
-the alert engine with :func:`server.alerts.wiring.attach` once the server context has
-started, unless the server already runs one (``app.state.alerts`` or ``ctx.alerts``), and
-stops what it started.
+The alerts the staff page shows come from :mod:`server.api.routes.alerts`. See docs/pages.md.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
 
-from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,35 +24,8 @@ from lobbywatch.protocol.fields import Identifier
 from server.api.deps import CtxDep, FloorDep, check_site
 from server.api.errors import ERROR_RESPONSES
 from server.api.localized import LocalizedOut
-from server.web.alerts_api import router as alerts_router
 
-log = logging.getLogger(__name__)
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the alert engine for the pages unless the server already runs one."""
-    ctx = getattr(app.state, "ctx", None)
-    started = None
-    if (
-        ctx is not None
-        and getattr(app.state, "alerts", None) is None
-        and getattr(ctx, "alerts", None) is None
-    ):
-        from server.alerts.wiring import attach
-
-        started = await run_in_threadpool(attach, ctx)
-        app.state.alerts = started
-        log.info("alert engine started for the web pages")
-    try:
-        yield
-    finally:
-        if started is not None:
-            await run_in_threadpool(started.stop)
-            app.state.alerts = None
-
-
-router = APIRouter(lifespan=lifespan)
+router = APIRouter()
 ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[a-z0-9]+$")
 
 STATIC_TYPES: dict[str, str] = {
@@ -200,6 +166,3 @@ def layout(site: str, principal: FloorDep, ctx: CtxDep) -> LayoutOut:
             for d in cfg.devices
         ],
     )
-
-
-router.include_router(alerts_router)
