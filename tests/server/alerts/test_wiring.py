@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
@@ -25,6 +26,8 @@ from server.core.security import create_token
 
 from .helpers_hall import hall_dict
 from .helpers_receivers import HttpReceiver, start_http
+
+pytestmark = pytest.mark.real
 
 
 def test_ingested_fault_reaches_the_webhook_and_the_store(
