@@ -1,13 +1,24 @@
-"""Shared fixtures: real servers on free ports, a fixed clock, MQTT helpers.
+"""Shared fixtures: real servers on free ports, a fixed clock, MQTT helpers; the unit/real split.
 
 Server fixtures are session-scoped for speed (one Mosquitto, one influxd, one PostgreSQL
 per run); tests isolate themselves by site id, database name or schema. A test that must
 kill or restart a server asks for the function-scoped ``fresh_*`` variant instead.
+
+Every test is either ``real`` (it needs a real part: a service, a subprocess, Chromium, the
+detector model) or ``unit`` (pure logic, ``pytest -m unit`` runs them all in under a
+minute). ``real`` is derived from the fixtures a test uses (:data:`REAL_FIXTURES`) or written
+on the test; ``unit`` is every other test, and a guard fails a ``unit`` test that starts a
+process or connects beyond loopback. See CONTRIBUTING.md ("Unit and real tests").
 """
 
 from __future__ import annotations
 
+import ipaddress
+import multiprocessing.util
+import os
 import queue
+import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -230,3 +241,103 @@ def launch_chromium(playwright: Any) -> Any:
     from lobbywatch.services import find_binary
 
     return playwright.chromium.launch(executable_path=find_binary("chromium", "chromium"), args=CHROMIUM_ARGS)
+
+
+# --------------------------------------------------------------------------- unit / real
+
+#: Fixtures that start real parts: a test using one of them, even through other fixtures
+#: (``broker_cfg``, ``mqtt_probe``, ``influx_db``, ``postgres_url``, ``page``, ``live_server``,
+#: ``server``...), is ``real``. ``make_server`` (tests/server/conftest.py) starts the app, whose
+#: ingest runs in helper processes. A new fixture that starts a service or a process either
+#: builds on one of these or is added here (the unit guard below fails it until it is).
+REAL_FIXTURES = frozenset(
+    {"mosquitto", "fresh_mosquitto", "influxd", "fresh_influxd", "postgres", "browser", "make_server"}
+)
+
+#: Parameters that reach a real service through ``request.getfixturevalue`` (invisible in the
+#: fixture closure): ``sql_url[postgresql]`` is real, ``sql_url[sqlite]`` is not.
+REAL_PARAMS = {"sql_url": "postgresql"}
+
+
+def is_real(item: pytest.Item) -> bool:
+    """Whether ``item`` is marked ``real`` or uses a real service through its fixtures."""
+    if item.get_closest_marker("real") is not None:
+        return True
+    if REAL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    params: dict[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
+    return any(params.get(name) == value for name, value in REAL_PARAMS.items())
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every collected test (doctests included) either ``real`` or ``unit``, never both."""
+    for item in items:
+        if is_real(item):
+            if item.get_closest_marker("unit") is not None:
+                raise pytest.UsageError(f"{item.nodeid} is real: unit is derived, never written by hand")
+            item.add_marker(pytest.mark.real)
+        else:
+            item.add_marker(pytest.mark.unit)
+
+
+def _is_loopback(address: object) -> bool:
+    """Whether a socket address stays on this machine (AF_UNIX paths and loopback hosts)."""
+    if not isinstance(address, tuple):
+        return True
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a host name to resolve: network
+    return ip.is_loopback or ip.is_unspecified
+
+
+@pytest.fixture(autouse=True)
+def _unit_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In a ``unit`` test: starting a process or connecting beyond loopback fails the test.
+
+    The attempt raises, and is also recorded so that the test fails even where the code under
+    test swallows the error. Threads already running (a real fixture's) are left alone.
+    """
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    earlier = set(threading.enumerate()) - {threading.main_thread()}
+    caught: list[str] = []
+
+    def refuse(what: str) -> None:
+        if threading.current_thread() in earlier:
+            return
+        caught.append(what)
+        raise RuntimeError(f"a unit test may not {what}: mark it real (see CONTRIBUTING.md)")
+
+    def guard(owner: object, name: str, what: str) -> None:
+        original = getattr(owner, name)
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            refuse(what)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, guarded)
+
+    def guard_connect(name: str) -> None:
+        original = getattr(socket.socket, name)
+
+        def connect(sock: socket.socket, address: Any) -> Any:
+            if not _is_loopback(address):
+                refuse(f"connect to {address!r}")
+            return original(sock, address)
+
+        monkeypatch.setattr(socket.socket, name, connect)
+
+    guard(subprocess.Popen, "_execute_child", "start a subprocess")
+    guard(multiprocessing.util, "spawnv_passfds", "start a process")
+    for name in ("fork", "system", "posix_spawn", "posix_spawnp"):
+        guard(os, name, f"start a process (os.{name})")
+    guard_connect("connect")
+    guard_connect("connect_ex")
+    yield
+    assert not caught, f"a unit test may not {caught[0]}: mark it real (see CONTRIBUTING.md)"

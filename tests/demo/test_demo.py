@@ -108,6 +108,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
         running.cleanup()
 
 
+@pytest.mark.real
 def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None:
     started = wait_until(
         lambda: demo.proc.poll() is not None or (demo.run_dir / "demo.json").exists(), 120, 0.5

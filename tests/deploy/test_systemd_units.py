@@ -81,6 +81,7 @@ def _stub_copy(tmp_path: Path, *, jetson: bool = False) -> Path:
     return out
 
 
+@pytest.mark.real
 def test_systemd_analyze_runs_here(tmp_path: Path) -> None:
     """Verify works in this container; a known-good unit gives no output, a typo does."""
     good = tmp_path / "probe.service"
@@ -100,11 +101,13 @@ def test_systemd_analyze_runs_here(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "instance"), UNITS.items())
+@pytest.mark.real
 def test_unit_verifies_clean_with_an_existing_executable(tmp_path: Path, name: str, instance: str) -> None:
     result = _verify(_stub_copy(tmp_path), instance)
     _assert_clean(name, result)
 
 
+@pytest.mark.real
 def test_vision_unit_with_jetson_dropin_verifies_clean(tmp_path: Path) -> None:
     units = _stub_copy(tmp_path, jetson=True)
     result = _verify(units, UNITS["lobbywatch-vision@.service"])
@@ -116,6 +119,7 @@ def test_vision_unit_with_jetson_dropin_verifies_clean(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "instance"), UNITS.items())
+@pytest.mark.real
 def test_shipped_unit_only_lacks_the_installed_executable(name: str, instance: str) -> None:
     result = _verify(SYSTEMD_DIR, instance)
     lines = _output(result)

@@ -21,6 +21,8 @@ from server.storage.models import InfluxSpool
 from tests.server.conftest import Server
 from tests.server.test_ingest import zone
 
+pytestmark = pytest.mark.real
+
 
 @pytest.fixture
 def pooled(make_server: Callable[..., Server]) -> Server:

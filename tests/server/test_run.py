@@ -70,6 +70,7 @@ bootstrap_tokens:
         log.close()
 
 
+@pytest.mark.real
 def test_server_run_ingest_and_sse(running: tuple[str, dict[str, str], str]) -> None:
     base, tokens, site = running
     stamper = Stamper(site, "cam-counters", clock=SystemClock())

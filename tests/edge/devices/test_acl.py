@@ -74,6 +74,7 @@ def test_password_hash_format() -> None:
     assert not verify_password("wrong", hashed)
 
 
+@pytest.mark.real
 def test_wrong_password_and_anonymous_are_refused(secured: tuple[Mosquitto, GeneratedCredentials]) -> None:
     broker, creds = secured
     for user, password in ((device_user(KIOSK), "wrong"), (None, None), ("nobody", "x")):
@@ -86,6 +87,7 @@ def test_wrong_password_and_anonymous_are_refused(secured: tuple[Mosquitto, Gene
     client.disconnect()
 
 
+@pytest.mark.real
 def test_device_cannot_publish_as_another_or_read_its_downlink(
     secured: tuple[Mosquitto, GeneratedCredentials], site_id: str
 ) -> None:
@@ -146,6 +148,7 @@ def _raw(rec: object) -> list[tuple[str, bytes, bool]]:
     return store
 
 
+@pytest.mark.real
 def test_agent_runs_with_its_generated_credentials(
     secured: tuple[Mosquitto, GeneratedCredentials], site_id: str, tmp_path: Path
 ) -> None:
@@ -194,6 +197,7 @@ def _make_tls(dir_: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.real
 def test_generated_broker_config_with_tls_listener(tmp_path: Path, site_id: str) -> None:
     """`deploy mqtt-credentials --tls-dir` writes a mosquitto.conf that Mosquitto runs as is."""
     import subprocess

@@ -19,6 +19,7 @@ from lobbywatch.services import free_port, wait_until
 from tests.edge.devices.helpers_devices import EXAMPLE, KIOSK, hall
 
 
+@pytest.mark.real
 def test_command_check_raises_and_clears(tmp_path: Path) -> None:
     flag = tmp_path / "printer-ok"
     check = CommandCheck(

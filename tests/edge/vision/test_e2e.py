@@ -71,6 +71,7 @@ def _site(site_id: str, video: Path) -> SiteConfig:
     )
 
 
+@pytest.mark.real
 def test_daemon_publishes_the_right_retained_counts(
     tmp_path: Path, site_id: str, broker_cfg: BrokerConfig, mqtt_probe: Any
 ) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
@@ -27,6 +28,8 @@ from tests.server.conftest import Server
 
 from .helpers_hall import hall_dict
 from .helpers_receivers import HttpReceiver, start_http
+
+pytestmark = pytest.mark.real
 
 
 def test_ingested_fault_reaches_the_webhook_and_the_store(
