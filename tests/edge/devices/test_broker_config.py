@@ -28,6 +28,7 @@ from lobbywatch.protocol.topics import device_status_topic, site_root
 from lobbywatch.services import Mosquitto, find_binary, free_port, wait_until
 from tests.edge.devices.helpers_devices import KIOSK, hall
 
+pytestmark = pytest.mark.real
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting a broker as another user needs root")
 
 
