@@ -7,9 +7,10 @@ each accepted message, ``tick`` once a second, ``gateway_seen`` per ingest batch
 """
 
 from server.alerts.dispatch import Dispatcher
-from server.alerts.engine import AlertEngine, Notifier
+from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import Alert, AlertKind, AlertUpdate, Delivery, UpdateEvent
+from server.alerts.routing import Notifier
 from server.alerts.rules import RULES, ForecastProvider
 from server.alerts.service import AlertService
 from server.alerts.store import AlertStore, MemoryAlertStore, SqlAlertStore
