@@ -184,7 +184,8 @@ class _Params(dict[str, Any]):
                 value = _DETAIL[lang].format(value) if value else ""
             self[key] = value
         for key in TEXT_PARAMS:
-            text = TEXTS.get(self.get(key))
+            value = self.get(key)
+            text = TEXTS.get(value) if isinstance(value, str) else None
             if text is not None:
                 self[key] = text[lang].format_map(self)
 
