@@ -1,9 +1,11 @@
 """The alert engine: floor rules as a stream, alert lifecycle, notification channels.
 
-Wiring (see docs/alerts.md): build an :class:`AlertEngine` with the halls' configs, a
-:class:`SqlAlertStore`, a :class:`Dispatcher` and the forecast provider; call ``feed`` for
-each accepted message, ``tick`` once a second, ``gateway_seen`` per ingest batch and
-``acknowledge`` from the API.
+The stages (docs/alerts.md): ``rules/`` (signals), ``muting`` (inhibitions, silences and
+their reasons), ``lifecycle``, ``escalation``, ``routing``, and ``engine``, which only
+orchestrates them. A server runs it as an :class:`AlertService` (engine, store, channel
+dispatcher, a one-second tick) connected by ``server.alerts.wiring.attach``: each ingest
+batch goes to ``engine.gateway_seen`` and ``engine.feed_batch``; the APIs call
+``engine.acknowledge`` and ``engine.add_silence``.
 """
 
 from server.alerts.dispatch import Dispatcher

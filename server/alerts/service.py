@@ -1,9 +1,10 @@
 """The alert engine as a server component: engine + store + dispatcher + a ticking thread.
 
-The server builds one :class:`AlertService` at start-up and calls, from its own code:
+:func:`server.alerts.wiring.attach` builds one :class:`AlertService` at start-up and
+connects it; the server then calls:
 
-* ``service.engine.feed(message)`` for every accepted (deduplicated) protocol message;
-* ``service.engine.gateway_seen(site, gateway=..., backlog=..., oldest_age_s=...)`` per batch;
+* ``service.engine.gateway_seen(site, gateway=..., backlog=..., oldest_age_s=...)`` and
+  ``service.engine.feed_batch(messages)`` for every accepted ingest batch;
 * ``service.engine.acknowledge(alert_id, by=user, comment=...)`` from the acknowledge API;
 * ``service.engine.add_listener(callback)`` for the live (server-sent events) fan-out.
 

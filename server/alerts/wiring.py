@@ -7,8 +7,9 @@ Call :func:`attach` once the context has started (halls loaded, schema migrated)
     ...
     app.state.alerts.stop()                           # before ctx.stop()
 
-The router (server/alerts/api.py) serves listing, acknowledgement, the delivery log,
-silences and the live alert stream from ``app.state.alerts``.
+The routers serve it from ``app.state.alerts``: server/web/alerts_api.py the open alerts,
+acknowledgement and the live stream; server/alerts/api.py the history, the delivery log
+and silences.
 """
 
 from __future__ import annotations
