@@ -11,7 +11,7 @@ batch goes to ``engine.gateway_seen`` and ``engine.feed_batch``; the APIs call
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
-from server.alerts.model import Alert, AlertKind, AlertUpdate, Delivery, UpdateEvent
+from server.alerts.model import Alert, AlertKind, AlertUpdate, Delivery, MuteReason, UpdateEvent
 from server.alerts.routing import Notifier
 from server.alerts.rules import RULES, ForecastProvider
 from server.alerts.service import AlertService
@@ -29,6 +29,7 @@ __all__ = [
     "Dispatcher",
     "ForecastProvider",
     "MemoryAlertStore",
+    "MuteReason",
     "Notifier",
     "SqlAlertStore",
     "UpdateEvent",

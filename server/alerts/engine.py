@@ -205,14 +205,14 @@ class AlertEngine:
         raise KeyError(f"no open alert {alert_id!r}")
 
     def _apply(self, site: SiteState, signal: Signal | None, now: datetime, out: list[AlertUpdate]) -> None:
-        """Stages 2 and 3: inhibitions, then the lifecycle; a step becomes a routed update."""
+        """Inhibit, then the lifecycle; a lifecycle step becomes a routed update."""
         if signal is not None:
             step = site.lifecycle.apply(site.cfg, signal, now, site.muting.inhibited)
             if step is not None:
                 out.append(self._update(site, step, now))
 
     def _update(self, site: SiteState, step: Step, now: datetime) -> AlertUpdate:
-        """Stages 4 and 5: a firing alert's silence, then its route (or why it is held back)."""
+        """Silence (a firing alert), then routing: the update, or why it is held back."""
         alert = step.alert
         fired = step.event in (UpdateEvent.FIRED, UpdateEvent.REOPENED)
         if fired:
@@ -226,7 +226,7 @@ class AlertEngine:
         return update
 
     def _emit(self, site: SiteState, updates: list[AlertUpdate], changed: Sequence[Alert] = ()) -> None:
-        """Stage 6: store, log what is held back, tell the listeners, hand the rest on."""
+        """Notify: store, log what is held back, tell the listeners, hand the rest on."""
         if self._store is not None:
             for alert in [*(u.alert for u in updates), *changed]:
                 try:

@@ -1,4 +1,4 @@
-"""The floor rules: functions from what a hall reports to :class:`Signal`\\ s, by concern.
+"""The floor rules, by concern: functions from what a hall reports to signals.
 
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
 * ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
