@@ -4,8 +4,9 @@ an alert is muted (:data:`MUTE_TEXTS`).
 
 Parameters come from the rule that raised the alert: a plain value; a ``{"en": ...,
 "zh-CN": ...}`` name from the hall's configuration; a list of ids (joined with ", " or
-"、", "none"/"无" when empty); or, in ``what`` and ``why``, a text key of :data:`TEXTS`
-(a camera's own reason, not a key, is shown as it came).
+"、", "none"/"无" when empty); in ``what`` and ``why``, a text key of :data:`TEXTS` (a
+camera's own reason, not a key, is shown as it came); ``detail``, a device's own words,
+in brackets when there are any.
 """
 
 from __future__ import annotations
