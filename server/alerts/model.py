@@ -1,4 +1,5 @@
-"""What an alert is: its kind, its stable fingerprint, its lifecycle state and its updates."""
+"""What an alert is: its kind, its stable fingerprint, its lifecycle state, its updates,
+why it is muted (:class:`MuteReason`) and the delivery log entries (docs/alerts.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from lobbywatch.protocol.enums import AlertState, Severity
 
@@ -38,6 +39,27 @@ class UpdateEvent(StrEnum):
     RESOLVED = "resolved"
 
 
+MuteKind = Literal["silence", "inhibit", "flap"]
+
+
+@dataclass(frozen=True, slots=True)
+class MuteReason:
+    """Why an alert or an update is held back, as the muting stage found it.
+
+    ``kind``: a silence (maintenance window), an inhibition (the data behind the alert is
+    stale) or flap suppression. ``key`` is the text key ``server.alerts.templates`` renders
+    in both languages; ``source`` names what holds it back (the silence's reason, a camera,
+    the gateway, the reopen count) and fills the text.
+    """
+
+    kind: MuteKind
+    key: str
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.source or self.key}"
+
+
 Fingerprint = tuple[str, str, str]
 """(site, kind, subject): one condition is one alert, however often it is re-evaluated."""
 
@@ -65,11 +87,17 @@ class Alert:
     resolved_at: datetime | None = None
     escalation_level: int = 0
     reopen_count: int = 0
-    silenced: bool = False
+    muted: MuteReason | None = None
+    """Why it is held back now (a silence, or an inhibition of its rule); None: it is not."""
 
     @property
     def fingerprint(self) -> Fingerprint:
         return (self.site, self.kind, self.subject)
+
+    @property
+    def silenced(self) -> bool:
+        """A silence holds back its notifications (and its escalation)."""
+        return self.muted is not None and self.muted.kind == "silence"
 
     @property
     def is_open(self) -> bool:
@@ -93,12 +121,21 @@ class AlertUpdate:
     at: datetime
     channels: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
-    notify: bool = True
+    held_back: MuteReason | None = None
+    """Why it is not sent to its channels (a silence, flapping); None: it is sent."""
+
+    @property
+    def notify(self) -> bool:
+        return self.held_back is None
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One attempt to deliver an update of an alert through one channel (the delivery log)."""
+    """One attempt to deliver an update of an alert through one channel (the delivery log).
+
+    An update held back from its channels is logged too, once per channel it would have
+    gone to: ``attempt`` 0, not ``ok``, and ``skipped`` saying why (``"silence: <reason>"``).
+    """
 
     alert_id: str
     channel: str
@@ -108,3 +145,4 @@ class Delivery:
     at: datetime
     latency_ms: float
     error: str | None = None
+    skipped: str | None = None

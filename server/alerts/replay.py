@@ -69,7 +69,8 @@ def replay(cfg: SiteConfig, items: Iterable[Envelope | BadLine]) -> tuple[list[A
 
 
 def format_update(u: AlertUpdate, cfg: SiteConfig) -> str:
-    """One line: local time, event, kind, subject, title in both languages."""
+    """One line: local time, event, kind, subject, title in both languages, and why it
+    would not be sent (a silence, flapping)."""
     from zoneinfo import ZoneInfo
 
     from server.alerts.templates import render
@@ -77,6 +78,6 @@ def format_update(u: AlertUpdate, cfg: SiteConfig) -> str:
     local = u.at.astimezone(ZoneInfo(cfg.timezone))
     en = render(u.alert, "en", u.event)[0]
     zh = render(u.alert, "zh-CN", u.event)[0]
-    quiet = "" if u.notify else " (quiet)"
+    quiet = "" if u.held_back is None else f" (quiet: {u.held_back})"
     head = f"{local:%Y-%m-%d %H:%M:%S} {u.event.value:<12} {u.alert.kind:<20} {u.alert.subject:<24}"
     return f"{head} {en} | {zh}{quiet}"

@@ -1,7 +1,8 @@
 """Where alerts and their delivery log live: a Protocol, in memory, and SQL (SQLAlchemy 2).
 
 The SQL store owns its tables (``alerts``, ``alert_deliveries``) in its own metadata and
-creates them with ``create_all``, so it never clashes with the server's migrations.
+creates them with ``create_all``, so it never clashes with the server's migrations; a
+column added since a database was created is added to it at start (:data:`ADDED_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lobbywatch.protocol.enums import AlertState, Severity
-from server.alerts.model import Alert, Delivery
+from server.alerts.model import Alert, Delivery, MuteReason
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -85,6 +86,20 @@ class MemoryAlertStore:
             return [d for d in self._deliveries if d.alert_id == alert_id]
 
 
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "alerts": ("muted",),
+    "alert_deliveries": ("skipped",),
+}
+"""Nullable columns newer than the first version of each table."""
+
+
+def _muted(raw: str | None) -> MuteReason | None:
+    if not raw:
+        return None
+    m = json.loads(raw)
+    return MuteReason(m["kind"], m["key"], m.get("source", ""))
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -124,6 +139,7 @@ class SqlAlertStore:
             sa.Column("escalation_level", sa.Integer, nullable=False, default=0),
             sa.Column("reopen_count", sa.Integer, nullable=False, default=0),
             sa.Column("silenced", sa.Boolean, nullable=False, default=False),
+            sa.Column("muted", sa.Text),  # JSON {kind, key, source}
         )
         self.deliveries_table = sa.Table(
             "alert_deliveries",
@@ -137,8 +153,23 @@ class SqlAlertStore:
             sa.Column("at", ts, nullable=False),
             sa.Column("latency_ms", sa.Float, nullable=False),
             sa.Column("error", sa.Text),
+            sa.Column("skipped", sa.Text),
         )
         self.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database created by an older version up to these tables."""
+        sa = self._sa
+        inspector = sa.inspect(self.engine)
+        for table in (self.alerts, self.deliveries_table):
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for name in ADDED_COLUMNS[table.name]:
+                if name not in have:
+                    column = table.c[name]
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
 
     def _row(self, alert: Alert) -> dict[str, Any]:
         return {
@@ -162,6 +193,12 @@ class SqlAlertStore:
             "escalation_level": alert.escalation_level,
             "reopen_count": alert.reopen_count,
             "silenced": alert.silenced,
+            "muted": None
+            if alert.muted is None
+            else json.dumps(
+                {"kind": alert.muted.kind, "key": str(alert.muted.key), "source": alert.muted.source},
+                ensure_ascii=False,
+            ),
         }
 
     @staticmethod
@@ -191,7 +228,7 @@ class SqlAlertStore:
             resolved_at=_utc(m["resolved_at"]),
             escalation_level=m["escalation_level"],
             reopen_count=m["reopen_count"],
-            silenced=bool(m["silenced"]),
+            muted=_muted(m["muted"]),
         )
 
     def save(self, alert: Alert) -> None:
@@ -240,6 +277,7 @@ class SqlAlertStore:
                     at=delivery.at,
                     latency_ms=delivery.latency_ms,
                     error=delivery.error,
+                    skipped=delivery.skipped,
                 )
             )
 
@@ -262,6 +300,7 @@ class SqlAlertStore:
                         at=at,
                         latency_ms=m["latency_ms"],
                         error=m["error"],
+                        skipped=m["skipped"],
                     )
                 )
         return out

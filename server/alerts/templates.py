@@ -1,8 +1,12 @@
-"""Message text of every alert kind, in zh-CN and en: one table, keyed by alert kind.
+"""Every word of the alerts a person reads, in zh-CN and en: titles and bodies by alert
+kind (:data:`TEMPLATES`), the texts behind the rules' text keys (:data:`TEXTS`), and why
+an alert is muted (:data:`MUTE_TEXTS`).
 
-Parameters come from the rule that raised the alert. A parameter may be a plain value or
-a ``{"en": ..., "zh-CN": ...}`` mapping (a zone's name, a list of counters), from which the
-renderer picks the language it writes.
+Parameters come from the rule that raised the alert: a plain value; a ``{"en": ...,
+"zh-CN": ...}`` name from the hall's configuration; a list of ids (joined with ", " or
+"、", "none"/"无" when empty); in ``what`` and ``why``, a text key of :data:`TEXTS` (a
+camera's own reason, not a key, is shown as it came); ``detail``, a device's own words,
+in brackets when there are any.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from server.alerts.model import Alert, AlertKind, UpdateEvent
+from server.alerts.device_facts import OfflineReason
+from server.alerts.model import Alert, AlertKind, MuteReason, UpdateEvent
+from server.alerts.muting import MuteText
+from server.alerts.rules.sensing import SensingText
 
 Lang = Literal["zh-CN", "en"]
 LANGS: tuple[Lang, Lang] = ("zh-CN", "en")
@@ -52,9 +59,9 @@ TEMPLATES: dict[str, Template] = {
     AlertKind.NO_UPSELL: _t(
         "停止营销：{where}",
         "No upsell: {where}",
-        "{where}排队 {queue} 人（达到 {threshold} 人）。台席 {counters} 请暂停推荐新业务，"
+        "{where}排队 {queue} 人（达到 {threshold} 人）。台席 {counter_ids} 请暂停推荐新业务，"
         "降至 {clear} 人以下后恢复。",
-        "{where} has {queue} in line (limit {threshold}). Counters {counters}: stop offering "
+        "{where} has {queue} in line (limit {threshold}). Counters {counter_ids}: stop offering "
         "new products until it falls to {clear}.",
     ),
     AlertKind.TRANSACTION_OVERTIME: _t(
@@ -67,19 +74,19 @@ TEMPLATES: dict[str, Template] = {
         "即将进入高峰：{peak_start}",
         "Busy hour ahead: {peak_start}",
         "预计 {peak_start} 起一小时到厅约 {expected:.0f} 人。请启动高峰预案：值班经理到场，"
-        "开足台席，开放快速通道，引导简单业务到自助区。离席：{away}；学习：{learning}。",
+        "开足台席，开放快速通道，引导简单业务到自助区。离席：{away_ids}；学习：{learning_ids}。",
         "About {expected:.0f} arrivals expected in the hour from {peak_start}. Busy-hour playbook: "
         "manager on the floor, open all counters, open the fast lane, steer simple jobs to "
-        "kiosks. Away: {away}; learning: {learning}.",
+        "kiosks. Away: {away_ids}; learning: {learning_ids}.",
     ),
     AlertKind.PEAK_SURGE: _t(
         "客流激增",
         "Arrivals surge",
         "近 10 分钟到厅 {arrivals} 人（阈值 {threshold}）。请启动高峰预案：值班经理到场，开足台席，"
-        "开放快速通道，引导简单业务到自助区。离席：{away}；学习：{learning}。",
+        "开放快速通道，引导简单业务到自助区。离席：{away_ids}；学习：{learning_ids}。",
         "{arrivals} arrivals in the last 10 min (threshold {threshold}). Busy-hour playbook: "
         "manager on the floor, open all counters, open the fast lane, steer simple jobs to "
-        "kiosks. Away: {away}; learning: {learning}.",
+        "kiosks. Away: {away_ids}; learning: {learning_ids}.",
     ),
     AlertKind.DEVICE_FAULT: _t(
         "设备故障：{device}",
@@ -97,8 +104,8 @@ TEMPLATES: dict[str, Template] = {
     AlertKind.KIOSK_CAPACITY: _t(
         "自助设备不足",
         "Too few working kiosks",
-        "可用自助设备 {working}/{total} 台，少于 {minimum} 台。不可用：{down}。请引导客户到台席并催修。",
-        "{working} of {total} kiosks work, fewer than {minimum}. Down: {down}. Steer customers "
+        "可用自助设备 {working}/{total} 台，少于 {minimum} 台。不可用：{down_ids}。请引导客户到台席并催修。",
+        "{working} of {total} kiosks work, fewer than {minimum}. Down: {down_ids}. Steer customers "
         "to counters and chase the repair.",
     ),
     AlertKind.LOITERING: _t(
@@ -115,6 +122,46 @@ TEMPLATES: dict[str, Template] = {
     ),
 }
 
+TEXTS: dict[str, dict[Lang, str]] = {
+    OfflineReason.WILL: {"zh-CN": "遗嘱消息", "en": "last will"},
+    OfflineReason.SHUTDOWN: {"zh-CN": "已关机", "en": "shut down"},
+    OfflineReason.HEARTBEAT: {"zh-CN": "心跳超时", "en": "heartbeat missed"},
+    SensingText.CAMERA: {"zh-CN": "{camera}", "en": "{camera}"},
+    SensingText.GATEWAY: {"zh-CN": "{hall}网关", "en": "gateway of {site}"},
+    SensingText.STREAM_LOST: {"zh-CN": "视频流中断", "en": "stream lost"},
+    SensingText.CAMERA_OFFLINE: {"zh-CN": "离线", "en": "offline"},
+    SensingText.NO_DATA: {"zh-CN": "超过 {silence_s:g} 秒无数据", "en": "no data for over {silence_s:g} s"},
+}
+"""The texts behind the text keys rules put in ``what`` and ``why``; filled from the alert's parameters."""
+
+TEXT_PARAMS = ("what", "why")
+
+MUTE_TEXTS: dict[str, dict[Lang, str]] = {
+    MuteText.SILENCE: {"zh-CN": "已静默：{source}", "en": "Silenced: {source}"},
+    MuteText.SILENCE_UNTIL: {"zh-CN": "静默至 {source}", "en": "Silenced until {source}"},
+    MuteText.GATEWAY_SILENT: {
+        "zh-CN": "暂缓：营业厅网关无数据",
+        "en": "Held back: no data from the hall's gateway",
+    },
+    MuteText.CAMERA_BLIND: {
+        "zh-CN": "暂缓：摄像头 {source} 无画面",
+        "en": "Held back: camera {source} is blind",
+    },
+    MuteText.GATEWAY_CATCHING_UP: {
+        "zh-CN": "暂缓：网关正在补传积压数据",
+        "en": "Held back: the gateway is catching up on its backlog",
+    },
+    MuteText.FLAPPING: {
+        "zh-CN": "未发送：已反复 {source} 次",
+        "en": "Not sent: reopened {source} times (flapping)",
+    },
+}
+"""Why an alert or an update is held back, by :attr:`MuteReason.key`."""
+
+_LIST_SEP: dict[Lang, str] = {"zh-CN": "、", "en": ", "}
+_NONE: dict[Lang, str] = {"zh-CN": "无", "en": "none"}
+_DETAIL: dict[Lang, str] = {"zh-CN": "（{}）", "en": " ({})"}
+
 _EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
     UpdateEvent.FIRED: {"zh-CN": "", "en": ""},
     UpdateEvent.REOPENED: {"zh-CN": "[再次] ", "en": "[Again] "},
@@ -125,12 +172,23 @@ _EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
 
 
 class _Params(dict[str, Any]):
-    def __init__(self, params: dict[str, Any], lang: Lang) -> None:
-        super().__init__()
-        for key, value in params.items():
+    """An alert's parameters as one language shows them (see the module docstring)."""
+
+    def __init__(self, alert: Alert, lang: Lang) -> None:
+        super().__init__(site=alert.site)
+        for key, value in alert.params.items():
             if isinstance(value, dict) and lang in value:
                 value = value[lang]
+            elif isinstance(value, list | tuple):
+                value = _LIST_SEP[lang].join(map(str, value)) or _NONE[lang]
+            elif key == "detail":
+                value = _DETAIL[lang].format(value) if value else ""
             self[key] = value
+        for key in TEXT_PARAMS:
+            value = self.get(key)
+            text = TEXTS.get(value) if isinstance(value, str) else None
+            if text is not None:
+                self[key] = text[lang].format_map(self)
 
     def __missing__(self, key: str) -> str:
         return "?"
@@ -139,7 +197,7 @@ class _Params(dict[str, Any]):
 def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> tuple[str, str]:
     """(title, body) of ``alert`` in ``lang``, prefixed for the lifecycle ``event``."""
     template = TEMPLATES.get(alert.kind)
-    params = _Params(alert.params, lang)
+    params = _Params(alert, lang)
     if template is None:
         title, body = alert.kind, f"{alert.kind} {alert.subject}"
     else:
@@ -160,3 +218,11 @@ def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> 
 def render_both(alert: Alert, event: UpdateEvent = UpdateEvent.FIRED) -> dict[Lang, tuple[str, str]]:
     """Title and body in both languages."""
     return {lang: render(alert, lang, event) for lang in LANGS}
+
+
+def mute_text(reason: MuteReason, lang: Lang) -> str:
+    """Why an alert or update is held back, in ``lang``."""
+    text = MUTE_TEXTS.get(reason.key)
+    if text is None:
+        return str(reason)
+    return text[lang].format(source=reason.source)

@@ -12,13 +12,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.alerts.model import Alert, Delivery
-from server.alerts.templates import render_both
+from server.alerts.model import Alert, Delivery, MuteReason
+from server.alerts.templates import mute_text, render_both
 from server.api.localized import LocalizedOut
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class MutedOut(_Out):
+    """Why an alert is held back: a silence, or an inhibition of its rule (docs/alerts.md)."""
+
+    kind: Literal["silence", "inhibit", "flap"] = Field(description="Which stage holds it back.")
+    reason: str = Field(description="Text key of the reason (gateway_silent, camera_blind, silence, ...).")
+    source: str = Field(description="What holds it back: the silence's reason, a camera, the gateway.")
+    title: LocalizedOut = Field(description="The reason, both languages.")
+
+    @classmethod
+    def of(cls, m: MuteReason) -> MutedOut:
+        title = LocalizedOut(en=mute_text(m, "en"), zh_cn=mute_text(m, "zh-CN"))
+        return cls(kind=m.kind, reason=str(m.key), source=m.source, title=title)
 
 
 class AlertOut(_Out):
@@ -43,6 +57,7 @@ class AlertOut(_Out):
     escalation_level: int = Field(description="Escalation steps reached.")
     reopen_count: int = Field(description="Times it fired again within the flap window.")
     silenced: bool = Field(description="A silence holds back its notifications.")
+    muted: MutedOut | None = Field(description="Why it is held back now; null: it is not.")
     title: LocalizedOut = Field(description="Short title, both languages.")
     body: LocalizedOut = Field(description="What happened and what to do, both languages.")
     params: dict[str, Any] = Field(description="The rule's figures behind the text.")
@@ -70,6 +85,7 @@ class AlertOut(_Out):
             escalation_level=a.escalation_level,
             reopen_count=a.reopen_count,
             silenced=a.silenced,
+            muted=None if a.muted is None else MutedOut.of(a.muted),
             title=LocalizedOut(en=text["en"][0], zh_cn=text["zh-CN"][0]),
             body=LocalizedOut(en=text["en"][1], zh_cn=text["zh-CN"][1]),
             params=a.params,
@@ -84,6 +100,7 @@ class DeliveryOut(_Out):
     at: datetime
     latency_ms: float
     error: str | None
+    skipped: str | None = Field(description="Not sent, and why (e.g. 'silence: vendor on site').")
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:

@@ -50,3 +50,51 @@ def test_every_kind_renders_in_both_languages(site_id: str, clock: FixedClock) -
     acked = h.engine.acknowledge(h.fired_all()[0].alert.id, by="li", comment="好的")
     assert render(acked, "zh-CN", UpdateEvent.ACKNOWLEDGED)[1].endswith("（li 确认：好的）")
     assert render(acked, "en", UpdateEvent.ACKNOWLEDGED)[1].endswith("(by li: 好的)")
+
+
+def test_every_text_key_renders_in_both_languages(site_id: str, clock: FixedClock) -> None:
+    """Each key a rule puts in ``what``/``why`` and each mute reason has words in both languages."""
+    from server.alerts.device_facts import OfflineReason
+    from server.alerts.model import Alert, AlertKind, MuteReason
+    from server.alerts.muting import MuteText
+    from server.alerts.rules.sensing import SensingText
+    from server.alerts.templates import MUTE_TEXTS, TEXTS, mute_text
+
+    assert set(TEXTS) == {*OfflineReason, *SensingText}
+    assert set(MUTE_TEXTS) == set(MuteText)
+    h = Hall(hall(site_id), clock)
+    h.device_status("k1", state="online")
+    h.run(200)  # k1's heartbeat is overdue: a device_offline alert to fill the text from
+    [alert] = h.open("device_offline")
+    params = {"camera": "cam-1", "hall": {"en": "Test Hall", "zh-CN": "测试营业厅"}, "silence_s": 60.0}
+    for key in TEXTS:
+        what = key if key in set(SensingText) else "gateway"
+        probe: Alert = alert.evolve(kind=AlertKind.SENSING_BLIND, params={**params, "what": what, "why": key})
+        texts = {lang: render(probe, lang)[1] for lang in LANGS}
+        for lang, body in texts.items():
+            assert "?" not in body, (key, lang, body)
+            assert "{" not in body, (key, lang, body)
+            assert TEXTS[key][lang].split("{")[0] in body, (key, lang, body)
+        assert texts["en"] != texts["zh-CN"], key
+    for key in MuteText:
+        reason = MuteReason("silence", key, "3")
+        words = {lang: mute_text(reason, lang) for lang in LANGS}
+        assert all("{" not in w and "?" not in w for w in words.values()), words
+        assert words["en"] != words["zh-CN"], key
+
+
+def test_lists_of_ids_and_optional_detail(site_id: str, clock: FixedClock) -> None:
+    h = Hall(hall(site_id), clock)
+    h.zone("queue-a", occupancy=3, queue_length=3)
+    [alert] = h.open("no_upsell")
+    assert "Counters c1, c2:" in render(alert, "en")[1]
+    assert "台席 c1、c2 请" in render(alert, "zh-CN")[1]
+    nobody = alert.evolve(params={**alert.params, "counter_ids": []})
+    assert "Counters none:" in render(nobody, "en")[1]
+    assert "台席 无 请" in render(nobody, "zh-CN")[1]
+    h.device_event("k1", event="fault_raised", code="E1", detail="paper out")
+    h.device_event("k2", event="fault_raised", code="E2")
+    with_detail, without = h.open("device_fault")
+    assert "fault E1 (paper out)." in render(with_detail, "en")[1]
+    assert "故障 E1（paper out）。" in render(with_detail, "zh-CN")[1]
+    assert "fault E2. " in render(without, "en")[1]

@@ -3,31 +3,23 @@ webhook out; started and stopped with the app's lifespan, once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from fastapi.testclient import TestClient
 
 from lobbywatch.clock import FixedClock
-from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import AlertState
 from lobbywatch.protocol.messages import DeviceEvent
-from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import wait_until
 from server.alerts.forecast import ServerForecast
 from server.alerts.store import SqlAlertStore
-from server.app import create_app
-from server.core.config import InfluxConfig, ServerSettings
-from server.core.security import create_token
 from tests.server.conftest import Server
 
 from .helpers_hall import hall_dict
 from .helpers_receivers import HttpReceiver, start_http
+from .helpers_server import served
 
 pytestmark = pytest.mark.real
 
@@ -45,45 +37,12 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
                 "escalation": [],
             },
         )
-        hall_file = tmp_path / "hall.yaml"
-        hall_file.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-        settings = ServerSettings(
-            sql_url=f"sqlite:///{tmp_path / 'server.sqlite3'}",
-            influx=InfluxConfig(enabled=False),
-            halls=[hall_file],
-        )
-        app = create_app(settings, clock)
-        with TestClient(app) as client:
-            ctx = app.state.ctx
-            with ctx.db.session() as session:
-                _row, token = create_token(
-                    session, name="gw", role="gateway", sites=[site_id], created_at=clock.now()
-                )
-                _row, manager = create_token(
-                    session, name="wang", role="manager", sites=[site_id], created_at=clock.now()
-                )
-                _row, stranger = create_token(
-                    session, name="li", role="manager", sites=["elsewhere"], created_at=clock.now()
-                )
+        with served(tmp_path, clock, cfg) as s:
+            client, ctx = s.client, s.app.state.ctx
             service = ctx.alerts  # started by the context, with the app's lifespan
             assert service is not None
             assert ServerForecast(ctx.db, ctx.clock).forecast(site_id) == []  # no history: no peaks
-            event = Stamper(site_id, "k1", clock=clock).make(
-                DeviceEvent, event="fault_raised", code="PRN_PAPER_OUT", unusable=True
-            )
-            body: dict[str, Any] = {
-                "gateway": "gw-1",
-                "site": site_id,
-                "sent_at": clock.now().isoformat(),
-                "backlog": {"count": 1, "bytes": 300, "oldest_age_s": 0.1},
-                "messages": [to_dict(event)],
-            }
-            answer = client.post(
-                "/api/v1/ingest",
-                content=json.dumps(body),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            assert answer.status_code == 200, answer.text
+            s.ingest([s.make(DeviceEvent, "k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True)])
             (req,) = http.wait_for("/hook")
             (sent,) = req.json()["alerts"]
             assert (sent["kind"], sent["device"], sent["vendor"]) == ("device_fault", "k1", "v-one")
@@ -91,11 +50,11 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
             stored = store.get(sent["id"])
             assert stored is not None
             assert stored.state == AlertState.FIRING
-            history = client.get(f"/api/v1/sites/{site_id}/alerts/history", headers=_auth(manager))
+            history = s.get(f"/api/v1/sites/{site_id}/alerts/history")
             assert history.status_code == 200, history.text
             assert [a["id"] for a in history.json()] == [sent["id"]]
             assert history.json()[0]["title"]["zh-CN"] == "设备故障：k1"
-            denied = client.get(f"/api/v1/sites/{site_id}/alerts/history", headers=_auth(stranger))
+            denied = s.get(f"/api/v1/sites/{site_id}/alerts/history", "stranger")
             assert denied.status_code == 403
             acked = service.engine.acknowledge(sent["id"], by="wang", comment="notice posted")
             assert acked.state == AlertState.ACKNOWLEDGED
@@ -104,36 +63,31 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
             assert acked_row.state == AlertState.ACKNOWLEDGED
             assert acked_row.ack_comment == "notice posted"
             log_url = f"/api/v1/alerts/{sent['id']}/deliveries"
-            assert wait_until(lambda: bool(client.get(log_url, headers=_auth(manager)).json()), 5)
-            log = client.get(log_url, headers=_auth(manager))
+            assert wait_until(lambda: bool(s.get(log_url).json()), 5)
+            log = s.get(log_url)
             assert (log.json()[0]["channel"], log.json()[0]["event"], log.json()[0]["ok"]) == (
                 "hook",
                 "fired",
                 True,
             )
-            assert client.get("/api/v1/alerts/nope1234/deliveries", headers=_auth(manager)).status_code == 404
+            assert s.get("/api/v1/alerts/nope1234/deliveries").status_code == 404
             window = {
                 "devices": ["k1"],
                 "starts": clock.now().isoformat(),
                 "ends": (clock.now() + timedelta(hours=1)).isoformat(),
                 "reason": "vendor on site",
             }
-            added = client.post(f"/api/v1/sites/{site_id}/silences", json=window, headers=_auth(manager))
+            added = client.post(f"/api/v1/sites/{site_id}/silences", json=window, headers=s.auth("manager"))
             assert added.status_code == 201, added.text
             bad = client.post(
                 f"/api/v1/sites/{site_id}/silences",
                 json={**window, "ends": window["starts"]},
-                headers=_auth(manager),
+                headers=s.auth("manager"),
             )
             assert bad.status_code == 422
     finally:
         http.server.shutdown()
         http.server.server_close()
-
-
-def _auth(token: str | None) -> dict[str, str]:
-    assert token is not None
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_the_app_lifespan_starts_and_stops_one_alert_service(make_server: Callable[..., Server]) -> None:

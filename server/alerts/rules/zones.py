@@ -1,65 +1,22 @@
-"""The floor rules as data (:data:`RULES`) and as functions from hall state to signals.
+"""Zone rules: what the cameras' zone readings and the forecast say about the floor.
 
-A rule never fires an alert itself. It turns what it sees into a :class:`Signal` per
-subject: ``on=True`` (past the raise threshold), ``on=False`` (past the clear threshold)
-or ``on=None`` (in the hysteresis band between the two). The engine applies hold times,
-clear holds, flap suppression and hold-back uniformly.
+Crowding (per zone and for the whole hall), waits, no-upsell, transaction overtime,
+loitering, the arrivals surge and the forecast peak (docs/alerts.md has the table).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from lobbywatch.config.site import SiteConfig, Thresholds
-from lobbywatch.protocol.enums import CounterStatus, Severity, ZoneKind
+from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.enums import CounterStatus, ZoneKind
 from lobbywatch.protocol.messages import ZoneState
 from server.alerts.model import AlertKind
-
-
-class ForecastProvider(Protocol):
-    """The server's arrivals forecast: (hour start, expected arrivals in that hour), UTC."""
-
-    def forecast(self, site: str) -> Sequence[tuple[datetime, float]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSpec:
-    """How one alert kind behaves: who gets it, how bad it is, how long it must hold."""
-
-    kind: AlertKind
-    audience: tuple[str, ...]
-    severity: Severity
-    hold_s: str | float = 0.0
-    """Raise hold: seconds, or the name of a :class:`Thresholds` field holding seconds."""
-    clear_hold_s: float | None = None
-    """Clear hold; ``None``: the site policy's default."""
-    what_zh: str = ""
-    what_en: str = ""
-
-
-RULES: dict[str, RuleSpec] = {
-    spec.kind: spec
-    for spec in (
-        RuleSpec(AlertKind.CROWDING, ("manager", "guide"), Severity.WARNING, "crowding_hold_s"),
-        RuleSpec(AlertKind.LONG_WAIT, ("guide",), Severity.WARNING),
-        RuleSpec(AlertKind.EXPECTED_WAIT, ("manager",), Severity.WARNING),
-        RuleSpec(AlertKind.NO_UPSELL, ("counter",), Severity.INFO),
-        RuleSpec(AlertKind.TRANSACTION_OVERTIME, ("manager", "counter"), Severity.INFO),
-        RuleSpec(AlertKind.PEAK_FORECAST, ("manager",), Severity.WARNING, 0.0, 0.0),
-        RuleSpec(AlertKind.PEAK_SURGE, ("manager",), Severity.WARNING, 0.0, 300.0),
-        RuleSpec(AlertKind.DEVICE_FAULT, ("guide", "manager", "vendor"), Severity.WARNING, 0.0, 0.0),
-        RuleSpec(
-            AlertKind.DEVICE_OFFLINE, ("manager", "vendor"), Severity.WARNING, "device_offline_grace_s", 0.0
-        ),
-        RuleSpec(AlertKind.KIOSK_CAPACITY, ("manager", "guide"), Severity.CRITICAL),
-        RuleSpec(AlertKind.LOITERING, ("guide",), Severity.INFO),
-        RuleSpec(AlertKind.SENSING_BLIND, ("manager",), Severity.WARNING, 0.0, 0.0),
-    )
-}
+from server.alerts.rules.spec import Signal, hall_name, hysteresis, named
 
 EXPECTED_WAIT_CLEAR_RATIO = 0.9
 SURGE_CLEAR_RATIO = 0.7
@@ -68,75 +25,15 @@ WAIT_ZONES = (ZoneKind.QUEUE, ZoneKind.WAITING, ZoneKind.CONSULTATION)
 LOITER_ZONES = (ZoneKind.ENTRANCE, ZoneKind.EXPERIENCE)
 
 
-def hall_open(cfg: SiteConfig, now: datetime) -> bool:
-    """Whether ``now`` falls in the hall's opening hours (its own time zone)."""
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(cfg.timezone))
-    for period in cfg.opening_hours:
-        if any(day.number == local.weekday() for day in period.days) and (
-            period.open <= local.time().replace(tzinfo=None) < period.close
-        ):
-            return True
-    return False
-
-
-def hold_seconds(spec: RuleSpec, thresholds: Thresholds, override: dict[str, float]) -> float:
-    if spec.kind in override:
-        return override[spec.kind]
-    if isinstance(spec.hold_s, str):
-        return float(getattr(thresholds, spec.hold_s))
-    return spec.hold_s
-
-
-@dataclass(slots=True)  # not frozen: several per message, and frozen init costs 3x
-class Signal:
-    """What a rule sees about one subject now.
-
-    ``detail`` is the alert's text parameters, or a function that makes them: most signals
-    say "nothing to report" about a subject with nothing pending, and the engine drops those
-    without reading :attr:`params` (rules run for every message).
-    """
-
-    kind: AlertKind
-    subject: str
-    on: bool | None
-    detail: dict[str, Any] | Callable[[], dict[str, Any]] = field(default_factory=dict)
-    since: datetime | None = None
-    severity: Severity | None = None
-    zone: str | None = None
-    device: str | None = None
-    vendor: str | None = None
-    camera: str | None = None
-    """Camera whose data this rests on: held back while that camera is blind."""
-
-    @property
-    def params(self) -> dict[str, Any]:
-        if callable(self.detail):
-            self.detail = self.detail()
-        return self.detail
-
-
-def _named(name_en: str, name_zh: str) -> dict[str, str]:
-    return {"en": name_en, "zh-CN": name_zh}
-
-
 def zone_name(cfg: SiteConfig, zone_id: str) -> dict[str, str]:
+    """The zone's configured name in both languages (its id when it has none)."""
     try:
         zone = cfg.zone(zone_id)
     except KeyError:
-        return _named(zone_id, zone_id)
+        return named(zone_id, zone_id)
     if zone.name is None:
-        return _named(zone_id, zone_id)
-    return _named(zone.name.en, zone.name.zh_cn)
-
-
-def _hysteresis(value: float, raise_above: float, clear_below: float, *, inclusive: bool) -> bool | None:
-    if (value >= raise_above) if inclusive else (value > raise_above):
-        return True
-    if value < clear_below:
-        return False
-    return None
+        return named(zone_id, zone_id)
+    return named(zone.name.en, zone.name.zh_cn)
 
 
 def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
@@ -153,7 +50,7 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
         capacity = None
     if capacity is not None:
         cap = capacity
-        on = _hysteresis(z.occupancy, cap, cap * th.crowding_clear_ratio, inclusive=False)
+        on = hysteresis(z.occupancy, cap, cap * th.crowding_clear_ratio, inclusive=False)
         yield Signal(
             AlertKind.CROWDING,
             subject,
@@ -182,7 +79,7 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
             yield Signal(
                 AlertKind.EXPECTED_WAIT,
                 subject,
-                _hysteresis(expected_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
+                hysteresis(expected_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
                 lambda: {
                     "where": zone_name(cfg, z.zone),
                     "expected_min": expected_s / 60,
@@ -205,7 +102,6 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
                 "queue": queue,
                 "threshold": th.queue_no_upsell,
                 "clear": th.queue_no_upsell_clear,
-                "counters": ", ".join(counters) or "-",
                 "counter_ids": counters,
             }
 
@@ -243,20 +139,16 @@ def hall_crowding(cfg: SiteConfig, occupancy: dict[str, float]) -> Signal | None
     return Signal(
         AlertKind.CROWDING,
         "hall",
-        _hysteresis(total, cap, cap * cfg.thresholds.crowding_clear_ratio, inclusive=False),
-        lambda: {"where": _named(cfg.name.en, cfg.name.zh_cn), "occupancy": total, "capacity": cap},
+        hysteresis(total, cap, cap * cfg.thresholds.crowding_clear_ratio, inclusive=False),
+        lambda: {"where": hall_name(cfg), "occupancy": total, "capacity": cap},
     )
 
 
 def staffing(counters: dict[str, CounterStatus]) -> dict[str, Any]:
-    """Counters away and learning, for the busy-hour playbook text."""
-    away = sorted(c for c, s in counters.items() if s == CounterStatus.AWAY)
-    learning = sorted(c for c, s in counters.items() if s == CounterStatus.LEARNING)
+    """Counters away and learning (id lists), for the busy-hour playbook text."""
     return {
-        "away": {"en": ", ".join(away) or "none", "zh-CN": "、".join(away) or "无"},
-        "learning": {"en": ", ".join(learning) or "none", "zh-CN": "、".join(learning) or "无"},
-        "away_ids": away,
-        "learning_ids": learning,
+        "away_ids": sorted(c for c, s in counters.items() if s == CounterStatus.AWAY),
+        "learning_ids": sorted(c for c, s in counters.items() if s == CounterStatus.LEARNING),
     }
 
 
@@ -284,8 +176,9 @@ class ArrivalWindow:
 
 
 def surge_signal(cfg: SiteConfig, arrivals: int, counters: dict[str, CounterStatus]) -> Signal:
+    """On at ``surge_arrivals_per_10min`` arrivals in the window, off under 70 % of it."""
     threshold = cfg.thresholds.surge_arrivals_per_10min
-    on = _hysteresis(arrivals, threshold, threshold * SURGE_CLEAR_RATIO, inclusive=True)
+    on = hysteresis(arrivals, threshold, threshold * SURGE_CLEAR_RATIO, inclusive=True)
     params = {"arrivals": arrivals, "threshold": threshold, **staffing(counters)}
     return Signal(AlertKind.PEAK_SURGE, "surge", on, params)
 

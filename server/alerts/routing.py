@@ -1,0 +1,66 @@
+"""Routing: which channels an alert's update goes to, and the log of updates held back.
+
+Routes (``notifications.routes``) match an alert by kind, audience and vendor; an
+acknowledgement or resolution also goes to every escalation channel the alert reached.
+An update held back (a silence, flapping) is logged as not sent, once per channel it
+would have gone to (docs/alerts.md, "Channels").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from lobbywatch.config.notify import NotificationsConfig
+from lobbywatch.config.site import SiteConfig
+from server.alerts.escalation import ladder
+from server.alerts.model import Alert, AlertUpdate, Delivery, MuteReason, UpdateEvent
+
+
+class Notifier(Protocol):
+    """Takes the updates to send off the engine's hands (:class:`server.alerts.dispatch.Dispatcher`)."""
+
+    def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None: ...
+
+
+def channels_for(notify: NotificationsConfig, alert: Alert, event: UpdateEvent) -> tuple[str, ...]:
+    """The channels of every matching route, in route order, each once."""
+    channels: list[str] = []
+    for route in notify.routes:
+        if route.kinds and alert.kind not in route.kinds:
+            continue
+        if route.audience and not set(route.audience) & set(alert.audience):
+            continue
+        if route.vendors and alert.vendor not in route.vendors:
+            continue
+        channels += [c for c in route.channels if c not in channels]
+    if event in (UpdateEvent.ACKNOWLEDGED, UpdateEvent.RESOLVED):
+        for step in ladder(notify)[: alert.escalation_level]:
+            channels += [c for c in step.channels if c not in channels]
+    return tuple(channels)
+
+
+def routed(
+    notify: NotificationsConfig,
+    alert: Alert,
+    event: UpdateEvent,
+    now: datetime,
+    held_back: MuteReason | None = None,
+) -> AlertUpdate:
+    """The update of ``alert`` for ``event``, to its routes' channels; a silenced alert's
+    update is held back by its silence (or by ``held_back``, e.g. flapping)."""
+    if held_back is None and alert.silenced:
+        held_back = alert.muted
+    return AlertUpdate(alert, event, now, channels_for(notify, alert, event), alert.audience, held_back)
+
+
+def held_deliveries(update: AlertUpdate) -> list[Delivery]:
+    """Delivery log entries of an update held back: not sent, and why, per channel."""
+    if update.held_back is None:
+        return []
+    why = str(update.held_back)
+    return [
+        Delivery(update.alert.id, c, str(update.event), 0, False, update.at, 0.0, skipped=why)
+        for c in update.channels
+    ]

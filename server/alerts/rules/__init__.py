@@ -1,0 +1,44 @@
+"""The floor rules, by concern: functions from what a hall reports to signals.
+
+* ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
+* ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
+* ``devices``: device offline, device fault, kiosk capacity;
+* ``sensing``: camera blind, gateway silent.
+
+A rule never fires an alert itself: the lifecycle (``server.alerts.lifecycle``) applies
+hold times, clear holds and flap suppression, muting (``server.alerts.muting``) holds
+signals and alerts back (docs/alerts.md).
+"""
+
+from server.alerts.rules.devices import capacity_signals, device_signals, fault_signal, offline_signal
+from server.alerts.rules.sensing import Sensing, camera_signal, gateway_signal
+from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
+from server.alerts.rules.zones import (
+    ArrivalWindow,
+    forecast_signal,
+    hall_crowding,
+    staffing,
+    surge_signal,
+    zone_signals,
+)
+
+__all__ = [
+    "RULES",
+    "ArrivalWindow",
+    "ForecastProvider",
+    "RuleSpec",
+    "Sensing",
+    "Signal",
+    "camera_signal",
+    "capacity_signals",
+    "device_signals",
+    "fault_signal",
+    "forecast_signal",
+    "gateway_signal",
+    "hall_crowding",
+    "hall_open",
+    "offline_signal",
+    "staffing",
+    "surge_signal",
+    "zone_signals",
+]
