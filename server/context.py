@@ -148,6 +148,7 @@ class ServerContext:
             forecast=ServerForecast(self.db, self.clock),
             write_points=write_points,
             tick_s=ALERT_TICK_S,
+            hall=self.hall,
         )
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()

@@ -300,7 +300,7 @@ class HallState:
         if dev.presence == Presence.OFFLINE.value:
             return DeviceNow("offline", dev.offline_at, "will" if dev.will else "shutdown", False)
         due = self.heartbeat_due(dev)
-        if (t - due).total_seconds() > self.grace_s(dev.site) and self.sensing_live(dev.site, t):
+        if (t - due).total_seconds() >= self.grace_s(dev.site) and self.sensing_live(dev.site, t):
             return DeviceNow("offline", due, "heartbeat", False)
         if dev.out_of_service:
             return DeviceNow("out_of_service", None, None, False)

@@ -1,21 +1,21 @@
-"""What the device rules may know about a hall's devices, and the engine's own record of it.
+"""What the device rules may know about a hall's devices: a read-only view of the hall state.
 
-:class:`DeviceFacts` is the read-only view the device rules (``rules/devices.py``) use:
-presence and why a device is offline, out of service, faults, working. :class:`HeardDevices`
-is the alert engine's implementation, fed with the devices' messages; the server's hall
-state can take its place by answering the same questions (docs/alerts.md).
+:class:`DeviceFacts` is the view the device rules (``rules/devices.py``) use: presence and
+why a device is offline, out of service, faults, working, the hall's kiosks.
+:class:`HallDevices` answers it from :mod:`server.hall_state`, the one owner of what a
+device's state is (docs/server.md, "One hall state").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from lobbywatch.protocol.enums import DeviceEventKind, Presence
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, DeviceStatus
+from server.hall_state import DeviceState, HallState
 
 
 class OfflineReason(StrEnum):
@@ -58,16 +58,9 @@ class DeviceFacts(Protocol):
         """Whether it serves customers at ``now``; None: never heard of."""
         ...
 
-
-@dataclass
-class _Device:
-    online: bool = True
-    will: bool = False
-    last_seen: datetime | None = None
-    offline_at: datetime | None = None
-    interval_s: float = 30.0
-    faults: dict[str, bool] = field(default_factory=dict)  # code -> unusable
-    out_of_service: bool = False
+    def kiosks(self, now: datetime) -> tuple[list[str], list[str]]:
+        """(working, down) ids of the hall's self-service devices at ``now``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,89 +84,64 @@ class DeviceChange:
 DeviceMessage = DeviceStatus | DeviceHeartbeat | DeviceEvent
 
 
-class HeardDevices:
-    """:class:`DeviceFacts` from the devices' own messages (status, heartbeat, events)."""
+class HallDevices:
+    """:class:`DeviceFacts` of one hall, read from the server's one hall state
+    (:mod:`server.hall_state`, which owns what online, offline and working mean)."""
 
-    def __init__(self) -> None:
-        self._devices: dict[str, _Device] = {}
+    def __init__(self, hall: HallState, site: str) -> None:
+        self._hall = hall
+        self._site = site
+        self._seen_faults: dict[str, set[str]] = {}
+
+    def _dev(self, device: str) -> DeviceState | None:
+        return self._hall.hall(self._site).devices.get(device)
 
     def devices(self) -> Iterable[str]:
-        return list(self._devices)
+        return list(self._hall.hall(self._site).devices)
 
     def heard_of(self, device: str) -> bool:
-        return device in self._devices
+        """Any evidence of it: a message since start, or a recorded state."""
+        dev = self._dev(device)
+        return dev is not None and (dev.last_heard is not None or dev.state is not None)
 
     def offline(self, device: str, now: datetime) -> Offline | None:
-        dev = self._devices.get(device)
+        dev = self._dev(device)
         if dev is None:
             return None
-        if not dev.online:
-            reason = OfflineReason.WILL if dev.will else OfflineReason.SHUTDOWN
-            return Offline(dev.offline_at or now, reason)
-        if dev.last_seen is not None:
-            due = dev.last_seen + timedelta(seconds=dev.interval_s)
-            if now > due:
-                return Offline(due, OfflineReason.HEARTBEAT)
-        return None
+        state = self._hall.device_now(dev, now)
+        if state.state != "offline" or state.reason is None:
+            return None
+        return Offline(state.since or now, OfflineReason(state.reason))
 
     def out_of_service(self, device: str) -> bool:
-        dev = self._devices.get(device)
+        dev = self._dev(device)
         return dev is not None and dev.out_of_service
 
     def faults(self, device: str) -> Mapping[str, bool]:
-        dev = self._devices.get(device)
+        dev = self._dev(device)
         return {} if dev is None else dict(dev.faults)
 
     def working(self, device: str, now: datetime) -> bool | None:
-        """Announced online, in service, no unusable fault. A heartbeat overdue alone does not
-        count it down here (``device_offline`` says that)."""
-        dev = self._devices.get(device)
-        if dev is None:
-            return None
-        return dev.online and not dev.out_of_service and not any(dev.faults.values())
+        dev = self._dev(device)
+        return None if dev is None else self._hall.device_now(dev, now).working
 
-    def restart_heartbeat_clocks(self, now: datetime) -> None:
-        """Heartbeats could not arrive while the hall was cut off: count from ``now`` again."""
-        for dev in self._devices.values():
-            if dev.last_seen is not None:
-                dev.last_seen = now
+    def kiosks(self, now: datetime) -> tuple[list[str], list[str]]:
+        return self._hall.kiosks(self._site, now)
 
-    def apply(self, message: DeviceMessage, now: datetime) -> DeviceChange:
-        """Record what ``message`` says about its device; return what changed."""
-        dev = self._devices.setdefault(message.source, _Device())
-        dev.last_seen = now
-        change = DeviceChange(message.source)
-        match message:
-            case DeviceStatus():
-                if message.heartbeat_s is not None:
-                    dev.interval_s = message.heartbeat_s
-                dev.out_of_service = message.out_of_service
-                dev.online = message.state == Presence.ONLINE
-                dev.will = message.will
-                dev.offline_at = None if dev.online else message.ts
-                known = set(dev.faults)
-                for code in known - set(message.faults):
-                    del dev.faults[code]
-                    change.cleared.append(code)
-                for code in set(message.faults) - known:
-                    dev.faults[code] = True
-                    change.raised.append(RaisedFault(code))
-                change.presence = change.capacity = True
-            case DeviceHeartbeat():
-                dev.interval_s = message.interval_s
-                if not dev.online:
-                    dev.online, dev.will, dev.offline_at = True, False, None
-                change.presence = True
-            case DeviceEvent():
-                if message.event == DeviceEventKind.FAULT_RAISED and message.code is not None:
-                    dev.faults[message.code] = message.unusable is not False
-                    change.raised.append(RaisedFault(message.code, message.detail, message.unusable))
-                elif message.event == DeviceEventKind.FAULT_CLEARED and message.code is not None:
-                    dev.faults.pop(message.code, None)
-                    change.cleared.append(message.code)
-                elif message.event == DeviceEventKind.OUT_OF_SERVICE_ON:
-                    dev.out_of_service = True
-                elif message.event == DeviceEventKind.OUT_OF_SERVICE_OFF:
-                    dev.out_of_service = False
-                change.capacity = True
+    def change(self, message: DeviceMessage) -> DeviceChange:
+        """Which device rules ``message`` (already applied to the hall state) touches: presence,
+        capacity, and the faults raised or cleared since this hall's rules last looked."""
+        change = DeviceChange(
+            message.source,
+            presence=isinstance(message, (DeviceStatus, DeviceHeartbeat)),
+            capacity=isinstance(message, (DeviceStatus, DeviceEvent)),
+        )
+        dev = self._dev(message.source)
+        now_faults = {} if dev is None else dict(dev.faults)
+        seen = self._seen_faults.get(message.source, set())
+        change.cleared = sorted(seen - now_faults.keys())
+        for code in sorted(now_faults.keys() - seen):
+            detail = dev.fault_detail.get(code) if dev is not None else None
+            change.raised.append(RaisedFault(code, detail, now_faults[code]))
+        self._seen_faults[message.source] = set(now_faults)
         return change

@@ -13,37 +13,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.notify import Silence
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import AlertState
+from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.alerts.escalation import escalate
 from server.alerts.lifecycle import Step
-from server.alerts.model import Alert, AlertUpdate, UpdateEvent
+from server.alerts.model import Alert, AlertUpdate, EngineStats, UpdateEvent
 from server.alerts.muting import flapping
 from server.alerts.routing import Notifier, held_deliveries, routed
 from server.alerts.rules import ForecastProvider, Signal, gateway_signal
 from server.alerts.site import SiteState
 from server.alerts.store import AlertStore
+from server.hall_state import HallState
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[AlertUpdate], None]
-
-
-@dataclass
-class EngineStats:
-    """Counters for /metrics: messages seen, ignored and rejected; alerts fired and held back."""
-
-    messages: int = 0
-    unknown_site: int = 0
-    errors: int = 0
-    fired: int = 0
-    suppressed: int = 0
 
 
 class AlertEngine:
@@ -58,12 +48,17 @@ class AlertEngine:
         notifier: Notifier | None = None,
         forecast: ForecastProvider | None = None,
         listeners: Sequence[Listener] = (),
+        hall: HallState | None = None,
     ) -> None:
+        """``hall``: the server's hall state, which ingest keeps; without it the engine keeps
+        its own from the messages and batches it is given (tests, replay)."""
         self._clock, self._store, self._notifier, self._forecast = clock, store, notifier, forecast
         self._listeners: list[Listener] = list(listeners)
         self._lock = threading.RLock()
         self._sites: dict[str, SiteState] = {}
-        self._now = self._started = clock.now()
+        self._configs: dict[str, SiteConfig] = {}
+        self._hall, self._feeds_hall = hall or HallState(clock, self._configs), hall is None
+        self._now = clock.now()
         self.stats = EngineStats()
         for cfg in sites:
             self.set_site(cfg)
@@ -72,8 +67,9 @@ class AlertEngine:
         """Add a hall, or replace its configuration (its live state and alerts are kept)."""
         with self._lock:
             site = self._sites.get(cfg.site)
+            self._configs[cfg.site] = cfg
             if site is None:
-                site = self._sites[cfg.site] = SiteState(cfg, self._started)
+                site = self._sites[cfg.site] = SiteState(cfg, self._hall)
                 for alert in self._store.open_alerts(cfg.site) if self._store is not None else []:
                     site.lifecycle.replace(alert)
             site.cfg = cfg
@@ -140,6 +136,8 @@ class AlertEngine:
         now = self._advance(message.ts, clock_now)
         out: list[AlertUpdate] = []
         try:
+            if self._feeds_hall:
+                self._hall.apply(message)
             for signal in site.signals(message, now):
                 self._apply(site, signal, now, out)
         except Exception:  # a bug in one rule must not stop the stream
@@ -158,8 +156,9 @@ class AlertEngine:
                 self.stats.unknown_site += 1
                 return []
             now = self._advance(None)
-            if s.sensing.batch(s.cfg, now, backlog, oldest_age_s):
-                s.devices.restart_heartbeat_clocks(now)
+            if self._feeds_hall:
+                outbox = Backlog(count=backlog, bytes=0, oldest_age_s=oldest_age_s)
+                self._hall.gateway_batch(site, gateway or "gateway", outbox, now)
             out: list[AlertUpdate] = []
             self._apply(s, gateway_signal(s.cfg, s.sensing, now), now, out)
             self._emit(s, out)

@@ -146,3 +146,14 @@ class Delivery:
     latency_ms: float
     error: str | None = None
     skipped: str | None = None
+
+
+@dataclass
+class EngineStats:
+    """Counters for /metrics: messages seen, ignored and rejected; alerts fired and held back."""
+
+    messages: int = 0
+    unknown_site: int = 0
+    errors: int = 0
+    fired: int = 0
+    suppressed: int = 0

@@ -25,6 +25,7 @@ from server.alerts.model import AlertUpdate
 from server.alerts.rules import ForecastProvider
 from server.alerts.store import AlertStore
 from server.bus import IngestContext
+from server.hall_state import HallState
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,12 @@ class AlertService:
         dispatcher: Dispatcher | None = None,
         write_points: Callable[[list[Any]], None] | None = None,
         tick_s: float = 1.0,
+        hall: HallState | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store)
         self.engine = AlertEngine(
-            sites, clock=clock, store=store, notifier=self.dispatcher, forecast=forecast
+            sites, clock=clock, store=store, notifier=self.dispatcher, forecast=forecast, hall=hall
         )
         if write_points is not None:
             writer = write_points

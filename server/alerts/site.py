@@ -1,7 +1,7 @@
 """One hall as the alert engine holds it, and which rules a message or a tick runs there.
 
-:class:`SiteState` keeps what the rules read (zone occupancy, counters, arrivals, the
-sensing state, the device facts) next to the hall's lifecycle and muting; ``signals`` and
+:class:`SiteState` keeps the engine's own state of a hall (arrivals, lifecycle, muting) and
+reads the rest (zones, counters, cameras, devices, gateway) from the one hall state; ``signals`` and
 ``timed_signals`` are the rules stage of the engine (docs/alerts.md, "Stages").
 """
 
@@ -15,7 +15,6 @@ from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import CounterStatus
 from lobbywatch.protocol.messages import (
     CameraStatus,
-    CounterState,
     DeviceEvent,
     DeviceHeartbeat,
     DeviceStatus,
@@ -23,10 +22,11 @@ from lobbywatch.protocol.messages import (
     ZoneState,
 )
 from server.alerts import rules
-from server.alerts.device_facts import HeardDevices
+from server.alerts.device_facts import HallDevices
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
 from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.hall_state import HallState
 
 log = logging.getLogger(__name__)
 
@@ -35,44 +35,45 @@ FORECAST_EVERY = timedelta(seconds=60)
 
 @dataclass
 class SiteState:
-    """The engine's state of one hall."""
+    """The engine's state of one hall; what the hall *is* (zones, counters, cameras,
+    devices, gateway) it reads from the server's hall state."""
 
     cfg: SiteConfig
-    started: datetime
-    """When the engine started: kiosks not heard of since are presumed working a while."""
+    hall: HallState
     lifecycle: Lifecycle = field(init=False)
-    sensing: Sensing = field(default_factory=Sensing)
-    devices: HeardDevices = field(default_factory=HeardDevices)
-    occupancy: dict[str, float] = field(default_factory=dict)
-    counters: dict[str, CounterStatus] = field(default_factory=dict)
+    sensing: Sensing = field(init=False)
+    devices: HallDevices = field(init=False)
     arrivals: ArrivalWindow = field(default_factory=ArrivalWindow)
     forecast_at: datetime | None = None
     muting: Muting = field(init=False)
 
     def __post_init__(self) -> None:
         self.lifecycle = Lifecycle(self.cfg.site)
+        self.sensing = Sensing(self.hall, self.cfg.site)
+        self.devices = HallDevices(self.hall, self.cfg.site)
         self.muting = Muting(self.sensing)
 
+    @property
+    def counters(self) -> dict[str, CounterStatus]:
+        return self.hall.counters(self.cfg.site)
+
     def signals(self, message: Envelope, now: datetime) -> list[Signal]:
-        """What ``message`` changes in the hall, as the signals of the rules it touches."""
+        """The signals of the rules ``message`` (already applied to the hall state) touches."""
         cfg = self.cfg
         match message:
             case ZoneState():
-                self.occupancy[message.zone] = message.occupancy
                 signals = list(rules.zone_signals(cfg, message))
-                if (hall := rules.hall_crowding(cfg, self.occupancy)) is not None:
+                occupancy = self.hall.hall(cfg.site).occupancy
+                if (hall := rules.hall_crowding(cfg, occupancy)) is not None:
                     signals.append(hall)
                 if message.kind.value == "entrance":
                     self.arrivals.add(message)
                     signals.append(rules.surge_signal(cfg, self.arrivals.count(now), self.counters))
                 return signals
             case CameraStatus():
-                return [rules.camera_signal(self.sensing, message)]
-            case CounterState():
-                self.counters[message.counter] = message.state
+                return [rules.camera_signal(message)]
             case DeviceStatus() | DeviceHeartbeat() | DeviceEvent():
-                change = self.devices.apply(message, now)
-                return rules.device_signals(cfg, self.devices, change, now, self.started)
+                return rules.device_signals(cfg, self.devices, self.devices.change(message), now)
         return []
 
     def timed_signals(self, now: datetime, forecast: ForecastProvider | None) -> list[Signal]:
@@ -82,7 +83,7 @@ class SiteState:
         gateway = rules.gateway_signal(cfg, self.sensing, now)
         signals = [] if gateway is None else [gateway]
         signals += [rules.offline_signal(cfg, self.devices, d, now) for d in self.devices.devices()]
-        signals += rules.capacity_signals(cfg, self.devices, now, self.started)
+        signals += rules.capacity_signals(cfg, self.devices, now)
         if self.arrivals.last_totals:
             signals.append(rules.surge_signal(cfg, self.arrivals.count(now), self.counters))
         if forecast is not None and (self.forecast_at is None or now - self.forecast_at >= FORECAST_EVERY):

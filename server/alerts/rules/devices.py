@@ -25,9 +25,7 @@ def _meta(cfg: SiteConfig, device: str) -> tuple[str, str, str | None]:
     return d.vendor, d.model, d.zone
 
 
-def device_signals(
-    cfg: SiteConfig, facts: DeviceFacts, change: DeviceChange, now: datetime, started: datetime
-) -> list[Signal]:
+def device_signals(cfg: SiteConfig, facts: DeviceFacts, change: DeviceChange, now: datetime) -> list[Signal]:
     """The rules one device message touches, in order: offline, faults, kiosk capacity."""
     signals: list[Signal] = []
     if change.presence:
@@ -37,7 +35,7 @@ def device_signals(
     for fault in change.raised:
         signals.append(fault_signal(cfg, change.device, fault.code, True, fault.detail, fault.unusable))
     if change.capacity:
-        signals += capacity_signals(cfg, facts, now, started)
+        signals += capacity_signals(cfg, facts, now)
     return signals
 
 
@@ -87,23 +85,16 @@ def offline_signal(cfg: SiteConfig, facts: DeviceFacts, device: str, now: dateti
     )
 
 
-def capacity_signals(cfg: SiteConfig, facts: DeviceFacts, now: datetime, started: datetime) -> list[Signal]:
+def capacity_signals(cfg: SiteConfig, facts: DeviceFacts, now: datetime) -> list[Signal]:
     """Working self-service devices against ``min_working_kiosks`` (none before any is heard of).
 
-    A kiosk not heard of since ``started`` is presumed working for its heartbeat interval
-    plus the offline grace, then counted as down.
+    Which kiosks work is the hall state's answer (a kiosk not heard of since the server
+    started is presumed working until its heartbeat is due, plus the grace).
     """
-    kiosks = [d for d in cfg.devices if d.kind.is_self_service]
-    if not kiosks or not any(facts.heard_of(d.id) for d in kiosks):
+    working, down = facts.kiosks(now)
+    if not any(facts.heard_of(k) for k in (*working, *down)):
         return []
-    grace = cfg.thresholds.device_offline_grace_s
-    working: list[str] = []
-    down: list[str] = []
-    for d in kiosks:
-        ok = facts.working(d.id, now)
-        if ok is None:
-            ok = (now - started).total_seconds() < d.heartbeat_s + grace
-        (working if ok else down).append(d.id)
     minimum = cfg.thresholds.min_working_kiosks
-    params = {"working": len(working), "total": len(kiosks), "minimum": minimum, "down_ids": down}
+    total = len(working) + len(down)
+    params = {"working": len(working), "total": total, "minimum": minimum, "down_ids": down}
     return [Signal(AlertKind.KIOSK_CAPACITY, "hall", len(working) < minimum, params)]

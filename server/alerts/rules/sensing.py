@@ -5,7 +5,6 @@ is silent or catching up on a backlog.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -14,6 +13,7 @@ from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus
 from server.alerts.model import AlertKind
 from server.alerts.rules.spec import Signal, hall_name
+from server.hall_state import HallState, camera_blind
 
 
 class SensingText(StrEnum):
@@ -26,32 +26,35 @@ class SensingText(StrEnum):
     NO_DATA = "no_data"
 
 
-@dataclass
 class Sensing:
-    """What the hall's sensing is doing, from camera status and the gateway's batches."""
+    """What the hall's sensing is doing, read from the hall state (``server.hall_state``):
+    which cameras are blind, when the gateway last delivered, whether it is silent or behind."""
 
-    blind_cameras: set[str] = field(default_factory=set)
-    gateway_last: datetime | None = None
-    gateway_silent: bool = False
-    gateway_catching_up: bool = False
+    def __init__(self, hall: HallState, site: str) -> None:
+        self._hall = hall
+        self._site = site
 
-    def batch(self, cfg: SiteConfig, now: datetime, backlog: int, oldest_age_s: float) -> bool:
-        """A gateway batch arrived. True when it ends a time the gateway was silent or
-        behind (the devices' heartbeats could not arrive in that time)."""
-        was_blind = self.gateway_silent or self.gateway_catching_up
-        self.gateway_last = now
-        self.gateway_catching_up = backlog > 0 and oldest_age_s > cfg.notifications.policy.gateway_silence_s
-        return was_blind and not self.gateway_catching_up
+    @property
+    def blind_cameras(self) -> set[str]:
+        return self._hall.blind_cameras(self._site)
+
+    @property
+    def gateway_last(self) -> datetime | None:
+        return self._hall.hall(self._site).last_batch
+
+    @property
+    def gateway_silent(self) -> bool:
+        return self._hall.gateway_silent(self._site)
+
+    @property
+    def gateway_catching_up(self) -> bool:
+        return self._hall.hall(self._site).catching_up
 
 
-def camera_signal(sensing: Sensing, message: CameraStatus) -> Signal:
-    """On while the camera is offline or its stream is lost; ``why`` is the camera's own
-    reason (its words, shown as sent), or a text key."""
-    blind = message.state == Presence.OFFLINE or not message.stream_ok
-    if blind:
-        sensing.blind_cameras.add(message.source)
-    else:
-        sensing.blind_cameras.discard(message.source)
+def camera_signal(message: CameraStatus) -> Signal:
+    """On while the camera is blind (``server.hall_state.camera_blind``); ``why`` is the
+    camera's own reason (its words, shown as sent), or a text key."""
+    blind = camera_blind(message)
     lost = SensingText.STREAM_LOST if message.state == Presence.ONLINE else SensingText.CAMERA_OFFLINE
     params = {"what": str(SensingText.CAMERA), "camera": message.source, "why": message.reason or str(lost)}
     return Signal(AlertKind.SENSING_BLIND, f"camera:{message.source}", blind, params)
@@ -62,11 +65,11 @@ def gateway_signal(cfg: SiteConfig, sensing: Sensing, now: datetime) -> Signal |
     if sensing.gateway_last is None:
         return None
     limit = cfg.notifications.policy.gateway_silence_s
-    sensing.gateway_silent = (now - sensing.gateway_last).total_seconds() > limit
+    silent = (now - sensing.gateway_last).total_seconds() > limit
     params = {
         "what": str(SensingText.GATEWAY),
         "hall": hall_name(cfg),
         "why": str(SensingText.NO_DATA),
         "silence_s": limit,
     }
-    return Signal(AlertKind.SENSING_BLIND, "gateway", sensing.gateway_silent, params)
+    return Signal(AlertKind.SENSING_BLIND, "gateway", silent, params)

@@ -37,7 +37,7 @@ class Served:
 
     @property
     def alerts(self) -> AlertService:
-        service = self.app.state.ctx.alerts
+        service: AlertService | None = self.app.state.ctx.alerts
         assert service is not None, "the server's context runs no alert service"
         return service
 

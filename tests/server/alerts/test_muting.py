@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from lobbywatch.clock import FixedClock
@@ -102,6 +103,7 @@ def _all_day(reason: str) -> dict[str, str]:
     return {"starts": "2026-11-23T00:00:00Z", "ends": "2026-11-24T00:00:00Z", "reason": reason}
 
 
+@pytest.mark.real
 def test_api_shows_why_alerts_are_held_back(tmp_path: Path, clock: FixedClock, site_id: str) -> None:
     cfg = hall_dict(
         site_id,

@@ -7,13 +7,17 @@ from datetime import timedelta
 
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.notify import Silence
-from lobbywatch.protocol.enums import AlertState
+from lobbywatch.protocol.enums import AlertState, Presence
+from lobbywatch.protocol.ingest import Backlog
+from lobbywatch.protocol.messages import CameraStatus
+from lobbywatch.protocol.sequence import Stamper
 from server.alerts.escalation import escalate
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.model import AlertKind, MuteReason, UpdateEvent
 from server.alerts.muting import Muting, SilenceMuter
 from server.alerts.routing import channels_for, held_deliveries, routed
 from server.alerts.rules import Sensing, Signal
+from server.hall_state import HallState
 
 from .helpers_hall import hall
 
@@ -75,18 +79,20 @@ def test_lifecycle_holds_an_inhibited_signal(site_id: str, clock: FixedClock) ->
 
 
 def test_inhibitions_say_why(site_id: str, clock: FixedClock) -> None:
-    sensing = Sensing()
-    muting = Muting(sensing)
+    cfg = hall(site_id)
+    state = HallState(clock, {site_id: cfg})
+    muting = Muting(Sensing(state, site_id))
     now = clock.now()
     offline = Signal(AlertKind.DEVICE_OFFLINE, "device:k1", True, device="k1")
     blind = Signal(AlertKind.SENSING_BLIND, "gateway", True)
     assert muting.inhibited(_loiter(True), now) is None
-    sensing.blind_cameras.add("cam-1")
+    cam = Stamper(site_id, "cam-1", clock=clock)
+    state.apply(cam.make(CameraStatus, state=Presence.ONLINE, stream_ok=False))
     assert muting.inhibited(_loiter(True), now) == MuteReason("inhibit", "camera_blind", "cam-1")
     assert muting.inhibited(offline, now) is None
-    sensing.gateway_catching_up = True
+    state.gateway_batch(site_id, "gw", Backlog(count=500, bytes=1, oldest_age_s=3600), now)
     assert muting.inhibited(offline, now) == MuteReason("inhibit", "gateway_catching_up", "gateway")
-    sensing.gateway_silent = True
+    clock.advance(cfg.notifications.policy.gateway_silence_s + 1)
     assert muting.inhibited(_loiter(True), now) == MuteReason("inhibit", "gateway_silent", "gateway")
     assert muting.inhibited(blind, now) is None  # the blindness itself is never held back
 
@@ -103,8 +109,8 @@ def test_silences_match_and_say_which(site_id: str, clock: FixedClock) -> None:
     reason = SilenceMuter(anonymous).mute(offline, now)
     assert reason is not None
     assert (reason.key, reason.source) == ("silence_until", "2026-11-23T02:30+00:00")
-    muting = Muting(Sensing())
     cfg = hall(site_id)
+    muting = Muting(Sensing(HallState(clock, {site_id: cfg}), site_id))
     assert muting.silenced(cfg, offline, now) is None
     muting.added.append(window)
     assert muting.silenced(cfg, offline, now) == MuteReason("silence", "silence", "vendor on site")
