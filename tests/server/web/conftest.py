@@ -18,12 +18,13 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.messages import Envelope
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, ThreadedAsgiServer
+from lobbywatch.services import Influxd
 from server.alerts import AlertService
 from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from tests.conftest import launch_chromium
+from tests.helpers_asgi import ThreadedAsgiServer
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"
