@@ -1,6 +1,6 @@
 """Dependencies point down: ``system`` -> components -> ``lobbywatch``; production never imports tests.
 
-The layers (docs/architecture.md):
+The layers (CONTRIBUTING.md, "Where things go"):
 
 * ``lobbywatch`` (the shared layer) imports no component and not ``system``;
 * a component (``edge``, ``gateway``, ``server``, ``dashboards``) imports ``lobbywatch`` and
@@ -8,9 +8,10 @@ The layers (docs/architecture.md):
   pipeline and device simulator, so it may import ``edge.vision`` and ``edge.devices``;
   those two import no other ``edge`` package;
 * ``system`` (the ``lobbywatch`` command and the demo) may import everything above;
-* no production module imports the test harness: ``tests``, pytest and the other test-only
-  libraries, nor ``lobbywatch.services`` from a component (real services as child processes
-  are for the demo, the tests and the benchmarks).
+* no production module imports the test harness or the benchmarks: ``tests``, ``bench``,
+  pytest and the other test-only libraries; nor does a component import
+  ``lobbywatch.services`` (real services as child processes are for the demo, the tests and
+  the benchmarks).
 
 The import check runs in a fresh interpreter (nothing else loaded); the rules are checked on
 the source (every ``import``, lazy ones inside functions included).
@@ -30,7 +31,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("edge", "gateway", "server", "dashboards")
 PRODUCTION = ("lobbywatch", *COMPONENTS, "system")
-TEST_ONLY = ("tests", "pytest", "_pytest", "hypothesis", "schemathesis", "playwright")
+NOT_PRODUCTION = ("tests", "bench", "pytest", "_pytest", "hypothesis", "schemathesis", "playwright")
 HARNESS = "lobbywatch.services"
 EDGE_MAY_IMPORT = {"edge.simulate": {"edge.vision", "edge.devices"}}
 
@@ -92,8 +93,8 @@ def _within(name: str, prefix: str) -> bool:
 def _violation(module: str, name: str) -> str | None:
     """Why ``module`` may not import ``name``; None when it may."""
     top = module.split(".")[0]
-    if any(_within(name, t) for t in TEST_ONLY):
-        return "test harness in production code"
+    if any(_within(name, t) for t in NOT_PRODUCTION):
+        return "test harness or benchmark in production code"
     if top == "system":
         return None
     if top == "lobbywatch":
@@ -137,6 +138,7 @@ def test_production_modules_import_only_downwards() -> None:
         ("server.timeseries.writer", "lobbywatch.services", False),
         ("server.app", "tests.conftest", False),
         ("gateway.run", "pytest", False),
+        ("server.ingest", "bench.proc", False),
         ("dashboards.hall", "server.timeseries.lines", False),
         ("edge.simulate.hall", "edge.vision.pipeline", True),
         ("edge.vision.daemon", "edge.devices.agent", False),
