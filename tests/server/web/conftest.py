@@ -118,7 +118,7 @@ def live_server(
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed after these tests: one sync Playwright at a time (tests/system)
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = launch_chromium(p)
