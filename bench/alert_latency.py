@@ -40,7 +40,8 @@ from lobbywatch.mqtt import connect_and_wait, make_client, publish  # noqa: E402
 from lobbywatch.protocol.enums import ZoneKind  # noqa: E402
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState  # noqa: E402
 from lobbywatch.protocol.sequence import Stamper  # noqa: E402
-from lobbywatch.services import Mosquitto, ThreadedAsgiServer, wait_until  # noqa: E402
+from lobbywatch.services import Mosquitto, wait_until  # noqa: E402
+from tests.helpers_asgi import ThreadedAsgiServer  # noqa: E402
 from tests.server.alerts.helpers_hall import hall_dict  # noqa: E402
 from tests.server.alerts.helpers_receivers import HttpReceiver, start_http  # noqa: E402
 

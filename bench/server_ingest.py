@@ -286,7 +286,7 @@ def main() -> None:
         cfg, tokens = write_config(tmp, args.halls, influx.url, port, args.prepare_workers)
         log = (tmp / "server.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lobbywatch", "server", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "system", "server", "run", "--config", str(cfg)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,

@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.system_load [--max-halls 8] [--step-seconds 30] [--speed 30]
 
-Everything is a real process on 127.0.0.1, started with :class:`lobbywatch.supervisor.Supervisor`
+Everything is a real process on 127.0.0.1, started with :class:`system.supervisor.Supervisor`
 on one accelerated timeline (:func:`lobbywatch.clock.timeline_env`):
 
 * one InfluxDB 1.x (``influxd``) and the server (``lobbywatch server run``, SQLite), whose
@@ -68,7 +68,7 @@ from lobbywatch.mqtt import connect_and_wait, make_client, publish  # noqa: E402
 from lobbywatch.protocol.messages import DeviceEvent  # noqa: E402
 from lobbywatch.protocol.sequence import Stamper  # noqa: E402
 from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until  # noqa: E402
-from lobbywatch.supervisor import Supervisor  # noqa: E402
+from system.supervisor import Supervisor  # noqa: E402
 
 EXAMPLES = ROOT / "deploy" / "examples"
 TEMPLATES = ("telecom-hall.yaml", "bank-branch.yaml")

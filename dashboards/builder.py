@@ -4,7 +4,8 @@ Dashboards are described in Python (``dashboards/hall.py`` and friends) with the
 classes and turned into the JSON Grafana imports. Only what LobbyWatch uses is modelled:
 stat, bar gauge, time series and table panels with raw InfluxQL targets, thresholds,
 value mappings, query and data source variables. Grid positions are checked so a panel
-never leaves Grafana's 24-column grid.
+never leaves Grafana's 24-column grid. Queries name measurements, tags and fields through
+:mod:`lobbywatch.series` (the names the server writes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from lobbywatch.series import SITE, Site, Zone
 
 Json = dict[str, Any]
 
@@ -25,6 +28,17 @@ DS_REF: Json = {"type": DATASOURCE_TYPE, "uid": "${datasource}"}
 """Panels and variables use the ``datasource`` variable, so a site may pick another source."""
 
 PanelKind = Literal["stat", "bargauge", "timeseries", "table"]
+
+
+def matches(tag: str, variable: str) -> str:
+    """InfluxQL condition: ``tag`` is one of the values picked in the variable (regex form)."""
+    return f'"{tag}" =~ /^${variable}$/'
+
+
+SITE_MATCHES = matches(SITE, "site")
+"""The hall(s) picked in the ``site`` variable."""
+
+
 ResultFormat = Literal["time_series", "table"]
 
 
@@ -324,7 +338,7 @@ def site_variable(*, multi: bool = False) -> Variable:
     return Variable(
         name="site",
         label="营业厅 Hall",
-        query='SHOW TAG VALUES FROM "site" WITH KEY = "site"',
+        query=f'SHOW TAG VALUES FROM "{Site.MEASUREMENT}" WITH KEY = "{Site.SITE}"',
         multi=multi,
         include_all=multi,
         all_value=".*" if multi else None,
@@ -336,7 +350,7 @@ def zone_variable() -> Variable:
     return Variable(
         name="zone",
         label="区域 Zone",
-        query='SHOW TAG VALUES FROM "zone" WITH KEY = "zone" WHERE "site" =~ /^$site$/',
+        query=f'SHOW TAG VALUES FROM "{Zone.MEASUREMENT}" WITH KEY = "{Zone.ZONE}" WHERE {SITE_MATCHES}',
         multi=True,
         include_all=True,
         all_value=".*",

@@ -1,4 +1,8 @@
-"""Hall wall display: what a hall's TV shows, readable from 3 m (dark theme, big values)."""
+"""Hall wall display: what a hall's TV shows, readable from 3 m (dark theme, big values).
+
+Also the display settings the other dashboards share (stat and bar styles, wait charts,
+device states).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from dashboards.builder import (
     DS_REF,
+    SITE_MATCHES,
     Dashboard,
     GridPos,
     Json,
@@ -15,12 +20,15 @@ from dashboards.builder import (
     ValueText,
     datasource_variable,
     group_by,
+    matches,
     site_variable,
     zone_variable,
 )
+from lobbywatch.series import Alert, Arrivals, DeviceStatus, Site, Zone
 
-SITE = '"site" =~ /^$site$/'
-ZONE = '"zone" =~ /^$zone$/'
+ZONE = matches(Zone.ZONE, "zone")
+ARRIVALS = f'SELECT sum("{Arrivals.N}") FROM "{Arrivals.MEASUREMENT}" WHERE {SITE_MATCHES}'
+"""Arrivals in the picked hall(s); the caller adds the time range and grouping."""
 WAIT_LIMIT_S = 600
 """The floor rule: nobody waits more than 10 minutes (DOMAIN.md)."""
 MIN_KIOSKS = 2
@@ -62,15 +70,16 @@ DEVICE_STATES = (
     ValueText("2", "停用 Out of service", "orange"),
     ValueText("3", "离线 Offline", "#808080"),
 )
-"""device_status.state_code (docs/data-model.md) shown bilingually."""
+"""``device_status.state_code`` (docs/data-model.md) shown bilingually."""
+ALERT_COLUMNS = (Alert.STATE, Alert.SEVERITY, Alert.KIND, Alert.TITLE_ZH, Alert.TITLE_EN)
+"""What the active alerts table shows of each alert (besides its time)."""
 
 
 def usual_arrivals(weeks_ago: int) -> Target:
     """Arrivals on the same weekday ``weeks_ago`` weeks back, over the same hours as today so far."""
     shift = f"{7 * weeks_ago}d"
     return Target(
-        f'SELECT sum("n") FROM "arrivals" WHERE {SITE} '
-        f"AND time >= ${{__from}}ms - {shift} AND time <= ${{__to}}ms - {shift}",
+        f"{ARRIVALS} AND time >= ${{__from}}ms - {shift} AND time <= ${{__to}}ms - {shift}",
         alias=f"{weeks_ago}w",
         result_format="table",
     )
@@ -108,23 +117,21 @@ def _alerts_table() -> Panel:
         time_from="24h",
         targets=[
             Target(
-                'SELECT "alert_id", "state", "severity", "kind", "title_zh", "title_en" '
-                f'FROM "alert" WHERE {SITE} AND $timeFilter',
+                "SELECT "
+                + ", ".join(f'"{c}"' for c in (Alert.ALERT_ID, *ALERT_COLUMNS))
+                + f' FROM "{Alert.MEASUREMENT}" WHERE {SITE_MATCHES} AND $timeFilter',
                 result_format="table",
             )
         ],
         transformations=[
-            group_by(
-                ["alert_id"],
-                {c: "last" for c in ("Time", "state", "severity", "kind", "title_zh", "title_en")},
-            ),
+            group_by([Alert.ALERT_ID], {c: "last" for c in ("Time", *ALERT_COLUMNS)}),
             {
                 "id": "filterByValue",
                 "options": {
                     "filters": [
                         {
                             "config": {"id": "regex", "options": {"value": "^(firing|acknowledged)$"}},
-                            "fieldName": "state (last)",
+                            "fieldName": f"{Alert.STATE} (last)",
                         }
                     ],
                     "match": "any",
@@ -135,14 +142,14 @@ def _alerts_table() -> Panel:
             {
                 "id": "organize",
                 "options": {
-                    "excludeByName": {"alert_id": True},
+                    "excludeByName": {Alert.ALERT_ID: True},
                     "renameByName": {
                         "Time (last)": "时间 Time",
-                        "state (last)": "状态 State",
-                        "severity (last)": "级别 Severity",
-                        "kind (last)": "类型 Kind",
-                        "title_zh (last)": "告警",
-                        "title_en (last)": "Alert",
+                        f"{Alert.STATE} (last)": "状态 State",
+                        f"{Alert.SEVERITY} (last)": "级别 Severity",
+                        f"{Alert.KIND} (last)": "类型 Kind",
+                        f"{Alert.TITLE_ZH} (last)": "告警",
+                        f"{Alert.TITLE_EN} (last)": "Alert",
                     },
                 },
             },
@@ -168,7 +175,12 @@ def hall_wall() -> Dashboard:
             description="Expected wait for a customer arriving now (max over queue zones); red from 10 min.",
             kind="stat",
             grid=GridPos(0, 0, 5, 6),
-            targets=[Target(f'SELECT last("expected_wait_s") FROM "site" WHERE {SITE} AND $timeFilter')],
+            targets=[
+                Target(
+                    f'SELECT last("{Site.EXPECTED_WAIT_S}") FROM "{Site.MEASUREMENT}" '
+                    f"WHERE {SITE_MATCHES} AND $timeFilter"
+                )
+            ],
             unit="s",
             decimals=0,
             thresholds=WAIT_THRESHOLDS,
@@ -181,9 +193,9 @@ def hall_wall() -> Dashboard:
             grid=GridPos(5, 0, 5, 6),
             targets=[
                 Target(
-                    'SELECT max("longest_wait_s") FROM (SELECT last("longest_wait_s") AS "longest_wait_s" '
-                    f'FROM "zone" WHERE {SITE} AND {ZONE} AND $timeFilter GROUP BY "zone") '
-                    "WHERE $timeFilter"
+                    f'SELECT max("{Zone.LONGEST_WAIT_S}") FROM (SELECT last("{Zone.LONGEST_WAIT_S}") '
+                    f'AS "{Zone.LONGEST_WAIT_S}" FROM "{Zone.MEASUREMENT}" WHERE {SITE_MATCHES} AND {ZONE} '
+                    f'AND $timeFilter GROUP BY "{Zone.ZONE}") WHERE $timeFilter'
                 )
             ],
             unit="s",
@@ -196,7 +208,12 @@ def hall_wall() -> Dashboard:
             description=f"Self-service kiosks working now; the hall needs at least {MIN_KIOSKS}.",
             kind="stat",
             grid=GridPos(10, 0, 4, 6),
-            targets=[Target(f'SELECT last("kiosks_working") FROM "site" WHERE {SITE} AND $timeFilter')],
+            targets=[
+                Target(
+                    f'SELECT last("{Site.KIOSKS_WORKING}") FROM "{Site.MEASUREMENT}" '
+                    f"WHERE {SITE_MATCHES} AND $timeFilter"
+                )
+            ],
             decimals=0,
             thresholds=(Threshold(None, "red"), Threshold(MIN_KIOSKS, "green")),
             options=BIG_STAT,
@@ -206,7 +223,12 @@ def hall_wall() -> Dashboard:
             description="People in the hall now (sum over zones).",
             kind="stat",
             grid=GridPos(14, 0, 3, 6),
-            targets=[Target(f'SELECT last("occupancy") FROM "site" WHERE {SITE} AND $timeFilter')],
+            targets=[
+                Target(
+                    f'SELECT last("{Site.OCCUPANCY}") FROM "{Site.MEASUREMENT}" '
+                    f"WHERE {SITE_MATCHES} AND $timeFilter"
+                )
+            ],
             decimals=0,
             thresholds=(Threshold(None, "blue"),),
             options=BIG_STAT,
@@ -217,7 +239,7 @@ def hall_wall() -> Dashboard:
             kind="stat",
             grid=GridPos(17, 0, 4, 6),
             time_from="now/d",
-            targets=[Target(f'SELECT sum("n") FROM "arrivals" WHERE {SITE} AND $timeFilter')],
+            targets=[Target(f"{ARRIVALS} AND $timeFilter")],
             decimals=0,
             thresholds=(Threshold(None, "purple"),),
             options=BIG_STAT,
@@ -244,9 +266,9 @@ def hall_wall() -> Dashboard:
             grid=GridPos(0, 6, 8, 8),
             targets=[
                 Target(
-                    f'SELECT last("occupancy") FROM "zone" WHERE {SITE} AND {ZONE} AND $timeFilter '
-                    'GROUP BY "zone"',
-                    alias="$tag_zone",
+                    f'SELECT last("{Zone.OCCUPANCY}") FROM "{Zone.MEASUREMENT}" '
+                    f'WHERE {SITE_MATCHES} AND {ZONE} AND $timeFilter GROUP BY "{Zone.ZONE}"',
+                    alias=f"$tag_{Zone.ZONE}",
                 )
             ],
             decimals=0,
@@ -261,9 +283,9 @@ def hall_wall() -> Dashboard:
             grid=GridPos(8, 6, 8, 8),
             targets=[
                 Target(
-                    f'SELECT last("queue_length") FROM "zone" WHERE {SITE} AND {ZONE} AND $timeFilter '
-                    'GROUP BY "zone"',
-                    alias="$tag_zone",
+                    f'SELECT last("{Zone.QUEUE_LENGTH}") FROM "{Zone.MEASUREMENT}" '
+                    f'WHERE {SITE_MATCHES} AND {ZONE} AND $timeFilter GROUP BY "{Zone.ZONE}"',
+                    alias=f"$tag_{Zone.ZONE}",
                 )
             ],
             decimals=0,
@@ -279,9 +301,9 @@ def hall_wall() -> Dashboard:
             time_from="24h",
             targets=[
                 Target(
-                    f'SELECT last("state_code") FROM "device_status" WHERE {SITE} AND $timeFilter '
-                    'GROUP BY "device"',
-                    alias="$tag_device",
+                    f'SELECT last("{DeviceStatus.STATE_CODE}") FROM "{DeviceStatus.MEASUREMENT}" '
+                    f'WHERE {SITE_MATCHES} AND $timeFilter GROUP BY "{DeviceStatus.DEVICE}"',
+                    alias=f"$tag_{DeviceStatus.DEVICE}",
                 )
             ],
             mappings=DEVICE_STATES,
@@ -303,14 +325,15 @@ def hall_wall() -> Dashboard:
             grid=GridPos(0, 14, 12, 7),
             targets=[
                 Target(
-                    f'SELECT max("expected_wait_s") FROM "site" WHERE {SITE} AND $timeFilter '
-                    "GROUP BY time($__interval) fill(previous)",
+                    f'SELECT max("{Site.EXPECTED_WAIT_S}") FROM "{Site.MEASUREMENT}" WHERE {SITE_MATCHES} '
+                    "AND $timeFilter GROUP BY time($__interval) fill(previous)",
                     alias="全厅 Hall",
                 ),
                 Target(
-                    f'SELECT max("expected_wait_s") FROM "zone" WHERE {SITE} AND {ZONE} AND $timeFilter '
-                    'GROUP BY time($__interval), "zone" fill(none)',
-                    alias="$tag_zone",
+                    f'SELECT max("{Zone.EXPECTED_WAIT_S}") FROM "{Zone.MEASUREMENT}" '
+                    f"WHERE {SITE_MATCHES} AND {ZONE} AND $timeFilter "
+                    f'GROUP BY time($__interval), "{Zone.ZONE}" fill(none)',
+                    alias=f"$tag_{Zone.ZONE}",
                 ),
             ],
             **WAIT_CHART,
@@ -323,8 +346,7 @@ def hall_wall() -> Dashboard:
             time_from="now/d",
             targets=[
                 Target(
-                    f'SELECT sum("n") FROM "arrivals" WHERE {SITE} AND $timeFilter '
-                    "GROUP BY time(15m) fill(0)",
+                    f"{ARRIVALS} AND $timeFilter GROUP BY time(15m) fill(0)",
                     alias="今日 Today",
                 )
             ],
@@ -348,8 +370,7 @@ def hall_wall() -> Dashboard:
             time_shift="7d",
             targets=[
                 Target(
-                    f'SELECT sum("n") FROM "arrivals" WHERE {SITE} AND $timeFilter '
-                    "GROUP BY time(15m) fill(0)",
+                    f"{ARRIVALS} AND $timeFilter GROUP BY time(15m) fill(0)",
                     alias="上周同日 Last week",
                 )
             ],
@@ -380,9 +401,9 @@ def alert_annotation() -> Json:
         "enable": True,
         "iconColor": "red",
         "name": "告警 Alerts",
-        "query": f'SELECT "title_zh", "title_en", "kind" FROM "alert" WHERE {SITE} '
-        "AND \"state\" = 'firing' AND $timeFilter",
-        "tagsColumn": "kind",
-        "textColumn": "title_en",
-        "titleColumn": "title_zh",
+        "query": f'SELECT "{Alert.TITLE_ZH}", "{Alert.TITLE_EN}", "{Alert.KIND}" FROM "{Alert.MEASUREMENT}" '
+        f"WHERE {SITE_MATCHES} AND \"{Alert.STATE}\" = 'firing' AND $timeFilter",
+        "tagsColumn": Alert.KIND,
+        "textColumn": Alert.TITLE_EN,
+        "titleColumn": Alert.TITLE_ZH,
     }

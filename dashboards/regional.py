@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboards.builder import (
+    SITE_MATCHES,
     Dashboard,
     GridPos,
     Panel,
@@ -12,14 +13,23 @@ from dashboards.builder import (
     datasource_variable,
     site_variable,
 )
-from dashboards.hall import BARS, MULTI_SERIES, WAIT_CHART, line_chart
+from dashboards.hall import ARRIVALS, BARS, MULTI_SERIES, WAIT_CHART, line_chart
+from lobbywatch.protocol.enums import WaitKind
+from lobbywatch.series import DeviceStatus, Site, Wait
 
-SITE = '"site" =~ /^$site$/'
+HALL_COLUMNS = (Site.OCCUPANCY, Site.EXPECTED_WAIT_S, Site.KIOSKS_WORKING, Site.COUNTERS_SERVING)
+"""The ``site`` fields the halls table compares."""
+WITHIN_LIMIT_PCT = (
+    f'SELECT mean("{Wait.WITHIN_LIMIT}") * 100 FROM "{Wait.MEASUREMENT}" WHERE {SITE_MATCHES} '
+    f"AND \"{Wait.KIND}\" = '{WaitKind.WAIT.value}' AND $timeFilter"
+)
+"""Share (%) of the picked halls' waits that ended within the limit; the caller groups it."""
 SHARE_THRESHOLDS = (Threshold(None, "red"), Threshold(80, "orange"), Threshold(90, "green"))
 
 
 def regional_overview() -> Dashboard:
     """Halls compared: live state, share served within 10 minutes, peak hours, open faults."""
+    D = DeviceStatus
     panels = [
         Panel(
             title="各厅对比 Halls side by side",
@@ -28,19 +38,20 @@ def regional_overview() -> Dashboard:
             grid=GridPos(0, 0, 14, 8),
             targets=[
                 Target(
-                    'SELECT last("occupancy") AS "occupancy", last("expected_wait_s") AS "expected_wait_s", '
-                    'last("kiosks_working") AS "kiosks_working", last("counters_serving") AS '
-                    f'"counters_serving" FROM "site" WHERE {SITE} AND $timeFilter GROUP BY "site"',
+                    "SELECT "
+                    + ", ".join(f'last("{c}") AS "{c}"' for c in HALL_COLUMNS)
+                    + f' FROM "{Site.MEASUREMENT}" WHERE {SITE_MATCHES} AND $timeFilter '
+                    + f'GROUP BY "{Site.SITE}"',
                     result_format="table",
                 )
             ],
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
             overrides=[
-                column_override("site", displayName="营业厅 Hall"),
-                column_override("occupancy", displayName="厅内人数 People"),
-                column_override("expected_wait_s", displayName="预计等候 Expected wait", unit="s"),
-                column_override("kiosks_working", displayName="可用自助机 Kiosks working"),
-                column_override("counters_serving", displayName="受理中台席 Counters serving"),
+                column_override(Site.SITE, displayName="营业厅 Hall"),
+                column_override(Site.OCCUPANCY, displayName="厅内人数 People"),
+                column_override(Site.EXPECTED_WAIT_S, displayName="预计等候 Expected wait", unit="s"),
+                column_override(Site.KIOSKS_WORKING, displayName="可用自助机 Kiosks working"),
+                column_override(Site.COUNTERS_SERVING, displayName="受理中台席 Counters serving"),
             ],
             decimals=0,
             custom={"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False},
@@ -53,9 +64,8 @@ def regional_overview() -> Dashboard:
             grid=GridPos(14, 0, 10, 8),
             targets=[
                 Target(
-                    f'SELECT mean("within_limit") * 100 FROM "wait" WHERE {SITE} AND "kind" = \'wait\' '
-                    'AND $timeFilter GROUP BY "site"',
-                    alias="$tag_site",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY "{Wait.SITE}"',
+                    alias=f"$tag_{Wait.SITE}",
                 )
             ],
             unit="percent",
@@ -72,9 +82,8 @@ def regional_overview() -> Dashboard:
             grid=GridPos(0, 8, 12, 9),
             targets=[
                 Target(
-                    f'SELECT mean("within_limit") * 100 FROM "wait" WHERE {SITE} AND "kind" = \'wait\' '
-                    'AND $timeFilter GROUP BY time(1d), "site" fill(none)',
-                    alias="$tag_site",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY time(1d), "{Wait.SITE}" fill(none)',
+                    alias=f"$tag_{Wait.SITE}",
                 )
             ],
             unit="percent",
@@ -91,9 +100,8 @@ def regional_overview() -> Dashboard:
             grid=GridPos(12, 8, 12, 9),
             targets=[
                 Target(
-                    f'SELECT sum("n") FROM "arrivals" WHERE {SITE} AND $timeFilter '
-                    'GROUP BY time(1h), "site" fill(0)',
-                    alias="$tag_site",
+                    f'{ARRIVALS} AND $timeFilter GROUP BY time(1h), "{Site.SITE}" fill(0)',
+                    alias=f"$tag_{Site.SITE}",
                 )
             ],
             min=0,
@@ -108,10 +116,10 @@ def regional_overview() -> Dashboard:
             grid=GridPos(0, 17, 8, 9),
             targets=[
                 Target(
-                    'SELECT sum("faults") FROM (SELECT last("faults") AS "faults" FROM "device_status" '
-                    f'WHERE {SITE} AND $timeFilter GROUP BY "device", "vendor") WHERE $timeFilter '
-                    'GROUP BY "vendor"',
-                    alias="$tag_vendor",
+                    f'SELECT sum("{D.FAULTS}") FROM (SELECT last("{D.FAULTS}") AS "{D.FAULTS}" '
+                    f'FROM "{D.MEASUREMENT}" WHERE {SITE_MATCHES} AND $timeFilter '
+                    f'GROUP BY "{D.DEVICE}", "{D.VENDOR}") WHERE $timeFilter GROUP BY "{D.VENDOR}"',
+                    alias=f"$tag_{D.VENDOR}",
                 )
             ],
             decimals=0,
@@ -126,9 +134,9 @@ def regional_overview() -> Dashboard:
             grid=GridPos(8, 17, 16, 9),
             targets=[
                 Target(
-                    f'SELECT max("expected_wait_s") FROM "site" WHERE {SITE} AND $timeFilter '
-                    'GROUP BY time($__interval), "site" fill(none)',
-                    alias="$tag_site",
+                    f'SELECT max("{Site.EXPECTED_WAIT_S}") FROM "{Site.MEASUREMENT}" WHERE {SITE_MATCHES} '
+                    f'AND $timeFilter GROUP BY time($__interval), "{Site.SITE}" fill(none)',
+                    alias=f"$tag_{Site.SITE}",
                 )
             ],
             **WAIT_CHART,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboards.builder import (
+    SITE_MATCHES,
     Dashboard,
     GridPos,
     Panel,
@@ -12,11 +13,25 @@ from dashboards.builder import (
     column_override,
     datasource_variable,
     group_by,
+    matches,
     site_variable,
 )
 from dashboards.hall import BARS, BIG_STAT, DEVICE_STATES, MULTI_SERIES, line_chart
+from lobbywatch.protocol.enums import DeviceEventKind
+from lobbywatch.series import DeviceEvent, DeviceStatus
 
-WHERE = '"site" =~ /^$site$/ AND "vendor" =~ /^$vendor$/'
+# Short names for the two measurements this dashboard reads.
+D = DeviceStatus
+E = DeviceEvent
+WHERE = f"{SITE_MATCHES} AND {matches(D.VENDOR, 'vendor')}"
+BY_DEVICE = f'"{D.DEVICE}", "{D.VENDOR}"'
+"""GROUP BY per device (with its vendor): the per-device subqueries and their outer queries."""
+COUNT_FAULTS = f'count("{E.N}")'
+FAULTS_RAISED = (
+    f'FROM "{E.MEASUREMENT}" WHERE {WHERE} '
+    f"AND \"{E.EVENT}\" = '{DeviceEventKind.FAULT_RAISED.value}' AND $timeFilter"
+)
+"""Faults raised on the picked vendors' devices (the FROM and WHERE of the queries counting them)."""
 AVAILABILITY_THRESHOLDS = (Threshold(None, "red"), Threshold(95, "orange"), Threshold(99, "green"))
 
 
@@ -33,7 +48,7 @@ def up_minutes(*tags: str) -> str:
     """
     group = "".join(f', "{t}"' for t in tags)
     return (
-        'SELECT floor(1 / (1 + last("state_code"))) AS "up" FROM "device_status" '
+        f'SELECT floor(1 / (1 + last("{D.STATE_CODE}"))) AS "up" FROM "{D.MEASUREMENT}" '
         f"WHERE {WHERE} AND $timeFilter GROUP BY time(1m){group} fill(previous)"
     )
 
@@ -42,7 +57,7 @@ def faulted_minutes(*tags: str) -> str:
     """Subquery: 1 for each minute a device had an active fault, 0 otherwise."""
     group = "".join(f', "{t}"' for t in tags)
     return (
-        'SELECT 1 - floor(1 / (1 + last("faults"))) AS "faulted" FROM "device_status" '
+        f'SELECT 1 - floor(1 / (1 + last("{D.FAULTS}"))) AS "faulted" FROM "{D.MEASUREMENT}" '
         f"WHERE {WHERE} AND $timeFilter GROUP BY time(1m){group} fill(previous)"
     )
 
@@ -52,7 +67,7 @@ def vendor_variable() -> Variable:
     return Variable(
         name="vendor",
         label="维保厂商 Vendor",
-        query='SHOW TAG VALUES FROM "device_status" WITH KEY = "vendor" WHERE "site" =~ /^$site$/',
+        query=f'SHOW TAG VALUES FROM "{D.MEASUREMENT}" WITH KEY = "{D.VENDOR}" WHERE {SITE_MATCHES}',
         multi=True,
         include_all=True,
         all_value=".*",
@@ -70,23 +85,22 @@ def _device_table() -> Panel:
         grid=GridPos(0, 7, 24, 12),
         targets=[
             Target(
-                f'SELECT mean("up") * 100 AS "availability" FROM ({up_minutes("device", "vendor")}) '
-                'WHERE $timeFilter GROUP BY "device", "vendor"',
+                f'SELECT mean("up") * 100 AS "availability" FROM ({up_minutes(D.DEVICE, D.VENDOR)}) '
+                f"WHERE $timeFilter GROUP BY {BY_DEVICE}",
                 result_format="table",
             ),
             Target(
-                f'SELECT sum("faulted") * 60 AS "fault_s" FROM ({faulted_minutes("device", "vendor")}) '
-                'WHERE $timeFilter GROUP BY "device", "vendor"',
+                f'SELECT sum("faulted") * 60 AS "fault_s" FROM ({faulted_minutes(D.DEVICE, D.VENDOR)}) '
+                f"WHERE $timeFilter GROUP BY {BY_DEVICE}",
                 result_format="table",
             ),
             Target(
-                f'SELECT count("n") AS "faults_raised" FROM "device_event" WHERE {WHERE} '
-                'AND "event" = \'fault_raised\' AND $timeFilter GROUP BY "device", "vendor"',
+                f'SELECT {COUNT_FAULTS} AS "faults_raised" {FAULTS_RAISED} GROUP BY {BY_DEVICE}',
                 result_format="table",
             ),
             Target(
-                'SELECT last("state_code") AS "state_code", last("faults") AS "open_faults" '
-                f'FROM "device_status" WHERE {WHERE} AND $timeFilter GROUP BY "device", "vendor"',
+                f'SELECT last("{D.STATE_CODE}") AS "{D.STATE_CODE}", last("{D.FAULTS}") AS "open_faults" '
+                f'FROM "{D.MEASUREMENT}" WHERE {WHERE} AND $timeFilter GROUP BY {BY_DEVICE}',
                 result_format="table",
             ),
         ],
@@ -105,14 +119,14 @@ def _device_table() -> Panel:
             {"id": "sortBy", "options": {"sort": [{"desc": False, "field": "availability"}]}},
         ],
         overrides=[
-            column_override("device", displayName="设备 Device"),
-            column_override("vendor", displayName="厂商 Vendor"),
+            column_override(D.DEVICE, displayName="设备 Device"),
+            column_override(D.VENDOR, displayName="厂商 Vendor"),
             column_override("availability", displayName="可用率 Availability", unit="percent", decimals=2),
             column_override("fault_s", displayName="故障时长 Time with faults", unit="s"),
             column_override("faults_raised", displayName="故障次数 Faults raised", decimals=0),
             column_override("mean_repair_s", displayName="平均修复时间 Mean repair time", unit="s"),
             column_override(
-                "state_code",
+                D.STATE_CODE,
                 displayName="当前状态 State now",
                 mappings=DEVICE_STATES,
                 **{"custom.cellOptions": {"type": "color-background"}},
@@ -138,12 +152,12 @@ def vendor_uptime() -> Dashboard:
             grid=GridPos(0, 0, 12, 7),
             targets=[
                 Target(
-                    f'SELECT mean("up") * 100 AS "availability" FROM ({up_minutes("device", "vendor")}) '
-                    'WHERE $timeFilter GROUP BY "device", "vendor"',
+                    f'SELECT mean("up") * 100 AS "availability" FROM ({up_minutes(D.DEVICE, D.VENDOR)}) '
+                    f"WHERE $timeFilter GROUP BY {BY_DEVICE}",
                     result_format="table",
                 )
             ],
-            transformations=[group_by(["vendor"], {"availability": "mean"})],
+            transformations=[group_by([D.VENDOR], {"availability": "mean"})],
             unit="percent",
             decimals=2,
             min=0,
@@ -158,8 +172,9 @@ def vendor_uptime() -> Dashboard:
             grid=GridPos(12, 0, 6, 7),
             targets=[
                 Target(
-                    'SELECT sum("faults") FROM (SELECT last("faults") AS "faults" FROM "device_status" '
-                    f'WHERE {WHERE} AND $timeFilter GROUP BY "device") WHERE $timeFilter'
+                    f'SELECT sum("{D.FAULTS}") FROM (SELECT last("{D.FAULTS}") AS "{D.FAULTS}" '
+                    f'FROM "{D.MEASUREMENT}" WHERE {WHERE} AND $timeFilter GROUP BY "{D.DEVICE}") '
+                    "WHERE $timeFilter"
                 )
             ],
             decimals=0,
@@ -171,12 +186,7 @@ def vendor_uptime() -> Dashboard:
             description="Faults raised in the period.",
             kind="stat",
             grid=GridPos(18, 0, 6, 7),
-            targets=[
-                Target(
-                    f'SELECT count("n") FROM "device_event" WHERE {WHERE} '
-                    "AND \"event\" = 'fault_raised' AND $timeFilter"
-                )
-            ],
+            targets=[Target(f"SELECT {COUNT_FAULTS} {FAULTS_RAISED}")],
             decimals=0,
             thresholds=(Threshold(None, "blue"),),
             options=BIG_STAT,
@@ -189,9 +199,9 @@ def vendor_uptime() -> Dashboard:
             grid=GridPos(0, 19, 16, 8),
             targets=[
                 Target(
-                    f'SELECT mean("up") * 100 FROM ({up_minutes("device", "vendor")}) WHERE $timeFilter '
-                    'GROUP BY time(1d), "device", "vendor" fill(none)',
-                    alias="$tag_device ($tag_vendor)",
+                    f'SELECT mean("up") * 100 FROM ({up_minutes(D.DEVICE, D.VENDOR)}) WHERE $timeFilter '
+                    f"GROUP BY time(1d), {BY_DEVICE} fill(none)",
+                    alias=f"$tag_{D.DEVICE} ($tag_{D.VENDOR})",
                 )
             ],
             unit="percent",
@@ -207,9 +217,8 @@ def vendor_uptime() -> Dashboard:
             grid=GridPos(16, 19, 8, 8),
             targets=[
                 Target(
-                    f'SELECT count("n") FROM "device_event" WHERE {WHERE} '
-                    'AND "event" = \'fault_raised\' AND $timeFilter GROUP BY time(1d), "vendor" fill(0)',
-                    alias="$tag_vendor",
+                    f'SELECT {COUNT_FAULTS} {FAULTS_RAISED} GROUP BY time(1d), "{E.VENDOR}" fill(0)',
+                    alias=f"$tag_{E.VENDOR}",
                 )
             ],
             min=0,

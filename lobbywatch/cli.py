@@ -1,9 +1,9 @@
-"""The ``lobbywatch`` command: one entry point, one sub-command group per component.
+"""The ``lobbywatch`` command's groups and its shared commands (``version``, ``protocol``, ``config``).
 
 The root creates the groups (``edge``, ``gateway``, ``server``, ...); each component's own
-``cli.py`` adds its commands to them in a ``register(groups)`` function. Component modules
-import heavy libraries (torch, FastAPI) inside their commands, so ``lobbywatch --help``
-stays fast.
+``cli.py`` adds its commands to them in a ``register(groups)`` function, and ``system/cli.py``
+(the command's entry point) calls every component's ``register``. This module imports no
+component.
 """
 
 from __future__ import annotations
@@ -130,51 +130,3 @@ def config_check(
             )
     if failed:
         raise typer.Exit(1)
-
-
-@app.command("demo")
-def demo(
-    speed: Annotated[
-        float, typer.Option("--speed", min=1, max=1000, help="Simulated seconds per real second.")
-    ] = 60.0,
-    video: Annotated[
-        Path | None,
-        typer.Option("--video", help="Run the real detector on this video file (looped) for one camera."),
-    ] = None,
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Server port.")] = 8000,
-    run_dir: Annotated[
-        Path, typer.Option("--run-dir", help="Configuration, tokens, logs and data of the demo.")
-    ] = Path("lobbywatch-demo"),
-    start: Annotated[
-        str | None,
-        typer.Option("--start", help="Simulated start HH:MM (halls' local time); default: opening."),
-    ] = None,
-) -> None:
-    """The whole system on this machine: two simulated halls, a busy morning; Ctrl-C stops it."""
-    from lobbywatch.demo import DemoOptions, run_demo
-
-    code = run_demo(DemoOptions(speed=speed, port=port, run_dir=run_dir, video=video, start=start))
-    if code:
-        raise typer.Exit(code)
-
-
-def _register_components() -> None:
-    # Each component adds its own commands; imports here must stay light.
-    from dashboards.cli import register as dashboards_cli
-    from edge.devices.cli import register as devices_cli
-    from edge.simulate.cli import register as simulate_cli
-    from edge.vision.cli import register as vision_cli
-    from gateway.cli import register as gateway_cli
-    from server.alerts.cli import register as alerts_cli
-    from server.cli import register as server_cli
-
-    components = (vision_cli, devices_cli, simulate_cli, gateway_cli, server_cli, alerts_cli, dashboards_cli)
-    for register in components:
-        register(groups)
-
-
-_register_components()
-
-
-def main() -> None:
-    app()

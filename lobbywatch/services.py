@@ -1,10 +1,15 @@
 """Real Mosquitto, InfluxDB and PostgreSQL servers as child processes, on free loopback ports.
 
-The test suite starts them through pytest fixtures (``tests/conftest.py``) and the demo starts
-them the same way, so there is one implementation of "run a broker here"::
+The test suite starts them through pytest fixtures (``tests/conftest.py``) and the demo
+(``system/demo.py``) starts them the same way, so there is one implementation of "run a
+broker here"::
 
     with Mosquitto(tmp_dir) as broker:
         client.connect("127.0.0.1", broker.port)
+
+:func:`wait_until` polls a child until it is ready (a child process has no event to wait on).
+This module is for the demo, the tests and the benchmarks: the components' own code never
+imports it (``tests/lobbywatch/test_layers.py`` checks).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -409,52 +413,6 @@ class Postgres(ManagedProcess):
             shutil.rmtree(self._pg_root, ignore_errors=True)
 
 
-class ThreadedAsgiServer:
-    """An ASGI app under uvicorn in a daemon thread on a free loopback port (tests, benchmarks).
-
-    ::
-
-        with ThreadedAsgiServer(app, "web-test-server") as srv:
-            httpx.get(srv.url + "/healthz")
-    """
-
-    def __init__(self, app: object, name: str = "asgi-server") -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-            lifespan="on",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
-
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start serving; raises :class:`ServiceStartError` when it is not up within ``timeout``."""
-        self._thread.start()
-        wait_until(lambda: self._server.started or not self._thread.is_alive(), timeout)
-        if not self._server.started:
-            raise ServiceStartError(f"{self._thread.name} did not start on port {self.port}")
-        return self
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
 __all__ = [
     "Influxd",
     "ManagedProcess",
@@ -462,7 +420,6 @@ __all__ = [
     "Mosquitto",
     "Postgres",
     "ServiceStartError",
-    "ThreadedAsgiServer",
     "find_binary",
     "free_port",
     "wait_until",

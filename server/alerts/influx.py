@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lobbywatch.series import Alert
 from server.alerts.model import AlertUpdate
 from server.alerts.templates import render
 
@@ -16,17 +17,17 @@ def alert_points(update: AlertUpdate) -> list[Any]:
     a = update.alert
     title_en, text_en = render(a, "en", update.event)
     title_zh, text_zh = render(a, "zh-CN", update.event)
-    point: Any = Point("alert")  # type: ignore[no-untyped-call]
+    point: Any = Point(Alert.MEASUREMENT)  # type: ignore[no-untyped-call]
     point = (
-        point.tag("site", a.site)
-        .tag("kind", a.kind)
-        .tag("severity", str(a.severity))
-        .tag("state", str(a.state))
-        .field("alert_id", a.id)
-        .field("title_en", title_en)
-        .field("title_zh", title_zh)
-        .field("text_en", text_en)
-        .field("text_zh", text_zh)
+        point.tag(Alert.SITE, a.site)
+        .tag(Alert.KIND, a.kind)
+        .tag(Alert.SEVERITY, str(a.severity))
+        .tag(Alert.STATE, str(a.state))
+        .field(Alert.ALERT_ID, a.id)
+        .field(Alert.TITLE_EN, title_en)
+        .field(Alert.TITLE_ZH, title_zh)
+        .field(Alert.TEXT_EN, text_en)
+        .field(Alert.TEXT_ZH, text_zh)
         .time(update.at, WritePrecision.NS)
     )
     return [point]

@@ -1,5 +1,8 @@
 """Protocol messages -> InfluxDB line protocol (docs/data-model.md is the contract).
 
+Measurement, tag and field names come from :mod:`lobbywatch.series` (the dashboards query
+the same names).
+
 Lines are built with ``influxdb_client.Point`` (escaping is its job, not ours). A point's
 time is the source's ``ts`` in nanoseconds plus ``seq mod 1000`` ns, so a replay overwrites
 a point instead of duplicating it, and two messages of one source with the same ``ts`` stay
@@ -14,6 +17,7 @@ from typing import Any
 
 import influxdb_client
 
+from lobbywatch import series
 from lobbywatch.protocol.enums import CounterStatus
 from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import (
@@ -105,77 +109,82 @@ def _line(line: _Line) -> str:
 def message_lines(message: Envelope, *, wait_limit_s: float = 600.0) -> list[str]:
     """Lines for one accepted message (device_status lines come from the device tracker)."""
     if isinstance(message, ZoneState):
+        Z = series.Zone
         p = (
-            _Line("zone")
-            .tag("site", message.site)
-            .tag("camera", message.source)
-            .tag("zone", message.zone)
-            .tag("kind", message.kind.value)
-            .field("occupancy", float(message.occupancy))
-            .field("count", message.count)
-            .field("waits_over_limit", message.waits_over_limit)
-            .field("loitering", message.loitering)
-            .field("entered_total", message.entered_total)
-            .field("exited_total", message.exited_total)
+            _Line(Z.MEASUREMENT)
+            .tag(Z.SITE, message.site)
+            .tag(Z.CAMERA, message.source)
+            .tag(Z.ZONE, message.zone)
+            .tag(Z.KIND, message.kind.value)
+            .field(Z.OCCUPANCY, float(message.occupancy))
+            .field(Z.COUNT, message.count)
+            .field(Z.WAITS_OVER_LIMIT, message.waits_over_limit)
+            .field(Z.LOITERING, message.loitering)
+            .field(Z.ENTERED_TOTAL, message.entered_total)
+            .field(Z.EXITED_TOTAL, message.exited_total)
         )
         if message.queue_length is not None:
-            p.field("queue_length", message.queue_length)
+            p.field(Z.QUEUE_LENGTH, message.queue_length)
         if message.longest_wait_s is not None:
-            p.field("longest_wait_s", float(message.longest_wait_s))
+            p.field(Z.LONGEST_WAIT_S, float(message.longest_wait_s))
         if message.expected_wait_s is not None:
-            p.field("expected_wait_s", float(message.expected_wait_s))
+            p.field(Z.EXPECTED_WAIT_S, float(message.expected_wait_s))
         return [_line(p.time(msg_time(message), WritePrecision.NS))]
     if isinstance(message, WaitRecord):
+        W = series.Wait
         p = (
-            _Line("wait")
-            .tag("site", message.site)
-            .tag("camera", message.source)
-            .tag("zone", message.zone)
-            .tag("zone_kind", message.zone_kind.value)
-            .tag("kind", message.kind.value)
-            .tag("outcome", message.outcome.value)
-            .field("duration_s", float(message.duration_s))
+            _Line(W.MEASUREMENT)
+            .tag(W.SITE, message.site)
+            .tag(W.CAMERA, message.source)
+            .tag(W.ZONE, message.zone)
+            .tag(W.ZONE_KIND, message.zone_kind.value)
+            .tag(W.KIND, message.kind.value)
+            .tag(W.OUTCOME, message.outcome.value)
+            .field(W.DURATION_S, float(message.duration_s))
             .time(msg_time(message, message.ended), WritePrecision.NS)
         )
         if message.kind.value == "wait":
-            p.field("within_limit", int(message.duration_s <= wait_limit_s))
+            p.field(W.WITHIN_LIMIT, int(message.duration_s <= wait_limit_s))
         return [_line(p)]
     if isinstance(message, CameraStatus):
+        C = series.Camera
         p = (
-            _Line("camera")
-            .tag("site", message.site)
-            .tag("camera", message.source)
-            .field("online", int(message.state.value == "online"))
-            .field("stream_ok", int(message.stream_ok))
-            .field("frames_read", message.frames_read)
-            .field("frames_processed", message.frames_processed)
-            .field("frames_dropped", message.frames_dropped)
+            _Line(C.MEASUREMENT)
+            .tag(C.SITE, message.site)
+            .tag(C.CAMERA, message.source)
+            .field(C.ONLINE, int(message.state.value == "online"))
+            .field(C.STREAM_OK, int(message.stream_ok))
+            .field(C.FRAMES_READ, message.frames_read)
+            .field(C.FRAMES_PROCESSED, message.frames_processed)
+            .field(C.FRAMES_DROPPED, message.frames_dropped)
             .time(msg_time(message), WritePrecision.NS)
         )
         if message.fps is not None:
-            p.field("fps", float(message.fps))
+            p.field(C.FPS, float(message.fps))
         return [_line(p)]
     if isinstance(message, DeviceHeartbeat):
+        H = series.DeviceHeartbeat
         p = (
-            _Line("device_heartbeat")
-            .tag("site", message.site)
-            .tag("device", message.source)
-            .field("uptime_s", float(message.uptime_s))
+            _Line(H.MEASUREMENT)
+            .tag(H.SITE, message.site)
+            .tag(H.DEVICE, message.source)
+            .field(H.UPTIME_S, float(message.uptime_s))
             .time(msg_time(message), WritePrecision.NS)
         )
         v = message.vitals
-        for name in ("cpu_pct", "mem_pct", "disk_free_pct", "temperature_c"):
+        for name in (H.CPU_PCT, H.MEM_PCT, H.DISK_FREE_PCT, H.TEMPERATURE_C):  # named as in Vitals
             value = getattr(v, name)
             if value is not None:
                 p.field(name, float(value))
         return [_line(p)]
     if isinstance(message, CounterState):
+        K = series.Counter
         p = (
-            _Line("counter")
-            .tag("site", message.site)
-            .tag("counter", message.counter)
-            .field("state", message.state.value)
-            .field("state_code", COUNTER_CODES[message.state])
+            _Line(K.MEASUREMENT)
+            .tag(K.SITE, message.site)
+            .tag(K.COUNTER, message.counter)
+            .field(K.STATE, message.state.value)
+            .field(K.STATE_CODE, COUNTER_CODES[message.state])
             .time(msg_time(message), WritePrecision.NS)
         )
         return [_line(p)]
@@ -183,35 +192,37 @@ def message_lines(message: Envelope, *, wait_limit_s: float = 600.0) -> list[str
 
 
 def device_event_line(message: DeviceEvent, vendor: str) -> str:
+    E = series.DeviceEvent
     p = (
-        _Line("device_event")
-        .tag("site", message.site)
-        .tag("device", message.source)
-        .tag("vendor", vendor)
-        .tag("event", message.event.value)
-        .field("severity", message.severity.value if message.severity else "")
-        .field("unusable", int(bool(message.unusable)))
-        .field("detail", message.detail or "")
-        .field("n", 1)
+        _Line(E.MEASUREMENT)
+        .tag(E.SITE, message.site)
+        .tag(E.DEVICE, message.source)
+        .tag(E.VENDOR, vendor)
+        .tag(E.EVENT, message.event.value)
+        .field(E.SEVERITY, message.severity.value if message.severity else "")
+        .field(E.UNUSABLE, int(bool(message.unusable)))
+        .field(E.DETAIL, message.detail or "")
+        .field(E.N, 1)
         .time(msg_time(message), WritePrecision.NS)
     )
     if message.code is not None:
-        p.tag("code", message.code)
+        p.tag(E.CODE, message.code)
     return _line(p)
 
 
 def device_status_line(
     site: str, device: str, vendor: str, kind: str, state: str, faults: int, time_ns: int
 ) -> str:
+    D = series.DeviceStatus
     p = (
-        _Line("device_status")
-        .tag("site", site)
-        .tag("device", device)
-        .tag("vendor", vendor)
-        .tag("kind", kind)
-        .field("state", state)
-        .field("state_code", STATE_CODES[state])
-        .field("faults", faults)
+        _Line(D.MEASUREMENT)
+        .tag(D.SITE, site)
+        .tag(D.DEVICE, device)
+        .tag(D.VENDOR, vendor)
+        .tag(D.KIND, kind)
+        .field(D.STATE, state)
+        .field(D.STATE_CODE, STATE_CODES[state])
+        .field(D.FAULTS, faults)
         .time(time_ns, WritePrecision.NS)
     )
     return _line(p)
@@ -219,15 +230,16 @@ def device_status_line(
 
 def gateway_line(batch: IngestBatch) -> str:
     b = batch.backlog
+    G = series.Gateway
     p = (
-        _Line("gateway")
-        .tag("site", batch.site)
-        .tag("gateway", batch.gateway)
-        .field("backlog", b.count)
-        .field("backlog_bytes", b.bytes)
-        .field("oldest_age_s", float(b.oldest_age_s))
-        .field("shed", b.shed)
-        .field("quarantined", b.quarantined)
+        _Line(G.MEASUREMENT)
+        .tag(G.SITE, batch.site)
+        .tag(G.GATEWAY, batch.gateway)
+        .field(G.BACKLOG, b.count)
+        .field(G.BACKLOG_BYTES, b.bytes)
+        .field(G.OLDEST_AGE_S, float(b.oldest_age_s))
+        .field(G.SHED, b.shed)
+        .field(G.QUARANTINED, b.quarantined)
         .time(ns(batch.sent_at), WritePrecision.NS)
     )
     return _line(p)
@@ -243,36 +255,39 @@ def site_line(
     expected_wait_s: float | None,
     counters_serving: int,
 ) -> str:
+    S = series.Site
     p = (
-        _Line("site")
-        .tag("site", site)
-        .field("occupancy", float(occupancy))
-        .field("kiosks_working", kiosks_working)
-        .field("kiosks_total", kiosks_total)
-        .field("counters_serving", counters_serving)
+        _Line(S.MEASUREMENT)
+        .tag(S.SITE, site)
+        .field(S.OCCUPANCY, float(occupancy))
+        .field(S.KIOSKS_WORKING, kiosks_working)
+        .field(S.KIOSKS_TOTAL, kiosks_total)
+        .field(S.COUNTERS_SERVING, counters_serving)
         .time(ns(when), WritePrecision.NS)
     )
     if expected_wait_s is not None:
-        p.field("expected_wait_s", float(expected_wait_s))
+        p.field(S.EXPECTED_WAIT_S, float(expected_wait_s))
     return _line(p)
 
 
 def arrivals_line(site: str, minute: datetime, n: int) -> str:
-    return _line(_Line("arrivals").tag("site", site).field("n", n).time(ns(minute), WritePrecision.NS))
+    A = series.Arrivals
+    return _line(_Line(A.MEASUREMENT).tag(A.SITE, site).field(A.N, n).time(ns(minute), WritePrecision.NS))
 
 
 def stream_line(
     site: str, source: str, epoch: int, highest: int, gaps: int, missing: int, late: int, when: datetime
 ) -> str:
+    T = series.Stream
     p = (
-        _Line("stream")
-        .tag("site", site)
-        .tag("source", source)
-        .field("epoch", epoch)
-        .field("highest_seq", highest)
-        .field("gaps", gaps)
-        .field("missing", missing)
-        .field("late", late)
+        _Line(T.MEASUREMENT)
+        .tag(T.SITE, site)
+        .tag(T.SOURCE, source)
+        .field(T.EPOCH, epoch)
+        .field(T.HIGHEST_SEQ, highest)
+        .field(T.GAPS, gaps)
+        .field(T.MISSING, missing)
+        .field(T.LATE, late)
         .time(ns(when), WritePrecision.NS)
     )
     return _line(p)

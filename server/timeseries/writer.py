@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
-from lobbywatch.services import wait_until
 from server.core.config import InfluxConfig
 from server.storage.db import Database
 from server.storage.models import InfluxSpool
@@ -56,6 +55,7 @@ class InfluxWriter:
         self._stop = threading.Event()
         self._flushing = threading.Event()  # set while someone waits in flush(): no lingering
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)  # notified when pending_lines drops
         self._thread: threading.Thread | None = None
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         token = cfg.resolved_token()
@@ -118,7 +118,8 @@ class InfluxWriter:
         self._flushing.set()
         self._wake.set()
         try:
-            return wait_until(lambda: self.stats.pending_lines == 0, timeout, interval=0.02)
+            with self._drained:
+                return self._drained.wait_for(lambda: self.stats.pending_lines == 0, timeout)
         finally:
             self._flushing.clear()
 
@@ -195,6 +196,7 @@ class InfluxWriter:
             self.stats.written_lines += total
         with self._db.session() as session:
             session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
-        with self._lock:
+        with self._drained:
             self.stats.pending_lines -= total
+            self._drained.notify_all()
         return True

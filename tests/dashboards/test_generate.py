@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dashboards.builder import DATASOURCE_UID, GridPos, Panel, Target
 from dashboards.catalog import DEFAULT_OUT, all_dashboards, file_name, rendered
 from dashboards.push import InfluxSource, datasource_model
-from lobbywatch.cli import app
+from system.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"

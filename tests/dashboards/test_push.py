@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from dashboards.builder import DATASOURCE_UID
 from dashboards.catalog import all_dashboards
 from dashboards.push import InfluxSource, PushError, connect, folder_uid, push
-from lobbywatch.cli import app
+from system.cli import app
 from tests.dashboards.helpers_grafana import FakeGrafana
 
 UIDS = {d.uid for d in all_dashboards()}

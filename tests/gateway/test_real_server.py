@@ -24,13 +24,14 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.mqtt import connect_and_wait, make_client, publish
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, Envelope, WaitRecord, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, Mosquitto, ThreadedAsgiServer, free_port, wait_until
+from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until
 from server.app import create_app
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from server.storage.models import ReceivedMessage
 from tests.conftest import broker_config
 from tests.gateway.helpers_gateway import healthz, start_gateway_process
+from tests.helpers_asgi import ThreadedAsgiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"

@@ -137,7 +137,7 @@ def test_settings_from_config_and_token_errors(tmp_path: Path) -> None:
 
 
 def test_cli_reports_a_missing_token_clearly(tmp_path: Path) -> None:
-    from lobbywatch.cli import app
+    from system.cli import app
 
     result = CliRunner().invoke(app, ["gateway", "run", "--config", str(_hall(tmp_path, ""))])
     assert result.exit_code == 2

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lobbywatch.cli import app
 from lobbywatch.config import ConfigError, load_site_config
 from lobbywatch.protocol.enums import ZoneKind
+from system.cli import app
 from tests.conftest import EXAMPLES
 
 GOOD = """\

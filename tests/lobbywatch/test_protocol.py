@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from lobbywatch.cli import app
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol import (
     MAX_PAYLOAD_BYTES,
@@ -32,6 +31,7 @@ from lobbywatch.protocol import (
     topic_for,
 )
 from lobbywatch.protocol.examples import EXAMPLES
+from system.cli import app
 
 
 def test_every_message_type_has_an_example() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from lobbywatch import series
 from lobbywatch.protocol.codec import decode_obj
 from lobbywatch.protocol.examples import EXAMPLES
+from lobbywatch.protocol.ingest import IngestBatch
+from lobbywatch.protocol.messages import DeviceEvent
 from server.timeseries import lines
 from server.timeseries.lines import Point, WritePrecision, _Line
 
@@ -71,3 +75,38 @@ def test_message_lines_match_point(kind: str, monkeypatch: pytest.MonkeyPatch) -
     # device status and events get their lines from the device tracker, downlinks none
     assert bool(out) == (kind in LINE_KINDS)
     assert out == [_plain(b) for b in built]
+
+
+def test_lines_use_the_names_of_lobbywatch_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line any builder writes has a measurement, tags and fields of ``lobbywatch.series``."""
+    built: list[_Line] = []
+    real = lines._line
+
+    def spy(line: _Line) -> str:
+        built.append(line)
+        return real(line)
+
+    monkeypatch.setattr(lines, "_line", spy)
+    for kind in sorted(EXAMPLES):
+        message = decode_obj(EXAMPLES[kind])
+        lines.message_lines(message)
+        if isinstance(message, DeviceEvent):
+            lines.device_event_line(message, "acme")
+    when = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+    lines.device_status_line("s1", "d1", "acme", "kiosk", "faulted", 2, 123)
+    lines.site_line(
+        "s1", when, occupancy=3, kiosks_working=2, kiosks_total=3, expected_wait_s=1.0, counters_serving=1
+    )
+    lines.arrivals_line("s1", when, 5)
+    lines.stream_line("s1", "cam-1", 1, 10, 2, 1, 0, when)
+    backlog = {"count": 3, "bytes": 100, "oldest_age_s": 1.5, "shed": 1, "quarantined": 2}
+    batch = {"gateway": "gw-1", "site": "s1", "sent_at": when, "backlog": backlog, "messages": []}
+    lines.gateway_line(IngestBatch.model_validate(batch))
+    by_name = {s.MEASUREMENT: s for s in series.ALL}
+    written = set()
+    for line in built:
+        s = by_name[line.measurement]
+        written.add(line.measurement)
+        assert set(line.tags) <= set(s.TAGS), line.measurement
+        assert set(line.point._fields) <= set(s.FIELDS), line.measurement
+    assert written == set(by_name) - {series.Alert.MEASUREMENT}  # alerts: server/alerts/influx.py

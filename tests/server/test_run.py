@@ -13,7 +13,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from lobbywatch.cli import app as cli_app
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
@@ -21,6 +20,7 @@ from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port, wait_until
 from server.core.config import load_server_settings
+from system.cli import app as cli_app
 
 from .conftest import write_hall
 
@@ -48,7 +48,7 @@ bootstrap_tokens:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lobbywatch", "server", "run", "--config", str(config)],
+        [sys.executable, "-m", "system", "server", "run", "--config", str(config)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

@@ -127,7 +127,7 @@ def start_agent_process(
     cmd = [
         sys.executable,
         "-m",
-        "lobbywatch",
+        "system",
         "edge",
         "device",
         "--config",

@@ -204,8 +204,8 @@ def test_generated_broker_config_with_tls_listener(tmp_path: Path, site_id: str)
 
     from typer.testing import CliRunner
 
-    from lobbywatch.cli import app
     from lobbywatch.services import find_binary, free_port
+    from system.cli import app
 
     tls_dir = tmp_path / "tls"
     _make_tls(tls_dir)

@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from edge.devices.agent import DeviceAgent
 from edge.devices.checker import ConformanceChecker, format_report, run_check
-from lobbywatch.cli import app
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.mqtt import connect_and_wait, make_client
@@ -18,6 +17,7 @@ from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceInfo, DeviceStat
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.topics import device_heartbeat_topic, device_status_topic
 from lobbywatch.services import Mosquitto, wait_until
+from system.cli import app
 from tests.edge.devices.helpers_devices import KIOSK, hall
 
 T0 = "2026-11-23T01:30:00Z"

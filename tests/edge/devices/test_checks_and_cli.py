@@ -11,11 +11,11 @@ from edge.devices.agent import DeviceAgent
 from edge.devices.checks import CheckRunner, CommandCheck, DiskCheck, ProcessCheck, UrlCheck, load_checks
 from edge.devices.credentials import device_user, verify_password
 from edge.devices.faults import FaultCatalogue
-from lobbywatch.cli import app
 from lobbywatch.clock import FixedClock
 from lobbywatch.config import ConfigError
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.services import free_port, wait_until
+from system.cli import app
 from tests.edge.devices.helpers_devices import EXAMPLE, KIOSK, hall
 
 

@@ -10,12 +10,12 @@ from typer.testing import CliRunner
 
 from edge.devices.checker import ConformanceChecker
 from edge.devices.simulator import DeviceFleetSimulator, SimSettings
-from lobbywatch.cli import app
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import decode, encode
 from lobbywatch.protocol.messages import CounterState, DeviceEvent, DeviceStatus, Envelope
 from lobbywatch.protocol.topics import topic_for
 from lobbywatch.services import Mosquitto
+from system.cli import app
 from tests.edge.devices.helpers_devices import hall, recorder, write_hall
 
 

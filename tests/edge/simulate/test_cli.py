@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from lobbywatch.cli import app
 from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus, CounterState, ZoneState
 from lobbywatch.services import Mosquitto
+from system.cli import app
 from tests.edge.simulate.helpers_simulate import TELECOM
 
 

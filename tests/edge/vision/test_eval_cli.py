@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from edge.vision.detector import Detections, ModelMissingError, nms, resolve_model_path, tile_windows
 from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
-from lobbywatch.cli import app
 from lobbywatch.config.site import TilingConfig
+from system.cli import app
 
 cv2 = pytest.importorskip("cv2")
 

@@ -18,13 +18,14 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.messages import Envelope
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, ThreadedAsgiServer
+from lobbywatch.services import Influxd
 from server.alerts import AlertService
 from server.app import create_app
 from server.context import ServerContext
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from tests.conftest import launch_chromium
+from tests.helpers_asgi import ThreadedAsgiServer
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "examples" / "telecom-hall.yaml"
@@ -120,7 +121,7 @@ def live_server(
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed after these tests: one sync Playwright at a time (tests/system)
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = launch_chromium(p)

@@ -1,4 +1,4 @@
-"""Device agent and simulator figures: ``python -m edge.devices.bench [--faults N]``.
+"""Device agent and simulator figures: ``python -m bench.device_agent [--faults N]``.
 
 1. Live: the agent raises and clears ``N`` faults while connected; messages per second from
    the first report until the broker has acknowledged everything.
@@ -22,7 +22,7 @@ from lobbywatch.config.site import BrokerConfig, load_site_config
 from lobbywatch.protocol.messages import Envelope
 from lobbywatch.services import Mosquitto, wait_until
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "telecom-hall.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "telecom-hall.yaml"
 
 
 def _report(agent: DeviceAgent, n: int) -> None:

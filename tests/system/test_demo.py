@@ -57,7 +57,7 @@ class RunningDemo:
             [
                 sys.executable,
                 "-m",
-                "lobbywatch",
+                "system",
                 "demo",
                 "--speed",
                 repr(SPEED),

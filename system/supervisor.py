@@ -61,8 +61,8 @@ class Supervisor:
         return child
 
     def lobbywatch(self, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
-        """Spawn a ``lobbywatch`` sub-command with this interpreter."""
-        return self.spawn(name, [sys.executable, "-m", "lobbywatch", *args], env)
+        """Spawn a ``lobbywatch`` sub-command with this interpreter (``python -m system ...``)."""
+        return self.spawn(name, [sys.executable, "-m", "system", *args], env)
 
     def dead(self) -> list[Child]:
         return [c for c in self.children if c.proc.poll() is not None]

@@ -34,10 +34,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from edge.simulate.runner import default_start
 from lobbywatch.clock import timeline_env
 from lobbywatch.config import load_site_config
 from lobbywatch.services import Influxd, Mosquitto, ServiceStartError, free_port, wait_until
-from lobbywatch.supervisor import Child, Supervisor
+from system.supervisor import Child, Supervisor
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
 DEMO_HALLS = ("telecom-hall.yaml", "bank-branch.yaml")
@@ -277,8 +278,6 @@ class Demo:
         )
 
         first = load_site_config(self.state.halls[0].config)
-        from edge.simulate.runner import default_start
-
         tz = ZoneInfo(first.timezone)
         start = parse_start(opts.start, tz, default_start(first))
         env = timeline_env(start, opts.speed)

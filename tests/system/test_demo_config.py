@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lobbywatch.config import load_site_config
-from lobbywatch.demo import EXAMPLES, MARKER, claim_run_dir, parse_start, write_hall
+from system.demo import EXAMPLES, MARKER, claim_run_dir, parse_start, write_hall
 
 
 def test_hall_copy_points_at_the_demo_broker_and_server(tmp_path: Path) -> None:

@@ -1,3 +1,0 @@
-from lobbywatch.cli import main
-
-main()

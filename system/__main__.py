@@ -1,0 +1,5 @@
+"""``python -m system ...``: the same as the ``lobbywatch`` command."""
+
+from system.cli import main
+
+main()
