@@ -1,4 +1,4 @@
-"""Commands of this component (see lobbywatch/cli.py for how groups are assembled).
+"""Commands of this component (see system/cli.py for how groups are assembled).
 
 ``lobbywatch dashboards generate`` writes the dashboard JSON from the Python definitions;
 ``lobbywatch dashboards push`` uploads data source and dashboards to a Grafana.

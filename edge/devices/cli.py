@@ -1,4 +1,4 @@
-"""Commands of the device component (see lobbywatch/cli.py for how groups are assembled).
+"""Commands of the device component (see system/cli.py for how groups are assembled).
 
 * ``lobbywatch edge device --config HALL.yaml --device ID`` runs the agent;
   ``lobbywatch edge device report --code PRN_PAPER_OUT [--clear]``,

@@ -1,4 +1,4 @@
-"""Commands of this component (see lobbywatch/cli.py for how groups are assembled)."""
+"""Commands of this component (see system/cli.py for how groups are assembled)."""
 
 from __future__ import annotations
 

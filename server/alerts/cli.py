@@ -1,4 +1,4 @@
-"""``lobbywatch alerts ...`` commands (call :func:`register` from lobbywatch/cli.py)."""
+"""``lobbywatch alerts ...`` commands (system/cli.py calls :func:`register`)."""
 
 from __future__ import annotations
 

@@ -45,6 +45,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in tops)))
 """
 
 
+@pytest.mark.real
 def test_importing_every_lobbywatch_module_loads_no_component() -> None:
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL_OF_LOBBYWATCH],

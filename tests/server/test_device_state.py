@@ -49,6 +49,7 @@ def test_heartbeat_expiry_makes_a_kiosk_unavailable_everywhere(server: Server) -
     bill = server.get(f"/api/v1/reports/devices/{server.site}/kiosk-bill-1", "manager", **period).json()
     assert bill["availability_pct"] == 100.0
 
+    assert server.ctx.alerts is not None
     engine = server.ctx.alerts.engine
     engine.tick()
     firing = {(a.kind, a.subject) for a in engine.open_alerts(server.site)}
