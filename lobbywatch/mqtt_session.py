@@ -49,6 +49,8 @@ class MqttSession:
       and paho sends the QoS 1 messages queued while the broker was away after the reconnect.
     * ``backoff`` — the wait between connection attempts; jittered by default, so the
       components of many halls do not reconnect in step after an outage.
+    * ``on_connect`` / ``on_disconnect`` — the component's own reaction to a connection won
+      or lost (the device agent queues its birth in its outbox; the gateway counts them).
     * ``on_message`` / ``on_publish`` / ``on_subscribe`` — paho callbacks set on every client.
 
     Thread-safe; all callbacks run in paho's network thread.
@@ -97,6 +99,8 @@ class MqttSession:
         self._state: dict[str, Envelope] = {}  # topic -> latest message kept by publish_state
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._outcome = threading.Condition()  # notified when the broker accepts or refuses us
+        self._refused = False
         self._lost = threading.Event()
         self._thread: threading.Thread | None = None
         self.client: mqtt.Client = self._new_client()
@@ -116,8 +120,12 @@ class MqttSession:
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until the broker has accepted a connection (True) or ``timeout`` passes."""
-        return self._connected.wait(timeout)
+        """Block until the broker has accepted a connection (True), refused one (False at
+        once: bad credentials do not get better by waiting; see ``last_error``) or ``timeout``
+        passes (False). The session goes on trying either way until stopped."""
+        with self._outcome:
+            self._outcome.wait_for(lambda: self.connected or self._refused, timeout)
+        return self.connected
 
     # ------------------------------------------------------------------ publishing
 
@@ -256,6 +264,9 @@ class MqttSession:
         if getattr(reason, "is_failure", False):
             self.last_error = f"refused: {reason}"
             log.warning("broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason)
+            with self._outcome:
+                self._refused = True
+                self._outcome.notify_all()
             self._lost.set()
             return
         for topic_filter, qos in self._subscriptions:
@@ -273,7 +284,10 @@ class MqttSession:
             self.publish(message)
         if self._on_connect_hook is not None:
             self._on_connect_hook(client, bool(getattr(flags, "session_present", False)))
-        self._connected.set()
+        with self._outcome:
+            self._refused = False
+            self._connected.set()
+            self._outcome.notify_all()
 
     def _handle_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -234,6 +236,19 @@ def test_unreachable_broker_is_reported_not_raised() -> None:
         assert session.connects == 0
     finally:
         session.stop()
+
+
+def test_refusal_ends_the_wait_at_once(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "broker", extra_config=["allow_anonymous false"]) as broker:
+        session = MqttSession("anonymous", broker_config(broker), backoff=Backoff(5.0, 5.0)).start()
+        try:
+            started = time.monotonic()
+            assert not session.wait_connected(20)
+            assert time.monotonic() - started < 5  # not the whole timeout
+            assert session.last_error is not None
+            assert session.last_error.startswith("refused")
+        finally:
+            session.stop()
 
 
 def test_publish_counts_and_never_raises(broker_cfg: BrokerConfig, stamper: Stamper) -> None:
