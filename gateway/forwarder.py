@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gateway.outbox import Outbox, StoredMessage
+from gateway.outbox import GatewayOutbox, StoredMessage
 from gateway.stats import Stats
 from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
@@ -70,7 +70,7 @@ class Forwarder:
     def __init__(
         self,
         settings: ForwarderSettings,
-        outbox: Outbox,
+        outbox: GatewayOutbox,
         stats: Stats,
         clock: Clock,
         rng: random.Random,

@@ -1,6 +1,6 @@
-"""From the hall broker into the outbox, acknowledging each message only once it is on disk.
+"""From the hall broker into the gateway's outbox, acknowledging each message only once it is on disk.
 
-The MQTT client (paho-mqtt 2) uses a fixed client id, a persistent session and manual
+The :class:`MqttSession` uses a fixed client id, a persistent session and manual
 acknowledgement. Its network thread only queues what arrives; a writer thread takes
 everything queued (up to ``commit_max``), validates it, commits it to the outbox in one
 transaction and only then sends the PUBACKs. A crash before the commit leaves the messages
@@ -23,11 +23,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from gateway.classify import Ignored, classify
-from gateway.outbox import NewMessage, Outbox, Quarantined
+from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
 from gateway.stats import Stats
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import BrokerConfig
-from lobbywatch.mqtt import make_client
+from lobbywatch.mqtt_session import MqttSession
 from lobbywatch.protocol.topics import uplink_filter
 
 log = logging.getLogger("lobbywatch.gateway.intake")
@@ -51,7 +51,7 @@ class Intake:
         site: str,
         client_id: str,
         broker: BrokerConfig,
-        outbox: Outbox,
+        outbox: GatewayOutbox,
         stats: Stats,
         clock: Clock,
         on_commit: Any = None,
@@ -67,28 +67,27 @@ class Intake:
         self._queue: queue.Queue[_Arrival | None] = queue.Queue()
         self._generation = 0
         self._stop = threading.Event()
-        self.client = make_client(client_id, broker, persistent_session=True, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
+        self.session = MqttSession(
+            client_id,
+            broker,
+            subscriptions=[(uplink_filter(site), 1)],
+            persistent_session=True,
+            manual_ack=True,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=self._on_message,
+            on_subscribe=self._on_subscribe,
+        )
         self._writer = threading.Thread(target=self._write_loop, name="gw-writer", daemon=True)
 
     # ------------------------------------------------------------------ MQTT thread
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
-        if getattr(reason, "is_failure", False):
-            log.warning("broker refused the connection: %s", reason)
-            return
+    def _on_connect(self, _c: mqtt.Client, session_present: bool) -> None:
         self._generation += 1
         self.stats.mqtt_connected = True
         self.stats.add("mqtt_connects")
-        client.subscribe(uplink_filter(self.site), qos=1)
         log.info(
-            "connected to %s:%s (session present: %s)",
-            self.broker.host,
-            self.broker.port,
-            getattr(flags, "session_present", None),
+            "connected to %s:%s (session present: %s)", self.broker.host, self.broker.port, session_present
         )
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
@@ -97,7 +96,7 @@ class Intake:
             return
         self.stats.mqtt_subscribed = True
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, reason: str) -> None:
         self.stats.mqtt_connected = False
         self.stats.mqtt_subscribed = False
         self._generation += 1
@@ -175,7 +174,7 @@ class Intake:
         generation = self._generation
         for a in group:
             if a.qos > 0 and a.generation == generation:
-                self.client.ack(a.mid, a.qos)
+                self.session.client.ack(a.mid, a.qos)
         if self._on_commit is not None:
             self._on_commit()
 
@@ -183,14 +182,12 @@ class Intake:
 
     def start(self) -> None:
         self._writer.start()
-        self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
-        self.client.loop_start()
+        self.session.start()
 
     def stop(self) -> None:
         """Disconnect, then commit what is queued (left unacknowledged: it comes again)."""
         self._generation += 1
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.session.stop()
         self._stop.set()
         self._queue.put(None)
         self._writer.join(timeout=30)

@@ -1,19 +1,10 @@
-"""The gateway's durable outbox: an SQLite database in WAL mode.
+"""The gateway's durable store-and-forward queue to the central server (SQLite, WAL).
 
-Three tables:
-
-* ``outbox`` — validated messages waiting for the server, in arrival order (``seq``);
-* ``quarantine`` — messages that failed validation here or were rejected by the server,
-  with the reason; never forwarded;
-* ``counters`` — totals that must survive a restart (shed, quarantined).
-
-Writes come in groups (:meth:`Outbox.store` takes many messages and commits once), so a
-durable commit (``synchronous=FULL``) is paid once per group rather than per message.
-
-The size cap counts the bytes of the messages waiting (their JSON text). When a commit
-takes the outbox over the cap, the oldest *samples* are deleted until it fits again; events
-are never shed. Samples in a batch being sent right now are not shed either (the server may
-be storing them), so the shed count is exactly the number of samples the server never gets.
+:class:`GatewayOutbox` keeps the validated messages waiting for the server (``outbox``), the
+quarantined ones (``quarantine``) and totals that survive a restart (``counters``); it
+commits a group of messages at once and sheds the oldest samples (never events, never those
+being sent) over its size cap. Not the device agent's outbox
+(:class:`edge.devices.outbox.DeviceOutbox`). Details: ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -113,8 +104,8 @@ class StoreResult:
     shed: int
 
 
-class Outbox:
-    """The outbox database. Thread-safe: one connection behind a lock."""
+class GatewayOutbox:
+    """The gateway's outbox database. Thread-safe: one connection behind a lock."""
 
     def __init__(self, path: Path, max_bytes: int, *, synchronous: str = "FULL") -> None:
         self.path = path

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.forwarder import Forwarder, ForwarderSettings
 from gateway.health import HealthServer
 from gateway.intake import Intake
-from gateway.outbox import Outbox
+from gateway.outbox import GatewayOutbox
 from gateway.stats import Stats
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
@@ -112,7 +112,7 @@ class Gateway:
         self.clock = clock or SystemClock()
         self.stats = Stats(self.clock)
         try:
-            self.outbox = Outbox(settings.outbox, settings.max_disk_bytes)
+            self.outbox = GatewayOutbox(settings.outbox, settings.max_disk_bytes)
         except (sqlite3.Error, OSError) as exc:
             raise GatewaySetupError(
                 f"无法打开发件箱 {settings.outbox}：{exc} / Cannot open the outbox {settings.outbox}: {exc}"

@@ -1,7 +1,9 @@
 """MQTT plumbing shared by every hall component (paho-mqtt 2).
 
-One way to connect (with a last-will), one way to publish a protocol message (its topic and
-retain flag come from the message itself), so no component spells a topic by hand.
+One way to make a client (with a last-will), one way to publish a protocol message (its topic
+and retain flag come from the message itself), so no component spells a topic by hand. A
+long-running component's session life (birth, will, reconnect) is
+:class:`lobbywatch.mqtt_session.MqttSession`; ``connect_and_wait`` is for short-lived clients.
 """
 
 from __future__ import annotations
@@ -42,14 +44,19 @@ def make_client(
     persistent_session: bool = False,
     manual_ack: bool = False,
     password: str | None = None,
+    auto_reconnect: bool = True,
 ) -> mqtt.Client:
-    """A configured, not yet connected client. ``will`` becomes the MQTT last-will."""
+    """A configured, not yet connected client. ``will`` becomes the MQTT last-will. With
+    ``auto_reconnect`` paho's network thread reconnects by itself (back-off 1..30 s); without
+    it the thread ends when the connection is lost (:class:`lobbywatch.mqtt_session.MqttSession`
+    reconnects then)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=not persistent_session,
         protocol=mqtt.MQTTv311,
         manual_ack=manual_ack,
+        reconnect_on_failure=auto_reconnect,
     )
     if broker.username is not None:
         if password is None and broker.password_file is not None:

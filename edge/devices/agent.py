@@ -9,22 +9,14 @@ kiosk software written in Python::
     ...
     agent.stop()
 
-How it talks to the broker:
-
-* Every outgoing message is first numbered and written to the durable :class:`Outbox`
-  (SQLite WAL), then published with QoS 1 in ``seq`` order and deleted on PUBACK. Messages
-  raised while the broker is away, or before a crash, are sent after the next connect.
-* Each connection uses a fresh MQTT client whose last-will is an offline ``device_status``
-  (``will: true``) carrying the ``seq`` the connection's birth message gets. Right after the
-  broker accepts the connection the birth (online status with :class:`DeviceInfo` and the
-  promised ``heartbeat_s``) is appended to the outbox, behind any backlog.
-* Every fault or out-of-service change is followed by a fresh retained status, so the
-  retained status always lists the active faults.
+Every outgoing message is first numbered and written to the :class:`DeviceOutbox`, then
+published with QoS 1 in ``seq`` order over the agent's :class:`MqttSession` (a fresh client per
+connection, whose last-will carries the coming birth's ``seq``) and deleted on PUBACK; the
+birth is queued behind the backlog after every connect. Details: ``docs/device-agent.md``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -38,11 +30,11 @@ import paho.mqtt.client as mqtt
 
 from edge.devices.checks import Check, CheckRunner
 from edge.devices.faults import FaultCatalogue, FaultSpec
-from edge.devices.outbox import Outbox
+from edge.devices.outbox import DeviceOutbox
 from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, DeviceConfig, SiteConfig
-from lobbywatch.mqtt import make_client
+from lobbywatch.mqtt_session import MqttSession
 from lobbywatch.protocol.codec import ProtocolError, decode
 from lobbywatch.protocol.enums import CounterStatus, DeviceCommandKind, DeviceEventKind, DeviceKind, Presence
 from lobbywatch.protocol.messages import (
@@ -144,7 +136,7 @@ class DeviceAgent:
         )
         self.state_dir = state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(state_dir / "outbox.sqlite3")
+        self.outbox = DeviceOutbox(state_dir / "outbox.sqlite3")
         self.stamper = Stamper(site.site, self.device.id, clock=self.clock, epoch=self.outbox.epoch)
         self._state_path = state_dir / "state.json"
         self.state = self._load_state()
@@ -158,9 +150,7 @@ class DeviceAgent:
         self._send_lock = threading.Lock()  # per-connection send bookkeeping
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._connected = threading.Event()
         self._client: mqtt.Client | None = None  # the connected client, while connected
-        self._current: mqtt.Client | None = None  # the latest client, connected or not
         self._last_handed = -1
         self._mid_seq: dict[int, int] = {}
         self._early_acks: set[int] = set()
@@ -168,6 +158,22 @@ class DeviceAgent:
         self._started_at = self.clock.monotonic()
         self._next_heartbeat = 0.0
         self.client_id = f"lw-dev-{site.site}-{self.device.id}"[:64]
+        # A fresh client per connection: the outbox, not paho, re-sends what was not acknowledged.
+        # Jittered, so the kiosks of a hall do not all reconnect in step after an outage.
+        self.session = MqttSession(
+            self.client_id,
+            self.broker,
+            password=password,
+            will=self._make_will,
+            subscriptions=[(device_downlink_topic(site.site, self.device.id), 1)],
+            client_per_connection=True,
+            backoff=Backoff(0.2, 5.0, random.Random()),
+            connect_timeout_s=3.0,
+            on_connect=self._on_connected,
+            on_disconnect=self._on_lost,
+            on_message=self._on_message,
+            on_publish=self._on_publish,
+        )
 
     # ------------------------------------------------------------------ state
     def _load_state(self) -> AgentState:
@@ -183,7 +189,7 @@ class DeviceAgent:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self.session.connected
 
     def snapshot(self) -> dict[str, Any]:
         """The agent's state as JSON-ready data."""
@@ -317,15 +323,16 @@ class DeviceAgent:
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> DeviceAgent:
-        """Start the local HTTP API (if asked for), then the connection, sender, heartbeat and
-        check threads. Raises ``OSError`` when the API port is taken (nothing is started then)."""
+        """Start the local HTTP API (if asked for), then the MQTT session and the sender,
+        heartbeat and check threads. Raises ``OSError`` when the API port is taken (nothing is
+        started then)."""
         if self._http_port is not None:
             from edge.devices.http_api import serve
 
             self._http = serve(self, self._http_port)
             self.http_address = self._http.server_address[:2]
+        self.session.start()
         for name, target in (
-            ("connection", self._connection_loop),
             ("sender", self._sender_loop),
             ("ticker", self._tick_loop),
             ("checks", self._check_loop),
@@ -345,11 +352,7 @@ class DeviceAgent:
                 self._wake.set()
                 time.sleep(0.02)
         if not clean:  # like a crash: drop the connection at once, before anything winds down
-            crashed = self._current
-            sock = crashed.socket() if crashed is not None else None
-            if sock is not None:
-                with contextlib.suppress(Exception):
-                    sock.close()
+            self.session.abort()
         self._stop.set()
         self._wake.set()
         if self._http is not None:
@@ -357,16 +360,8 @@ class DeviceAgent:
             self._http.server_close()
         for t in self._threads:
             t.join(timeout=10)
-        client = self._current
-        if client is not None:
-            with contextlib.suppress(Exception):
-                if clean:
-                    client.disconnect()
-                client.loop_stop()
-                if not clean:  # like a crash: the socket goes without DISCONNECT, the will fires
-                    sock = client.socket()
-                    if sock is not None:
-                        sock.close()
+        if clean:
+            self.session.stop()
         self.outbox.close()
 
     def wait_drained(self, timeout: float) -> bool:
@@ -384,70 +379,22 @@ class DeviceAgent:
             fields = self._status_fields(Presence.OFFLINE, will=True)
             return self.stamper.make(DeviceStatus, seq=self.outbox.next_seq, **fields)
 
-    def _connection_loop(self) -> None:
-        # Jittered, so the kiosks of a hall do not all reconnect in step after an outage.
-        backoff = Backoff(0.2, 5.0, random.Random())
-        while not self._stop.is_set():
-            accepted = self._connect_once()
-            if self._stop.is_set():
-                return
-            if accepted:
-                backoff.reset()
-            self._stop.wait(backoff.next_delay())
+    def _on_connected(self, client: mqtt.Client, _session_present: bool) -> None:
+        """A connection is up (the downlink is subscribed): send from the outbox over it,
+        from the oldest message again, and queue the birth behind the backlog."""
+        with self._send_lock:
+            self._client = client
+            self._last_handed = -1
+            self._mid_seq.clear()
+            self._early_acks.clear()
+        self.counters.connects += 1
+        with self._lock:
+            self._append(DeviceStatus, **self._status_fields(Presence.ONLINE))
 
-    def _connect_once(self) -> bool:
-        """One connection, from CONNECT until it is lost; True if the broker accepted it."""
-        accepted = threading.Event()
-        lost = threading.Event()
-        refused: list[str] = []
-        client = make_client(self.client_id, self.broker, will=self._make_will(), password=self.password)
-        client.connect_timeout = 3.0
-
-        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            if getattr(reason, "is_failure", False):
-                refused.append(str(reason))
-                lost.set()
-                return
-            c.subscribe(device_downlink_topic(self.site.site, self.device.id), qos=1)
-            with self._send_lock:
-                self._client = c
-                self._last_handed = -1
-                self._mid_seq.clear()
-                self._early_acks.clear()
-            self.counters.connects += 1
-            with self._lock:
-                self._append(DeviceStatus, **self._status_fields(Presence.ONLINE))
-            self._connected.set()
-            accepted.set()
-
-        def on_disconnect(c: mqtt.Client, *_: Any) -> None:
-            lost.set()
-
-        client.on_connect = on_connect
-        client.on_disconnect = on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        try:
-            client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
-        except OSError as exc:
-            log.debug("broker %s:%s unreachable: %s", self.broker.host, self.broker.port, exc)
-            return False
-        self._current = client
-        client.loop_start()
-        while not (lost.is_set() or self._stop.is_set()):
-            lost.wait(0.2)
-        self._connected.clear()
+    def _on_lost(self, client: mqtt.Client, _reason: str) -> None:
         with self._send_lock:
             if self._client is client:
                 self._client = None
-        if self._stop.is_set():
-            return accepted.is_set()  # stop() disconnects (clean) or drops (crash-like) it
-        client.loop_stop()
-        with contextlib.suppress(Exception):
-            client.disconnect()
-        if refused:
-            log.warning("broker refused the connection: %s", refused[0])
-        return accepted.is_set()
 
     def _on_publish(self, c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
         with self._send_lock:

@@ -1,4 +1,6 @@
-"""The agent's durable local outbox: every outgoing message, with its sequence number, on disk.
+"""The device agent's durable outbox: every outgoing message, with its sequence number, on disk,
+until the hall broker acknowledges it (not the gateway's queue to the server: that is
+:class:`gateway.outbox.GatewayOutbox`).
 
 A message is numbered and written in one SQLite transaction (WAL mode, ``synchronous=FULL``),
 so a number is never handed out twice nor lost, even if the process is killed. Rows are
@@ -43,8 +45,9 @@ class Pending:
     retain: bool
 
 
-class Outbox:
-    """Numbered, persistent queue of outgoing messages (thread-safe)."""
+class DeviceOutbox:
+    """Numbered, persistent queue of a device's messages not yet acknowledged by the broker
+    (thread-safe)."""
 
     def __init__(self, path: Path, *, new_epoch: Callable[[], int] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,4 +126,4 @@ class Outbox:
             self._db.close()
 
 
-__all__ = ["Outbox", "Pending"]
+__all__ = ["DeviceOutbox", "Pending"]

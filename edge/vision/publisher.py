@@ -1,32 +1,32 @@
-"""MQTT side of the vision daemon: birth/last-will, zone states, waits, camera status.
+"""MQTT side of the vision daemon: the camera's birth/last-will, zone states, waits, status.
 
 * At start-up the camera's status is set ``online`` (the birth) with a last-will that
   repeats the birth's sequence number and says ``offline``; every zone the camera sees is
   immediately published zeroed (retained), so a restart never leaves stale counts.
-* paho reconnects by itself (back-off 1..30 s); QoS 1 messages sent while the broker is
-  away are queued by paho and delivered after the reconnect, and on every reconnect the
-  camera's ``online`` status and the latest zone states are published again (the broker
-  published the will meanwhile, and may have lost retained messages).
+* The session (:class:`lobbywatch.mqtt_session.MqttSession`) reconnects with back-off; QoS 1
+  messages sent while the broker is away wait in the client and are delivered after the
+  reconnect, and on every reconnect the camera's ``online`` status and the latest zone states
+  are published again (the broker published the will meanwhile, and may have lost retained
+  messages). Details: ``docs/vision.md``.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
 
+import paho.mqtt.client as mqtt
+
 from lobbywatch.config.site import BrokerConfig
-from lobbywatch.mqtt import connect_and_wait, make_client, publish
+from lobbywatch.mqtt_session import MqttSession
 from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus, Envelope, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 
-log = logging.getLogger(__name__)
-
 
 class VisionPublisher:
-    """Publishes one camera's messages; keeps what must be re-sent after a reconnect."""
+    """Publishes one camera's messages; its session re-sends the current state after a reconnect."""
 
     def __init__(
         self,
@@ -41,82 +41,77 @@ class VisionPublisher:
         self.client_id = client_id or f"lw-vision-{stamper.site}-{stamper.source}"
         self._password = password
         self._lock = threading.Lock()
-        self._zone_states: dict[str, ZoneState] = {}
-        self._status_fields: dict[str, Any] = {}
-        self._connects = 0
-        self.published = 0
-        self.failed = 0
-        self.client: Any = None
+        self._status_fields: dict[str, Any] = {"stream_ok": False}
+        self.session: MqttSession | None = None  # from start() on (kept after stop(): counters)
+        self._running = False
+
+    @property
+    def client(self) -> mqtt.Client | None:
+        """The session's paho client, while running."""
+        return self.session.client if self._running and self.session is not None else None
+
+    @property
+    def published(self) -> int:
+        return 0 if self.session is None else self.session.published
+
+    @property
+    def failed(self) -> int:
+        return 0 if self.session is None else self.session.failed
 
     def start(self, initial: Iterable[Envelope], timeout: float = 10.0) -> None:
-        """Connect with the last-will, publish the birth and the ``initial`` (zeroed) states."""
-        birth_seq = self.stamper.next_seq
+        """Connect with the last-will, publish the birth and the ``initial`` (zeroed) states.
+        Raises ``ConnectionError`` when the broker has not accepted us within ``timeout``."""
         will = self.stamper.make(
             CameraStatus,
-            seq=birth_seq,
+            seq=self.stamper.next_seq,  # the birth's, published once the broker accepts us
             state=Presence.OFFLINE,
             will=True,
             reason="connection lost",
             stream_ok=False,
         )
-        self.client = make_client(self.client_id, self.broker, will=will, password=self._password)
-        self.client.on_connect = self._on_connect
-        self.client.max_queued_messages_set(10_000)
-        birth = self.stamper.make(CameraStatus, state=Presence.ONLINE, stream_ok=False)
-        connect_and_wait(self.client, self.broker, timeout=timeout)
-        self._connects = 1
-        self.client.on_connect = self._on_connect
-        self._publish(birth)
+        self.session = MqttSession(
+            self.client_id,
+            self.broker,
+            password=self._password,
+            will=will,
+            birth=self._birth,
+            max_queued_messages=10_000,
+        ).start()
+        self._running = True
+        if not self.session.wait_connected(timeout):
+            error = self.session.last_error or f"no answer in {timeout}s"
+            self.session.stop()
+            self._running = False
+            raise ConnectionError(f"MQTT broker {self.broker.host}:{self.broker.port}: {error}")
         self.send(initial)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if getattr(reason, "is_failure", False):
-            return
+    def _birth(self) -> list[Envelope]:
         with self._lock:
-            self._connects += 1
-            again = self._connects > 1
-            states = list(self._zone_states.values())
             fields = dict(self._status_fields)
-        if again:
-            log.info("reconnected to the broker; re-publishing status and %d zone states", len(states))
-            self._publish(self.stamper.make(CameraStatus, state=Presence.ONLINE, **fields))
-            for s in states:
-                self._publish(s)
-
-    def _publish(self, message: Envelope) -> None:
-        try:
-            publish(self.client, message)
-            self.published += 1
-        except (ValueError, RuntimeError, OSError) as exc:  # never die on one message
-            self.failed += 1
-            log.warning("could not publish %s: %s", message.type, exc)
+        return [self.stamper.make(CameraStatus, state=Presence.ONLINE, **fields)]
 
     def send(self, messages: Iterable[Envelope]) -> None:
         """Publish messages (their topic and retain flag come from their type)."""
+        assert self.session is not None, "start() first"
         for m in messages:
             if isinstance(m, ZoneState):
-                with self._lock:
-                    self._zone_states[m.zone] = m
-            self._publish(m)
+                self.session.publish_state(m)
+            else:
+                self.session.publish(m)
 
     def status(self, **fields: Any) -> CameraStatus:
         """Publish the camera's ``online`` status with health figures (fps, frames, ...)."""
+        assert self.session is not None, "start() first"
         with self._lock:
             self._status_fields = fields
         msg = self.stamper.make(CameraStatus, state=Presence.ONLINE, **fields)
-        self._publish(msg)
+        self.session.publish(msg)
         return msg
 
     def stop(self, reason: str = "stopped", timeout: float = 5.0) -> None:
         """Publish ``offline`` (not a will) and disconnect cleanly."""
-        if self.client is None:
+        if not self._running or self.session is None:
             return
+        self._running = False
         msg = self.stamper.make(CameraStatus, state=Presence.OFFLINE, reason=reason, stream_ok=False)
-        try:
-            info = publish(self.client, msg)
-            info.wait_for_publish(timeout)
-        except (ValueError, RuntimeError, OSError) as exc:
-            log.warning("could not publish the offline status: %s", exc)
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.client = None
+        self.session.stop(final=msg, timeout=timeout)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from gateway.classify import Ignored, classify
 from gateway.forwarder import order_batch
-from gateway.outbox import NewMessage, Outbox, Quarantined
+from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
 from gateway.service import GatewaySettings, GatewaySetupError
 from lobbywatch.backoff import Backoff
 from lobbywatch.config import load_site_config
@@ -26,19 +26,19 @@ def _new(i: int, delivery: str = "sample", size: int = 100, source: str = "k1") 
 
 
 def test_outbox_survives_reopen_and_drops_repeated_ids(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite3", 10_000_000)
+    box = GatewayOutbox(tmp_path / "o.sqlite3", 10_000_000)
     assert box.store([_new(1), _new(2, "event")]).stored == 2
     result = box.store([_new(2, "event"), _new(3)])
     assert (result.stored, result.duplicates) == (1, 1)
     box.close()
-    again = Outbox(tmp_path / "o.sqlite3", 10_000_000)
+    again = GatewayOutbox(tmp_path / "o.sqlite3", 10_000_000)
     state = again.backlog()
     assert (state.count, state.bytes, state.oldest_received_at) == (3, 300, 1.0)
     assert [m.msg_id for m in again.take(10, 1_000_000)] == [f"{i:032x}" for i in (1, 2, 3)]
 
 
 def test_outbox_cap_sheds_oldest_samples_never_events_nor_in_flight(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite3", max_bytes=1000)
+    box = GatewayOutbox(tmp_path / "o.sqlite3", max_bytes=1000)
     box.store([_new(i, "event" if i % 2 else "sample") for i in range(8)])  # 800 bytes
     in_flight = box.take(2, 1_000_000)  # seq 1 (sample, id 0) and 2 (event, id 1)
     result = box.store([_new(i, "event") for i in range(8, 12)])  # +400: 200 over the cap
@@ -58,7 +58,7 @@ def test_outbox_cap_sheds_oldest_samples_never_events_nor_in_flight(tmp_path: Pa
 
 
 def test_outbox_settle_deletes_done_and_quarantines_rejected(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite3", 10_000_000)
+    box = GatewayOutbox(tmp_path / "o.sqlite3", 10_000_000)
     box.store([_new(1), _new(2), _new(3)])
     batch = box.take(3, 1_000_000)
     box.settle([batch[0], batch[2]], [(batch[1], "seq: bad")])
@@ -68,7 +68,7 @@ def test_outbox_settle_deletes_done_and_quarantines_rejected(tmp_path: Path) -> 
 
 
 def test_order_batch_puts_events_first_keeping_each_order(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite3", 10_000_000)
+    box = GatewayOutbox(tmp_path / "o.sqlite3", 10_000_000)
     box.store([_new(i, "event" if i in (2, 5) else "sample") for i in range(7)])
     ordered = [int(m.msg_id, 16) for m in order_batch(box.take(10, 1_000_000))]
     assert ordered == [2, 5, 0, 1, 3, 4, 6]

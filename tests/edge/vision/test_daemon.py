@@ -227,7 +227,10 @@ def test_last_will_and_reconnect(site_id: str, fresh_mosquitto: Mosquitto, mqtt_
         probe2 = mqtt_probe(status_topic, broker=fresh_mosquitto)
         assert _drain_until(probe2, lambda m: m.state == Presence.ONLINE and not m.will, timeout=30)
         # Kill the daemon's connection uncleanly: the broker publishes the last-will.
-        d.publisher.client._sock.close()
+        client = d.publisher.client
+        sock = client.socket() if client is not None else None
+        assert sock is not None
+        sock.close()
         assert _drain_until(probe2, lambda m: m.will and m.state == Presence.OFFLINE, timeout=30)
     finally:
         d.stop()
