@@ -14,13 +14,13 @@ logged and counted, and never affects ingest or the other subscribers.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
+from server.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +40,18 @@ Subscriber = Callable[[Sequence[Envelope], IngestContext], None]
 
 class MessageBus:
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
-        self._lock = threading.Lock()
+        self._subscribers = Subscribers[Subscriber]()
         self.errors = 0
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register ``callback``; returns a function that unsubscribes it."""
-        with self._lock:
-            self._subscribers.append(callback)
+        return self._subscribers.add(callback)
 
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+    def subscribers(self) -> list[Subscriber]:
+        return self._subscribers.snapshot()
 
     def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
+        for callback in self._subscribers.snapshot():
             try:
                 callback(messages, ctx)
             except Exception:

@@ -5,7 +5,6 @@ events are built on (ingest calls :meth:`LiveState.notify` after each commit).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -17,6 +16,7 @@ from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.ingest import Backlog
 from server.core.config import IngestConfig
 from server.hall_state import DeviceState, HallState
+from server.subscribers import Subscribers
 
 
 class _Out(BaseModel):
@@ -125,8 +125,7 @@ class LiveState:
         self.hall = hall
         self._clock = clock
         self._cfg = cfg
-        self._listeners: list[Callable[[str], None]] = []
-        self._lock = threading.Lock()
+        self._listeners = Subscribers[Callable[[str], None]]()
 
     def device_view(self, site: str, device: str) -> DeviceView | None:
         dev = self.hall.hall(site).devices.get(device)
@@ -235,18 +234,8 @@ class LiveState:
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(site)`` after each committed change; returns an unsubscribe function."""
-        with self._lock:
-            self._listeners.append(callback)
-
-        def remove() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return remove
+        return self._listeners.add(callback)
 
     def notify(self, site: str) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for cb in listeners:
+        for cb in self._listeners.snapshot():
             cb(site)

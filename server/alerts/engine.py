@@ -30,6 +30,7 @@ from server.alerts.rules import ForecastProvider, Signal, gateway_signal
 from server.alerts.site import SiteState
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
+from server.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ class AlertEngine:
         """``hall``: the server's hall state, which ingest keeps; without it the engine keeps
         its own from the messages and batches it is given (tests, replay)."""
         self._clock, self._store, self._notifier, self._forecast = clock, store, notifier, forecast
-        self._listeners: list[Listener] = list(listeners)
+        self._listeners = Subscribers[Listener]()
+        for listener in listeners:
+            self._listeners.add(listener)
         self._lock = threading.RLock()
         self._sites: dict[str, SiteState] = {}
         self._configs: dict[str, SiteConfig] = {}
@@ -77,15 +80,7 @@ class AlertEngine:
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` with every update (server-sent events, InfluxDB points, ...);
         it runs under the engine's lock, so it must only enqueue. Returns its remover."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def remove() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     def add_silence(self, site: str, silence: Silence) -> list[AlertUpdate]:
         """Silence matching alerts (a maintenance window) from now on, besides the config's."""
@@ -238,7 +233,7 @@ class AlertEngine:
                     self._store.add_delivery(d)
                 except Exception:
                     log.exception("could not log the held-back delivery of %s", d.alert_id)
-        for listener in self._listeners:
+        for listener in self._listeners.snapshot():
             for u in updates:
                 try:
                     listener(u)

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import weakref
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -29,7 +26,7 @@ from fastapi.responses import StreamingResponse
 
 from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
-from server.alerts import Alert, AlertEngine, AlertService, AlertUpdate
+from server.alerts import Alert, AlertService
 from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site
 from server.api.errors import ERROR_RESPONSES
 from server.api.schemas.alerts import AckIn, AlertOut, DeliveryOut
@@ -40,46 +37,6 @@ from server.core.security import Principal
 router = APIRouter(tags=["alerts"])
 
 KEEPALIVE_S = 15.0
-
-
-class _Hub:
-    """One engine listener fanning alert changes out to every open stream (the engine has
-    no way to remove a listener, so streams subscribe here instead)."""
-
-    def __init__(self) -> None:
-        self._subs: list[Callable[[str], None]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, update: AlertUpdate) -> None:  # called in the engine's lock: only enqueue
-        with self._lock:
-            subs = list(self._subs)
-        for sub in subs:
-            sub(update.alert.site)
-
-    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subs.append(callback)
-
-        def remove() -> None:
-            with self._lock:
-                if callback in self._subs:
-                    self._subs.remove(callback)
-
-        return remove
-
-
-_hub_lock = threading.Lock()
-_hubs: weakref.WeakKeyDictionary[AlertEngine, _Hub] = weakref.WeakKeyDictionary()
-
-
-def _hub(service: AlertService) -> _Hub:
-    """The fan-out listener of ``service``'s engine, added on first use."""
-    with _hub_lock:
-        hub = _hubs.get(service.engine)
-        if hub is None:
-            hub = _hubs[service.engine] = _Hub()
-            service.engine.add_listener(hub)
-        return hub
 
 
 def _sites(ctx: ServerContext, principal: Principal, site: str | None) -> set[str] | None:
@@ -188,7 +145,7 @@ async def alerts_stream(
         return json.dumps(data, ensure_ascii=False)
 
     return snapshot_stream(
-        _hub(service).subscribe,
+        lambda changed: service.engine.add_listener(lambda update: changed(update.alert.site)),
         lambda changed: sites is None or changed in sites,
         snapshot,
         "alerts",

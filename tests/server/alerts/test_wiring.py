@@ -96,7 +96,7 @@ def test_the_app_lifespan_starts_and_stops_one_alert_service(make_server: Callab
     service = ctx.alerts
     assert service is not None
     assert service.running
-    assert ctx.bus._subscribers == [service.on_batch]  # one engine on the bus, nothing else
+    assert ctx.bus.subscribers() == [service.on_batch]  # one engine on the bus, nothing else
     listed = server.get("/api/v1/alerts", "manager")
     assert listed.status_code == 200, listed.text
     assert listed.json() == []
@@ -109,7 +109,7 @@ def test_the_app_lifespan_starts_and_stops_one_alert_service(make_server: Callab
     server.stop()
     assert ctx.alerts is None
     assert not service.running
-    assert ctx.bus._subscribers == []
+    assert ctx.bus.subscribers() == []
 
 
 def test_alerts_routes_answer_503_without_an_alert_service(make_server: Callable[..., Server]) -> None:
