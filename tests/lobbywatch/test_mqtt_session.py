@@ -238,6 +238,7 @@ def test_unreachable_broker_is_reported_not_raised() -> None:
         session.stop()
 
 
+@pytest.mark.real
 def test_refusal_ends_the_wait_at_once(tmp_path: Path) -> None:
     with Mosquitto(tmp_path / "broker", extra_config=["allow_anonymous false"]) as broker:
         session = MqttSession("anonymous", broker_config(broker), backoff=Backoff(5.0, 5.0)).start()
