@@ -1,0 +1,1 @@
+"""What runs in a hall next to the cameras and devices: the vision daemon, the device agent, the simulator."""

@@ -1,14 +1,7 @@
-"""Built-in checks the agent runs by itself, raising and clearing faults on their outcome.
+"""Built-in checks the agent runs by itself (process, URL, disk, command), raising and clearing
+faults on their outcome, and the loader of their YAML file (``--checks FILE``).
 
-Configured in a small YAML file (``--checks FILE``)::
-
-    checks:
-      - {type: process, name: kiosk-app, code: APP_CRASHED}
-      - {type: url, url: "http://127.0.0.1:8080/health", timeout_s: 3}
-      - {type: disk, path: /, min_free_pct: 10}
-      - {type: command, command: [lpstat, -p, receipt], code: PRN_JAM, every_s: 30}
-
-A check that fails ``fail_after`` times in a row raises its fault; the first success clears it.
+File format and behaviour: ``docs/device-agent.md``, "Built-in checks".
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
-"""The fault catalogue: every fault code a kiosk or counter terminal may raise.
+"""The fault catalogue: every fault code a kiosk or counter terminal may raise, with its
+severity, whether it makes the device unusable, and its text and action in zh-CN and en.
 
-Each code has a severity, says whether it makes the device unusable for customers, and
-carries the text a person reads (zh-CN and en) plus what to do about it. The built-in
-catalogue is :data:`BUILTIN_FAULTS`; ``docs/fault-codes.md`` is generated from it
-(:func:`render_markdown`). A vendor extends it with a YAML file of its own codes
-(:func:`load_vendor_codes`)::
+:data:`BUILTIN_FAULTS` is the built-in catalogue, :func:`load_vendor_codes` reads a vendor's
+YAML file, :func:`render_markdown` writes ``docs/fault-codes.md`` (the list and the format).
 
-    codes:
-      - code: HX_BILL_ACCEPTOR_E12
-        severity: critical
-        unusable: true
-        text: {zh-CN: 纸币器故障 E12, en: Bill acceptor error E12}
-        action: {zh-CN: 通知华信代维, en: Call Huaxin maintenance}
-
->>> CATALOGUE = FaultCatalogue()
->>> CATALOGUE.get("PRN_PAPER_OUT").unusable
+>>> FaultCatalogue().get("PRN_PAPER_OUT").unusable
 True
 """
 

@@ -1,18 +1,8 @@
-"""The agent's local HTTP interface on 127.0.0.1, for kiosk software in any language.
+"""The agent's local HTTP interface on 127.0.0.1, for kiosk software in any language: status,
+the catalogue, raising/clearing faults, out of service, counter state.
 
-===========================  ==================================================
-``GET  /v1/status``          the agent's state (faults, out-of-service, backlog)
-``GET  /v1/faults``          the fault catalogue
-``POST /v1/fault``           ``{"code": "PRN_PAPER_OUT", "clear": false, "detail": "..."}``
-``POST /v1/out-of-service``  ``{"on": true, "detail": "..."}``
-``POST /v1/counter``         ``{"state": "serving"}`` (counter terminals)
-===========================  ==================================================
-
-Answers are JSON. Mistakes get a 4xx whose ``error`` names what was wrong, in English and
-Chinese: 400 (not JSON), 403 (a Host or Origin that is not this machine: a web page cannot
-drive the kiosk), 404 (unknown path), 413 (body over :data:`MAX_BODY_BYTES`), 415 (not
-``application/json``, or no Content-Type), 422 (wrong field types or unknown fault code), 409
-(counter state from a device that is not a counter terminal). The agent never stops on bad input.
+It answers JSON, refuses bad input with a bilingual 4xx and never stops the agent; the
+endpoints and error codes are listed in ``docs/device-agent.md``, "Local HTTP API".
 """
 
 from __future__ import annotations

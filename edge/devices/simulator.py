@@ -1,20 +1,9 @@
-"""A simulated fleet of kiosks and counter terminals, for the demo and for load tests.
+"""A simulated fleet of kiosks and counter terminals, for the demo, the lobby simulator and
+load tests (:class:`DeviceFleetSimulator`): random faults and repairs, flapping, network
+loss, counter states and heartbeats, on an injected clock and :class:`random.Random`.
 
-:class:`DeviceFleetSimulator` drives every device of a hall with:
-
-* failures arriving at random (exponential, per-kind mean time between failures) with a
-  fault code drawn from the kind's typical faults;
-* repairs after the vendor's response time plus the kind's mean time to repair;
-* occasional flapping (a fault that clears and comes back within a minute);
-* occasional network loss (the broker publishes the device's last-will; a fresh birth
-  follows when it comes back);
-* counter terminals moving between serving, standby, learning and away;
-* heartbeats every ``heartbeat_s``.
-
-Time comes from an injected clock (``ScaledClock`` for real runs, ``FixedClock`` in tests)
-and randomness from an injected :class:`random.Random`; messages go to ``sink``. Each
-simulated device numbers its messages like a real agent, so a simulated hall passes the
-conformance checker.
+Each simulated device numbers its messages like a real agent, so a simulated hall passes the
+conformance checker. See ``docs/device-agent.md``, "Device simulator".
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""What a tracker on each virtual camera would report: person boxes in pixel space.
+"""What a tracker on each virtual camera would report: person boxes in pixel space, with
+track ids kept while a camera sees a person, a clean walk-out, and optional detector noise.
 
-Each person standing in one of a camera's zones becomes a tracked box whose bottom-centre
-(the anchor the vision pipeline uses) lies at the person's spot inside that zone's polygon,
-away from the edges and from the camera's other zones. The box grows towards the bottom of
-the image (people nearer the camera look bigger). A person keeps their track id while the
-camera sees them; one who leaves the camera's zones walks for a few frames through a spot
-outside every zone (so the pipeline sees a clean exit), then the id is retired, as a real
-tracker would. Optional anchor jitter and one-frame dropouts imitate detector noise.
+How boxes are placed and sized: ``docs/simulator.md``, "Cameras".
 """
 
 from __future__ import annotations

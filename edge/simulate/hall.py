@@ -1,20 +1,9 @@
-"""The lobby simulator as a library: world + virtual cameras + the real vision pipeline.
+"""The lobby simulator as a library (:class:`HallSimulator`): the world, the virtual cameras,
+the production vision pipeline, counter terminals and the device fleet simulator stepped
+together on an injected clock, returning the protocol messages a real hall would publish.
 
-:class:`HallSimulator` steps a :class:`~edge.simulate.world.HallWorld` at a fixed simulated
-tick, turns what each camera sees into tracked boxes, and feeds them into the production
-:class:`edge.vision.pipeline.ZonePipeline` (zones, dwell, waits, expected wait), so every
-message it returns is what a real edge node would publish. Counter terminals report their
-counter's state from the same world, and the kiosks run on the device fleet simulator
-(:class:`edge.devices.simulator.DeviceFleetSimulator`), whose faults take kiosks out of
-use in the world. Nothing here touches MQTT::
-
-    clock = FixedClock.at("2026-11-23T01:00:00Z")
-    sim = HallSimulator(site, clock, random.Random(1), SCENARIOS["normal"])
-    out = sim.start()
-    for _ in range(600):
-        clock.advance(1.0)
-        out += sim.step()
-    print(sim.report().text())
+Nothing here touches MQTT (that is :mod:`edge.simulate.runner`). Usage and model:
+``docs/simulator.md``, "As a library".
 """
 
 from __future__ import annotations
@@ -55,6 +44,15 @@ class HallSimulator:
         epoch: int | None = None,
         max_ticks_per_step: int = 600,
     ) -> None:
+        """Build the hall's parts, each with its own generator drawn from ``rng``: the device fleet
+        (when ``devices``, by default the scenario's ``kiosks.enabled``, and the site has devices),
+        the world, and per camera a projector, a stamper and the production ``ZonePipeline``.
+
+        ``tick_s`` (0.05–10 s) is the simulated step and camera frame period; ``epoch`` is every
+        source's sequence epoch (default: the start time); ``camera_births=False`` leaves camera
+        births to the caller (the MQTT runner's publishers); :meth:`step` runs at most
+        ``max_ticks_per_step`` ticks. Nothing runs until :meth:`start`.
+        """
         if not 0.05 <= tick_s <= 10:
             raise ValueError(f"tick_s must be between 0.05 and 10 seconds, got {tick_s}")
         self.site = site

@@ -1,12 +1,7 @@
-"""Scenarios of the lobby simulator: data, not code paths.
-
-A :class:`Scenario` holds every knob of the virtual hall: the hour-of-day arrival profile,
-surges, triage shares at the entrance, job types and their service times, kiosk use,
-loiterers, counter staff breaks (random and scheduled), camera imperfections and how the
-simulated kiosks fail. The simulator reads nothing else, so a new scenario is a new value
-of this model (in :data:`SCENARIOS` or a YAML file loaded with :func:`load_scenario`).
-
-Times ``at_min`` are minutes after the start of the simulation.
+"""Scenarios of the lobby simulator: data, not code paths. :class:`Scenario` holds every knob
+of the virtual hall (the simulator reads nothing else); :data:`SCENARIOS` has the built-in
+ones and :func:`load_scenario` reads a YAML file. Times ``at_min`` are minutes after the
+start of the simulation. See ``docs/simulator.md``, "Scenarios".
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Ground truth against measurement: how far the pipeline's waits are from the true ones.
-
-The world knows every true stay (queue/waiting wait, counter service). The pipeline
-publishes :class:`WaitRecord` messages without track ids, so each record is matched to the
-true stay in the same zone whose start and end are nearest (greedy on
-``|Δstart| + |Δend|``, starts within ``match_window_s``). Expected waits are compared with
-the true wait of the person who joined at that moment (``TrueStay.expected_s`` holds the
-zone's latest published ``expected_wait_s`` when they joined).
+"""Ground truth against measurement: matching the pipeline's wait records to the world's true
+stays and summarising the errors (:class:`TruthReport`). The matching rule and the report's
+fields: ``docs/simulator.md``, "Truth report".
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
-"""The virtual hall: people arriving, triaged, queueing, served, wandering and leaving.
+"""The virtual hall (:class:`HallWorld`): people arriving, triaged, queueing, served, using
+kiosks, wandering and leaving, stepped at a fixed simulated tick, and the ground truth
+(every true stay in a queue or waiting zone and at a counter).
 
-A discrete-time world stepped at a fixed simulated tick. It knows nothing of cameras or
-MQTT: it only moves people between the zones of the site configuration and keeps the
-ground truth (every stay in a queue/waiting zone and at a counter) that the camera
-pipeline's measurements are later compared with.
-
-* Arrivals: a non-homogeneous Poisson process whose rate follows the scenario's
-  hour-of-day profile in the site's timezone, zero outside opening hours, scaled so that
-  counter demand at the profile's peak is ``peak_utilisation`` of the counters' capacity,
-  and raised during surges.
-* Triage at the entrance: guide desk, kiosks, counter queue (or a waiting area no counter
-  names, "seated"), or loitering in entrance/experience zones.
-* Counters: serving / standby when staffed, learning / away during breaks (random ones and
-  the scenario's scheduled ones, which start after the current customer leaves). A free
-  counter calls the longest waiter it serves; a fast lane prefers simple jobs.
-* Kiosks: a person uses a free working kiosk (``kiosk_usable``), waits a while for one,
-  or is steered to the counter queue.
+It knows nothing of cameras or MQTT. The model (arrivals, triage, counters, kiosks, staff,
+gatherings) is described in ``docs/simulator.md``, "Model".
 """
 
 from __future__ import annotations
@@ -137,6 +125,14 @@ class HallWorld:
         *,
         kiosk_usable: Callable[[str], bool] | None = None,
     ) -> None:
+        """Lay out the hall from the site configuration: the entrance, consultation, seated-waiting,
+        loitering and self-service zones, the kiosks (two virtual ones when the self-service zone
+        has none configured), one :class:`CounterSim` per counter with the queue zones it serves,
+        the first random staff breaks, the peak arrival rate and the gatherings' arrivals.
+
+        ``start`` is the simulated start (timezone-aware); ``kiosk_usable`` says whether a kiosk
+        works now (the device fleet's view; default: always).
+        """
         if start.tzinfo is None:
             raise ValueError("the simulation start must be timezone-aware")
         self.site = site
@@ -376,6 +372,10 @@ class HallWorld:
             self._guide = None
 
     def _phase_done(self, p: Person, ev: WorldEvents) -> None:
+        """Move ``p`` on once its current phase has run out: triage after the entrance, queue or
+        leave after consultation or loitering, queue after giving up on a kiosk, leave after a
+        kiosk, a gathering or the walk-out. Counter service is ended by the counter, not here.
+        """
         sc = self.scenario
         match p.phase:
             case Phase.ENTERING:

@@ -1,0 +1,1 @@
+"""The server's configuration and security (tokens, roles)."""

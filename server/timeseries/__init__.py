@@ -1,0 +1,1 @@
+"""The server's InfluxDB side: protocol messages as line protocol, and the batching writer."""
