@@ -1,7 +1,7 @@
-"""Injectable clocks: wall time in UTC and a monotonic timer.
-
-Everything that depends on time takes a :class:`Clock`, so tests drive minutes in
-milliseconds with :class:`FixedClock`.
+"""Injectable clocks (wall time in UTC and a monotonic timer): the real one, :class:`FixedClock`
+for tests, :class:`ScaledClock` for simulators, and the accelerated timeline several processes
+share (:func:`default_clock`, :func:`timeline_env`). Everything that depends on time takes a
+:class:`Clock`, so tests drive minutes in milliseconds:
 
 >>> c = FixedClock.at("2026-11-23T09:00:00Z")
 >>> c.advance(600)

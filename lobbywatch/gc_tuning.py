@@ -1,14 +1,8 @@
-"""Garbage-collector settings for long-running daemons that allocate per message.
+"""Garbage-collector settings for long-running daemons that allocate per message:
+:func:`settle_heap`, called once a daemon has started, freezes the start-up heap (which the
+cyclic collector then no longer walks) and collects young objects in larger steps.
 
-CPython's cyclic collector runs a young-generation pass every 700 net allocations and, now and
-then, a full pass over every object in the process. A daemon's start-up leaves a few hundred
-thousand objects behind (modules, pydantic schemas, SQL metadata) that live until exit, and
-each full pass walks them all again. Measured in the central server under ingest load, the
-collector took about 12 % of the server process's CPU (``docs/benchmarks.md``).
-
-:func:`settle_heap` is called once a daemon has started: it freezes what start-up allocated
-(the collector ignores it from then on) and collects young objects in larger steps. Memory
-is unaffected for objects without reference cycles, which CPython frees at once anyway.
+Why and what it saved: ``docs/server.md``, "Garbage collector", and ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
-"""The InfluxDB time series: each measurement's name, tag names and field names, once.
+"""The InfluxDB time series: each measurement's name, tag names and field names, defined once
+for the server that writes them and the dashboards that query them. Add names, never rename.
 
-The server writes these points (``server/timeseries/lines.py``, ``server/alerts/influx.py``)
-and the Grafana dashboards query them (``dashboards/``); both take the names from here, so a
-name cannot drift between writer and reader. ``docs/data-model.md`` is the contract (types,
-units, when each point is written); ``tests/lobbywatch/test_series.py`` checks that its table
-and these classes agree. Add names, never rename.
-
-Each class is a namespace: ``MEASUREMENT``, one constant per tag and field, and ``TAGS`` and
-``FIELDS`` listing them in the documented order::
-
-    f'SELECT last("{Zone.OCCUPANCY}") FROM "{Zone.MEASUREMENT}" GROUP BY "{Zone.ZONE}"'
+Each class is a namespace (``MEASUREMENT``, one constant per tag and field, ``TAGS`` and
+``FIELDS`` in the documented order). ``docs/data-model.md`` is the contract (types, units,
+when each point is written); ``tests/lobbywatch/test_series.py`` checks the two agree.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
-"""Real Mosquitto, InfluxDB and PostgreSQL servers as child processes, on free loopback ports.
-
-The test suite starts them through pytest fixtures (``tests/conftest.py``) and the demo
-(``system/demo.py``) starts them the same way, so there is one implementation of "run a
-broker here"::
-
-    with Mosquitto(tmp_dir) as broker:
-        client.connect("127.0.0.1", broker.port)
-
-:func:`wait_until` polls a child until it is ready (a child process has no event to wait on).
-This module is for the demo, the tests and the benchmarks: the components' own code never
-imports it (``tests/lobbywatch/test_layers.py`` checks).
+"""Real Mosquitto, InfluxDB and PostgreSQL servers as child processes, on free loopback ports:
+the one implementation of "run a broker here" for the tests (``tests/conftest.py``), the
+demo and the benchmarks. The components' own code never imports it
+(``tests/lobbywatch/test_layers.py`` checks); :func:`wait_until` polls a child until it is
+ready.
 """
 
 from __future__ import annotations
