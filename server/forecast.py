@@ -1,11 +1,7 @@
 """Peak and quiet hours: an hour-of-week profile of arrivals and occupancy per hall, a
-forecast for the coming hours with the expected peak, and "best time to visit" advice.
-
-The profile is the mean over the past ``weeks`` weeks of each local (weekday, hour) bucket
-that has data: arrivals = people entering entrance zones in that hour; occupancy = mean of
-the per-minute average total occupancy. The forecast for an hour is its bucket's profile
-(seasonal-naive). Other components use :func:`forecast` directly (peak-time alerts, the
-wall page) or ``GET /api/v1/sites/{site}/forecast``.
+seasonal-naive forecast for the coming hours with the expected peak, and "best time to
+visit" advice. Used by the alert engine's peak-time rule (:mod:`server.alerts.forecast`) and
+by ``GET /api/v1/sites/{site}/forecast``. See ``docs/server.md``, "Forecast".
 """
 
 from __future__ import annotations
@@ -106,6 +102,11 @@ def _hour_is_open(site: Site, start: datetime) -> bool:
 
 
 def forecast(session: Session, site: Site, now: datetime, hours: int = 12, weeks: int = 8) -> Forecast:
+    """The next ``hours`` hours of ``site`` from ``now``, each with its profile bucket's arrivals
+    and occupancy (None without data) and whether the hall is open; the peak (the open hour
+    with most arrivals, the earliest on a tie); and per weekday of the coming week the two
+    quietest open hours, in en and zh-CN. The profile covers the past ``weeks`` weeks.
+    """
     tz = ZoneInfo(site.timezone)
     prof = profile(session, site, now, weeks)
     local_now = now.astimezone(tz).replace(minute=0, second=0, microsecond=0)

@@ -1,17 +1,9 @@
-"""Helper processes for the stateless half of ingest (``ingest.prepare_workers``).
+"""Helper processes for the stateless half of ingest (``ingest.prepare_workers``):
+:class:`PrepareWorkers` runs :mod:`server.ingest_prepare` in a process pool forked from a
+clean fork server, rebuilds the pool when a helper dies (that batch is answered 503), and
+falls back to the server's thread pool with 0 helpers or when they cannot start.
 
-The server process is one Python interpreter: one core, whatever the machine has. Parsing,
-validating and formatting a batch (:mod:`server.ingest_prepare`) need no state, so with
-``prepare_workers: N`` they run in N helper processes and the server process keeps only the
-stateful half. The helpers are forked from a clean fork server (never from the threaded
-server process itself) with the protocol modules already imported, and are started and
-warmed up before the server takes requests. A helper ends by itself within a second
-of the server process's death, however that came.
-
-A helper that dies (killed, out of memory) breaks the pool: the batch in flight is answered
-503 (the gateway resends it, nothing was stored), and the pool is rebuilt for the next one.
-With ``prepare_workers: 0``, or when helpers cannot be started at all (logged), the same
-functions run in the server's thread pool.
+The stateful half stays in :mod:`server.ingest`. See ``docs/server.md``, "Ingest".
 """
 
 from __future__ import annotations

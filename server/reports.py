@@ -1,20 +1,8 @@
 """Vendor and device reports: availability within opening hours, faults, response and repair
 times, longest outage, open faults, faults by code; the monthly device log of a hall.
 
-Definitions (the tests hold a hand-computed example to these):
-
-* *opening time*: the hall's opening hours (its time zone) inside the period;
-* *downtime*: time in an ``offline``, ``faulted`` or ``out_of_service`` episode; an open
-  episode lasts until the period's end or now, whichever is first; time before a device's
-  first episode counts as available (no evidence of an outage);
-* *availability %* = 100 × (opening time − downtime within opening time) / opening time,
-  rounded to 3 decimals (null when the period holds no opening time);
-* *faults*: faults raised within the period; *faults by code* counts them per code;
-* *mean time to respond*: mean of (first acknowledgement − raised) over those faults
-  acknowledged; *mean time to repair*: mean of (cleared − raised) over those cleared;
-* *longest outage*: the longest stretch of contiguous downtime inside the period, opening
-  hours or not (adjacent down episodes merge);
-* *open faults*: faults raised before the period's end and not cleared by then.
+The definitions of these figures are in ``docs/server.md``, "Reports";
+``tests/server/test_reports.py`` holds a hand-computed example to them.
 """
 
 from __future__ import annotations
@@ -162,6 +150,10 @@ def _pct(opening: float, down: float) -> float | None:
 def device_report(
     session: Session, device: Device, site: Site, start: datetime, end: datetime, now: datetime
 ) -> tuple[DeviceReport, list[FaultEntry]]:
+    """One device's report over ``[start, end)`` (figures defined in ``docs/server.md``,
+    "Reports"), and the faults raised in the period for the fault log. Down episodes still
+    open count until ``now`` (or ``end``, if earlier).
+    """
     horizon = min(end, now) if now > start else end
     episodes = session.scalars(
         select(DeviceEpisode).where(
@@ -222,6 +214,11 @@ def group_report(
     title_en: str,
     title_zh: str,
 ) -> GroupReport:
+    """The report of several devices (a vendor's, a hall's): each device's :func:`device_report`,
+    then the totals (availability over the summed opening time, means over every fault of the
+    group, the longest single outage) and the fault log in time order. Devices of unknown
+    sites are left out.
+    """
     sites = {s.id: s for s in session.scalars(select(Site))}
     reports: list[DeviceReport] = []
     log: list[FaultEntry] = []
