@@ -1,13 +1,7 @@
-"""What the gateway does with one MQTT message: store it, quarantine it, or ignore it.
-
-* ignored: downlink topics (server -> hall traffic the gateway also sees on ``site/#``) and
-  zero-length payloads (how a retained message is cleared);
-* quarantined: anything that is not a valid protocol v1 message on its own topic of this
-  hall (random bytes, wrong schema, oversized, unknown topic, another hall's site), and a
-  message dated too far ahead of the gateway's clock (reason ``clock``; how old a message
-  may be is the server's rule, for it knows its retention);
-* stored: everything else, in its canonical encoding (a byte-order mark, odd spacing or
-  escapes never reach the server), with its delivery class (event or sample) and source.
+"""What the gateway does with one MQTT message (:func:`classify`): ignore it (downlinks,
+retained-clear payloads), quarantine it with a reason (not a valid v1 message on its own
+topic of this hall, or dated ahead of the gateway's clock), or store it in its canonical
+encoding with its delivery class. The rules: ``docs/gateway.md``, "Classification".
 """
 
 from __future__ import annotations

@@ -59,6 +59,10 @@ class GatewaySettings:
         token_file: Path | None = None,
         outbox: Path | None = None,
     ) -> GatewaySettings:
+        """Settings from the hall configuration's ``gateway`` section, with the command line's
+        overrides (broker, server URL, token file, outbox) where given. Reads the token now, so a
+        missing, unreadable or empty token file fails here with a :class:`GatewaySetupError`.
+        """
         g = cfg.gateway
         token_path = token_file or g.token_file
         if token_path is None:
@@ -108,6 +112,11 @@ class Gateway:
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """Open the outbox and build the forwarder, the intake (which wakes the forwarder on each
+        commit) and, unless ``health_port`` is 0, the health server; nothing runs until
+        :meth:`start`. An outbox that cannot be opened or a health port in use raise
+        :class:`GatewaySetupError`.
+        """
         self.settings = settings
         self.clock = clock or SystemClock()
         self.stats = Stats(self.clock)
