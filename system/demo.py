@@ -1,18 +1,9 @@
 """``lobbywatch demo``: the whole system on one machine, two simulated halls, a busy morning.
 
-Started as child processes (each in its own session, stopped newest first on Ctrl-C):
-
-* Mosquitto (one broker for both halls) and InfluxDB 1.x, on free loopback ports;
-* the central server (SQLite in the run directory), with tokens created at start-up;
-* per hall: its gateway and the lobby simulator (``simulate hall --scenario busy-morning``,
-  which also simulates the hall's kiosks and counter terminals);
-* with ``--video PATH``: the real vision daemon on that file (looped) for the first camera of
-  the first hall, which the simulator then leaves out.
-
-Every process runs on one accelerated timeline (:func:`lobbywatch.clock.timeline_env`), so
-the server's alert rules see the simulated morning at ``--speed`` times real time. The run
-directory keeps the generated configuration, the tokens, every log and ``pids.json`` (the
-process ids of every child, for tests and for the curious).
+:class:`Demo` prepares the run directory (configurations, tokens), starts the broker,
+InfluxDB, the server and per hall a gateway and the lobby simulator on one accelerated
+timeline (children run by :mod:`system.supervisor`), prints the page URLs and watches the
+children until Ctrl-C. What runs and what you see: ``docs/demo.md``.
 """
 
 from __future__ import annotations
@@ -237,6 +228,13 @@ class Demo:
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
+        """Start everything, in order, and return once the URLs are printed: Mosquitto and InfluxDB;
+        the tokens and each hall's configuration rewritten into the run directory, then the
+        server's; the server on the shared timeline (waits until its API answers, else raises
+        :class:`ServiceStartError` with its log); then per hall the gateway, the lobby simulator
+        and, with ``--video``, the vision daemon. ``pids.json`` is rewritten after each start, and
+        Ctrl-C between steps raises :class:`Interrupted`.
+        """
         opts = self.options
         say("Starting Mosquitto and InfluxDB ...", "正在启动 Mosquitto 和 InfluxDB ……")
         for sub in ("mosquitto", "influxdb"):
@@ -351,6 +349,10 @@ class Demo:
         return ok and server.proc.poll() is None and not self.stop_event.is_set()
 
     def print_urls(self) -> None:
+        """Write ``demo.json`` (base URL, timeline, page URLs, every token) and print, in en and
+        zh-CN, the wall page of each hall, the staff page, the API docs, when the simulated time
+        starts and how fast it runs, and where the logs are.
+        """
         base = self.state.base_url
         walls = {h.site: f"{base}/wall/{h.site}?token={h.display_token}" for h in self.state.halls}
         info: dict[str, Any] = {
