@@ -109,6 +109,10 @@ WAIT_CHART: dict[str, Any] = {
 
 
 def _alerts_table() -> Panel:
+    """The wall's active-alerts table: the last 24 h of ``alert`` points of the hall, reduced to
+    each alert's latest state (group by alert id, last of every column), kept when that is
+    firing or acknowledged, newest first, with bilingual column names and coloured states.
+    """
     return Panel(
         title="当前告警 Active alerts",
         description="Alerts firing or acknowledged now (latest lifecycle state per alert, last 24 h).",

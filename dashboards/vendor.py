@@ -75,6 +75,11 @@ def vendor_variable() -> Variable:
 
 
 def _device_table() -> Panel:
+    """The per-device table: four queries (availability, time with faults, faults raised, state
+    now and open faults), each grouped by device and vendor, merged into one row per device,
+    with the mean repair time computed as time with faults / faults raised; least available
+    first, with bilingual column names.
+    """
     return Panel(
         title="设备明细 Per device",
         description=(
