@@ -105,6 +105,11 @@ def _check_local(host: str | None, origin: str | None) -> None:
 
 
 def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
+    """The request handler class bound to ``agent``. Each request is checked to come from this
+    machine (Host, Origin), routed to the agent, and answered in JSON; a POST body is read only
+    with a Content-Length within :data:`MAX_BODY_BYTES` and a JSON Content-Type. Every
+    :class:`ApiError` becomes its 4xx and anything else a 500: the agent keeps running.
+    """
     class Handler(BaseHTTPRequestHandler):
         server_version = "lobbywatch-device-agent"
         protocol_version = "HTTP/1.1"
