@@ -80,7 +80,7 @@ class FixedClock:
 
 
 class ScaledClock:
-    """Real time sped up by ``speed`` from ``start`` (used by simulators and the demo)."""
+    """Real time sped up by ``speed`` from ``start``: a simulator's clock outside a shared timeline."""
 
     def __init__(self, start: datetime, speed: float = 1.0) -> None:
         if speed <= 0:

@@ -139,7 +139,7 @@ class Rollups:
     ) -> list[str]:
         """Merge closed minutes of ``sites`` (default: all) into SQL; returns ``arrivals`` lines.
 
-        A minute closes when its site has data a minute newer (``everything``: all minutes).
+        A minute closes when its site has data two minutes newer (``everything``: all minutes).
         Call :meth:`commit` or :meth:`rollback` once the session's transaction has ended.
         """
         lines: list[str] = []

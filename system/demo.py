@@ -397,7 +397,7 @@ class Demo:
 
     # ------------------------------------------------------------------ watch
     def watch(self) -> int:
-        """Until Ctrl-C: report children that die; stop when the server itself dies."""
+        """Until Ctrl-C: report children that die; return 1 when the server, the broker or InfluxDB dies."""
         while not self.stop_event.wait(1.0):
             for child in self.supervisor.dead():
                 if child.proc.pid in self.reported:

@@ -157,7 +157,7 @@ def load_checks(path: Path, known_code: set[str] | None = None) -> ChecksConfig:
 
 
 class CheckRunner:
-    """Runs due checks; reports each change of a check's outcome through ``on_change``."""
+    """Runs due checks and keeps each one's failures in a row; :meth:`run_due` returns the changes."""
 
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks

@@ -2,8 +2,9 @@
 
 Each camera publishes through its own :class:`edge.vision.publisher.VisionPublisher` (the
 vision daemon's: birth, last-will repeating the birth's sequence number, re-publish after
-a reconnect); counter terminals and kiosks share one more connection. Time is a
-:class:`~lobbywatch.clock.ScaledClock`, so ``speed=60`` runs an hour in a minute.
+a reconnect); counter terminals and kiosks share one more connection. Time comes from
+:func:`~lobbywatch.clock.simulation_clock` (``speed=60`` runs an hour in a minute, or the
+shared timeline under the demo and the load test).
 """
 
 from __future__ import annotations
