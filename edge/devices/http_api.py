@@ -110,6 +110,7 @@ def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
     with a Content-Length within :data:`MAX_BODY_BYTES` and a JSON Content-Type. Every
     :class:`ApiError` becomes its 4xx and anything else a 500: the agent keeps running.
     """
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "lobbywatch-device-agent"
         protocol_version = "HTTP/1.1"
