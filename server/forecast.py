@@ -60,14 +60,17 @@ class Forecast(_Out):
 
 
 def profile(session: Session, site: Site, now: datetime, weeks: int = 8) -> dict[int, ProfileHour]:
+    """Mean arrivals and occupancy per local hour of the week over the completed hours of the
+    past ``weeks`` weeks (the hour under way is not a sample: it has only begun)."""
     tz = ZoneInfo(site.timezone)
+    this_hour = now.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     rows = session.execute(
         select(
             SiteMinute.minute, SiteMinute.arrivals, SiteMinute.occupancy_sum, SiteMinute.occupancy_samples
         ).where(
             SiteMinute.site == site.id,
-            SiteMinute.minute >= now - timedelta(weeks=weeks),
-            SiteMinute.minute < now,
+            SiteMinute.minute >= this_hour - timedelta(weeks=weeks),
+            SiteMinute.minute < this_hour,
         )
     ).all()
     hours: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])

@@ -37,7 +37,8 @@ def sample(server: Server, total: int, occupancy: float) -> ZoneState:
     return msg
 
 
-def test_profile_forecast_peak_and_quiet_hours(server: Server) -> None:
+def two_mondays(server: Server) -> int:
+    """Arrivals WEEK1 and WEEK2 in the open hours of two past Mondays; the entrance total."""
     total = 0
     for monday, arrivals in ((datetime(2026, 11, 9), WEEK1), (datetime(2026, 11, 16), WEEK2)):
         for i, n in enumerate(arrivals):
@@ -49,6 +50,11 @@ def test_profile_forecast_peak_and_quiet_hours(server: Server) -> None:
             total += n
             server.clock.set(hour_utc + timedelta(minutes=59, seconds=30))
             assert server.send([first, sample(server, total, n / 2)]).json()["accepted"] == 2
+    return total
+
+
+def test_profile_forecast_peak_and_quiet_hours(server: Server) -> None:
+    two_mondays(server)
     server.clock.set(datetime.fromisoformat("2026-11-23T01:30:00+00:00"))  # Monday 09:30 local
 
     profile = server.get(f"/api/v1/sites/{server.site}/profile").json()
@@ -68,6 +74,21 @@ def test_profile_forecast_peak_and_quiet_hours(server: Server) -> None:
     assert monday["hours"] == ["09:00-10:00", "14:00-15:00"]
     assert monday["en"] == "Quietest times on Monday: 09:00-10:00, 14:00-15:00."
     assert monday["zh-CN"] == "周一较空闲的时段：09:00-10:00、14:00-15:00。"
+
+
+def test_the_unfinished_hour_is_no_sample(server: Server) -> None:
+    """At 10:05 on the third Monday, its 10:00 hour has 5 minutes of arrivals: not a sample
+    (it once pulled the 10:00 forecast down and ended a peak alert as the peak began)."""
+    total = two_mondays(server)
+    server.clock.set(datetime.fromisoformat("2026-11-23T02:00:30+00:00"))  # 10:00:30 local
+    first = sample(server, total, 1.0)
+    server.clock.set(datetime.fromisoformat("2026-11-23T02:04:30+00:00"))
+    assert server.send([first, sample(server, total + 1, 1.0)]).json()["accepted"] == 2
+    server.clock.set(datetime.fromisoformat("2026-11-23T02:05:00+00:00"))
+    profile = {p["hour_of_week"]: p for p in server.get(f"/api/v1/sites/{server.site}/profile").json()}
+    assert (profile[10]["arrivals"], profile[10]["samples"]) == (float(MEAN[1]), 2)
+    fc = server.get(f"/api/v1/sites/{server.site}/forecast", "display", hours=2).json()
+    assert fc["hours"][0]["arrivals"] == float(MEAN[1])
 
 
 def test_minute_rollups(server: Server) -> None:
