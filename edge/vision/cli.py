@@ -87,6 +87,15 @@ def register(groups: Groups) -> None:
         model: Annotated[
             Path | None, typer.Option("--model", help="Weights (.pt); default: the bundled detector.")
         ] = None,
+        int8: Annotated[
+            Path | None,
+            typer.Option(
+                "--int8",
+                exists=True,
+                file_okay=False,
+                help="ONNX only: also write an INT8 copy, calibrated on the .jpg/.png frames in DIR.",
+            ),
+        ] = None,
     ) -> None:
         """Export the detector for edge hardware; writes it next to the original.
 
@@ -97,6 +106,12 @@ def register(groups: Groups) -> None:
             raise fail(
                 f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}",
                 f"--format 只能是 {', '.join(EXPORT_FORMATS)}，收到 {format!r}",
+            )
+        frames = sorted(p for p in int8.iterdir() if p.suffix.lower() in (".jpg", ".png")) if int8 else []
+        if int8 is not None and (format != "onnx" or not frames):
+            raise fail(
+                "--int8 needs --format onnx and a folder of .jpg/.png frames",
+                "--int8 需要 --format onnx 以及一个包含 .jpg/.png 画面的文件夹",
             )
         from edge.vision import export
         from edge.vision.detector import ModelMissingError, resolve_model_path
@@ -109,7 +124,8 @@ def register(groups: Groups) -> None:
             out = export.export_model(path, format, imgsz)
         except Exception as exc:  # ultralytics raises many kinds; say what failed
             raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
-        typer.echo(str(out))
+        if frames:
+            out = export.quantize_onnx(out, frames, imgsz)
         typer.echo(
             f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
             f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `imgsz: {imgsz}`。"

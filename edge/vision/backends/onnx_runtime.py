@@ -1,6 +1,8 @@
 """The ONNX Runtime backend: runs an exported ``.onnx`` detector without torch.
 
-The session uses every core (one thread per core, graph optimisations on). A model exported
+The session uses every core (one thread per core, graph optimisations on) and its threads
+sleep between runs instead of spinning: a camera node shares its cores with the gateway and
+broker, and spinning measured slower on a busy CPU (docs/benchmarks.md). A model exported
 with dynamic axes (``lobbywatch edge export-model --format onnx`` does) takes any input size
 and a whole batch of tiles in one run; a static export gets its fixed input shape.
 See docs/vision.md (Backends).
@@ -36,6 +38,7 @@ class OnnxRuntimeBackend:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         self.session: Any = ort.InferenceSession(
             str(path), sess_options=options, providers=[p for p in PROVIDERS if p in available]
