@@ -16,7 +16,6 @@ import pytest
 
 from edge.vision.detector import Detections, Frame, PersonDetector
 from lobbywatch.config.site import TilingConfig
-from tests.edge.vision.helpers_backends import export_onnx
 
 cv2 = pytest.importorskip("cv2")
 ultralytics = pytest.importorskip("ultralytics")
@@ -24,11 +23,6 @@ ultralytics = pytest.importorskip("ultralytics")
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MIN_IOU = 0.9
 MAX_UNMATCHED_SHARE = 0.05
-
-
-@pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_onnx(tmp_path_factory)
 
 
 def _frames() -> list[Frame]:

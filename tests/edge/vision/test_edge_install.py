@@ -29,20 +29,19 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.topics import zone_state_topic
 from lobbywatch.services import Mosquitto
-from tests.edge.vision.helpers_backends import export_onnx
 
 pytestmark = pytest.mark.slow
 
 
 def test_edge_venv_has_no_torch_and_its_daemon_publishes_zone_states(
     tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    onnx_model: Path,
     site_id: str,
     mosquitto: Mosquitto,
     mqtt_probe: Any,
 ) -> None:
     pytest.importorskip("cv2")
-    model = export_onnx(tmp_path_factory)
+    model = onnx_model
     venv = tmp_path / "edge-venv"
     install_edge_venv(venv)
     assert imports_fail(venv, "torch")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from edge.vision.detector import PersonDetector
-from tests.edge.vision.helpers_backends import export_onnx
 
 cv2 = pytest.importorskip("cv2")
 ultralytics = pytest.importorskip("ultralytics")
@@ -17,12 +16,10 @@ pytest.importorskip("onnx")
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 
 
-def test_int8_copy_finds_the_people_of_the_float_model(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_int8_copy_finds_the_people_of_the_float_model(tmp_path: Path, onnx_model: Path) -> None:
     from edge.vision.export import quantize_onnx
 
-    model = export_onnx(tmp_path_factory)
+    model = onnx_model
     frames: list[Path] = []
     for path in sorted(ASSETS.glob("*.jpg")):  # calibration: the pictures, mirrored and halved
         img = cv2.imread(str(path))
