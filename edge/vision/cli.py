@@ -122,10 +122,11 @@ def register(groups: Groups) -> None:
             raise fail(str(exc), f"找不到模型：{exc}") from None
         try:
             out = export.export_model(path, format, imgsz)
-        except Exception as exc:  # ultralytics raises many kinds; say what failed
+            if frames:
+                out = export.quantize_onnx(out, frames, imgsz)
+        except Exception as exc:  # ultralytics and onnxruntime raise many kinds; say what failed
             raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
-        if frames:
-            out = export.quantize_onnx(out, frames, imgsz)
+        typer.echo(str(out))
         typer.echo(
             f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
             f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `imgsz: {imgsz}`。"

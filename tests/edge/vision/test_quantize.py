@@ -1,4 +1,5 @@
-"""The INT8 copy of the ONNX export (``export-model --int8``) still finds the people."""
+"""The INT8 copy of the ONNX export (``export-model --int8``) still finds the people; the
+command refuses what it cannot quantize before loading anything."""
 
 from __future__ import annotations
 
@@ -6,14 +7,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from edge.vision.detector import PersonDetector
+from lobbywatch.cli import app
 
 cv2 = pytest.importorskip("cv2")
 ultralytics = pytest.importorskip("ultralytics")
 pytest.importorskip("onnx")
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
+
+
+@pytest.mark.parametrize(("fmt", "with_frame"), [("onnx", False), ("ncnn", True)])
+def test_int8_needs_onnx_and_frames(tmp_path: Path, fmt: str, with_frame: bool) -> None:
+    if with_frame:
+        (tmp_path / "a.jpg").write_bytes(b"jpeg")
+    r = CliRunner().invoke(app, ["edge", "export-model", "--format", fmt, "--int8", str(tmp_path)])
+    assert r.exit_code == 2
+    assert "--int8 needs --format onnx and a folder of .jpg/.png frames" in r.output
 
 
 def test_int8_copy_finds_the_people_of_the_float_model(tmp_path: Path, onnx_model: Path) -> None:
