@@ -1,22 +1,34 @@
-"""Vision throughput: raw ultralytics predict loop against the full pipeline, .pt against ONNX.
+"""Vision throughput: raw ultralytics predict loop against the full pipeline; the backends.
 
-    .venv/bin/python bench/vision_fps.py [--frames DIR] [--n 30] [--imgsz 640] [--no-onnx]
+    nice .venv/bin/python bench/vision_fps.py [--frames DIR] [--n 30] [--imgsz 640]
+        [--mall DIR] [--limit 20] [--int8 CALIBRATION_DIR] [--no-backends]
 
 In one run, on the same frames:
 
 * raw: ``YOLO(model).predict(frame)`` in a loop (what the model alone costs);
 * pipeline: detect (same model and settings) + ByteTrack + zones/dwell + publish to a real
   Mosquitto (started here via ``lobbywatch.services.Mosquitto``), with per-stage ms;
-* the same raw loop on the ONNX export of the model.
+* backends: the detector on the ``.pt`` through ultralytics against the same model's ONNX
+  export on ONNX Runtime (:mod:`edge.vision.backends`), whole frame at ``--imgsz``: fps and
+  CPU seconds per frame (all threads; steadier than fps on a shared machine);
+* counting: ``eval counts`` (:func:`edge.vision.evaluate.evaluate_counts`, its default
+  settings: 3x3 tiles, whole frame, mirror image; 20 passes per image) with each backend on
+  the first ``--limit`` frames of the Mall sample (``--mall``: frames/, counts.csv, roi.json):
+  MAE and seconds per image;
+* with ``--int8 DIR``, the same for an INT8 copy of the ONNX export calibrated on the frames
+  in DIR (:func:`edge.vision.export.quantize_onnx`; give it frames that are not counted).
 
-Raw and pipeline frames are interleaved (raw, pipeline, raw, ...) so that load from other
-processes on a shared machine hits both alike. Prints one JSON object last.
+The backends are interleaved frame by frame (a, b, a, b, ...) so that load from other processes
+on a shared machine hits both alike. The ONNX model is ``models/person-yolov8s.onnx``
+(scripts/setup.sh) for the bundled detector, else exported into a temporary folder.
+Prints one JSON object last.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -27,16 +39,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.vision.detector import prepare_ultralytics_env, resolve_model_path  # noqa: E402
+from edge.vision.detector import PersonDetector, prepare_ultralytics_env, resolve_model_path  # noqa: E402
 
-MALL = ROOT.parent / "shared" / "data" / "mall" / "frames"
+MALL = ROOT.parent / "shared" / "data" / "mall"
 
 
 def _frames(folder: Path | None, n: int) -> list[Any]:
     import cv2
 
     if folder is None:
-        folder = MALL if MALL.is_dir() else None
+        folder = MALL / "frames" if MALL.is_dir() else None
     if folder is None:
         import ultralytics
 
@@ -92,14 +104,16 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--mall", type=Path, default=MALL, help="Mall sample: frames/, counts.csv, roi.json")
+    ap.add_argument("--limit", type=int, default=20, help="Mall frames counted per backend")
+    ap.add_argument("--int8", type=Path, default=None, help="calibration frames: also compare INT8 ONNX")
+    ap.add_argument("--no-backends", action="store_true", help="skip the backend comparison")
     a = ap.parse_args()
 
     prepare_ultralytics_env()
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     from edge.vision.daemon import VisionDaemon
-    from edge.vision.detector import PersonDetector
     from edge.vision.source import FrameSource
     from edge.vision.tracker import ByteTracker
     from lobbywatch.config.site import BrokerConfig
@@ -161,27 +175,84 @@ def main() -> None:
     print(f"full pipeline   : {pipe_fps:.2f} fps (ratio {pipe_fps / raw_fps:.3f})", file=sys.stderr)
     print(f"per stage (ms)  : {stages}", file=sys.stderr)
 
-    if not a.no_onnx:
-        # Exported at this run's input size (written next to the model, as export-model does).
-        onnx_path = Path(
-            YOLO(str(model_path), task="detect").export(format="onnx", imgsz=a.imgsz, verbose=False)
-        )
-        onnx_model = YOLO(str(onnx_path), task="detect")
-        onnx_model.predict(frames[0], **kw)
-        pt_s: list[float] = []
-        ox_s: list[float] = []
-        for f in frames:
-            t0 = time.perf_counter()
-            raw_model.predict(f, **kw)
-            t1 = time.perf_counter()
-            onnx_model.predict(f, **kw)
-            t2 = time.perf_counter()
-            pt_s.append(t1 - t0)
-            ox_s.append(t2 - t1)
-        result["pt_fps"] = round(len(pt_s) / sum(pt_s), 3)
-        result["onnx_fps"] = round(len(ox_s) / sum(ox_s), 3)
-        print(f".pt vs ONNX     : {result['pt_fps']} vs {result['onnx_fps']} fps", file=sys.stderr)
+    if not a.no_backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            result.update(_backends(model_path, frames, a, Path(tmp)))
     print(json.dumps(result))
+
+
+def _onnx_for(model_path: Path, folder: Path) -> Path:
+    """The ONNX export of ``model_path``: next to it when there, else exported into ``folder``."""
+    beside = model_path.with_suffix(".onnx")
+    if beside.exists():
+        return beside
+    from edge.vision.export import export_model
+
+    weights = folder / model_path.name
+    shutil.copy(model_path, weights)
+    return export_model(weights, "onnx", 640)
+
+
+def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The .pt on ultralytics against its ONNX export (and INT8 copy) on ONNX Runtime: fps, MAE."""
+    from edge.vision.evaluate import evaluate_counts, read_roi, read_truth
+    from lobbywatch.config.site import TilingConfig
+
+    paths = {"pt": model_path, "onnx": _onnx_for(model_path, tmp)}
+    if a.int8 is not None:
+        from edge.vision.export import quantize_onnx
+
+        fp32 = tmp / "fp32.onnx"
+        shutil.copy(paths["onnx"], fp32)
+        paths["int8"] = quantize_onnx(fp32, sorted(a.int8.glob("*.jpg")), 640)
+    out: dict[str, Any] = {"onnx_model": str(paths["onnx"])}
+    plain = {k: PersonDetector(p, imgsz=a.imgsz, conf=a.conf, iou=0.5) for k, p in paths.items()}
+    wall: dict[str, list[float]] = {k: [] for k in plain}
+    cpu: dict[str, list[float]] = {k: [] for k in plain}
+    for det in plain.values():
+        det.detect(frames[0])  # warm-up
+    for f in frames:
+        for k, det in plain.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            det.detect(f)
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    for k in plain:
+        out[f"{k}_fps"] = round(len(wall[k]) / sum(wall[k]), 3)
+        out[f"{k}_cpu_s_per_frame"] = round(statistics.mean(cpu[k]), 3)
+        if k != "pt":
+            out[f"{k}_speedup"] = round(out[f"{k}_fps"] / out["pt_fps"], 3)
+            out[f"{k}_cpu_speedup"] = round(out["pt_cpu_s_per_frame"] / out[f"{k}_cpu_s_per_frame"], 3)
+        print(
+            f"{k:5} whole frame: {out[f'{k}_fps']} fps, CPU {out[f'{k}_cpu_s_per_frame']} s/frame",
+            file=sys.stderr,
+        )
+    if not (a.mall / "counts.csv").exists() or a.limit <= 0:
+        return out
+    # eval counts' defaults (edge/vision/cli.py): imgsz 640, conf 0.1, 3x3 tiles of 640, flip.
+    tiling = TilingConfig(rows=3, cols=3, tile_imgsz=640, flip=True, containment=0.6)
+    counting = {k: PersonDetector(p, imgsz=640, conf=0.1, tiling=tiling) for k, p in paths.items()}
+    roi = read_roi(a.mall / "roi.json")
+    errors: dict[str, list[float]] = {k: [] for k in counting}
+    seconds: dict[str, float] = dict.fromkeys(counting, 0.0)
+    for row in read_truth(a.mall / "counts.csv")[: a.limit]:
+        for k, det in counting.items():
+            one = evaluate_counts(a.mall / "frames", [row], det.detect_orientations, roi=roi, progress=None)
+            errors[k].append(one.bias)  # predicted - true, for this one image
+            seconds[k] += one.seconds_per_image
+    out["mall_images"] = len(errors["pt"])
+    for k in counting:
+        out[f"{k}_mae"] = round(statistics.mean(abs(e) for e in errors[k]), 3)
+        out[f"{k}_count_s_per_image"] = round(seconds[k] / max(len(errors[k]), 1), 2)
+        print(
+            f"{k:5} counting: MAE {out[f'{k}_mae']} on {out['mall_images']} Mall images, "
+            f"{out[f'{k}_count_s_per_image']} s/image",
+            file=sys.stderr,
+        )
+        if k != "pt":
+            out[f"{k}_count_speedup"] = round(out["pt_count_s_per_image"] / out[f"{k}_count_s_per_image"], 3)
+            out[f"{k}_same_counts_as_pt"] = sum(p == o for p, o in zip(errors["pt"], errors[k], strict=True))
+    return out
 
 
 if __name__ == "__main__":

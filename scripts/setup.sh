@@ -58,4 +58,11 @@ if [ ! -s "$MODEL" ]; then
   log "fetching the bundled person detector into $MODEL"
   PYTHON=.venv/bin/python scripts/fetch-model.sh "$MODEL"
 fi
+# Its ONNX export, which camera nodes run without torch (deploy/edge/install.sh ships it):
+# dynamic input size and batch, exported offline (no onnxslim), here where torch is.
+ONNX=${MODEL%.pt}.onnx
+if [ ! -s "$ONNX" ] || [ "$ONNX" -ot "$MODEL" ]; then
+  log "exporting the detector to ONNX: $ONNX"
+  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format onnx >/dev/null
+fi
 log "ready: $(.venv/bin/lobbywatch version)"

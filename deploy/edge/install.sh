@@ -8,11 +8,14 @@
 # What it does (idempotent; safe to run again for upgrades):
 #   1. detects the platform (pi / jetson / generic) and installs system packages;
 #   2. creates the system user "lobbywatch" (home /var/lib/lobbywatch, groups video[, render]);
-#   3. creates the venv /opt/lobbywatch/.venv and installs LobbyWatch with the vision extra;
-#   4. fetches the bundled person detector (scripts/fetch-model.sh) into /opt/lobbywatch/models;
-#      (steps 3-5 only on nodes with a camera: a gateway/broker/device-only node gets no torch)
-#   5. exports it for the hardware: NCNN (default) or OpenVINO on the Pi, a TensorRT engine
-#      on Jetson, with `lobbywatch edge export-model`;
+#   3. creates the venv /opt/lobbywatch/.venv and installs LobbyWatch: on a camera node of a Pi
+#      or a generic machine the edge extra (ONNX Runtime, OpenCV; no torch), on Jetson or with
+#      --format ncnn/openvino/engine the vision extra (torch, ultralytics);
+#   4. edge: ships the ONNX detector exported on the set-up machine (models/person-yolov8s.onnx,
+#      written by scripts/setup.sh) to /opt/lobbywatch/models. vision: fetches the bundled
+#      person detector (scripts/fetch-model.sh) and
+#   5. exports it for the hardware (a TensorRT engine on Jetson) with `lobbywatch edge export-model`;
+#      (steps 3-5 only on nodes with a camera: a gateway/broker/device-only node gets neither)
 #   6. installs the systemd units (deploy/systemd/) and, when absent, /etc/lobbywatch/hall.yaml;
 #   7. enables and starts the units for the cameras, devices and gateway named on the command line.
 # Operator guide: docs/deploy.md. Use --dry-run to see every step without changing anything.
@@ -30,6 +33,8 @@ SYSROOT=${LOBBYWATCH_SYSROOT:-}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1}
 TORCHVISION_SPEC=${TORCHVISION_SPEC:-torchvision==0.29.1}
 MODEL_NAME=person-yolov8s.pt
+# The ONNX export scripts/setup.sh writes on the set-up machine; camera nodes run it without torch.
+ONNX_MODEL=$SRC/models/person-yolov8s.onnx
 
 platform=auto
 format=auto
@@ -81,10 +86,14 @@ Usage: sudo deploy/edge/install.sh [options]
   --broker             also install Mosquitto on this node (configure it per deploy/mosquitto/)
   --server             install lobbywatch-server.service as well (bare-metal central server)
   --platform P         auto | pi | jetson | generic            (default: auto)
-  --format F           auto | ncnn | openvino | onnx | engine | none
-                       (auto: ncnn on pi, engine on jetson, openvino on generic)
+  --format F           auto | onnx | ncnn | openvino | engine | none
+                       (auto: onnx on pi and generic, engine on jetson). onnx installs the
+                       edge extra (no torch) and ships models/person-yolov8s.onnx from this
+                       checkout (run scripts/setup.sh first); the others install torch and
+                       export on this node
   --imgsz N            detector input size the model is exported for (default: 960)
-  --model FILE         use this .pt instead of fetching the bundled detector
+  --model FILE         use this model: an .onnx is shipped as it is; a .pt is exported
+                       (torch) instead of fetching the bundled detector
   --wheelhouse DIR     install Python packages offline from DIR (pip --no-index --find-links)
   --python PY          Python 3.11+ to build the venv with (default: python3)
   --torch-index-url U  pip index for torch/torchvision. Pi default: PyTorch's CPU index.
@@ -152,9 +161,8 @@ if [ "$platform" != generic ] && [ "$arch" != aarch64 ]; then
 fi
 if [ "$format" = auto ]; then
   case $platform in
-    pi) format=ncnn ;;
     jetson) format=engine ;;
-    *) format=openvino ;;
+    *) format=onnx ;;
   esac
 fi
 if [ "$format" = engine ] && [ "$platform" != jetson ]; then
@@ -167,12 +175,19 @@ if ((${#cameras[@]} == 0)) && ((gateway || broker || server || ${#devices[@]}));
   vision=0
   format=none
 fi
+# The edge profile: an ONNX model run by ONNX Runtime, no torch on the node.
+edge=0
+if ((vision)) && [ "$format" = onnx ] && { [ -z "$model" ] || [[ $model == *.onnx ]]; }; then
+  edge=1
+fi
 # torch for the Pi from PyTorch's CPU index: PyPI's aarch64 wheels carry CUDA libraries a Pi
 # cannot use (gigabytes). Jetson needs NVIDIA's CUDA builds instead (see below).
-if [ -z "$torch_index" ] && [ "$platform" = pi ]; then
+if [ -z "$torch_index" ] && [ "$platform" = pi ] && ((!edge)); then
   torch_index=https://download.pytorch.org/whl/cpu
 fi
-if ((vision)); then
+if ((edge)); then
+  log "platform: $platform ($arch), model format: onnx (ONNX Runtime, no torch), input size: $imgsz"
+elif ((vision)); then
   log "platform: $platform ($arch), model format: $format, input size: $imgsz"
 else
   log "platform: $platform ($arch); no camera on this node, so no vision stack"
@@ -182,7 +197,7 @@ fi
 apt_packages=(python3 python3-venv python3-pip python3-dev ca-certificates v4l-utils mosquitto-clients)
 ((broker)) && apt_packages+=(mosquitto)
 # JetPack's TensorRT Python bindings (the venv sees them through --system-site-packages).
-[ "$platform" = jetson ] && ((vision)) && apt_packages+=(python3-libnvinfer)
+[ "$platform" = jetson ] && ((vision && !edge)) && apt_packages+=(python3-libnvinfer)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -236,7 +251,7 @@ fi
 
 torch_args=("${pip_args[@]}")
 [ -n "$torch_index" ] && [ -z "$wheelhouse" ] && torch_args+=(--index-url "$torch_index")
-if ((!vision)); then
+if ((!vision || edge)); then
   :
 elif [ "$platform" = jetson ]; then
   if ((!dry_run)) && "$VPY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
@@ -252,7 +267,10 @@ else
   run "$VPY" -m pip install "${torch_args[@]}" "$TORCH_SPEC" "$TORCHVISION_SPEC"
 fi
 
-if ((vision)); then
+if ((edge)); then
+  log "installing LobbyWatch from $SRC (edge extra: ONNX Runtime, no torch)"
+  run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[edge]"
+elif ((vision)); then
   log "installing LobbyWatch from $SRC (vision extra)"
   run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[vision]"
 else
@@ -261,7 +279,7 @@ else
 fi
 # As in scripts/setup.sh: ultralytics pulls opencv-python (5.x), which shares the cv2 directory
 # with the headless 4.x build the package pins; keep exactly one OpenCV wheel, the headless one.
-if ((vision)) && { ((dry_run)) || "$VPY" -m pip show -q opencv-python >/dev/null 2>&1; }; then
+if ((vision && !edge)) && { ((dry_run)) || "$VPY" -m pip show -q opencv-python >/dev/null 2>&1; }; then
   run "$VPY" -m pip uninstall -q -y opencv-python
   run "$VPY" -m pip install "${pip_args[@]}" --force-reinstall --no-deps "opencv-python-headless>=4.10,<5"
 fi
@@ -270,6 +288,20 @@ fi
 MODEL=$PREFIX/models/$MODEL_NAME
 if ((!vision)); then
   :
+elif ((edge)); then
+  shipped=${model:-$ONNX_MODEL}
+  if [ ! -f "$shipped" ]; then
+    hint="run scripts/setup.sh on the set-up machine (it exports $ONNX_MODEL), pass --model FILE.onnx, or --format ncnn/openvino to export on this node (installs torch)"
+    if ((dry_run)); then
+      warn "$shipped is missing; a real run would stop here: $hint"
+    else
+      die "$shipped is missing: $hint"
+    fi
+  fi
+  MODEL=$PREFIX/models/$(basename "$shipped")
+  log "shipping the ONNX detector $shipped to $MODEL"
+  run install -m 0644 "$shipped" "$MODEL"
+  format=none
 elif [ -n "$model" ]; then
   MODEL=$PREFIX/models/$(basename "$model")
   run install -m 0644 "$model" "$MODEL"
@@ -357,8 +389,8 @@ for id in "${devices[@]}"; do enable+=("lobbywatch-device@$id.service"); done
 ((gateway)) && enable+=(lobbywatch-gateway.service)
 ((broker)) && enable=(mosquitto.service "${enable[@]}")
 
-if [ "$format" != none ]; then
-  log "exported model: $exported"
+if ((vision)); then
+  log "detector model: $exported"
   log "cameras without model: in $ETC/hall.yaml use it (LOBBYWATCH_MODEL in $ETC/vision.env); give them imgsz: $imgsz"
 fi
 if ((${#enable[@]})); then

@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from edge.vision.export import EXPORT_FORMATS
 from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, PasswordFileOpt, fail, load_site_or_exit
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
-# "engine" is TensorRT (Jetson): it must be exported on the device that will run it.
-EXPORT_FORMATS = ("onnx", "openvino", "ncnn", "engine")
 ROI_HELP = 'roi.json: {"roi_polygon": [[x, y], ...]}; count only anchors inside.'
 
 
@@ -39,6 +38,7 @@ def register(groups: Groups) -> None:
         log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
     ) -> None:
         """Count people per zone, measure waits and publish them over MQTT for one camera."""
+        from edge.vision.backends import BackendMissingError
         from edge.vision.daemon import VisionDaemon
         from edge.vision.detector import ModelMissingError
         from lobbywatch.clock import default_clock
@@ -64,6 +64,8 @@ def register(groups: Groups) -> None:
             )
         except ModelMissingError as exc:
             raise fail(str(exc), f"找不到检测模型（请运行 scripts/setup.sh）：{exc}") from None
+        except BackendMissingError as exc:
+            raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
 
         def _stop(signum: int, _frame: object) -> None:
             logging.getLogger(__name__).info("signal %d: stopping", signum)
@@ -85,25 +87,44 @@ def register(groups: Groups) -> None:
         model: Annotated[
             Path | None, typer.Option("--model", help="Weights (.pt); default: the bundled detector.")
         ] = None,
+        int8: Annotated[
+            Path | None,
+            typer.Option(
+                "--int8",
+                exists=True,
+                file_okay=False,
+                help="ONNX only: also write an INT8 copy, calibrated on the .jpg/.png frames in DIR.",
+            ),
+        ] = None,
     ) -> None:
-        """Export the detector for edge hardware; writes it next to the original."""
+        """Export the detector for edge hardware; writes it next to the original.
+
+        ONNX is exported with dynamic axes (any input size, tiles in one batch) and runs
+        without torch on the ONNX Runtime backend (docs/vision.md, Backends).
+        """
         if format not in EXPORT_FORMATS:
             raise fail(
                 f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}",
                 f"--format 只能是 {', '.join(EXPORT_FORMATS)}，收到 {format!r}",
             )
-        from edge.vision.detector import ModelMissingError, prepare_ultralytics_env, resolve_model_path
+        frames = sorted(p for p in int8.iterdir() if p.suffix.lower() in (".jpg", ".png")) if int8 else []
+        if int8 is not None and (format != "onnx" or not frames):
+            raise fail(
+                "--int8 needs --format onnx and a folder of .jpg/.png frames",
+                "--int8 需要 --format onnx 以及一个包含 .jpg/.png 画面的文件夹",
+            )
+        from edge.vision import export
+        from edge.vision.detector import ModelMissingError, resolve_model_path
 
         try:
             path = resolve_model_path(model)
         except ModelMissingError as exc:
             raise fail(str(exc), f"找不到模型：{exc}") from None
-        prepare_ultralytics_env()
-        from ultralytics import YOLO  # type: ignore[attr-defined]
-
         try:
-            out = YOLO(str(path), task="detect").export(format=format, imgsz=imgsz, verbose=False)
-        except Exception as exc:  # ultralytics raises many kinds; say what failed
+            out = export.export_model(path, format, imgsz)
+            if frames:
+                out = export.quantize_onnx(out, frames, imgsz)
+        except Exception as exc:  # ultralytics and onnxruntime raise many kinds; say what failed
             raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
         typer.echo(str(out))
         typer.echo(
@@ -142,6 +163,7 @@ def register(groups: Groups) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Write per-image results (CSV).")] = None,
     ) -> None:
         """Count people in still images and compare with true counts (MAE, RMSE, bias)."""
+        from edge.vision.backends import BackendMissingError
         from edge.vision.detector import ModelMissingError, PersonDetector
         from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
         from lobbywatch.config.site import TilingConfig
@@ -167,4 +189,6 @@ def register(groups: Groups) -> None:
             summary = evaluate_counts(images, rows_truth, detector.detect_orientations, roi=polygon, out=out)
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None
+        except BackendMissingError as exc:
+            raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
         typer.echo(summary.as_json())

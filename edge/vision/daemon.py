@@ -52,7 +52,7 @@ class StageTimes:
 
 
 def build_detector(camera: CameraConfig) -> Detector:
-    """The configured YOLO detector (imports torch/ultralytics)."""
+    """The configured YOLO detector, on the backend its model file needs (edge.vision.backends)."""
     from edge.vision.detector import PersonDetector
 
     return PersonDetector(

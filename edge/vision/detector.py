@@ -1,9 +1,10 @@
-"""Person detection with ultralytics YOLO, with optional sliced (tiled) inference.
+"""Person detection with a YOLO model, with optional sliced (tiled) inference.
 
-The detector is a thin wrapper: it loads any ultralytics-loadable model *by file path*
-(.pt, .onnx, an OpenVINO or NCNN directory, a TensorRT engine), keeps only the classes that
-count as a person, and merges all classes with class-agnostic NMS (the bundled model has two
-person classes, "Normal" and "Fall", that may both fire on one person).
+The detector loads a model *by file path* and runs it on a backend chosen from the file
+(:mod:`edge.vision.backends`: ONNX Runtime for ``.onnx``, without torch; ultralytics for
+``.pt``, TensorRT engines, OpenVINO and NCNN folders). It keeps only the classes that count
+as a person, and merges all classes with class-agnostic NMS (the bundled model has two person
+classes, "Normal" and "Fall", that may both fire on one person).
 
 Tiling splits the frame into ``rows x cols`` overlapping tiles, runs the model on each tile
 (at the same input size, so small distant people are magnified) and, optionally, on the
@@ -17,15 +18,21 @@ averages their counts), :meth:`PersonDetector.detect` merges them (tracking need
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from lobbywatch.config.site import TilingConfig
+
+if TYPE_CHECKING:
+    from edge.vision.backends import DetectorBackend
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO_ROOT / "models" / "person-yolov8s.pt"
@@ -138,7 +145,11 @@ def tile_windows(width: int, height: int, tiling: TilingConfig) -> list[tuple[in
 
 
 class PersonDetector:
-    """YOLO person detector. ``detect(frame)`` returns merged :class:`Detections`."""
+    """YOLO person detector. ``detect(frame)`` returns merged :class:`Detections`.
+
+    Raises :class:`ModelMissingError` when the file is not there and
+    :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed.
+    """
 
     def __init__(
         self,
@@ -151,11 +162,11 @@ class PersonDetector:
         tiling: TilingConfig | None = None,
         device: str = "cpu",
     ) -> None:
-        prepare_ultralytics_env()
-        from ultralytics import YOLO  # type: ignore[attr-defined]
+        from edge.vision.backends import load_backend
 
         self.model_path = resolve_model_path(model)
-        self.model: Any = YOLO(str(self.model_path), task="detect")
+        self.backend: DetectorBackend = load_backend(self.model_path, device=device)
+        log.info("detector: %s backend, model %s", self.backend.name, self.model_path)
         self.imgsz = imgsz
         self.tile_imgsz = (tiling.tile_imgsz if tiling else None) or imgsz
         self.conf = conf
@@ -164,30 +175,15 @@ class PersonDetector:
         self.tiling = tiling
         # containment 1.0 means off (tiling.containment's documented meaning)
         self.containment = tiling.containment if tiling and tiling.containment < 1.0 else None
-        self.device = device
 
     def _predict(self, images: list[Frame], imgsz: int, iou: float | None = None) -> list[Detections]:
-        results = self.model.predict(
+        return self.backend.predict(
             images,
             imgsz=imgsz,
             conf=self.conf,
             iou=self.iou if iou is None else iou,
             classes=self.person_classes,
-            agnostic_nms=True,
-            device=self.device,
-            verbose=False,
         )
-        out: list[Detections] = []
-        for r in results:
-            boxes = r.boxes
-            out.append(
-                Detections(
-                    np.asarray(boxes.xyxy.cpu().numpy(), np.float32).reshape(-1, 4),
-                    np.asarray(boxes.conf.cpu().numpy(), np.float32).reshape(-1),
-                    np.asarray(boxes.cls.cpu().numpy(), np.float32).reshape(-1),
-                )
-            )
-        return out
 
     def _views(self, frame: Frame) -> list[Detections]:
         """Boxes of every view of one frame (whole frame and tiles), in frame pixels."""

@@ -97,17 +97,24 @@ def _export_command(plan: list[list[str]]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("kind", "fmt", "artefact"),
+    ("kind", "args", "fmt", "artefact"),
     [
-        ("pi", "ncnn", "/opt/lobbywatch/models/person-yolov8s_ncnn_model"),
-        ("jetson", "engine", "/opt/lobbywatch/models/person-yolov8s.engine"),
-        ("generic", "openvino", "/opt/lobbywatch/models/person-yolov8s_openvino_model"),
+        ("pi", ("--format", "ncnn"), "ncnn", "/opt/lobbywatch/models/person-yolov8s_ncnn_model"),
+        ("jetson", (), "engine", "/opt/lobbywatch/models/person-yolov8s.engine"),
+        (
+            "generic",
+            ("--format", "openvino"),
+            "openvino",
+            "/opt/lobbywatch/models/person-yolov8s_openvino_model",
+        ),
     ],
 )
 @pytest.mark.real
-def test_installer_exports_the_right_format(tmp_path: Path, kind: str, fmt: str, artefact: str) -> None:
+def test_installer_exports_the_right_format(
+    tmp_path: Path, kind: str, args: tuple[str, ...], fmt: str, artefact: str
+) -> None:
     arch = "x86_64" if kind == "generic" else "aarch64"
-    result = _install(tmp_path, kind, "--camera", "cam-entrance", arch=arch)
+    result = _install(tmp_path, kind, "--camera", "cam-entrance", *args, arch=arch)
     plan = _plan(result)
     assert _export_command(plan) == [
         INSTALLED_BINARY,
@@ -171,8 +178,42 @@ def _torch_install(plan: list[list[str]]) -> list[str]:
 
 
 @pytest.mark.real
+@pytest.mark.parametrize(("kind", "arch"), [("pi", "aarch64"), ("generic", "x86_64")])
+def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str, arch: str) -> None:
+    """A camera node on a Pi or a plain machine gets the edge extra and the ONNX export."""
+    result = _install(tmp_path, kind, "--camera", "cam-entrance", arch=arch)
+    plan = _plan(result)
+    flat = [" ".join(cmd) for cmd in plan]
+    for heavy in ("torch", "export-model", "fetch-model.sh", "[vision]", "opencv-python "):
+        assert not any(heavy in line for line in flat), heavy
+    assert [
+        "/opt/lobbywatch/.venv/bin/python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--upgrade",
+        f"{REPO}[edge]",
+    ] in plan
+    onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
+    assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert "/etc/lobbywatch/vision.env" in {cmd[-1] for cmd in plan if cmd[:1] == ["install"]}
+    assert "model format: onnx" in result.stderr
+    assert onnx in result.stderr
+
+
+@pytest.mark.real
+def test_installer_ships_a_given_onnx_model(tmp_path: Path) -> None:
+    model = tmp_path / "yolo11n.onnx"
+    model.write_bytes(b"onnx")
+    plan = _plan(_install(tmp_path, "pi", "--model", str(model)))
+    assert ["install", "-m", "0644", str(model), "/opt/lobbywatch/models/yolo11n.onnx"] in plan
+    assert not any("torch" in " ".join(cmd) for cmd in plan)
+
+
+@pytest.mark.real
 def test_installer_takes_cpu_torch_on_the_pi(tmp_path: Path) -> None:
-    cmd = _torch_install(_plan(_install(tmp_path, "pi", "--camera", "cam-entrance")))
+    cmd = _torch_install(_plan(_install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "ncnn")))
     assert cmd[cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     assert "torch==2.14.1" in cmd
 

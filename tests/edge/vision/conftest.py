@@ -1,7 +1,9 @@
-"""Helpers for the vision tests: a small hall with one camera."""
+"""Helpers for the vision tests: a small hall with one camera; the bundled model as ONNX."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,3 +49,19 @@ def make_site(site_id: str = "hall-1", **camera: Any) -> SiteConfig:
 @pytest.fixture
 def site() -> SiteConfig:
     return make_site()
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled .pt copied to a temporary folder and exported to ONNX there (dynamic axes)."""
+    pytest.importorskip("ultralytics")
+    from edge.vision.detector import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("run scripts/setup.sh for the model")
+    from edge.vision.export import export_model
+
+    folder = tmp_path_factory.mktemp("onnx")
+    weights = folder / DEFAULT_MODEL.name
+    shutil.copy(DEFAULT_MODEL, weights)
+    return export_model(weights, "onnx", 640)

@@ -1,0 +1,221 @@
+"""Footprint of a camera node's edge install: disk, install time, the daemon's memory.
+
+    nice .venv/bin/python -m bench.edge_footprint [--frames 40] [--keep DIR]
+
+In a temporary folder (or ``--keep DIR``) it creates a fresh virtual environment with
+``python -m venv`` and installs this checkout's ``edge`` profile into it
+(``pip install '<repo>[edge]'``, with this machine's pip configuration: PyPI or its mirror),
+timing the install. It then reports the environment's size on disk (largest packages too),
+checks that ``import torch`` and ``import ultralytics`` fail inside it, and runs the vision
+daemon from it (``lobbywatch edge vision``) on a short video made from ultralytics' bus.jpg
+(810x1080) with the ONNX export of the bundled detector (``models/person-yolov8s.onnx``, or
+exported into the temporary folder when absent), publishing to a real Mosquitto, and samples
+its resident memory until the video ends. Prints one JSON object last. The ONNX export and the video need the
+development environment (torch, ultralytics); the edge environment never does.
+
+The helpers (install, video, hall) are shared with tests/edge/vision/test_edge_install.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ONNX_MODEL = ROOT / "models" / "person-yolov8s.onnx"
+CAMERA = "cam-bus"
+
+
+def install_edge_venv(venv: Path) -> float:
+    """A fresh venv at ``venv`` with ``lobbywatch[edge]`` from this checkout; install seconds."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{ROOT}[edge]"],
+        check=True,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    return time.perf_counter() - started
+
+
+def imports_fail(venv: Path, module: str) -> bool:
+    """Whether ``import module`` fails in the venv's Python."""
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", f"import {module}"], capture_output=True, check=False
+    )
+    return proc.returncode != 0
+
+
+def tree_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (symlinks not followed)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def largest_packages(venv: Path, n: int = 8) -> dict[str, float]:
+    """The ``n`` largest entries of the venv's site-packages, MB."""
+    site = next((venv / "lib").glob("python*/site-packages"))
+    sizes = {p.name: tree_bytes(p) if p.is_dir() else p.stat().st_size for p in site.iterdir()}
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:n]
+    return {name: round(size / 1e6, 1) for name, size in top}
+
+
+def write_video(path: Path, frames: int) -> tuple[int, int]:
+    """An MJPG video of ultralytics' bus.jpg (three people in front of a bus); its (w, h)."""
+    import cv2
+    import ultralytics
+
+    img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    assert img is not None, "ultralytics' bus.jpg is missing"
+    h, w = img.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 5.0, (w, h))
+    for _ in range(frames):
+        writer.write(img)
+    writer.release()
+    return w, h
+
+
+def hall_config(site_id: str, video: Path, model: Path, *, loop: bool = False) -> dict[str, Any]:
+    """One camera on the bus video, split at x=450 into a queue and a waiting zone."""
+    return {
+        "site": site_id,
+        "name": {"en": "Edge install hall", "zh-CN": "边缘安装测试厅"},
+        "opening_hours": [{"days": ["mon"], "open": "09:00", "close": "18:00"}],
+        "zones": [{"id": "queue-bus", "kind": "queue"}, {"id": "waiting-bus", "kind": "waiting"}],
+        "cameras": [
+            {
+                "id": CAMERA,
+                "source": str(video),
+                "loop": loop,
+                "model": str(model),
+                "imgsz": 640,
+                "confidence": 0.25,
+                "entry_frames": 1,
+                "exit_frames": 3,
+                "zones": [
+                    {"zone": "queue-bus", "polygon": [[0, 600], [450, 600], [450, 1080], [0, 1080]]},
+                    {"zone": "waiting-bus", "polygon": [[450, 600], [810, 600], [810, 1080], [450, 1080]]},
+                ],
+            }
+        ],
+    }
+
+
+def write_hall(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def daemon_command(venv: Path, config: Path, broker_url: str) -> list[str]:
+    lobbywatch = str(venv / "bin" / "lobbywatch")
+    return [lobbywatch, "edge", "vision", "--config", str(config), "--camera", CAMERA, "--broker", broker_url]
+
+
+def edge_env() -> dict[str, str]:
+    """This environment without what would point the edge venv at this checkout or a model."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LOBBYWATCH_MODEL")}
+
+
+def _rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process, kB; (0, 0) once it is gone."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        )
+    except OSError:
+        return 0, 0
+    return int(fields.get("VmRSS", "0 kB").split()[0]), int(fields.get("VmHWM", "0 kB").split()[0])
+
+
+def run_daemon(venv: Path, config: Path, broker_url: str, timeout_s: float = 600) -> dict[str, Any]:
+    """Run the daemon until the video ends; its peak resident memory and log."""
+    proc = subprocess.Popen(
+        daemon_command(venv, config, broker_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=edge_env(),
+    )
+    peak_hwm = peak_rss = 0
+    started = time.perf_counter()
+    while proc.poll() is None and time.perf_counter() - started < timeout_s:
+        rss, hwm = _rss_kb(proc.pid)
+        peak_rss, peak_hwm = max(peak_rss, rss), max(peak_hwm, hwm)
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    out, _ = proc.communicate()
+    return {
+        "returncode": proc.returncode,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(max(peak_rss, peak_hwm) / 1024, 1),
+        "log": out,
+    }
+
+
+def onnx_model(folder: Path) -> Path:
+    """``models/person-yolov8s.onnx`` (scripts/setup.sh), else an export made in ``folder``."""
+    if ONNX_MODEL.exists():
+        return ONNX_MODEL
+    sys.path.insert(0, str(ROOT))
+    from edge.vision.detector import DEFAULT_MODEL
+    from edge.vision.export import export_model
+
+    weights = folder / DEFAULT_MODEL.name
+    shutil.copy(DEFAULT_MODEL, weights)
+    return export_model(weights, "onnx", 640)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=40, help="video length, frames")
+    ap.add_argument("--keep", type=Path, default=None, help="build the venv here and keep it")
+    a = ap.parse_args()
+    from lobbywatch.services import Mosquitto
+
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        model = onnx_model(tmp)
+        venv = a.keep or tmp / "edge-venv"
+        install_s = install_edge_venv(venv)
+        size = tree_bytes(venv)
+        print(f"edge install: {install_s:.0f} s, {size / 1e6:.0f} MB on disk", file=sys.stderr)
+        video = tmp / "bus.avi"
+        write_video(video, a.frames)
+        config = write_hall(tmp / "hall.yaml", hall_config("footprint", video, model))
+        with Mosquitto(tmp / "mosquitto") as broker:
+            run = run_daemon(venv, config, broker.url)
+        result = {
+            "install_seconds": round(install_s, 1),
+            "venv_mb": round(size / 1e6, 1),
+            "largest_mb": largest_packages(venv),
+            "torch_import_fails": imports_fail(venv, "torch"),
+            "ultralytics_import_fails": imports_fail(venv, "ultralytics"),
+            "video_frames": a.frames,
+            "daemon_returncode": run["returncode"],
+            "daemon_seconds": run["seconds"],
+            "daemon_peak_rss_mb": run["peak_rss_mb"],
+            "backend_logged": "onnxruntime backend" in run["log"],
+        }
+        if run["returncode"] != 0:
+            print(run["log"][-3000:], file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The ultralytics backend: ``.pt`` weights and the formats only ultralytics loads (TensorRT
+engines, OpenVINO and NCNN folders). Needs torch: the ``vision`` install, not ``edge``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.vision.detector import Detections, Frame, prepare_ultralytics_env
+
+
+class UltralyticsBackend:
+    """``YOLO(path).predict`` with ultralytics' own pre-processing and class-agnostic NMS."""
+
+    name = "ultralytics"
+
+    def __init__(self, path: Path, *, device: str = "cpu") -> None:
+        prepare_ultralytics_env()
+        from ultralytics import YOLO  # type: ignore[attr-defined]
+
+        self.model: Any = YOLO(str(path), task="detect")
+        self.device = device
+
+    def predict(
+        self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
+    ) -> list[Detections]:
+        results = self.model.predict(
+            images,
+            imgsz=imgsz,
+            conf=conf,
+            iou=iou,
+            classes=classes,
+            agnostic_nms=True,
+            device=self.device,
+            verbose=False,
+        )
+        out: list[Detections] = []
+        for r in results:
+            boxes = r.boxes
+            out.append(
+                Detections(
+                    np.asarray(boxes.xyxy.cpu().numpy(), np.float32).reshape(-1, 4),
+                    np.asarray(boxes.conf.cpu().numpy(), np.float32).reshape(-1),
+                    np.asarray(boxes.cls.cpu().numpy(), np.float32).reshape(-1),
+                )
+            )
+        return out
