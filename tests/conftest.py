@@ -249,9 +249,19 @@ def launch_chromium(playwright: Any) -> Any:
 #: (``broker_cfg``, ``mqtt_probe``, ``influx_db``, ``postgres_url``, ``page``, ``live_server``,
 #: ``server``...), is ``real``. ``make_server`` (tests/server/conftest.py) starts the app, whose
 #: ingest runs in helper processes. A new fixture that starts a service or a process either
-#: builds on one of these or is added here (the unit guard below fails it until it is).
+#: builds on one of these or is added here (the unit guard below fails it until it is); so is
+#: the detector model (`onnx_model`), which the guard cannot see but costs seconds per test.
 REAL_FIXTURES = frozenset(
-    {"mosquitto", "fresh_mosquitto", "influxd", "fresh_influxd", "postgres", "browser", "make_server"}
+    {
+        "mosquitto",
+        "fresh_mosquitto",
+        "influxd",
+        "fresh_influxd",
+        "postgres",
+        "browser",
+        "make_server",
+        "onnx_model",  # the detector model: seconds per test
+    }
 )
 
 #: Parameters that reach a real service through ``request.getfixturevalue`` (invisible in the

@@ -30,7 +30,7 @@ from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.topics import zone_state_topic
 from lobbywatch.services import Mosquitto
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real]
 
 
 def test_edge_venv_has_no_torch_and_its_daemon_publishes_zone_states(
