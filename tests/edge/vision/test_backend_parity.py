@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import ultralytics
 
 from edge.vision.detector import Detections, Frame, PersonDetector
 from lobbywatch.config.site import TilingConfig
-
-cv2 = pytest.importorskip("cv2")
-ultralytics = pytest.importorskip("ultralytics")
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MIN_IOU = 0.9

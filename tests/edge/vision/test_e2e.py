@@ -13,19 +13,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
+import ultralytics
 
 from edge.vision.daemon import VisionDaemon
-from edge.vision.detector import DEFAULT_MODEL
 from lobbywatch.config.site import BrokerConfig, SiteConfig
 from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.topics import zone_state_topic
-
-cv2 = pytest.importorskip("cv2")
-ultralytics = pytest.importorskip("ultralytics")
-
-pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="run scripts/setup.sh for the model")
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 

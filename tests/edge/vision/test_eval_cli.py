@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -13,8 +14,6 @@ from edge.vision.detector import Detections, ModelMissingError, nms, resolve_mod
 from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
 from lobbywatch.config.site import TilingConfig
 from system.cli import app
-
-cv2 = pytest.importorskip("cv2")
 
 
 def _dets(boxes: list[list[float]]) -> Detections:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnx  # noqa: F401 - the quantizer needs it (a dependency, never skipped)
 import pytest
+import ultralytics
 from typer.testing import CliRunner
 
 from edge.vision.detector import PersonDetector
 from lobbywatch.cli import app
-
-cv2 = pytest.importorskip("cv2")
-ultralytics = pytest.importorskip("ultralytics")
-pytest.importorskip("onnx")
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 

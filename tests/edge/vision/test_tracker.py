@@ -59,7 +59,6 @@ def test_a_person_keeps_one_id_through_a_missed_frame() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_same_tracks_as_ultralytics(seed: int) -> None:
-    pytest.importorskip("ultralytics")
     from edge.vision.detector import prepare_ultralytics_env
 
     prepare_ultralytics_env()
