@@ -29,7 +29,8 @@ def _frames() -> list[Frame]:
     for path in sorted(ASSETS.glob("*.jpg")):
         img = np.asarray(cv2.imread(str(path)), np.uint8)
         h, w = img.shape[:2]
-        out += [img, np.ascontiguousarray(img[:, ::-1]), cv2.resize(img, (w // 2, h // 2))]
+        half = np.asarray(cv2.resize(img, (w // 2, h // 2)), np.uint8)
+        out += [img, np.ascontiguousarray(img[:, ::-1]), half]
     return out
 
 

@@ -28,9 +28,10 @@ ASSETS = Path(ultralytics.__file__).parent / "assets"
 
 def _video(tmp_path: Path, frames: int = 6) -> Path:
     img = cv2.imread(str(ASSETS / "bus.jpg"))
+    assert img is not None
     h, w = img.shape[:2]
     path = tmp_path / "bus.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 5.0, (w, h))
     assert writer.isOpened()
     for _ in range(frames):
         writer.write(img)

@@ -34,6 +34,7 @@ def test_int8_copy_finds_the_people_of_the_float_model(tmp_path: Path, onnx_mode
     frames: list[Path] = []
     for path in sorted(ASSETS.glob("*.jpg")):  # calibration: the pictures, mirrored and halved
         img = cv2.imread(str(path))
+        assert img is not None
         h, w = img.shape[:2]
         for i, variant in enumerate([img, img[:, ::-1], cv2.resize(img, (w // 2, h // 2))]):
             frames.append(tmp_path / f"{path.stem}-{i}.jpg")
