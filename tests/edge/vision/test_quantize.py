@@ -13,7 +13,7 @@ import ultralytics
 from typer.testing import CliRunner
 
 from edge.vision.detector import PersonDetector
-from lobbywatch.cli import app
+from system.cli import app
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 
