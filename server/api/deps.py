@@ -102,9 +102,11 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 def check_site(ctx: ServerContext, principal: Principal, site: str) -> None:
-    """403 when the principal may not see ``site``; 404 when the site is unknown."""
+    """404 when the site is unknown or the principal may not see it: the same answer, so a
+    token cannot probe which halls exist (a role that may not use the endpoint at all gets
+    403 from :func:`require`)."""
     if principal.role != "admin" and not principal.can_see_site(site):
-        raise HTTPException(403, f"this token is not allowed to see site {site!r}")
+        raise unknown_site(site)
     if site not in ctx.registry.configs and not any(s == site for s, _ in ctx.registry.devices):
         with ctx.db.session() as session:
             site_row(session, site)
@@ -114,8 +116,13 @@ def site_row(session: Session, site: str) -> Site:
     """The stored site, or 404 naming it."""
     row = session.get(Site, site)
     if row is None:
-        raise HTTPException(404, f"unknown site {site!r}")
+        raise unknown_site(site)
     return row
+
+
+def unknown_site(site: str) -> HTTPException:
+    """The one answer for a site that is missing or out of the token's scope."""
+    return HTTPException(404, f"unknown site {site!r}")
 
 
 AdminDep = Annotated[Principal, Depends(require("admin"))]

@@ -16,24 +16,26 @@ from .conftest import Server
 ROLES = ["admin", "manager", "manager_other", "vendor_a", "vendor_b", "display", "display_other", "gateway"]
 PERIOD = {"start": "2026-11-22T16:00:00Z", "end": "2026-11-23T16:00:00Z"}
 
-# endpoint family -> (path template, query, expected status per role)
+# endpoint family -> (path template, query, expected status per role). 403: the role may not
+# use the endpoint at all; 404: the resource is out of the token's scope (another site or
+# vendor), answered like a missing one so that a token cannot probe what exists.
 MATRIX: dict[str, tuple[str, dict[str, str], list[int]]] = {
-    "live": ("/api/v1/sites/{site}/live", {}, [200, 200, 403, 403, 403, 200, 403, 403]),
+    "live": ("/api/v1/sites/{site}/live", {}, [200, 200, 404, 403, 403, 200, 404, 403]),
     "sites": ("/api/v1/sites", {}, [200, 200, 200, 403, 403, 200, 200, 403]),
-    "forecast": ("/api/v1/sites/{site}/forecast", {}, [200, 200, 403, 403, 403, 200, 403, 403]),
-    "streams": ("/api/v1/sites/{site}/streams", {}, [200, 200, 403, 403, 403, 403, 403, 403]),
-    "device": ("/api/v1/sites/{site}/devices/kiosk-topup-1", {}, [200, 200, 403, 200, 404, 403, 403, 403]),
+    "forecast": ("/api/v1/sites/{site}/forecast", {}, [200, 200, 404, 403, 403, 200, 404, 403]),
+    "streams": ("/api/v1/sites/{site}/streams", {}, [200, 200, 404, 403, 403, 403, 403, 403]),
+    "device": ("/api/v1/sites/{site}/devices/kiosk-topup-1", {}, [200, 200, 404, 200, 404, 403, 403, 403]),
     "episodes": (
         "/api/v1/sites/{site}/devices/kiosk-topup-1/episodes",
         {},
-        [200, 200, 403, 200, 404, 403, 403, 403],
+        [200, 200, 404, 200, 404, 403, 403, 403],
     ),
     "devices": ("/api/v1/devices", {}, [200, 200, 200, 200, 200, 403, 403, 403]),
     "faults": ("/api/v1/faults", {}, [200, 200, 200, 200, 200, 403, 403, 403]),
     "device_report": (
         "/api/v1/reports/devices/{site}/kiosk-topup-1",
         PERIOD,
-        [200, 200, 403, 200, 404, 403, 403, 403],
+        [200, 200, 404, 200, 404, 403, 403, 403],
     ),
     "vendor_report": (
         "/api/v1/reports/vendors/huaxin-maint",
@@ -43,7 +45,7 @@ MATRIX: dict[str, tuple[str, dict[str, str], list[int]]] = {
     "monthly": (
         "/api/v1/reports/sites/{site}/monthly",
         {"month": "2026-11"},
-        [200, 200, 403, 403, 403, 403, 403, 403],
+        [200, 200, 404, 403, 403, 403, 403, 403],
     ),
     "admin": ("/api/v1/admin/tokens", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
     "status": ("/api/v1/admin/status", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
@@ -129,10 +131,33 @@ def server_headers(server: Server) -> dict[str, str]:
 
 def test_live_stream_refuses_other_roles_and_sites(server: Server) -> None:
     url = f"/api/v1/sites/{server.site}/live/stream"
-    for role in ("manager_other", "vendor_a", "display_other", "gateway"):
+    for role in ("vendor_a", "gateway"):
         assert server.get(url, role).status_code == 403, role
+    for role in ("manager_other", "display_other"):
+        assert server.get(url, role).status_code == 404, role
     assert server.client.get(url, params={"access_token": server.tokens["vendor_a"]}).status_code == 403
     assert server.client.get(url).status_code == 401
+
+
+def test_out_of_scope_answers_like_missing(server: Server) -> None:
+    """Another hall, device or fault answers exactly as a missing one: nothing to probe."""
+    for path in ("/api/v1/sites/{}/live", "/api/v1/sites/{}/streams", "/api/v1/reports/sites/{}/monthly"):
+        hidden = server.get(path.format(server.site), "manager_other", month="2026-11")
+        missing = server.get(path.format("no-such-hall"), "manager_other", month="2026-11")
+        assert (hidden.status_code, missing.status_code) == (404, 404), path
+        assert hidden.json()["message"] == missing.json()["message"].replace("no-such-hall", server.site)
+    device = f"/api/v1/sites/{server.site}/devices/" + "{}"
+    hidden = server.get(device.format("kiosk-topup-1"), "manager_other")
+    missing = server.get(device.format("kiosk-nope-9"), "manager_other")
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["message"] == missing.json()["message"].replace("kiosk-nope-9", "kiosk-topup-1")
+    server.send([server.make(DeviceEvent, "kiosk-topup-1", event=DeviceEventKind.FAULT_RAISED, code="X1")])
+    [fault] = server.get("/api/v1/faults", "manager", open="true").json()
+    hidden = server.post(f"/api/v1/faults/{fault['id']}/ack", "manager_other")
+    missing = server.post("/api/v1/faults/999999/ack", "manager_other")
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.json()["message"] == f"no fault {fault['id']}"
+    assert server.get("/api/v1/faults?open=true", "manager").json()[0]["acknowledged_at"] is None
 
 
 def test_principal_cache_forgets_after_its_ttl() -> None:

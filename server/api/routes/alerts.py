@@ -59,9 +59,10 @@ def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
     return [AlertOut.of(a) for a in alerts]
 
 
-def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
+def _alert_or_404(service: AlertService, principal: Principal, alert_id: str) -> Alert:
+    """The alert, or 404 when there is none or it belongs to a hall the token may not see."""
     alert = service.engine.get(alert_id)
-    if alert is None:
+    if alert is None or not principal.can_see_site(alert.site):
         raise HTTPException(404, f"no alert {alert_id!r}")
     return alert
 
@@ -100,11 +101,9 @@ async def acknowledge(
     alert_id: Annotated[str, Path(max_length=64, description="Alert id.")],
     body: AckIn,
     principal: ManagerDep,
-    ctx: CtxDep,
     service: AlertsDep,
 ) -> AlertOut:
-    alert = await run_in_threadpool(_alert_or_404, service, alert_id)
-    check_site(ctx, principal, alert.site)
+    alert = await run_in_threadpool(_alert_or_404, service, principal, alert_id)
     if alert.state == AlertState.RESOLVED:
         raise HTTPException(409, f"alert {alert_id!r} is already resolved")
     comment = (body.comment or "").strip() or None
@@ -178,9 +177,8 @@ def alert_history(
     response_model=list[DeliveryOut],
     description="**Role: admin or manager** (of the alert's site). Delivery log of one alert.",
 )
-def deliveries(alert_id: str, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> list[DeliveryOut]:
-    alert = _alert_or_404(service, alert_id)
-    check_site(ctx, principal, alert.site)
+def deliveries(alert_id: str, principal: ManagerDep, service: AlertsDep) -> list[DeliveryOut]:
+    _alert_or_404(service, principal, alert_id)
     return [DeliveryOut.of(d) for d in service.store.deliveries(alert_id)]
 
 
