@@ -3,7 +3,7 @@ principal and its role."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from server.alerts.service import AlertService
 from server.context import ServerContext
 from server.core.config import Role
-from server.core.security import Principal, hash_token, principal_by_hash
+from server.core.security import Principal, TokenRefused, hash_token, principal_by_hash, token_alive
 from server.storage.models import Site
 
 bearer = HTTPBearer(auto_error=False, description="A LobbyWatch token: `Authorization: Bearer lw_...`.")
@@ -53,22 +53,40 @@ SessionDep = Annotated[Session, Depends(get_session)]
 async def get_principal(
     ctx: CtxDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The token's principal: from :class:`PrincipalCache`, else looked up in SQL (in a thread)."""
+    """The token's principal: from :class:`PrincipalCache`, else looked up in SQL (in a thread).
+    401 for a missing, unknown, revoked or expired token."""
     if creds is None or not creds.credentials:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     digest = hash_token(creds.credentials)
     principal = ctx.principals.get(digest)
     if principal is None:
-        principal = await run_in_threadpool(_lookup, ctx, digest)
-        if principal is None:
-            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            principal = await run_in_threadpool(lookup_principal, ctx, digest)
+        except TokenRefused as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         ctx.principals.put(digest, principal)
     return principal
 
 
-def _lookup(ctx: ServerContext, token_hash: str) -> Principal | None:
+def lookup_principal(ctx: ServerContext, token_hash: str) -> Principal:
+    """The principal of a live token, from SQL (:class:`TokenRefused` otherwise); blocking."""
     with ctx.db.session() as session:
-        return principal_by_hash(session, token_hash)
+        return principal_by_hash(session, token_hash, ctx.clock.now())
+
+
+def token_check(ctx: ServerContext, principal: Principal) -> Callable[[], Awaitable[bool]]:
+    """For a long-lived response (a live stream): "is the principal's token still live?",
+    asked of SQL each time (not of the cache), so that a revocation by any server process or
+    the CLI, or an expiry, ends the stream (:func:`server.api.sse.snapshot_stream`)."""
+
+    def alive() -> bool:
+        with ctx.db.session() as session:
+            return token_alive(session, principal.token_id, ctx.clock.now())
+
+    async def check() -> bool:
+        return await run_in_threadpool(alive)
+
+    return check
 
 
 async def get_stream_principal(

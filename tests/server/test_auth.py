@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import DeviceEventKind
 from lobbywatch.protocol.messages import DeviceEvent, DeviceStatus
-from server.core.security import Principal, PrincipalCache
+from server.core.security import Principal, PrincipalCache, parse_ttl
 
 from .conftest import Server
 
@@ -172,3 +172,54 @@ def test_principal_cache_forgets_after_its_ttl() -> None:
     cache.put("h", p)
     cache.clear()
     assert cache.get("h") is None
+
+
+def test_principal_cache_never_outlives_the_tokens_expiry() -> None:
+    clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    cache = PrincipalCache(clock, ttl_s=5.0)
+    p = Principal(1, "tv", "display", frozenset({"hall"}), None, clock.now() + timedelta(seconds=2))
+    cache.put("h", p)
+    clock.advance(1.9)
+    assert cache.get("h") == p
+    clock.advance(0.1)
+    assert cache.get("h") is None
+
+
+def test_ttl_texts() -> None:
+    assert parse_ttl("30d") == timedelta(days=30)
+    assert parse_ttl("12h") == timedelta(hours=12)
+    assert parse_ttl(" 45m ") == timedelta(minutes=45)
+    assert parse_ttl("2w") == timedelta(weeks=2)
+    for bad in ("", "0h", "30", "1y", "-1d", "1.5h", "99999d"):
+        with pytest.raises(ValueError, match="lifetime"):
+            parse_ttl(bad)
+
+
+def test_tokens_expire_when_asked(server: Server) -> None:
+    base = {"name": "visitor tv", "role": "display", "sites": [server.site]}
+    in_a_day = (server.clock.now() + timedelta(days=1)).isoformat()
+    by_date = server.post("/api/v1/admin/tokens", body={**base, "expires_at": in_a_day})
+    assert by_date.status_code == 201, by_date.text
+    assert datetime.fromisoformat(by_date.json()["expires_at"]) == datetime.fromisoformat(in_a_day)
+    by_ttl = server.post("/api/v1/admin/tokens", body={**base, "ttl_s": 3600}).json()
+    never = server.post("/api/v1/admin/tokens", body=base).json()
+    assert never["expires_at"] is None
+    live = f"/api/v1/sites/{server.site}/live"
+    for token in (by_date.json(), by_ttl, never):
+        got = server.client.get(live, headers={"Authorization": f"Bearer {token['token']}"})
+        assert got.status_code == 200
+    server.clock.advance(3600)
+    expired = server.client.get(live, headers={"Authorization": f"Bearer {by_ttl['token']}"})
+    assert (expired.status_code, expired.json()["message"]) == (401, "token expired")
+    assert expired.headers["www-authenticate"] == "Bearer"
+    still = server.client.get(live, headers={"Authorization": f"Bearer {by_date.json()['token']}"})
+    assert still.status_code == 200
+    listed = {t["id"]: t for t in server.get("/api/v1/admin/tokens").json()}
+    assert listed[by_ttl["id"]]["expires_at"] == by_ttl["expires_at"]
+    past = server.post("/api/v1/admin/tokens", body={**base, "expires_at": "2020-01-01T00:00:00Z"})
+    assert (past.status_code, past.json()["message"]) == (422, "expires_at must be in the future")
+    both = server.post("/api/v1/admin/tokens", body={**base, "ttl_s": 60, "expires_at": in_a_day})
+    assert both.status_code == 422
+    assert "not both" in both.json()["message"]
+    for bad in ({"ttl_s": 0}, {"expires_at": "2030-01-01T00:00:00"}):  # no lifetime; no offset
+        assert server.post("/api/v1/admin/tokens", body={**base, **bad}).status_code == 422, bad

@@ -27,7 +27,7 @@ from fastapi.responses import StreamingResponse
 from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
 from server.alerts import Alert, AlertService
-from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site
+from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site, token_check
 from server.api.errors import ERROR_RESPONSES
 from server.api.schemas.alerts import AckIn, AlertOut, DeliveryOut
 from server.api.sse import snapshot_stream
@@ -122,8 +122,8 @@ async def acknowledge(
     description=(
         "**Role: admin, manager or display** (of the site). Server-sent events: an `alerts` "
         "event `{as_of: server time, alerts: [as GET /api/v1/alerts]}` at once and after every "
-        "change; "
-        "a comment line every 15 s keeps the connection open."
+        "change; a comment line every 15 s keeps the connection open; the stream ends when its "
+        "token is revoked or expires."
     ),
     responses={
         **ERROR_RESPONSES,
@@ -148,7 +148,9 @@ async def alerts_stream(
         lambda changed: sites is None or changed in sites,
         snapshot,
         "alerts",
-        KEEPALIVE_S,
+        token_alive=token_check(ctx, principal),
+        clock=ctx.clock,
+        keepalive_s=KEEPALIVE_S,
     )
 
 
