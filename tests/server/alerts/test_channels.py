@@ -22,7 +22,7 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import AlertNotice
 from lobbywatch.protocol.topics import alert_downlink_topic
 from lobbywatch.services import Influxd, wait_until
-from server.alerts.channels import dingtalk_sign
+from server.alerts.channels import dingtalk_sign, escape_lark_text, escape_markdown, escape_slack
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
@@ -169,6 +169,67 @@ def test_every_channel_gets_a_signed_message(
     log = store.deliveries(alert_id)
     assert {d.channel for d in log if d.ok} == {"hook", "ding", "lark", "wecom", "slack", "mail"}
     assert all(d.attempt == 1 for d in log)
+
+
+#: What a misbehaving device (or a careless configuration) could put in a chat message.
+HOSTILE = (
+    "[click](https://evil.example/x) ![img](https://evil.example/i.png) <@U123> <!channel> "
+    '@all <at user_id="all">所有人</at> **bold** _em_ `code`\n# heading\n> quote\n- item'
+)
+
+
+@pytest.mark.unit
+def test_escapes_leave_no_chat_syntax() -> None:
+    md = escape_markdown(HOSTILE)
+    assert "\n" not in md
+    for syntax in ("[", "](", "![", "<@", "<!", "@all", "<at", "**", "`", "https://", "# ", "> ", "_em_"):
+        assert syntax not in md, syntax
+    assert "evil.example" in md  # shown, not linked: the words stay readable
+    assert escape_markdown("- item") == "－ item"
+    assert escape_markdown("1. first") == "1． first"
+    assert escape_markdown("kiosk_bill_1 (tray 2)") == "kiosk_bill_1 （tray 2）"
+    lark = escape_lark_text(HOSTILE)
+    assert "<at" not in lark
+    assert "https://" not in lark
+    slack = escape_slack(HOSTILE)
+    for syntax in ("<@U123>", "<!channel>", "<at", "https://"):
+        assert syntax not in slack, syntax
+    assert "&lt;@U123&gt;" in slack
+    assert escape_slack("a & b") == "a &amp; b"
+
+
+def test_device_words_cannot_inject_links_or_mentions_into_chats(
+    site_id: str, clock: FixedClock, http: HttpReceiver
+) -> None:
+    name = {"en": "Hall <!here> [x](https://evil.example)", "zh-CN": "营业厅 @all"}
+    h, dispatcher, _store = make(channel_hall(site_id, http, None, name=name), clock)
+    try:
+        h.device_event("k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True, detail=HOSTILE)
+        for path in ("/ding", "/lark", "/wecom", "/slack"):
+            http.wait_for(path)
+        assert dispatcher.wait_idle(10)
+    finally:
+        dispatcher.close()
+    texts = {
+        "ding": http.on("/ding")[0].json()["markdown"]["text"],
+        "wecom": http.on("/wecom")[0].json()["markdown"]["content"],
+        "lark": http.on("/lark")[0].json()["content"]["text"],
+        "slack": http.on("/slack")[0].json()["text"],
+    }
+    for where, text in texts.items():
+        assert "evil.example" in text, where  # the device's words arrive...
+        for syntax in ("<@", "<!", "<at", "https://"):  # ...but no link or mention
+            assert syntax not in text, (where, syntax)
+        assert "PRN_PAPER_OUT" in text
+    for where in ("ding", "wecom"):  # markdown: the channel's own structure only
+        assert "](" not in texts[where]
+        lines = texts[where].splitlines()
+        assert [x for x in lines if x.startswith(("#", ">", "-"))] == [
+            x for x in lines if x.startswith("### ")
+        ]
+        assert "@all" not in texts[where]
+        assert texts[where].count("**") == 2 * len([x for x in lines if x.startswith("**")])
+    assert http.on("/slack")[0].json()["mrkdwn"] is False
 
 
 def test_retries_with_backoff_and_logs_each_attempt(
