@@ -24,6 +24,7 @@ import hmac
 import json
 import re
 import smtplib
+import ssl
 import threading
 import time
 import urllib.error
@@ -346,7 +347,9 @@ class HttpSenders:
 
 
 class EmailSender:
-    """E-mail over SMTP (smtplib), STARTTLS and login when configured."""
+    """E-mail over SMTP (smtplib), STARTTLS and login when configured. STARTTLS verifies the
+    server's certificate and host name against the system's CAs or the channel's ``ca_file``:
+    an untrusted server gets no mail and no password."""
 
     def send(
         self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
@@ -362,11 +365,17 @@ class EmailSender:
         try:
             with smtplib.SMTP(channel.host, channel.port, timeout=timeout_s) as smtp:
                 if channel.starttls:
-                    smtp.starttls()
+                    cafile = str(channel.ca_file) if channel.ca_file is not None else None
+                    smtp.starttls(context=ssl.create_default_context(cafile=cafile))
                 if channel.username is not None:
                     password = channel.password_file.read_text().strip() if channel.password_file else ""
                     smtp.login(channel.username, password)
                 smtp.send_message(msg)
+        except ssl.SSLCertVerificationError as exc:
+            raise ChannelError(
+                f"SMTP {channel.host}:{channel.port}: the server's TLS certificate is not trusted "
+                f"({exc.verify_message}); give the channel the CA that signed it (ca_file)"
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise ChannelError(f"SMTP {channel.host}:{channel.port}: {exc}") from None
 

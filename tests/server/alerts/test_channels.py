@@ -6,12 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import ssl
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as email_policy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +32,7 @@ from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.store import MemoryAlertStore
 from tests.conftest import MqttProbe
+from tests.helpers_tls import make_certs
 
 from .helpers_hall import Hall, hall_dict
 from .helpers_receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
@@ -230,6 +234,56 @@ def test_device_words_cannot_inject_links_or_mentions_into_chats(
         assert "@all" not in texts[where]
         assert texts[where].count("**") == 2 * len([x for x in lines if x.startswith("**")])
     assert http.on("/slack")[0].json()["mrkdwn"] is False
+
+
+def mail_hall(site: str, smtp: SmtpReceiver, **channel: Any) -> SiteConfig:
+    mail = {"name": "mail", "type": "email", "host": smtp.host, "port": smtp.port}
+    mail |= {"sender": "alerts@hall.example", "to": ["manager@hall.example"], **channel}
+    notifications = {"channels": [mail], "routes": [{"channels": ["mail"]}], "escalation": []}
+    return SiteConfig.model_validate(hall_dict(site, notifications=notifications))
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_smtp_starttls_verifies_the_servers_certificate(
+    site_id: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    certs = make_certs(tmp_path / "tls")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certs.cert, certs.key)
+    smtp, thread = start_smtp(tls)
+    try:
+        # A certificate from a CA the channel does not trust: refused, no mail, a clear error.
+        h, dispatcher, store = make(mail_hall(site_id, smtp), clock, attempts=1)
+        try:
+            alert_id = fault(h)
+            assert dispatcher.wait_idle(10)
+        finally:
+            dispatcher.close()
+        (refused,) = store.deliveries(alert_id)
+        assert not refused.ok
+        assert refused.error is not None
+        assert "certificate is not trusted" in refused.error
+        assert "ca_file" in refused.error
+        assert smtp.mails == []
+        with smtp.got:  # the handshake broke off: nothing was sent in clear
+            assert smtp.got.wait_for(lambda: smtp.tls_failures, 5)
+        # The channel trusts that CA: delivered over TLS.
+        h, dispatcher, store = make(mail_hall(site_id, smtp, ca_file=str(certs.ca)), clock, attempts=1)
+        try:
+            alert_id = fault(h)
+            (mail,) = smtp.wait_for(1)
+            assert dispatcher.wait_idle(10)
+        finally:
+            dispatcher.close()
+        assert [d.ok for d in store.deliveries(alert_id)] == [True]
+        assert mail.over_tls
+        text = message_from_bytes(mail.data, policy=email_policy).get_body().get_content()  # type: ignore[union-attr]
+        assert "PRN_PAPER_OUT" in text
+    finally:
+        assert smtp.loop is not None
+        smtp.loop.call_soon_threadsafe(smtp.loop.stop)
+        thread.join(5)
 
 
 def test_retries_with_backoff_and_logs_each_attempt(
