@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -195,7 +196,8 @@ def test_ttl_texts() -> None:
             parse_ttl(bad)
 
 
-def test_tokens_expire_when_asked(server: Server) -> None:
+def test_tokens_expire_when_asked(make_server: Callable[..., Server], sql_url: str) -> None:
+    server = make_server(sql_url=sql_url)  # migration 0002 on SQLite and PostgreSQL
     base = {"name": "visitor tv", "role": "display", "sites": [server.site]}
     in_a_day = (server.clock.now() + timedelta(days=1)).isoformat()
     by_date = server.post("/api/v1/admin/tokens", body={**base, "expires_at": in_a_day})
