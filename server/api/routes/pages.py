@@ -1,7 +1,7 @@
 """Serves the wall and staff pages, their static files, and the hall layout they draw.
 
 * ``GET /wall/{site}`` and ``GET /staff``: the pages (no token: the page asks for one and
-  keeps it in the browser's localStorage; ``?token=`` hands it over once).
+  keeps it in the browser's localStorage; ``#token=`` or ``?token=`` hands it over once).
 * ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
   (``server/web/static/``).
 * Every page and asset carries :data:`PAGE_HEADERS` (CSP, frame-ancestors, nosniff,
@@ -76,7 +76,7 @@ def _page(name: str) -> HTMLResponse:
     tags=["pages"],
     description=(
         "**Role: none** to load; the page reads live state with a **display**, manager or admin "
-        "token (`?token=` once, then kept in localStorage). Built-in wall display of one hall."
+        "token (`#token=` once, then kept in localStorage). Built-in wall display of one hall."
     ),
 )
 def wall_page(site: Identifier) -> HTMLResponse:
@@ -88,7 +88,7 @@ def wall_page(site: Identifier) -> HTMLResponse:
     response_class=HTMLResponse,
     tags=["pages"],
     description=(
-        "**Role: none** to load; the page uses a **manager** or admin token (`?token=` once, "
+        "**Role: none** to load; the page uses a **manager** or admin token (`#token=` once, "
         "then kept in localStorage). Active alerts of the token's halls, with acknowledge."
     ),
 )

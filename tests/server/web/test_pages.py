@@ -250,4 +250,9 @@ def test_pages_carry_security_headers_and_run_under_their_policy(live_server: Li
     page.goto(f"{s.url}/staff?token={s.tokens['manager']}")
     expect(page).to_have_url(f"{s.url}/staff", timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("conn")).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
+    # The fragment form never reaches the server; it is dropped from the address bar too.
+    page.evaluate("() => localStorage.clear()")
+    page.goto(f"{s.url}/staff?lang=en#token={s.tokens['manager']}")
+    expect(page).to_have_url(f"{s.url}/staff?lang=en", timeout=TIMEOUT_MS)
+    expect(page.get_by_test_id("conn")).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
     assert violations == []
