@@ -1,5 +1,6 @@
 """Annotated dependencies: the server context, its alert service, a SQL session, the calling
-principal and its role."""
+principal and its role, the site scope check (out of scope answers 404 like missing), and the
+token check of long-lived streams. See docs/server.md ("Roles")."""
 
 from __future__ import annotations
 
