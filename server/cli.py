@@ -1,4 +1,4 @@
-"""``lobbywatch server ...``: run the server, create tokens, migrate the schema."""
+"""``lobbywatch server ...``: run the server, create and revoke tokens, migrate the schema."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def register(groups: Groups) -> None:
         name: Annotated[str, typer.Option(help="Who or what holds the token.")],
         site: Annotated[list[str] | None, typer.Option(help="Site id (repeat for managers).")] = None,
         vendor: Annotated[str | None, typer.Option(help="Vendor id (vendor role).")] = None,
+        ttl: Annotated[
+            str | None, typer.Option(help="Lifetime, e.g. 30d, 12h, 45m, 2w; default: never expires.")
+        ] = None,
     ) -> None:
         """Create a token and print it (once: only its SHA-256 is stored)."""
         from pydantic import ValidationError
@@ -79,27 +82,58 @@ def register(groups: Groups) -> None:
         from lobbywatch.clock import SystemClock
         from server.api.routes.admin import TokenIn
         from server.core.config import ServerSettings
-        from server.core.security import create_token
+        from server.core.security import create_token, parse_ttl
         from server.storage.db import Database, run_migrations
 
         settings = _settings(config)
         assert isinstance(settings, ServerSettings)
         try:
-            spec = TokenIn.model_validate({"name": name, "role": role, "sites": site or [], "vendor": vendor})
+            ttl_s = None if ttl is None else int(parse_ttl(ttl).total_seconds())
+            spec = TokenIn.model_validate(
+                {"name": name, "role": role, "sites": site or [], "vendor": vendor, "ttl_s": ttl_s}
+            )
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 typer.echo(f"invalid: {'.'.join(map(str, err['loc']))}: {err['msg']}", err=True)
             raise typer.Exit(2) from None
+        except ValueError as exc:
+            typer.echo(f"invalid: ttl: {exc}", err=True)
+            raise typer.Exit(2) from None
         db = Database(settings.sql_url)
         run_migrations(db)
+        now = SystemClock().now()
         with db.session() as session:
             _row, plain = create_token(
                 session,
                 name=spec.name,
                 role=spec.role,
-                created_at=SystemClock().now(),
+                created_at=now,
                 sites=spec.sites,
                 vendor=spec.vendor,
+                expires_at=spec.expiry(now),
             )
         db.dispose()
         typer.echo(plain)
+
+    @token.command("revoke")
+    def token_revoke(
+        config: ConfigOpt,
+        token_id: Annotated[int, typer.Argument(help="Token id (GET /api/v1/admin/tokens lists them).")],
+    ) -> None:
+        """Revoke a token: it answers 401, and its open live streams end (within 15 s)."""
+        from lobbywatch.clock import SystemClock
+        from server.core.config import ServerSettings
+        from server.core.security import revoke_token
+        from server.storage.db import Database, run_migrations
+
+        settings = _settings(config)
+        assert isinstance(settings, ServerSettings)
+        db = Database(settings.sql_url)
+        run_migrations(db)
+        with db.session() as session:
+            found = revoke_token(session, token_id, SystemClock().now())
+        db.dispose()
+        if not found:
+            typer.echo(f"no token {token_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"token {token_id} revoked")

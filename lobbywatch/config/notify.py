@@ -70,7 +70,14 @@ class EmailChannel(_Channel):
     type: Literal["email"]
     host: str = Field(min_length=1, description="SMTP server.")
     port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
-    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    starttls: bool = Field(
+        default=True,
+        description="Upgrade the connection with STARTTLS (the server's certificate and name are verified).",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the SMTP server's certificate (default: system CAs).",
+    )
     username: str | None = Field(default=None, description="SMTP user.")
     password_file: Path | None = Field(default=None, description="File holding the password.")
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="From address.")

@@ -9,6 +9,11 @@ dispatcher can retry. Signatures follow each service's published scheme:
   as key over ``"<timestamp>\\n<secret>"``, as query parameters;
 * Feishu: ``timestamp`` (s) and ``sign`` = base64 HMAC-SHA256 with ``"<timestamp>\\n<secret>"``
   as key over an empty message, in the JSON body.
+
+Text that comes from devices, configurations or people (a fault's ``detail``, ids, zone and
+hall names, an acknowledgement comment) is escaped for each chat platform's syntax before
+it enters a message (:func:`escaped_alert`), so it cannot add links, images, mentions or
+markdown structure. See docs/alerts.md ("Channels").
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import smtplib
+import ssl
 import threading
 import time
 import urllib.error
@@ -42,8 +49,8 @@ from lobbywatch.config.notify import (
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.messages import AlertNotice, LocalizedText
 from lobbywatch.protocol.sequence import Stamper
-from server.alerts.model import AlertUpdate
-from server.alerts.templates import LANGS, Lang, render
+from server.alerts.model import Alert, AlertUpdate
+from server.alerts.templates import LANGS, TEXT_PARAMS, TEXTS, Lang, render
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -90,6 +97,92 @@ def _secret(
     return None
 
 
+# --------------------------------------------------------------------------- escaping
+
+Escape = Callable[[str], str]
+
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+#: Characters that open links, images, mentions, HTML or emphasis in WeCom's and DingTalk's
+#: markdown, swapped for their full-width look-alikes (neither platform documents a
+#: backslash escape, so a look-alike is the one way that renders the same everywhere).
+_MARKDOWN_SWAP = str.maketrans(
+    {
+        "\\": "＼",
+        "`": "｀",
+        "*": "＊",
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "<": "＜",
+        ">": "＞",
+        "#": "＃",
+        "!": "！",
+        "|": "｜",
+        "~": "～",
+        "@": "＠",
+        "&": "＆",
+    }
+)
+_EDGE_UNDERSCORE = re.compile(r"(?<!\w)_|_(?!\w)")  # _emphasis_; ids like kiosk_bill_1 stay
+_BLOCK_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)\.)")  # a list item, a rule or a heading line
+
+
+def _no_autolink(text: str) -> str:
+    """``https://x`` shown, not linked: the colon is swapped for a full-width one."""
+    return text.replace("://", "：//")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as literal words in a markdown message: one line, no markdown syntax."""
+    flat = _EDGE_UNDERSCORE.sub("＿", _LINE_BREAKS.sub(" ", text)).translate(_MARKDOWN_SWAP)
+    flat = _BLOCK_START.sub(
+        lambda m: m[1] + ({"-": "－", "+": "＋", "=": "＝"}.get(m[2]) or m[3] + "．"), flat
+    )
+    return _no_autolink(flat)
+
+
+def escape_lark_text(text: str) -> str:
+    """``text`` in a Feishu text message: ``<at user_id="all">`` and the like shown, not mentions."""
+    return _no_autolink(text.replace("<", "＜").replace(">", "＞"))
+
+
+def escape_slack(text: str) -> str:
+    """``text`` in a Slack message: ``&``, ``<``, ``>`` as entities (Slack's own escaping), so
+    ``<@U123>``, ``<!channel>`` and ``<https://x|y>`` are shown, not acted on."""
+    return _no_autolink(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def escaped_alert(alert: Alert, escape: Escape) -> Alert:
+    """A copy of ``alert`` whose outside words (parameters, subject, acknowledgement) are
+    escaped; numbers and the text keys of :data:`TEXTS` stay as they are, so the templates'
+    own words and formats render unchanged. The one place where such words enter a chat body."""
+
+    def one(value: Any) -> Any:
+        return escape(value) if isinstance(value, str) else value
+
+    def param(key: str, value: Any) -> Any:
+        if key in TEXT_PARAMS and isinstance(value, str) and value in TEXTS:
+            return value
+        if isinstance(value, dict):
+            return {k: one(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [one(v) for v in value]
+        return one(value)
+
+    return alert.evolve(
+        site=escape(alert.site),
+        subject=escape(alert.subject),
+        params={k: param(k, v) for k, v in alert.params.items()},
+        acked_by=one(alert.acked_by),
+        ack_comment=one(alert.ack_comment),
+    )
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -98,19 +191,26 @@ def _langs(channel: Channel) -> tuple[Lang, ...]:
 
 
 def compose(
-    channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], *, markdown: bool
+    channel: Channel,
+    site: SiteConfig,
+    updates: Sequence[AlertUpdate],
+    *,
+    markdown: bool,
+    escape: Escape = _plain,
 ) -> tuple[str, str]:
-    """(subject line, text) of a batch, in the channel's language(s)."""
+    """(subject line, text) of a batch, in the channel's language(s); every word that does
+    not come from the templates goes through ``escape`` (the channel's syntax)."""
     lines: list[str] = []
     langs = _langs(channel)
+    alerts = [escaped_alert(u.alert, escape) for u in updates]
     for lang in langs:
-        hall = site.name.zh_cn if lang == "zh-CN" else site.name.en
+        hall = escape(site.name.zh_cn if lang == "zh-CN" else site.name.en)
         lines.append(f"### {hall}" if markdown else f"[{hall}]")
-        for u in updates:
-            title, body = render(u.alert, lang, u.event)
+        for u, alert in zip(updates, alerts, strict=True):
+            title, body = render(alert, lang, u.event)
             lines.append(f"**{title}**\n{body}" if markdown else f"{title}\n{body}")
         lines.append("")
-    first = render(updates[0].alert, langs[0], updates[0].event)[0]
+    first = render(alerts[0], langs[0], updates[0].event)[0]
     subject = first if len(updates) == 1 else f"{first} (+{len(updates) - 1})"
     return subject, "\n".join(lines).strip()
 
@@ -213,13 +313,13 @@ class HttpSenders:
                 headers["X-LobbyWatch-Signature"] = webhook_signature(secret, ts, body)
             post_bytes(channel.url, body, timeout_s, headers)
         elif isinstance(channel, WeComChannel):
-            _, text = compose(channel, site, updates, markdown=True)
+            _, text = compose(channel, site, updates, markdown=True, escape=escape_markdown)
             answer = _post(
                 channel.url, {"msgtype": "markdown", "markdown": {"content": text[:4000]}}, timeout_s
             )
             _check_api(answer, "errcode")
         elif isinstance(channel, DingTalkChannel):
-            title, text = compose(channel, site, updates, markdown=True)
+            title, text = compose(channel, site, updates, markdown=True, escape=escape_markdown)
             url = channel.url
             secret = _secret(channel)
             if secret:
@@ -231,7 +331,7 @@ class HttpSenders:
             )
             _check_api(answer, "errcode")
         elif isinstance(channel, FeishuChannel):
-            _, text = compose(channel, site, updates, markdown=False)
+            _, text = compose(channel, site, updates, markdown=False, escape=escape_lark_text)
             payload: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
             secret = _secret(channel)
             if secret:
@@ -240,14 +340,16 @@ class HttpSenders:
             answer = _post(channel.url, payload, timeout_s)
             _check_api(answer, "code", "StatusCode")
         elif isinstance(channel, SlackChannel):
-            _, text = compose(channel, site, updates, markdown=False)
-            _post(channel.url, {"text": text}, timeout_s)
+            _, text = compose(channel, site, updates, markdown=False, escape=escape_slack)
+            _post(channel.url, {"text": text, "mrkdwn": False}, timeout_s)
         else:
             raise ChannelError(f"HttpSenders cannot send to a {channel.type} channel")
 
 
 class EmailSender:
-    """E-mail over SMTP (smtplib), STARTTLS and login when configured."""
+    """E-mail over SMTP (smtplib), STARTTLS and login when configured. STARTTLS verifies the
+    server's certificate and host name against the system's CAs or the channel's ``ca_file``:
+    an untrusted server gets no mail and no password."""
 
     def send(
         self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
@@ -263,11 +365,17 @@ class EmailSender:
         try:
             with smtplib.SMTP(channel.host, channel.port, timeout=timeout_s) as smtp:
                 if channel.starttls:
-                    smtp.starttls()
+                    cafile = str(channel.ca_file) if channel.ca_file is not None else None
+                    smtp.starttls(context=ssl.create_default_context(cafile=cafile))
                 if channel.username is not None:
                     password = channel.password_file.read_text().strip() if channel.password_file else ""
                     smtp.login(channel.username, password)
                 smtp.send_message(msg)
+        except ssl.SSLCertVerificationError as exc:
+            raise ChannelError(
+                f"SMTP {channel.host}:{channel.port}: the server's TLS certificate is not trusted "
+                f"({exc.verify_message}); give the channel the CA that signed it (ca_file)"
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise ChannelError(f"SMTP {channel.host}:{channel.port}: {exc}") from None
 

@@ -1,9 +1,10 @@
 """Annotated dependencies: the server context, its alert service, a SQL session, the calling
-principal and its role."""
+principal and its role, the site scope check (out of scope answers 404 like missing), and the
+token check of long-lived streams. See docs/server.md ("Roles")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from server.alerts.service import AlertService
 from server.context import ServerContext
 from server.core.config import Role
-from server.core.security import Principal, hash_token, principal_by_hash
+from server.core.security import Principal, TokenRefused, hash_token, principal_by_hash, token_alive
 from server.storage.models import Site
 
 bearer = HTTPBearer(auto_error=False, description="A LobbyWatch token: `Authorization: Bearer lw_...`.")
@@ -53,22 +54,40 @@ SessionDep = Annotated[Session, Depends(get_session)]
 async def get_principal(
     ctx: CtxDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The token's principal: from :class:`PrincipalCache`, else looked up in SQL (in a thread)."""
+    """The token's principal: from :class:`PrincipalCache`, else looked up in SQL (in a thread).
+    401 for a missing, unknown, revoked or expired token."""
     if creds is None or not creds.credentials:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     digest = hash_token(creds.credentials)
     principal = ctx.principals.get(digest)
     if principal is None:
-        principal = await run_in_threadpool(_lookup, ctx, digest)
-        if principal is None:
-            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            principal = await run_in_threadpool(lookup_principal, ctx, digest)
+        except TokenRefused as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         ctx.principals.put(digest, principal)
     return principal
 
 
-def _lookup(ctx: ServerContext, token_hash: str) -> Principal | None:
+def lookup_principal(ctx: ServerContext, token_hash: str) -> Principal:
+    """The principal of a live token, from SQL (:class:`TokenRefused` otherwise); blocking."""
     with ctx.db.session() as session:
-        return principal_by_hash(session, token_hash)
+        return principal_by_hash(session, token_hash, ctx.clock.now())
+
+
+def token_check(ctx: ServerContext, principal: Principal) -> Callable[[], Awaitable[bool]]:
+    """For a long-lived response (a live stream): "is the principal's token still live?",
+    asked of SQL each time (not of the cache), so that a revocation by any server process or
+    the CLI, or an expiry, ends the stream (:func:`server.api.sse.snapshot_stream`)."""
+
+    def alive() -> bool:
+        with ctx.db.session() as session:
+            return token_alive(session, principal.token_id, ctx.clock.now())
+
+    async def check() -> bool:
+        return await run_in_threadpool(alive)
+
+    return check
 
 
 async def get_stream_principal(
@@ -102,9 +121,11 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 def check_site(ctx: ServerContext, principal: Principal, site: str) -> None:
-    """403 when the principal may not see ``site``; 404 when the site is unknown."""
+    """404 when the site is unknown or the principal may not see it: the same answer, so a
+    token cannot probe which halls exist (a role that may not use the endpoint at all gets
+    403 from :func:`require`)."""
     if principal.role != "admin" and not principal.can_see_site(site):
-        raise HTTPException(403, f"this token is not allowed to see site {site!r}")
+        raise unknown_site(site)
     if site not in ctx.registry.configs and not any(s == site for s, _ in ctx.registry.devices):
         with ctx.db.session() as session:
             site_row(session, site)
@@ -114,8 +135,13 @@ def site_row(session: Session, site: str) -> Site:
     """The stored site, or 404 naming it."""
     row = session.get(Site, site)
     if row is None:
-        raise HTTPException(404, f"unknown site {site!r}")
+        raise unknown_site(site)
     return row
+
+
+def unknown_site(site: str) -> HTTPException:
+    """The one answer for a site that is missing or out of the token's scope."""
+    return HTTPException(404, f"unknown site {site!r}")
 
 
 AdminDep = Annotated[Principal, Depends(require("admin"))]

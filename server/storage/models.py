@@ -87,6 +87,9 @@ class ApiToken(Base):
     vendor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(
+        UtcTime, nullable=True, doc="From then on the token answers 401; None: never expires."
+    )
 
 
 class ReceivedMessage(Base):

@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lobbywatch.clock import SystemClock
@@ -20,6 +22,9 @@ from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port, wait_until
 from server.core.config import load_server_settings
+from server.core.security import hash_token
+from server.storage.db import Database
+from server.storage.models import ApiToken
 from system.cli import app as cli_app
 
 from .conftest import write_hall
@@ -149,6 +154,22 @@ def test_cli_token_create_and_config_errors(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip().startswith("lw_")
+    common = ["server", "token", "create", "--config", str(config), "--role", "admin", "--name", "a"]
+    expiring = runner.invoke(cli_app, [*common, "--ttl", "12h"])
+    assert expiring.exit_code == 0, expiring.output
+    settings = load_server_settings(config)
+    db = Database(settings.sql_url)
+    with db.session() as session:
+        row = session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == hash_token(expiring.output.strip()))
+        )
+        assert row is not None
+        assert row.expires_at is not None
+        assert row.expires_at - row.created_at == timedelta(hours=12)
+    db.dispose()
+    never_good = runner.invoke(cli_app, [*common, "--ttl", "soon"])
+    assert never_good.exit_code == 2
+    assert "invalid: ttl:" in never_good.output
     bad = runner.invoke(
         cli_app, ["server", "token", "create", "--config", str(config), "--role", "gateway", "--name", "g"]
     )

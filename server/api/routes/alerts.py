@@ -27,7 +27,7 @@ from fastapi.responses import StreamingResponse
 from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
 from server.alerts import Alert, AlertService
-from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site
+from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site, token_check
 from server.api.errors import ERROR_RESPONSES
 from server.api.schemas.alerts import AckIn, AlertOut, DeliveryOut
 from server.api.sse import snapshot_stream
@@ -59,9 +59,10 @@ def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
     return [AlertOut.of(a) for a in alerts]
 
 
-def _alert_or_404(service: AlertService, alert_id: str) -> Alert:
+def _alert_or_404(service: AlertService, principal: Principal, alert_id: str) -> Alert:
+    """The alert, or 404 when there is none or it belongs to a hall the token may not see."""
     alert = service.engine.get(alert_id)
-    if alert is None:
+    if alert is None or not principal.can_see_site(alert.site):
         raise HTTPException(404, f"no alert {alert_id!r}")
     return alert
 
@@ -100,11 +101,9 @@ async def acknowledge(
     alert_id: Annotated[str, Path(max_length=64, description="Alert id.")],
     body: AckIn,
     principal: ManagerDep,
-    ctx: CtxDep,
     service: AlertsDep,
 ) -> AlertOut:
-    alert = await run_in_threadpool(_alert_or_404, service, alert_id)
-    check_site(ctx, principal, alert.site)
+    alert = await run_in_threadpool(_alert_or_404, service, principal, alert_id)
     if alert.state == AlertState.RESOLVED:
         raise HTTPException(409, f"alert {alert_id!r} is already resolved")
     comment = (body.comment or "").strip() or None
@@ -123,8 +122,8 @@ async def acknowledge(
     description=(
         "**Role: admin, manager or display** (of the site). Server-sent events: an `alerts` "
         "event `{as_of: server time, alerts: [as GET /api/v1/alerts]}` at once and after every "
-        "change; "
-        "a comment line every 15 s keeps the connection open."
+        "change; a comment line every 15 s keeps the connection open; the stream ends when its "
+        "token is revoked or expires."
     ),
     responses={
         **ERROR_RESPONSES,
@@ -149,7 +148,9 @@ async def alerts_stream(
         lambda changed: sites is None or changed in sites,
         snapshot,
         "alerts",
-        KEEPALIVE_S,
+        token_alive=token_check(ctx, principal),
+        clock=ctx.clock,
+        keepalive_s=KEEPALIVE_S,
     )
 
 
@@ -178,9 +179,8 @@ def alert_history(
     response_model=list[DeliveryOut],
     description="**Role: admin or manager** (of the alert's site). Delivery log of one alert.",
 )
-def deliveries(alert_id: str, principal: ManagerDep, ctx: CtxDep, service: AlertsDep) -> list[DeliveryOut]:
-    alert = _alert_or_404(service, alert_id)
-    check_site(ctx, principal, alert.site)
+def deliveries(alert_id: str, principal: ManagerDep, service: AlertsDep) -> list[DeliveryOut]:
+    _alert_or_404(service, principal, alert_id)
     return [DeliveryOut.of(d) for d in service.store.deliveries(alert_id)]
 
 

@@ -19,8 +19,8 @@ from server.storage.models import Device, DeviceEpisode, DeviceFault
 router = APIRouter(tags=["devices"])
 
 ROLE_TEXT = (
-    "**Role: admin** (every device), **manager** (devices of their sites; others 403) or "
-    "**vendor** (its own devices, in every site; another vendor's device answers 404)."
+    "**Role: admin** (every device), **manager** (devices of their sites) or **vendor** (its "
+    "own devices, in every site); a device or fault out of the token's scope answers 404, like a missing one."
 )
 
 
@@ -56,10 +56,9 @@ def visible(principal: Principal, site: str, vendor: str) -> bool:
 
 def get_visible_device(session: SessionDep, principal: Principal, site: str, device: str) -> Device:
     row = session.get(Device, (site, device))
-    if row is None or (principal.role == "vendor" and row.vendor != principal.vendor):
+    if row is None or not visible(principal, row.site, row.vendor):
+        # out of the token's scope answers like a missing device: nothing to probe
         raise HTTPException(404, f"no device {device!r} in site {site!r}")
-    if principal.role == "manager" and site not in principal.sites:
-        raise HTTPException(403, f"this token is not allowed to see site {site!r}")
     return row
 
 
@@ -162,10 +161,8 @@ def faults(
 )
 def ack_fault(fault_id: int, principal: DeviceReaderDep, ctx: CtxDep, session: SessionDep) -> FaultEntry:
     f = session.get(DeviceFault, fault_id) if -(2**62) < fault_id < 2**62 else None
-    if f is None or (principal.role == "vendor" and f.vendor != principal.vendor):
+    if f is None or not visible(principal, f.site, f.vendor):  # out of scope answers like missing
         raise HTTPException(404, f"no fault {fault_id}")
-    if principal.role == "manager" and f.site not in principal.sites:
-        raise HTTPException(403, f"this token is not allowed to see site {f.site!r}")
     if f.acknowledged_at is None:
         f.acknowledged_at = ctx.clock.now()
         f.acknowledged_by = principal.name

@@ -10,7 +10,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from server.api.deps import CtxDep, FloorDep, FloorStreamDep, ManagerDep, SessionDep, check_site
+from server.api.deps import (
+    CtxDep,
+    FloorDep,
+    FloorStreamDep,
+    ManagerDep,
+    SessionDep,
+    check_site,
+    token_check,
+)
 from server.api.errors import ERROR_RESPONSES
 from server.api.sse import snapshot_stream
 from server.live import SiteLiveView
@@ -97,8 +105,9 @@ def live(site: str, principal: FloorDep, ctx: CtxDep) -> SiteLiveView:
     description=(
         "**Role: admin, manager or display** (of the site). Server-sent events: a `live` event "
         "with the full snapshot (as GET .../live) at once and after every change; a comment "
-        "line every 15 s keeps the connection open. Browsers' EventSource may pass the token "
-        "as `?access_token=`."
+        "line every 15 s keeps the connection open; the stream ends when its token is revoked "
+        "or expires. Browsers' EventSource may pass the token as `?access_token=` (it then "
+        "lands in access logs: prefer the header)."
     ),
     responses={
         **ERROR_RESPONSES,
@@ -111,7 +120,14 @@ async def live_stream(site: str, principal: FloorStreamDep, ctx: CtxDep) -> Stre
     async def snapshot() -> str:
         return ctx.live.snapshot(site).model_dump_json()
 
-    return snapshot_stream(ctx.live.listen, lambda changed: changed == site, snapshot, "live")
+    return snapshot_stream(
+        ctx.live.listen,
+        lambda changed: changed == site,
+        snapshot,
+        "live",
+        token_alive=token_check(ctx, principal),
+        clock=ctx.clock,
+    )
 
 
 @router.get(

@@ -1,9 +1,11 @@
 """Serves the wall and staff pages, their static files, and the hall layout they draw.
 
 * ``GET /wall/{site}`` and ``GET /staff``: the pages (no token: the page asks for one and
-  keeps it in the browser's localStorage; ``?token=`` hands it over once).
+  keeps it in the browser's localStorage; ``#token=`` or ``?token=`` hands it over once).
 * ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
   (``server/web/static/``).
+* Every page and asset carries :data:`PAGE_HEADERS` (CSP, frame-ancestors, nosniff,
+  referrer policy).
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
   (the live state carries ids only).
 
@@ -34,7 +36,22 @@ STATIC_TYPES: dict[str, str] = {
     ".svg": "image/svg+xml",
     ".html": "text/html; charset=utf-8",
 }
-NO_CACHE = {"Cache-Control": "no-cache"}
+#: Headers of every page and asset. The pages load only their own scripts and styles (no
+#: inline code; JS setting ``element.style`` is not inline style) and talk only to this
+#: server. Wall displays run full-screen in a browser of their own, never inside another
+#: site's frame: ``frame-ancestors 'none'`` (and ``X-Frame-Options: DENY`` for old browsers)
+#: stops click-jacking the staff page's acknowledge button. See docs/pages.md.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 @lru_cache(maxsize=64)
@@ -50,7 +67,7 @@ def _page(name: str) -> HTMLResponse:
     body = _asset(name)
     if body is None:  # a broken installation, not a user error
         raise HTTPException(500, f"page {name} is missing from the installed package")
-    return HTMLResponse(body, headers=NO_CACHE)
+    return HTMLResponse(body, headers=PAGE_HEADERS)
 
 
 @router.get(
@@ -59,7 +76,7 @@ def _page(name: str) -> HTMLResponse:
     tags=["pages"],
     description=(
         "**Role: none** to load; the page reads live state with a **display**, manager or admin "
-        "token (`?token=` once, then kept in localStorage). Built-in wall display of one hall."
+        "token (`#token=` once, then kept in localStorage). Built-in wall display of one hall."
     ),
 )
 def wall_page(site: Identifier) -> HTMLResponse:
@@ -71,7 +88,7 @@ def wall_page(site: Identifier) -> HTMLResponse:
     response_class=HTMLResponse,
     tags=["pages"],
     description=(
-        "**Role: none** to load; the page uses a **manager** or admin token (`?token=` once, "
+        "**Role: none** to load; the page uses a **manager** or admin token (`#token=` once, "
         "then kept in localStorage). Active alerts of the token's halls, with acknowledge."
     ),
 )
@@ -85,7 +102,7 @@ def static_file(name: str) -> Response:
     suffix = name[name.rfind(".") :] if "." in name else ""
     if body is None or suffix not in STATIC_TYPES:
         raise HTTPException(404, f"no static file {name!r}")
-    return Response(body, media_type=STATIC_TYPES[suffix], headers=NO_CACHE)
+    return Response(body, media_type=STATIC_TYPES[suffix], headers=PAGE_HEADERS)
 
 
 class ZoneOut(BaseModel):

@@ -67,15 +67,22 @@ const LW = (() => {
 
   /* ------------------------------------------------------------------ token */
 
-  /** The bearer token: `?token=` once (then removed from the address bar), else localStorage. */
+  /**
+   * The bearer token: `#token=` or `?token=` once (then removed from the address bar and
+   * kept in localStorage), else localStorage. Prefer `#token=`: a fragment never reaches the
+   * server, so it cannot land in an access log.
+   */
   function token(scope) {
     const key = "lw.token." + scope;
-    const given = params.get("token");
+    const fragment = new URLSearchParams(window.location.hash.slice(1));
+    const given = fragment.get("token") || params.get("token");
     if (given) {
       localStorage.setItem(key, given);
       params.delete("token");
+      fragment.delete("token");
       const q = params.toString();
-      history.replaceState(null, "", window.location.pathname + (q ? "?" + q : "") + window.location.hash);
+      const f = fragment.toString();
+      history.replaceState(null, "", window.location.pathname + (q ? "?" + q : "") + (f ? "#" + f : ""));
     }
     return localStorage.getItem(key);
   }

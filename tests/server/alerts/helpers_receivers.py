@@ -1,9 +1,11 @@
-"""Local receivers that record real requests: an HTTP server and a minimal SMTP server."""
+"""Local receivers that record real requests: an HTTP server and a minimal SMTP server
+(optionally offering STARTTLS with a given certificate)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,15 +101,19 @@ class Mail:
     sender: str
     recipients: list[str]
     data: bytes
+    over_tls: bool = False
 
 
 @dataclass
 class SmtpReceiver:
-    """A minimal SMTP server (EHLO, MAIL, RCPT, DATA, QUIT) on asyncio, recording mail."""
+    """A minimal SMTP server (EHLO, MAIL, RCPT, DATA, QUIT; STARTTLS when given ``tls``) on
+    asyncio, recording mail, and the TLS handshakes that failed."""
 
     host: str
     port: int
+    tls: ssl.SSLContext | None = None
     mails: list[Mail] = field(default_factory=list)
+    tls_failures: list[str] = field(default_factory=list)
     got: threading.Condition = field(default_factory=threading.Condition)
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -130,7 +136,20 @@ class SmtpReceiver:
             cmd = raw.decode(errors="replace").strip()
             verb = cmd.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
-                await say("250 test")
+                if self.tls is not None and writer.get_extra_info("sslcontext") is None:
+                    await say("250-test")
+                    await say("250 STARTTLS")
+                else:
+                    await say("250 test")
+            elif verb == "STARTTLS" and self.tls is not None:
+                await say("220 go ahead")
+                try:
+                    await writer.start_tls(self.tls)
+                except (ssl.SSLError, OSError) as exc:
+                    with self.got:
+                        self.tls_failures.append(str(exc))
+                        self.got.notify_all()
+                    break
             elif verb == "MAIL":
                 sender, rcpts = cmd.split(":", 1)[1].strip().strip("<>"), []
                 await say("250 OK")
@@ -146,7 +165,8 @@ class SmtpReceiver:
                         break
                     lines.append(line[1:] if line.startswith(b"..") else line)
                 with self.got:
-                    self.mails.append(Mail(sender, rcpts, b"".join(lines)))
+                    over_tls = writer.get_extra_info("sslcontext") is not None
+                    self.mails.append(Mail(sender, rcpts, b"".join(lines), over_tls))
                     self.got.notify_all()
                 await say("250 queued")
             elif verb == "QUIT":
@@ -157,8 +177,8 @@ class SmtpReceiver:
         writer.close()
 
 
-def start_smtp() -> tuple[SmtpReceiver, threading.Thread]:
-    rec = SmtpReceiver("127.0.0.1", free_port())
+def start_smtp(tls: ssl.SSLContext | None = None) -> tuple[SmtpReceiver, threading.Thread]:
+    rec = SmtpReceiver("127.0.0.1", free_port(), tls)
     ready = threading.Event()
 
     def run() -> None:

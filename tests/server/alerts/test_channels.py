@@ -6,12 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import ssl
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as email_policy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +25,14 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import AlertNotice
 from lobbywatch.protocol.topics import alert_downlink_topic
 from lobbywatch.services import Influxd, wait_until
-from server.alerts.channels import dingtalk_sign
+from server.alerts.channels import dingtalk_sign, escape_lark_text, escape_markdown, escape_slack
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.store import MemoryAlertStore
 from tests.conftest import MqttProbe
+from tests.helpers_tls import make_certs
 
 from .helpers_hall import Hall, hall_dict
 from .helpers_receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
@@ -169,6 +173,117 @@ def test_every_channel_gets_a_signed_message(
     log = store.deliveries(alert_id)
     assert {d.channel for d in log if d.ok} == {"hook", "ding", "lark", "wecom", "slack", "mail"}
     assert all(d.attempt == 1 for d in log)
+
+
+#: What a misbehaving device (or a careless configuration) could put in a chat message.
+HOSTILE = (
+    "[click](https://evil.example/x) ![img](https://evil.example/i.png) <@U123> <!channel> "
+    '@all <at user_id="all">所有人</at> **bold** _em_ `code`\n# heading\n> quote\n- item'
+)
+
+
+@pytest.mark.unit
+def test_escapes_leave_no_chat_syntax() -> None:
+    md = escape_markdown(HOSTILE)
+    assert "\n" not in md
+    for syntax in ("[", "](", "![", "<@", "<!", "@all", "<at", "**", "`", "https://", "# ", "> ", "_em_"):
+        assert syntax not in md, syntax
+    assert "evil.example" in md  # shown, not linked: the words stay readable
+    assert escape_markdown("- item") == "－ item"
+    assert escape_markdown("1. first") == "1． first"
+    assert escape_markdown("kiosk_bill_1 (tray 2)") == "kiosk_bill_1 （tray 2）"
+    lark = escape_lark_text(HOSTILE)
+    assert "<at" not in lark
+    assert "https://" not in lark
+    slack = escape_slack(HOSTILE)
+    for syntax in ("<@U123>", "<!channel>", "<at", "https://"):
+        assert syntax not in slack, syntax
+    assert "&lt;@U123&gt;" in slack
+    assert escape_slack("a & b") == "a &amp; b"
+
+
+def test_device_words_cannot_inject_links_or_mentions_into_chats(
+    site_id: str, clock: FixedClock, http: HttpReceiver
+) -> None:
+    name = {"en": "Hall <!here> [x](https://evil.example)", "zh-CN": "营业厅 @all"}
+    h, dispatcher, _store = make(channel_hall(site_id, http, None, name=name), clock)
+    try:
+        h.device_event("k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True, detail=HOSTILE)
+        for path in ("/ding", "/lark", "/wecom", "/slack"):
+            http.wait_for(path)
+        assert dispatcher.wait_idle(10)
+    finally:
+        dispatcher.close()
+    texts = {
+        "ding": http.on("/ding")[0].json()["markdown"]["text"],
+        "wecom": http.on("/wecom")[0].json()["markdown"]["content"],
+        "lark": http.on("/lark")[0].json()["content"]["text"],
+        "slack": http.on("/slack")[0].json()["text"],
+    }
+    for where, text in texts.items():
+        assert "evil.example" in text, where  # the device's words arrive...
+        for syntax in ("<@", "<!", "<at", "https://"):  # ...but no link or mention
+            assert syntax not in text, (where, syntax)
+        assert "PRN_PAPER_OUT" in text
+    for where in ("ding", "wecom"):  # markdown: the channel's own structure only
+        assert "](" not in texts[where]
+        lines = texts[where].splitlines()
+        assert [x for x in lines if x.startswith(("#", ">", "-"))] == [
+            x for x in lines if x.startswith("### ")
+        ]
+        assert "@all" not in texts[where]
+        assert texts[where].count("**") == 2 * len([x for x in lines if x.startswith("**")])
+    assert http.on("/slack")[0].json()["mrkdwn"] is False
+
+
+def mail_hall(site: str, smtp: SmtpReceiver, **channel: Any) -> SiteConfig:
+    mail = {"name": "mail", "type": "email", "host": smtp.host, "port": smtp.port}
+    mail |= {"sender": "alerts@hall.example", "to": ["manager@hall.example"], **channel}
+    notifications = {"channels": [mail], "routes": [{"channels": ["mail"]}], "escalation": []}
+    return SiteConfig.model_validate(hall_dict(site, notifications=notifications))
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_smtp_starttls_verifies_the_servers_certificate(
+    site_id: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    certs = make_certs(tmp_path / "tls")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certs.cert, certs.key)
+    smtp, thread = start_smtp(tls)
+    try:
+        # A certificate from a CA the channel does not trust: refused, no mail, a clear error.
+        h, dispatcher, store = make(mail_hall(site_id, smtp), clock, attempts=1)
+        try:
+            alert_id = fault(h)
+            assert dispatcher.wait_idle(10)
+        finally:
+            dispatcher.close()
+        (refused,) = store.deliveries(alert_id)
+        assert not refused.ok
+        assert refused.error is not None
+        assert "certificate is not trusted" in refused.error
+        assert "ca_file" in refused.error
+        assert smtp.mails == []
+        with smtp.got:  # the handshake broke off: nothing was sent in clear
+            assert smtp.got.wait_for(lambda: smtp.tls_failures, 5)
+        # The channel trusts that CA: delivered over TLS.
+        h, dispatcher, store = make(mail_hall(site_id, smtp, ca_file=str(certs.ca)), clock, attempts=1)
+        try:
+            alert_id = fault(h)
+            (mail,) = smtp.wait_for(1)
+            assert dispatcher.wait_idle(10)
+        finally:
+            dispatcher.close()
+        assert [d.ok for d in store.deliveries(alert_id)] == [True]
+        assert mail.over_tls
+        text = message_from_bytes(mail.data, policy=email_policy).get_body().get_content()  # type: ignore[union-attr]
+        assert "PRN_PAPER_OUT" in text
+    finally:
+        assert smtp.loop is not None
+        smtp.loop.call_soon_threadsafe(smtp.loop.stop)
+        thread.join(5)
 
 
 def test_retries_with_backoff_and_logs_each_attempt(

@@ -55,7 +55,7 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
             assert [a["id"] for a in history.json()] == [sent["id"]]
             assert history.json()[0]["title"]["zh-CN"] == "设备故障：k1"
             denied = s.get(f"/api/v1/sites/{site_id}/alerts/history", "stranger")
-            assert denied.status_code == 403
+            assert denied.status_code == 404  # another hall: as if missing
             acked = service.engine.acknowledge(sent["id"], by="wang", comment="notice posted")
             assert acked.state == AlertState.ACKNOWLEDGED
             acked_row = store.get(sent["id"])
