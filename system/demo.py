@@ -354,13 +354,13 @@ class Demo:
         starts and how fast it runs, and where the logs are.
         """
         base = self.state.base_url
-        walls = {h.site: f"{base}/wall/{h.site}?token={h.display_token}" for h in self.state.halls}
+        walls = {h.site: f"{base}/wall/{h.site}#token={h.display_token}" for h in self.state.halls}
         info: dict[str, Any] = {
             "base_url": base,
             "timeline_start": self.timeline_start.isoformat(),
             "speed": self.options.speed,
             "walls": walls,
-            "staff": f"{base}/staff?token={self.state.manager_token}",
+            "staff": f"{base}/staff#token={self.state.manager_token}",
             "api_docs": f"{base}/docs",
             "tokens": {
                 "admin": self.state.admin_token,
