@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from lobbywatch.services import Influxd, wait_until
 from server.core.config import InfluxConfig
@@ -26,5 +27,5 @@ def test_a_partial_write_counts_written_and_dropped_lines_apart(
     written = writer.stats.written_lines - before[0]
     dropped = writer.stats.dropped_lines - before[1]
     assert (written, dropped) == (2, 1)
-    res = influxd.query('SELECT count("f") FROM "probe"', db=influx_db)
+    res: Any = influxd.query('SELECT count("f") FROM "probe"', db=influx_db)
     assert res["results"][0]["series"][0]["values"][0][1] == 2  # 1000 and 3000
