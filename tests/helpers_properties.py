@@ -38,6 +38,9 @@ _FINITE_SCALARS = (
 )
 
 
+_SCALARS_OF = {False: _SCALARS, True: _FINITE_SCALARS}
+
+
 def _json_values(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.recursive(
         scalars,
@@ -48,6 +51,9 @@ def _json_values(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 #: Built once: a strategy is validated when first drawn from, which costs more than a draw.
 _JSON_VALUES = {False: _json_values(_SCALARS), True: _json_values(_FINITE_SCALARS)}
+#: What a mutation puts in a field: mostly a scalar (cheap to generate, and the likelier
+#: mistake), else any JSON value.
+_FIELD_VALUES = {finite: _SCALARS_OF[finite] | _JSON_VALUES[finite] for finite in (False, True)}
 
 
 def json_values(*, finite: bool = False) -> st.SearchStrategy[Any]:
@@ -69,14 +75,14 @@ def mutated_messages(draw: st.DrawFn, *, finite: bool = False) -> dict[str, Any]
     for _ in range(draw(_COUNT)):
         op = draw(_OPS)
         if op == "add":
-            data[draw(_KEYS)] = draw(json_values(finite=finite))
+            data[draw(_KEYS)] = draw(_FIELD_VALUES[finite])
         elif data:
             keys = sorted(data)
             key = keys[draw(_INDEX) % len(keys)]
             if op == "drop":
                 del data[key]
             else:
-                data[key] = draw(json_values(finite=finite))
+                data[key] = draw(_FIELD_VALUES[finite])
     return data
 
 
