@@ -4,11 +4,11 @@ One batch at a time: the oldest messages of the outbox (up to ``batch_max``), ev
 ahead of samples (each class keeps its arrival order, so per-source order holds within a
 class), gzip-compressed, with the gateway token and the outbox backlog. Messages leave the
 outbox only once the server answered ``accepted`` or ``duplicate``; a ``rejected`` one goes
-to quarantine. A batch the server could not read at all (400, 413, 415, 422) is split in
-halves, each sent on its own, until the message at fault is alone: that one is quarantined
+to quarantine. A batch the server could not read at all (400, 413, 422) is split in halves,
+each sent on its own, until the message at fault is alone: that one is quarantined
 (``server_rejected``, with the server's message), the others are delivered. Any other failure
-(connection refused, timeout, 401/403, 5xx, an unreadable answer) sends the same messages
-again after an exponential backoff with jitter. Details: ``docs/gateway.md``.
+(connection refused, timeout, 401/403, 415, 5xx, an unreadable answer) sends the same
+messages again after an exponential backoff with jitter. Details: ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ log = logging.getLogger("lobbywatch.gateway.forwarder")
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 #: Answers meaning the server could not read the batch itself: some message of it is at fault.
-UNREADABLE_BATCH = frozenset({400, 413, 415, 422})
+#: Not 415 (Content-Encoding refused, by a proxy say): no message causes it, and splitting
+#: would quarantine every one of them; it is retried like a token problem.
+UNREADABLE_BATCH = frozenset({400, 413, 422})
 
 
 class SendError(RuntimeError):

@@ -7,6 +7,7 @@ seq), records what it stored in arrival order, and can be told to misbehave:
 * ``refuse`` — stop listening (connections are refused);
 * ``error``  — answer 500 and store nothing;
 * ``hang``   — hold the request without answering (until the mode changes or ``hang_s``);
+* ``no_gzip`` — answer 415 (a proxy refusing the gzip encoding) and store nothing;
 * ``ok``     — behave.
 
 Besides, ``reject_ids`` are answered ``rejected`` one by one (a message the server reads but
@@ -32,7 +33,7 @@ from lobbywatch.protocol.codec import ProtocolError, decode_obj
 from lobbywatch.protocol.ingest import INGEST_PATH, Backlog, IngestBatch
 from lobbywatch.services import free_port
 
-Mode = Literal["ok", "refuse", "error", "hang"]
+Mode = Literal["ok", "refuse", "error", "hang", "no_gzip"]
 
 
 @dataclass
@@ -211,6 +212,11 @@ class IngestReceiver:
             with self.lock:
                 self.state.failed_requests += 1
             self._reply(h, 500, {"message": "test receiver told to fail"})
+            return
+        if mode == "no_gzip":
+            with self.lock:
+                self.state.failed_requests += 1
+            self._reply(h, 415, {"message": "unsupported Content-Encoding 'gzip'"})
             return
         if h.path != INGEST_PATH:
             self._reply(h, 404, {"message": f"no such path {h.path}"})

@@ -137,26 +137,30 @@ def test_per_message_rejections_are_quarantined_and_counted(
     assert rig.stats.rejected_by_server == 3
 
 
-@pytest.mark.parametrize("trouble", ["error", "token"])
-def test_server_failures_and_token_problems_retry_the_whole_batch(
+@pytest.mark.parametrize("trouble", ["error", "token", "no_gzip"])
+def test_server_failures_token_and_encoding_problems_retry_the_whole_batch(
     tmp_path: Path, receiver: IngestReceiver, site_id: str, trouble: str
 ) -> None:
     sent = device_stream(site_id, 30)
-    token = receiver.token if trouble == "error" else "wrong-token"
-    if trouble == "error":
-        receiver.set_mode("error")
+    token = "wrong-token" if trouble == "token" else receiver.token
+    if trouble != "token":
+        receiver.set_mode("error" if trouble == "error" else "no_gzip")
     with forwarding(tmp_path, site_id, receiver.url, token) as rig:
         rig.store(_good(sent))
         assert wait_until(lambda: rig.stats.retries >= 3, 20)
         assert receiver.state.requests >= 3
         assert rig.quarantine() == []
         assert rig.outbox.count == len(sent)
-        expected = "server answered 500" if trouble == "error" else "server answered 401"
-        assert rig.stats.last_send_error == expected
-        if trouble == "error":
-            receiver.set_mode("ok")
-        else:
+        expected = {
+            "error": "server answered 500",
+            "token": "server answered 401",
+            "no_gzip": "server answered 415",
+        }
+        assert rig.stats.last_send_error == expected[trouble]
+        if trouble == "token":
             receiver.token = token
+        else:
+            receiver.set_mode("ok")
         assert wait_until(lambda: rig.outbox.count == 0, 20)
         assert rig.quarantine() == []
     assert_exactly_once_in_order(receiver.stored(), sent)
