@@ -2,10 +2,13 @@
 
 One batch at a time: the oldest messages of the outbox (up to ``batch_max``), events placed
 ahead of samples (each class keeps its arrival order, so per-source order holds within a
-class), gzip-compressed, with the gateway token and the outbox backlog. A batch that fails
-(connection refused, timeout, any non-200 answer) is sent again, unchanged, after an
-exponential backoff with jitter. Messages leave the outbox only once the server answered
-``accepted`` or ``duplicate``; a ``rejected`` one goes to quarantine.
+class), gzip-compressed, with the gateway token and the outbox backlog. Messages leave the
+outbox only once the server answered ``accepted`` or ``duplicate``; a ``rejected`` one goes
+to quarantine. A batch the server could not read at all (400, 413, 422) is split in halves,
+each sent on its own, until the message at fault is alone: that one is quarantined
+(``server_rejected``, with the server's message), the others are delivered. Any other failure
+(connection refused, timeout, 401/403, 415, 5xx, an unreadable answer) sends the same
+messages again after an exponential backoff with jitter. Details: ``docs/gateway.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ log = logging.getLogger("lobbywatch.gateway.forwarder")
 #: Errors that mean a kept-alive connection had been closed by the server while idle.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
+#: Answers meaning the server could not read the batch itself: some message of it is at fault.
+#: Not 415 (Content-Encoding refused, by a proxy say): no message causes it, and splitting
+#: would quarantine every one of them; it is retried like a token problem.
+UNREADABLE_BATCH = frozenset({400, 413, 422})
+
 
 class SendError(RuntimeError):
     """The batch was not stored by the server (refused, timed out, non-200, bad answer)."""
@@ -43,6 +51,15 @@ class SendError(RuntimeError):
     def __init__(self, message: str, *, timed_out: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out
+
+
+class BatchUnreadable(SendError):
+    """The server answered one of :data:`UNREADABLE_BATCH`; ``detail`` is its message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"server answered {status}: {detail}")
+        self.status = status
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +187,9 @@ class Forwarder:
             if not pending:
                 return []
         try:
-            result = self._send(pending)
-        except SendError as exc:
+            self._deliver(pending)
+        except _Undelivered as undelivered:
+            exc, pending = undelivered.error, undelivered.rest
             self.stats.add("retries")
             self.stats.last_send_error = str(exc)
             delay = self.backoff.next_delay()
@@ -185,10 +203,34 @@ class Forwarder:
                 return []
             self._stop.wait(delay)
             return pending
-        self._settle(pending, result)
         self.backoff.reset()
         self.batch_limit = min(self.settings.batch_max, self.batch_limit * 2)
         return []
+
+    def _deliver(self, batch: list[StoredMessage]) -> None:
+        """Send ``batch``, splitting it while the server cannot read it (see the module doc).
+
+        Pieces go in order; a lone message the server cannot read is quarantined. Raises
+        :class:`_Undelivered` with the messages not yet settled when a send fails otherwise.
+        """
+        pieces = [batch]
+        while pieces:
+            piece = pieces.pop(0)
+            try:
+                result = self._send(piece)
+            except BatchUnreadable as exc:
+                if len(piece) > 1:
+                    half = len(piece) // 2
+                    log.warning("server cannot read a batch of %d (%s); splitting it", len(piece), exc)
+                    pieces[:0] = [piece[:half], piece[half:]]
+                else:
+                    log.warning("server cannot read message %s: %s", piece[0].msg_id, exc)
+                    self.outbox.settle([], [(piece[0], f"HTTP {exc.status}: {exc.detail}")])
+                    self.stats.forwarded_batch(0, 0, 1)
+                continue
+            except SendError as exc:
+                raise _Undelivered(exc, [m for p in [piece, *pieces] for m in p]) from None
+            self._settle(piece, result)
 
     def _settle(self, batch: list[StoredMessage], result: IngestResult) -> None:
         done: list[StoredMessage] = []
@@ -243,14 +285,14 @@ class Forwarder:
                 break
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
                 self._close()
-                stale = isinstance(
-                    exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-                )
+                stale = isinstance(exc, _STALE)
                 if attempt == 1 and reused and stale:
                     continue  # the server had closed an idle kept-alive connection: try a new one
                 raise SendError(
                     f"no answer from {self.url}: {exc!r}", timed_out=isinstance(exc, TimeoutError)
                 ) from None
+        if status in UNREADABLE_BATCH:
+            raise BatchUnreadable(status, _server_message(answer))
         if status != 200:
             raise SendError(f"server answered {status}")
         try:
@@ -260,3 +302,23 @@ class Forwarder:
         if len(result.results) != len(batch):
             raise SendError(f"answer holds {len(result.results)} results for {len(batch)} messages")
         return result
+
+
+class _Undelivered(Exception):
+    """A send failed for a reason splitting cannot help; ``rest`` was not settled, in order."""
+
+    def __init__(self, error: SendError, rest: list[StoredMessage]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rest = rest
+
+
+def _server_message(answer: bytes) -> str:
+    """The ``message`` of the server's error body, else the start of the body as text."""
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return answer[:500].decode("utf-8", "replace") or "(no message)"

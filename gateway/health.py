@@ -18,6 +18,11 @@ METRICS: list[tuple[str, str, str]] = [
     ("received_total", "counter", "MQTT messages received."),
     ("retries_total", "counter", "Batches sent again after a failure."),
     ("quarantined_total", "counter", "Invalid messages quarantined (outbox lifetime)."),
+    (
+        "quarantined_reason_total",
+        "counter",
+        "Invalid messages quarantined, per reason (outbox lifetime; server_rejected: by the server).",
+    ),
     ("shed_total", "counter", "Samples shed because the outbox was full (outbox lifetime)."),
     ("mqtt_connected", "gauge", "1 while connected to the hall broker."),
 ]
@@ -25,7 +30,7 @@ METRICS: list[tuple[str, str, str]] = [
 
 def render_metrics(snapshot: dict[str, Any]) -> str:
     """Prometheus text exposition of a :meth:`Gateway.snapshot`."""
-    values = {
+    values: dict[str, Any] = {
         "backlog_messages": snapshot["backlog"]["count"],
         "backlog_bytes": snapshot["backlog"]["bytes"],
         "backlog_oldest_age_seconds": snapshot["backlog"]["oldest_age_s"],
@@ -34,6 +39,7 @@ def render_metrics(snapshot: dict[str, Any]) -> str:
         "received_total": snapshot["received"],
         "retries_total": snapshot["retries"],
         "quarantined_total": snapshot["backlog"]["quarantined"],
+        "quarantined_reason_total": snapshot["quarantined_by_reason"],
         "shed_total": snapshot["backlog"]["shed"],
         "mqtt_connected": 1 if snapshot["mqtt_connected"] else 0,
     }
@@ -41,7 +47,12 @@ def render_metrics(snapshot: dict[str, Any]) -> str:
     lines: list[str] = []
     for name, kind, help_text in METRICS:
         full = f"lobbywatch_gateway_{name}"
-        lines += [f"# HELP {full} {help_text}", f"# TYPE {full} {kind}", f"{full}{labels} {values[name]}"]
+        lines += [f"# HELP {full} {help_text}", f"# TYPE {full} {kind}"]
+        value = values[name]
+        if isinstance(value, dict):  # one series per label value
+            lines += [f'{full}{labels[:-1]},reason="{k}"}} {v}' for k, v in value.items()]
+        else:
+            lines.append(f"{full}{labels} {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS counters (
 
 #: Bytes of a quarantined payload kept for inspection (the full size is recorded).
 QUARANTINE_KEEP_BYTES = 4096
+#: Counter name prefix of the per-reason quarantine totals (``quarantined.<reason>``).
+_REASON_PREFIX = "quarantined."
 #: Quarantine rows kept; the oldest are deleted beyond this (the counter keeps counting).
 QUARANTINE_KEEP_ROWS = 10_000
 
@@ -95,6 +97,8 @@ class BacklogState:
     oldest_received_at: float | None
     shed: int
     quarantined: int
+    #: Quarantined messages per reason (``not_json``, ``schema``, ``server_rejected``, ...).
+    quarantined_by_reason: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,7 @@ class GatewayOutbox:
 
     def _insert_quarantine(self, items: Iterable[Quarantined]) -> None:
         n = 0
+        by_reason: dict[str, int] = {}
         for q in items:
             self._db.execute(
                 "INSERT INTO quarantine (received_at, stage, topic, reason, detail, size, payload)"
@@ -189,7 +194,10 @@ class GatewayOutbox:
                 ),
             )
             n += 1
+            by_reason[q.reason] = by_reason.get(q.reason, 0) + 1
         self._bump("quarantined", n)
+        for reason, count in by_reason.items():
+            self._bump(_REASON_PREFIX + reason, count)
         self._db.execute(
             "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?",
             (QUARANTINE_KEEP_ROWS,),
@@ -256,7 +264,8 @@ class GatewayOutbox:
 
     def settle(self, done: Sequence[StoredMessage], rejected: Sequence[tuple[StoredMessage, str]]) -> None:
         """After the server answered: delete ``done`` (accepted or duplicate) and quarantine
-        ``rejected`` (with the server's reason), in one commit."""
+        ``rejected`` (with the server's reason), in one commit. Messages taken but not settled
+        here (the rest of a batch being split, see the forwarder) stay in flight."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -287,7 +296,7 @@ class GatewayOutbox:
                 raise
             self._count -= removed
             self._bytes -= removed_bytes
-            self._inflight = set()
+            self._inflight.difference_update(gone)
 
     def release(self) -> None:
         """Nothing is in flight any more (the send failed; it will be retried)."""
@@ -305,6 +314,11 @@ class GatewayOutbox:
                 oldest_received_at=None if row is None else float(row[0]),
                 shed=self._counters.get("shed", 0),
                 quarantined=self._counters.get("quarantined", 0),
+                quarantined_by_reason={
+                    name.removeprefix(_REASON_PREFIX): value
+                    for name, value in sorted(self._counters.items())
+                    if name.startswith(_REASON_PREFIX)
+                },
             )
 
     @property

@@ -201,6 +201,7 @@ class Gateway:
             "forwarded": s.forwarded,
             "server_duplicates": s.server_duplicates,
             "rejected_by_server": s.rejected_by_server,
+            "quarantined_by_reason": self.outbox.backlog().quarantined_by_reason,
             "batches": s.batches,
             "retries": s.retries,
             "last_send_error": s.last_send_error,

@@ -1,4 +1,8 @@
-"""Running counters of the gateway, shared by its threads and read by the health server."""
+"""Running counters of the gateway, shared by its threads and read by the health server.
+
+Counts since this process started; the outbox keeps the lifetime totals (shed, quarantined
+per reason) across restarts (:meth:`gateway.outbox.GatewayOutbox.backlog`).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,17 @@ class Stats:
         self._lock = threading.Lock()
         self._window = rate_window_s
         self._forwarded_at: deque[tuple[float, int]] = deque()
-        self.received = 0
-        self.stored = 0
-        self.local_duplicates = 0
-        self.ignored = 0
-        self.quarantined_here = 0
-        self.rejected_by_server = 0
-        self.forwarded = 0
-        self.server_duplicates = 0
-        self.batches = 0
-        self.retries = 0
-        self.shed_here = 0
+        self.received = 0  # MQTT messages received
+        self.stored = 0  # of those, written to the outbox
+        self.local_duplicates = 0  # of those, already in the outbox (redelivered by the broker)
+        self.ignored = 0  # of those, downlink topics and retained-clear payloads
+        self.quarantined_here = 0  # of those, quarantined by the gateway (stage ``gateway``)
+        self.rejected_by_server = 0  # quarantined after the server refused them (``server_rejected``)
+        self.forwarded = 0  # messages the server answered accepted or duplicate
+        self.server_duplicates = 0  # of those, duplicates
+        self.batches = 0  # requests the server answered (a split batch counts each piece)
+        self.retries = 0  # sends that failed and will be retried (refused, timeout, 401/403, 5xx)
+        self.shed_here = 0  # samples shed over the outbox's size cap
         self.mqtt_connected = False
         self.mqtt_subscribed = False
         self.mqtt_connects = 0

@@ -51,7 +51,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += ("." if path else "") + part
+            path += ("." if path else "") + (part or '""')  # an empty key is named, too
     return path
 
 
@@ -101,6 +101,8 @@ def decode(payload: bytes | str, topic: str | None = None) -> Envelope:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError([FieldError("", f"not JSON: {exc}")], reason="not_json") from None
+    except RecursionError:  # "[[[[...": nested deeper than the parser goes (no message is)
+        raise ProtocolError([FieldError("", "not JSON: nested too deeply")], reason="not_json") from None
     return decode_obj(data, topic)
 
 

@@ -16,6 +16,7 @@ full chunk is already waiting: under load, one larger write instead of one per i
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 
@@ -35,12 +36,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WriterStats:
-    pending_lines: int = 0
-    written_lines: int = 0
-    dropped_lines: int = 0
-    write_requests: int = 0
-    failures: int = 0
+    pending_lines: int = 0  # lines in the spool now
+    written_lines: int = 0  # lines InfluxDB stored
+    dropped_lines: int = 0  # lines InfluxDB refused for good (deleted from the spool unwritten)
+    write_requests: int = 0  # posts to /write, whatever their answer
+    failures: int = 0  # drain attempts that failed and will be retried (unreachable, 5xx, ...)
     last_error: str | None = None
+
+
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+
+def refused_lines(answer: str, sent: int) -> int:
+    """How many of ``sent`` lines a 400 answer of InfluxDB refused.
+
+    InfluxDB writes the points it can and names how many it dropped (``partial write: ...
+    dropped=N``); without that count, none of them was written.
+
+    >>> refused_lines('{"error":"partial write: field type conflict: ... dropped=2"}', 10)
+    2
+    >>> refused_lines('{"error":"unable to parse x: missing fields"}', 10)
+    10
+    """
+    found = _DROPPED.search(answer)
+    return min(sent, int(found.group(1))) if found else sent
 
 
 class InfluxWriter:
@@ -188,8 +207,11 @@ class InfluxWriter:
             raise RuntimeError("database not found")
         if resp.status_code == 400:
             # Points InfluxDB will never take (e.g. a field type conflict): retrying cannot help.
-            log.error("influx rejected %d lines: %s", total, resp.text[:500])
-            self.stats.dropped_lines += total
+            # It wrote the others of the chunk (a partial write).
+            dropped = refused_lines(resp.text, total)
+            log.error("influx refused %d of %d lines: %s", dropped, total, resp.text[:500])
+            self.stats.dropped_lines += dropped
+            self.stats.written_lines += total - dropped
         elif resp.status_code != 204:
             raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
         else:

@@ -7,7 +7,12 @@ seq), records what it stored in arrival order, and can be told to misbehave:
 * ``refuse`` — stop listening (connections are refused);
 * ``error``  — answer 500 and store nothing;
 * ``hang``   — hold the request without answering (until the mode changes or ``hang_s``);
+* ``no_gzip`` — answer 415 (a proxy refusing the gzip encoding) and store nothing;
 * ``ok``     — behave.
+
+Besides, ``reject_ids`` are answered ``rejected`` one by one (a message the server reads but
+finds invalid), and a batch holding any of ``unreadable_ids`` is answered 400 as a whole (a
+message the server cannot even parse), storing nothing of it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from lobbywatch.protocol.codec import ProtocolError, decode_obj
 from lobbywatch.protocol.ingest import INGEST_PATH, Backlog, IngestBatch
 from lobbywatch.services import free_port
 
-Mode = Literal["ok", "refuse", "error", "hang"]
+Mode = Literal["ok", "refuse", "error", "hang", "no_gzip"]
 
 
 @dataclass
@@ -43,6 +48,7 @@ class ReceiverState:
     backlogs: list[Backlog] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
     failed_requests: int = 0
+    unreadable_batches: int = 0  # answered 400 for holding an unreadable_ids message
     first_stored_at: float | None = None  # time.monotonic() of the first message stored
     last_stored_at: float | None = None
 
@@ -81,6 +87,8 @@ class IngestReceiver:
         self.mode: Mode = "ok"
         #: Message ids to answer ``rejected`` (as the server does for a message it finds invalid).
         self.reject_ids: set[str] = set()
+        #: Message ids that make their whole batch unreadable (answered 400, nothing stored).
+        self.unreadable_ids: set[str] = set()
         #: When set, batches of more messages than this hang (a server too slow for big batches).
         self.hang_above: int | None = None
         self._release = threading.Event()
@@ -203,26 +211,37 @@ class IngestReceiver:
         if mode == "error":
             with self.lock:
                 self.state.failed_requests += 1
-            self._reply(h, 500, {"detail": "test receiver told to fail"})
+            self._reply(h, 500, {"message": "test receiver told to fail"})
+            return
+        if mode == "no_gzip":
+            with self.lock:
+                self.state.failed_requests += 1
+            self._reply(h, 415, {"message": "unsupported Content-Encoding 'gzip'"})
             return
         if h.path != INGEST_PATH:
-            self._reply(h, 404, {"detail": f"no such path {h.path}"})
+            self._reply(h, 404, {"message": f"no such path {h.path}"})
             return
         if h.headers.get("Authorization") != f"Bearer {self.token}":
-            self._reply(h, 401, {"detail": "bad gateway token"})
+            self._reply(h, 401, {"message": "bad gateway token"})
             return
         if h.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
         try:
             batch = IngestBatch.model_validate_json(raw)
         except ValueError as exc:
-            self._reply(h, 422, {"detail": str(exc)})
+            self._reply(h, 422, {"message": str(exc)})
             return
         if self.hang_above is not None and len(batch.messages) > self.hang_above:
             self._release.wait(self.hang_s)
             with self.lock:
                 self.state.failed_requests += 1
             h.close_connection = True
+            return
+        bad = sorted(self.unreadable_ids.intersection(str(m.get("id")) for m in batch.messages))
+        if bad:
+            with self.lock:
+                self.state.unreadable_batches += 1
+            self._reply(h, 400, {"message": f"body is not JSON: message {bad[0]} is unreadable"})
             return
         results: list[dict[str, Any]] = []
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}

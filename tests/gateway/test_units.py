@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from gateway.classify import Ignored, classify
 from gateway.forwarder import order_batch
+from gateway.health import render_metrics
 from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
 from gateway.service import GatewaySettings, GatewaySetupError
 from lobbywatch.backoff import Backoff
@@ -47,6 +48,7 @@ def test_outbox_cap_sheds_oldest_samples_never_events_nor_in_flight(tmp_path: Pa
     assert f"{0:032x}" in ids, "an in-flight sample was shed"
     assert {f"{2:032x}", f"{4:032x}"}.isdisjoint(ids), "the oldest samples not in flight go first"
     assert all(f"{i:032x}" in ids for i in (1, 3, 5, 7, 8, 9, 10, 11)), "an event was shed"
+    box.release()  # that take() was a look, not a send: settle() keeps what it leaves in flight
     # Sent; then far over the cap: the last sample goes, the events all stay, over the cap.
     box.settle(in_flight, [])
     box.store([_new(i, "event") for i in range(12, 30)])
@@ -168,3 +170,36 @@ def test_unusable_outbox_or_health_port_is_a_clear_setup_error(tmp_path: Path) -
         taken.listen()
         with pytest.raises(GatewaySetupError, match=r"Health port \d+ is not usable"):
             Gateway(base.with_(health_port=taken.getsockname()[1]))
+
+
+def test_outbox_settle_keeps_the_rest_of_the_batch_in_flight(tmp_path: Path) -> None:
+    """While a batch is split, the pieces not yet sent must not be shed under them."""
+    box = GatewayOutbox(tmp_path / "o.sqlite3", max_bytes=1000)
+    box.store([_new(i) for i in range(6)])  # 600 bytes of samples
+    batch = box.take(6, 1_000_000)
+    box.settle(batch[:2], [(batch[2], "HTTP 400: unreadable")])  # the first pieces
+    result = box.store([_new(i, "event") for i in range(6, 14)])  # 300 + 800: over the cap
+    assert result.shed == 0, "a sample of the batch still being sent was shed"
+    box.settle(batch[3:], [])
+    state = box.backlog()
+    assert (state.count, state.bytes) == (8, 800)
+    assert (state.quarantined, state.quarantined_by_reason) == (1, {"server_rejected": 1})
+
+
+def test_metrics_count_quarantined_messages_per_reason() -> None:
+    snapshot = {
+        "site": SITE,
+        "gateway": "gw1",
+        "backlog": {"count": 0, "bytes": 0, "oldest_age_s": 0.0, "shed": 0, "quarantined": 5},
+        "forwarded_per_s": 0.0,
+        "forwarded": 10,
+        "received": 15,
+        "retries": 0,
+        "quarantined_by_reason": {"not_json": 2, "server_rejected": 3},
+        "mqtt_connected": True,
+    }
+    text = render_metrics(snapshot)
+    labels = f'site="{SITE}",gateway="gw1"'
+    assert f"lobbywatch_gateway_quarantined_total{{{labels}}} 5\n" in text
+    assert f'lobbywatch_gateway_quarantined_reason_total{{{labels},reason="not_json"}} 2\n' in text
+    assert f'lobbywatch_gateway_quarantined_reason_total{{{labels},reason="server_rejected"}} 3\n' in text
