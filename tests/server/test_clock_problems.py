@@ -23,7 +23,10 @@ def test_a_wrong_clock_is_reported_on_the_device_api_and_alerted(
 ) -> None:
     wrong = FixedClock(clock.now() + timedelta(days=1))  # k1's clock is a day ahead
     k1 = Stamper(site_id, "k1", clock=wrong)
-    quiet = {"routes": [], "escalation": []}  # nothing to send: the alert is read from the engine
+    quiet: dict[str, list[str]] = {
+        "routes": [],
+        "escalation": [],
+    }  # nothing to send: the alert is read from the engine
     with served(tmp_path, clock, hall_dict(site_id, notifications=quiet)) as s:
         engine = s.alerts.engine
         answer = s.ingest([k1.make(DeviceHeartbeat, uptime_s=1, interval_s=30) for _ in range(2)])

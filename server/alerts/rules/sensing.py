@@ -93,8 +93,9 @@ def clock_signals(cfg: SiteConfig, sensing: Sensing) -> list[Signal]:
         params: dict[str, Any] = {"source": source}
         if problem is not None:
             params.update(count=problem.count, stamped=problem.stamped.isoformat(timespec="seconds"))
+        device: str | None = source
         try:
-            device, vendor = source, cfg.device(source).vendor
+            vendor: str | None = cfg.device(source).vendor
         except KeyError:  # a camera, or a device the hall does not list
             device = vendor = None
         on = problem is not None
