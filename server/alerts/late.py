@@ -6,7 +6,7 @@ server's clock. The engine evaluates it at the hall's data time (:class:`CatchUp
 times; while the hall's gateway is catching up, its timers run at that data time too. An
 alert a late message fires is held back (``MuteReason`` kind ``late``): stored and shown,
 logged as skipped, not sent, not escalated, and neither is its resolution. When the catch-up
-ends (the gateway's backlog is fresh again), :func:`release` sends every such alert still
+ends (the gateway's backlog is fresh again), :meth:`CatchUp.release` sends every such alert still
 firing once, saying since when (docs/alerts.md, "Late data").
 """
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from lobbywatch.clock import FixedClock
+from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
 from server.alerts.model import Alert, AlertUpdate, UpdateEvent
 from server.alerts.templates import render
@@ -124,4 +125,46 @@ def test_late_data_from_a_hall_not_catching_up_is_sent_at_the_next_tick(
     assert _sent(h) == []
     h.run(1)
     (update,) = [u for u in _sent(h) if u.alert.kind == "device_fault"]
+    assert (update.event, update.alert.params["since"]) == (UpdateEvent.FIRED, "09:30")
+
+
+def _late_fault(site_id: str, clock: FixedClock) -> Hall:
+    """k1's fault, ten minutes old, in the backlog of a hall that is still catching up."""
+    data = FixedClock(clock.now())
+    clock.advance(600)
+    h = Hall(hall(site_id), clock, data_clock=data)
+    h.engine.gateway_seen(site_id, backlog=100, oldest_age_s=600)
+    h.device_event("k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
+    return h
+
+
+def _fault_updates(h: Hall) -> list[AlertUpdate]:
+    return [u for u in _sent(h) if u.alert.kind == "device_fault"]
+
+
+def test_an_alert_acknowledged_during_the_catch_up_is_not_sent(site_id: str, clock: FixedClock) -> None:
+    h = _late_fault(site_id, clock)
+    (fault,) = h.open("device_fault")
+    assert fault.late
+    h.engine.acknowledge(fault.id, by="li")
+    h.engine.gateway_seen(site_id, backlog=0, oldest_age_s=0.0)
+    h.run(1)
+    assert _fault_updates(h) == []
+    (fault,) = h.open("device_fault")
+    assert (fault.state, fault.muted) == (AlertState.ACKNOWLEDGED, None)
+
+
+def test_a_silence_holds_a_late_alert_until_it_ends(site_id: str, clock: FixedClock) -> None:
+    h = _late_fault(site_id, clock)
+    ends = clock.now() + timedelta(seconds=30)
+    h.engine.add_silence(site_id, Silence(devices=["k1"], starts=clock.now(), ends=ends, reason="repair"))
+    h.engine.gateway_seen(site_id, backlog=0, oldest_age_s=0.0)
+    h.run(1)
+    assert _fault_updates(h) == []
+    (fault,) = h.open("device_fault")
+    assert fault.silenced
+    for _ in range(4):
+        h.engine.gateway_seen(site_id)
+        h.run(10)
+    (update,) = _fault_updates(h)
     assert (update.event, update.alert.params["since"]) == (UpdateEvent.FIRED, "09:30")
