@@ -139,8 +139,8 @@ class LiveState:
         self._listeners = Subscribers[Callable[[str], None]]()
 
     def device_view(self, site: str, device: str) -> DeviceView | None:
-        """The device as the hall state knows it; one never accepted but whose messages were
-        rejected for their time shows as ``unknown`` with its clock problem."""
+        """The device as the hall state knows it; one whose every message was rejected for its
+        time shows as never heard of, with its clock problem."""
         dev = self.hall.hall(site).devices.get(device)
         if dev is None and device in self.hall.hall(site).clock_problems:
             dev = DeviceState(site, device, "unknown", "")
