@@ -3,7 +3,8 @@
 A message is late when its ``ts`` is more than ``policy.gateway_silence_s`` behind the
 server's clock. The engine evaluates it at the hall's data time (:class:`CatchUp`: its own
 ``ts``, never going back), so hold times inside a backlog are judged on the messages' own
-times; while the hall's gateway is catching up, its timers run at that data time too. An
+times; while the hall's gateway is catching up and its messages are late, its timers run at
+that data time too. An
 alert a late message fires is held back (``MuteReason`` kind ``late``): stored and shown,
 logged as skipped, not sent, not escalated, and neither is its resolution. When the catch-up
 ends (the gateway's backlog is fresh again), :meth:`CatchUp.release` sends every such alert still
@@ -33,12 +34,14 @@ class CatchUp:
     def __init__(self, sensing: Sensing) -> None:
         self._sensing = sensing
         self.data_time: datetime | None = None
-        """The newest late ``ts`` seen since the last catch-up ended; None: none."""
+        """The newest ``ts`` of the late messages since the last fresh one; None: none."""
 
     def at(self, cfg: SiteConfig, ts: datetime, clock_now: datetime) -> datetime | None:
         """The time to evaluate a message stamped ``ts`` at: the data time when it is late
-        (its own ``ts``, never before a late message already seen), else None."""
+        (its own ``ts``, never before a late message already seen), else None (a fresh
+        message: the hall's data is current again, its timers run on the server's clock)."""
         if (clock_now - ts).total_seconds() <= cfg.notifications.policy.gateway_silence_s:
+            self.data_time = None
             return None
         if self.data_time is None or ts > self.data_time:
             self.data_time = ts
@@ -46,7 +49,7 @@ class CatchUp:
 
     def timers_at(self, now: datetime) -> tuple[datetime, bool]:
         """(when the hall's timers run, whether that is late): the data time while its
-        gateway catches up on a backlog with late data in it, else ``now``."""
+        gateway catches up on a backlog and its newest message was late, else ``now``."""
         if self.data_time is not None and self._sensing.gateway_catching_up:
             return self.data_time, True
         return now, False

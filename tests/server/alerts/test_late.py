@@ -168,3 +168,21 @@ def test_a_silence_holds_a_late_alert_until_it_ends(site_id: str, clock: FixedCl
         h.run(10)
     (update,) = _fault_updates(h)
     assert (update.event, update.alert.params["since"]) == (UpdateEvent.FIRED, "09:30")
+
+
+def test_fresh_data_during_a_catch_up_runs_the_timers_on_the_servers_clock(
+    site_id: str, clock: FixedClock
+) -> None:
+    """A gateway that keeps saying it is behind while its messages are current again (a
+    loaded demo at 80x): the crowding hold runs on the server's clock, and the alert is sent."""
+    data = FixedClock(clock.now() - timedelta(minutes=10))
+    h = Hall(hall(site_id), clock, data_clock=data)
+    h.engine.gateway_seen(site_id, backlog=500, oldest_age_s=600)
+    h.zone("entrance", occupancy=1)  # late
+    data.set(clock.now())
+    h.zone("entrance", occupancy=9)  # fresh, over capacity
+    for _ in range(7):
+        h.engine.gateway_seen(site_id, backlog=500, oldest_age_s=600)
+        h.run(10)
+    (update,) = [u for u in _sent(h) if u.alert.kind == "crowding"]
+    assert "since" not in update.alert.params
