@@ -1,11 +1,12 @@
 """The one hall state: what the server knows about each hall now.
 
 Ingest applies every accepted message (:meth:`HallState.apply`) and every gateway batch
-(:meth:`HallState.gateway_batch`); live views, the device API and reports (through
+(:meth:`HallState.gateway_batch`), and the messages it rejects for their time
+(:meth:`HallState.clock_rejected`); live views, the device API and reports (through
 :class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
 definitions every consumer shares: when a device is offline (its status or last-will says
 so, or its heartbeat expired while the hall's data is live), when a kiosk works, a camera is
-blind and a counter serves. docs/server.md ("One hall state") has the long story.
+blind, a counter serves and a source's clock is wrong. docs/server.md ("One hall state") has the long story.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ OfflineReason = Literal["will", "shutdown", "heartbeat"]
 DEFAULT_HEARTBEAT_S = 30.0
 DEFAULT_GRACE_S = 90.0
 DEFAULT_SILENCE_S = 60.0
+CLOCK_PROBLEM_S = 600.0
+"""A source whose message was rejected for its time this recently, and none accepted since,
+has a wrong clock."""
 
 
 @dataclass
@@ -113,6 +117,22 @@ class Gateway:
 
 
 @dataclass
+class ClockProblem:
+    """The messages of one source the server rejected for their time (reason ``clock: ...``)."""
+
+    count: int
+    """Rejected since the server started."""
+    reason: str
+    """The last rejection's reason."""
+    stamped: datetime
+    """The last rejected message's own time."""
+    rejected_at: datetime
+    """When the last one was rejected (the server's clock)."""
+    accepted_at: datetime | None = None
+    """When a message of the source was last accepted (the server's clock)."""
+
+
+@dataclass
 class Hall:
     """One hall's state. Read it through :class:`HallState`; ingest writes it."""
 
@@ -125,6 +145,7 @@ class Hall:
     gateways: dict[str, Gateway] = field(default_factory=dict)
     last_batch: datetime | None = None
     catching_up: bool = False
+    clock_problems: dict[str, ClockProblem] = field(default_factory=dict)  # source -> its rejections
 
     def counter_states(self) -> dict[str, CounterStatus]:
         return {c: s.state for c, s in list(self.counters.items())}
@@ -174,6 +195,8 @@ class HallState:
     def apply(self, msg: Envelope) -> list[FaultChange]:
         """Apply one accepted message; for device messages, the faults it raised or cleared."""
         h = self.hall(msg.site)
+        if (problem := h.clock_problems.get(msg.source)) is not None:
+            problem.accepted_at = self._clock.now()
         match msg:
             case ZoneState():
                 old = h.zones.get(msg.zone)
@@ -257,7 +280,31 @@ class HallState:
             for dev in list(h.devices.values()):
                 dev.last_heard = now
 
+    def clock_rejected(self, site: str, source: str, stamped: datetime, reason: str) -> None:
+        """A message of ``source`` stamped ``stamped`` was rejected for its time (``reason``)."""
+        h = self.hall(site)
+        now = self._clock.now()
+        problem = h.clock_problems.get(source)
+        if problem is None:
+            h.clock_problems[source] = ClockProblem(1, reason, stamped, now)
+        else:
+            problem.count, problem.reason, problem.stamped = problem.count + 1, reason, stamped
+            problem.rejected_at = now
+
     # ------------------------------------------------------------------ reads
+
+    def clock_problem(self, site: str, source: str, now: datetime | None = None) -> ClockProblem | None:
+        """The rejections of ``source`` while its clock is wrong: one within
+        :data:`CLOCK_PROBLEM_S`, and no message of it accepted after it; else None."""
+        problem = self.hall(site).clock_problems.get(source)
+        if problem is None or (problem.accepted_at is not None and problem.accepted_at > problem.rejected_at):
+            return None
+        age = ((now or self._clock.now()) - problem.rejected_at).total_seconds()
+        return problem if age <= CLOCK_PROBLEM_S else None
+
+    def clock_sources(self, site: str) -> list[str]:
+        """The sources of the hall that ever had a message rejected for its time."""
+        return list(self.hall(site).clock_problems)
 
     def _blind(self, h: Hall, now: datetime) -> bool:
         if h.last_batch is None:

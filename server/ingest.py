@@ -148,8 +148,8 @@ class IngestPipeline:
         """Handle one prepared batch already authorised for ``prepared.header.site``."""
         batch = prepared.header
         results: list[Answer | None] = [None] * prepared.size
-        for i, mid, reason in prepared.rejected:
-            results[i] = ("rejected", mid, reason)
+        for r in prepared.rejected:
+            results[r.position] = ("rejected", r.message_id, r.reason)
         candidates = prepared.candidates
         if self.writer.overloaded:
             raise Overloaded("the InfluxDB spool is full; retry later")
@@ -182,6 +182,9 @@ class IngestPipeline:
                 elif isinstance(item, WaitRecord):
                     self.rollups.add_wait(item, occupancy)
             self.writer.spooled(n_lines)
+            for r in prepared.rejected:  # after the accepted ones: a clock wrong in this batch stays wrong
+                if r.source is not None and r.ts is not None and r.reason.startswith("clock:"):
+                    self.hall.clock_rejected(batch.site, r.source, r.ts, r.reason)
             # Still under the lock, so subscribers see batches in commit order.
             self.live.notify(batch.site)
             messages = [c.message for c in accepted]

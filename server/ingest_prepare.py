@@ -54,12 +54,22 @@ class Candidate(NamedTuple):
     lines: list[str]
 
 
+class Rejected(NamedTuple):
+    """A message of the batch the server does not take, and why."""
+
+    position: int  # in the batch
+    message_id: str | None  # if readable
+    reason: str
+    source: str | None = None  # if the message decoded
+    ts: datetime | None = None  # its own time, if it decoded
+
+
 class PreparedBatch(NamedTuple):
     """A batch after the stateless half; ``header`` is the batch with its messages left out."""
 
     header: IngestBatch
     size: int
-    rejected: list[tuple[int, str | None, str]]  # (index, message id if readable, reason)
+    rejected: list[Rejected]
     candidates: list[Candidate]
 
 
@@ -80,8 +90,9 @@ def prepare(
     batch: IngestBatch, wait_limits: Mapping[str, float], now: datetime, max_age_days: float = MAX_AGE_DAYS
 ) -> PreparedBatch:
     """Validate each message of ``batch`` received at ``now`` and build the lines of the valid
-    ones. A message whose time cannot be stored is rejected with reason ``clock``."""
-    rejected: list[tuple[int, str | None, str]] = []
+    ones. A message whose time cannot be stored is rejected with reason ``clock`` (with its
+    source and time: ingest records the source's clock problem)."""
+    rejected: list[Rejected] = []
     candidates: list[Candidate] = []
     site = batch.site
     limit = wait_limits.get(site, DEFAULT_WAIT_LIMIT_S)
@@ -91,17 +102,21 @@ def prepare(
         try:
             msg = decode_obj(raw)
         except ProtocolError as exc:
-            rejected.append((i, mid, f"{exc.reason}: {exc}"))
+            rejected.append(Rejected(i, mid, f"{exc.reason}: {exc}"))
             continue
         if msg.DIRECTION != "up":
-            rejected.append((i, mid, f"type: {msg.type} is a downlink message; gateways cannot submit it"))
+            rejected.append(
+                Rejected(i, mid, f"type: {msg.type} is a downlink message; gateways cannot submit it")
+            )
             continue
         if msg.site != site:
-            rejected.append((i, mid, f"site: message is for site {msg.site!r}, the batch for {site!r}"))
+            rejected.append(
+                Rejected(i, mid, f"site: message is for site {msg.site!r}, the batch for {site!r}")
+            )
             continue
         problem = clock_problem(msg.ts, now, max_age_days=max_age_days)
         if problem is not None:
-            rejected.append((i, mid, f"clock: {problem}"))
+            rejected.append(Rejected(i, mid, f"clock: {problem}", msg.source, msg.ts))
             continue
         candidates.append(Candidate(i, msg, message_lines(msg, wait_limit_s=limit)))
     header = batch.model_copy(update={"messages": []})

@@ -55,6 +55,13 @@ class DeviceView(_Out):
     faults: list[str] = Field(description="Active fault codes.")
     last_seen: datetime | None = Field(default=None, description="Source time of the last message.")
     heartbeat_s: float | None = Field(default=None, description="Promised heartbeat interval, s.")
+    clock_problem: str | None = Field(
+        default=None,
+        description="Why its messages are rejected now: its clock is wrong (the last rejection's reason).",
+    )
+    clock_rejected: int = Field(
+        default=0, description="Messages rejected for their time since the server started."
+    )
 
 
 class CounterView(_Out):
@@ -106,6 +113,8 @@ class SiteLiveView(_Out):
 
 def _device_view(hall: HallState, d: DeviceState) -> DeviceView:
     now = hall.device_now(d)
+    rejected = hall.hall(d.site).clock_problems.get(d.device)
+    problem = hall.clock_problem(d.site, d.device)
     return DeviceView(
         device=d.device,
         vendor=d.vendor,
@@ -115,6 +124,8 @@ def _device_view(hall: HallState, d: DeviceState) -> DeviceView:
         faults=sorted(d.faults),
         last_seen=d.last_seen,
         heartbeat_s=d.heartbeat_s,
+        clock_problem=None if problem is None else problem.reason,
+        clock_rejected=0 if rejected is None else rejected.count,
     )
 
 
@@ -128,7 +139,11 @@ class LiveState:
         self._listeners = Subscribers[Callable[[str], None]]()
 
     def device_view(self, site: str, device: str) -> DeviceView | None:
+        """The device as the hall state knows it; one whose every message was rejected for its
+        time shows as never heard of, with its clock problem."""
         dev = self.hall.hall(site).devices.get(device)
+        if dev is None and device in self.hall.hall(site).clock_problems:
+            dev = DeviceState(site, device, "unknown", "")
         return None if dev is None else _device_view(self.hall, dev)
 
     def aggregates(self, site: str) -> tuple[float, float | None, int, int, int]:

@@ -1,9 +1,9 @@
 """The alert engine: protocol messages and clock ticks in, alert lifecycle updates out.
 
-It only orchestrates the stages, per hall (docs/alerts.md, "Stages"): the rules
-(``rules/``) turn a message or a tick into signals; muting (``muting.py``) holds stale
-signals back; the lifecycle (``lifecycle.py``) fires, reopens and resolves; silences mute
-alerts; escalation (``escalation.py``) and routing (``routing.py``) pick the channels.
+It only orchestrates the stages, per hall (docs/alerts.md, "Stages"): the rules (``rules/``)
+turn a message or a tick into signals; muting (``muting.py``) holds stale signals back; the
+lifecycle (``lifecycle.py``) fires, reopens and resolves; silences and late data (``late.py``)
+hold alerts back; escalation (``escalation.py``) and routing (``routing.py``) pick the channels.
 Each call returns the updates it caused, stored, handed to every listener (live pages) and
 to the notifier (channels) before it returns; the engine never blocks on a channel.
 """
@@ -22,6 +22,7 @@ from lobbywatch.protocol.enums import AlertState
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.alerts.escalation import escalate
+from server.alerts.late import LATE
 from server.alerts.lifecycle import Step
 from server.alerts.model import Alert, AlertUpdate, EngineStats, UpdateEvent
 from server.alerts.muting import flapping
@@ -51,8 +52,8 @@ class AlertEngine:
         listeners: Sequence[Listener] = (),
         hall: HallState | None = None,
     ) -> None:
-        """``hall``: the server's hall state, which ingest keeps; without it the engine keeps
-        its own from the messages and batches it is given (tests, replay)."""
+        """``hall`` (read as ``engine.hall``): the server's hall state, which ingest keeps;
+        without it the engine keeps its own from the messages and batches it is given."""
         self._clock, self._store, self._notifier, self._forecast = clock, store, notifier, forecast
         self._listeners = Subscribers[Listener]()
         for listener in listeners:
@@ -60,7 +61,7 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._sites: dict[str, SiteState] = {}
         self._configs: dict[str, SiteConfig] = {}
-        self._hall, self._feeds_hall = hall or HallState(clock, self._configs), hall is None
+        self.hall, self._feeds_hall = hall or HallState(clock, self._configs), hall is None
         self._now = clock.now()
         self.stats = EngineStats()
         for cfg in sites:
@@ -72,7 +73,7 @@ class AlertEngine:
             site = self._sites.get(cfg.site)
             self._configs[cfg.site] = cfg
             if site is None:
-                site = self._sites[cfg.site] = SiteState(cfg, self._hall)
+                site = self._sites[cfg.site] = SiteState(cfg, self.hall)
                 for alert in self._store.open_alerts(cfg.site) if self._store is not None else []:
                     site.lifecycle.replace(alert)
             site.cfg = cfg
@@ -128,13 +129,14 @@ class AlertEngine:
         if site is None:
             self.stats.unknown_site += 1
             return []
-        now = self._advance(message.ts, clock_now)
+        late_at = site.catch_up.at(site.cfg, message.ts, clock_now)
+        now = late_at or self._advance(message.ts, clock_now)
         out: list[AlertUpdate] = []
         try:
             if self._feeds_hall:
-                self._hall.apply(message)
+                self.hall.apply(message)
             for signal in site.signals(message, now):
-                self._apply(site, signal, now, out)
+                self._apply(site, signal, now, out, late_at is not None)
         except Exception:  # a bug in one rule must not stop the stream
             self.stats.errors += 1
             log.exception("alert rules failed on %s from %s/%s", message.type, message.site, message.source)
@@ -153,29 +155,31 @@ class AlertEngine:
             now = self._advance(None)
             if self._feeds_hall:
                 outbox = Backlog(count=backlog, bytes=0, oldest_age_s=oldest_age_s)
-                self._hall.gateway_batch(site, gateway or "gateway", outbox, now)
+                self.hall.gateway_batch(site, gateway or "gateway", outbox, now)
             out: list[AlertUpdate] = []
-            self._apply(s, gateway_signal(s.cfg, s.sensing, now), now, out)
+            self._apply(s, gateway_signal(s.cfg, s.sensing, now), now, out, False)
             self._emit(s, out)
             return out
 
     def tick(self, now: datetime | None = None) -> list[AlertUpdate]:
-        """Timers: hold times, heartbeat expiry, gateway silence, forecast, surge decay,
-        escalation, and muting (silences that start or end, inhibitions)."""
+        """Timers (at the hall's data time while it catches up on late data): hold times, heartbeats,
+        gateway silence, forecast, surge decay, escalation, muting, the end of a catch-up."""
         with self._lock:
-            t = self._advance(now)
+            t_now = self._advance(now)
             all_out: list[AlertUpdate] = []
             for site in self._sites.values():
-                out: list[AlertUpdate] = []
-                changed: list[Alert] = []
+                out, changed = list[AlertUpdate](), list[Alert]()
                 try:
+                    t, late = site.catch_up.timers_at(t_now)
                     for signal in site.timed_signals(t, self._forecast):
-                        self._apply(site, signal, t, out)
+                        self._apply(site, signal, t, out, late)
                     for signal in site.lifecycle.pending():  # after: those just cleared are gone
-                        self._apply(site, signal, t, out)
+                        self._apply(site, signal, t, out, late)
                     out += escalate(site.lifecycle, site.cfg.notifications, t)
                     let_through, changed = site.muting.refresh(site.cfg, site.lifecycle, t)
+                    sent_late, changed_late = site.catch_up.release(site.cfg, site.lifecycle, site.muting, t)
                     out += [routed(site.cfg.notifications, a, UpdateEvent.FIRED, t) for a in let_through]
+                    out, changed = out + sent_late, changed + changed_late
                 except Exception:
                     self.stats.errors += 1
                     log.exception("alert timers failed for %s", site.cfg.site)
@@ -198,19 +202,21 @@ class AlertEngine:
                 return step.alert
         raise KeyError(f"no open alert {alert_id!r}")
 
-    def _apply(self, site: SiteState, signal: Signal | None, now: datetime, out: list[AlertUpdate]) -> None:
+    def _apply(
+        self, site: SiteState, signal: Signal | None, now: datetime, out: list[AlertUpdate], late: bool
+    ) -> None:
         """Inhibit, then the lifecycle; a lifecycle step becomes a routed update."""
         if signal is not None:
             step = site.lifecycle.apply(site.cfg, signal, now, site.muting.inhibited)
             if step is not None:
-                out.append(self._update(site, step, now))
+                out.append(self._update(site, step, now, late))
 
-    def _update(self, site: SiteState, step: Step, now: datetime) -> AlertUpdate:
-        """Silence (a firing alert), then routing: the update, or why it is held back."""
+    def _update(self, site: SiteState, step: Step, now: datetime, late: bool = False) -> AlertUpdate:
+        """Late data or silence (a firing alert), then routing: the update, or why it is held back."""
         alert = step.alert
         fired = step.event in (UpdateEvent.FIRED, UpdateEvent.REOPENED)
         if fired:
-            alert = alert.evolve(muted=site.muting.silenced(site.cfg, alert, now))
+            alert = alert.evolve(muted=LATE if late else site.muting.silenced(site.cfg, alert, now))
             site.lifecycle.replace(alert)
             self.stats.fired += 1
         held_back = flapping(alert) if step.flapping else None

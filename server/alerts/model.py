@@ -27,6 +27,7 @@ class AlertKind(StrEnum):
     KIOSK_CAPACITY = "kiosk_capacity"
     LOITERING = "loitering"
     SENSING_BLIND = "sensing_blind"
+    DEVICE_CLOCK = "device_clock"
 
 
 class UpdateEvent(StrEnum):
@@ -39,7 +40,7 @@ class UpdateEvent(StrEnum):
     RESOLVED = "resolved"
 
 
-MuteKind = Literal["silence", "inhibit", "flap"]
+MuteKind = Literal["silence", "inhibit", "flap", "late"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,8 @@ class MuteReason:
     """Why an alert or an update is held back, as the muting stage found it.
 
     ``kind``: a silence (maintenance window), an inhibition (the data behind the alert is
-    stale) or flap suppression. ``key`` is the text key ``server.alerts.templates`` renders
+    stale), flap suppression, or late data (raised from a backlog, not sent until the
+    catch-up ends: ``server.alerts.late``). ``key`` is the text key ``server.alerts.templates`` renders
     in both languages; ``source`` names what holds it back (the silence's reason, a camera,
     the gateway, the reopen count) and fills the text.
     """
@@ -100,6 +102,11 @@ class Alert:
         return self.muted is not None and self.muted.kind == "silence"
 
     @property
+    def late(self) -> bool:
+        """Raised from late data (a backlog) and not sent yet (``server.alerts.late``)."""
+        return self.muted is not None and self.muted.kind == "late"
+
+    @property
     def is_open(self) -> bool:
         return self.state != AlertState.RESOLVED
 
@@ -122,7 +129,7 @@ class AlertUpdate:
     channels: tuple[str, ...] = ()
     audience: tuple[str, ...] = ()
     held_back: MuteReason | None = None
-    """Why it is not sent to its channels (a silence, flapping); None: it is sent."""
+    """Why it is not sent to its channels (a silence, flapping, late data); None: it is sent."""
 
     @property
     def notify(self) -> bool:

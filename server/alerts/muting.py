@@ -6,6 +6,8 @@
   fires nor resolves its alert.
 * Silences (hall config and run time) hold an *alert's* notifications back: it is tracked,
   stored and shown, not sent, and does not escalate.
+* Late data (``server.alerts.late``) holds back the alerts a backlog raises until the
+  catch-up ends; :meth:`Muting.refresh` leaves their reason alone.
 
 The reason (:class:`~server.alerts.model.MuteReason`) is kept on the alert (``muted``) and
 on each update held back; ``server.alerts.templates`` renders it (docs/alerts.md).
@@ -38,6 +40,7 @@ class MuteText(StrEnum):
     CAMERA_BLIND = "camera_blind"
     GATEWAY_CATCHING_UP = "gateway_catching_up"
     FLAPPING = "flapping"
+    LATE_DATA = "late_data"
 
 
 class Muter(Protocol[T_contra]):
@@ -145,6 +148,8 @@ class Muting:
         let_through: list[Alert] = []
         changed: list[Alert] = []
         for alert in list(lifecycle.open.values()):
+            if alert.late:
+                continue  # held back until the catch-up ends (server.alerts.late)
             signal = lifecycle.last_signal(alert)
             reason = self.silenced(cfg, alert, now) or (self.inhibited(signal, now) if signal else None)
             if reason == alert.muted:

@@ -2,7 +2,7 @@
 
 Routes (``notifications.routes``) match an alert by kind, audience and vendor; an
 acknowledgement or resolution also goes to every escalation channel the alert reached.
-An update held back (a silence, flapping) is logged as not sent, once per channel it
+An update held back (a silence, flapping, late data) is logged as not sent, once per channel it
 would have gone to (docs/alerts.md, "Channels").
 """
 
@@ -48,9 +48,10 @@ def routed(
     now: datetime,
     held_back: MuteReason | None = None,
 ) -> AlertUpdate:
-    """The update of ``alert`` for ``event``, to its routes' channels; a silenced alert's
-    update is held back by its silence (or by ``held_back``, e.g. flapping)."""
-    if held_back is None and alert.silenced:
+    """The update of ``alert`` for ``event``, to its routes' channels; the update of a
+    silenced alert, or of one raised from late data, is held back by that reason (or by
+    ``held_back``, e.g. flapping)."""
+    if held_back is None and (alert.silenced or alert.late):
         held_back = alert.muted
     return AlertUpdate(alert, event, now, channels_for(notify, alert, event), alert.audience, held_back)
 

@@ -1,8 +1,9 @@
 """One hall as the alert engine holds it, and which rules a message or a tick runs there.
 
-:class:`SiteState` keeps the engine's own state of a hall (arrivals, lifecycle, muting) and
-reads the rest (zones, counters, cameras, devices, gateway) from the one hall state; ``signals`` and
-``timed_signals`` are the rules stage of the engine (docs/alerts.md, "Stages").
+:class:`SiteState` keeps the engine's own state of a hall (arrivals, lifecycle, muting,
+catch-up on late data) and reads the rest (zones, counters, cameras, devices, gateway) from
+the one hall state; ``signals`` and ``timed_signals`` are the rules stage of the engine
+(docs/alerts.md, "Stages").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lobbywatch.protocol.messages import (
 )
 from server.alerts import rules
 from server.alerts.device_facts import HallDevices
+from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
 from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
@@ -46,12 +48,14 @@ class SiteState:
     arrivals: ArrivalWindow = field(default_factory=ArrivalWindow)
     forecast_at: datetime | None = None
     muting: Muting = field(init=False)
+    catch_up: CatchUp = field(init=False)
 
     def __post_init__(self) -> None:
         self.lifecycle = Lifecycle(self.cfg.site)
         self.sensing = Sensing(self.hall, self.cfg.site)
         self.devices = HallDevices(self.hall, self.cfg.site)
         self.muting = Muting(self.sensing)
+        self.catch_up = CatchUp(self.sensing)
 
     @property
     def counters(self) -> dict[str, CounterStatus]:
@@ -77,11 +81,12 @@ class SiteState:
         return []
 
     def timed_signals(self, now: datetime, forecast: ForecastProvider | None) -> list[Signal]:
-        """The rules that run on time alone: gateway silence, heartbeat expiry, kiosk
+        """The rules that run on time alone: gateway silence, clocks, heartbeat expiry, kiosk
         capacity, surge decay, the forecast peak (asked at most once a minute)."""
         cfg = self.cfg
         gateway = rules.gateway_signal(cfg, self.sensing, now)
         signals = [] if gateway is None else [gateway]
+        signals += rules.clock_signals(cfg, self.sensing)
         signals += [rules.offline_signal(cfg, self.devices, d, now) for d in self.devices.devices()]
         signals += rules.capacity_signals(cfg, self.devices, now)
         if self.arrivals.last_totals:

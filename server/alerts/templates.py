@@ -6,7 +6,8 @@ Parameters come from the rule that raised the alert: a plain value; a ``{"en": .
 "zh-CN": ...}`` name from the hall's configuration; a list of ids (joined with ", " or
 "、", "none"/"无" when empty); in ``what`` and ``why``, a text key of :data:`TEXTS` (a
 camera's own reason, not a key, is shown as it came); ``detail``, a device's own words,
-in brackets when there are any.
+in brackets when there are any. An alert sent late (``server.alerts.late``) says since
+when (``since``, the hall's local time).
 """
 
 from __future__ import annotations
@@ -120,6 +121,14 @@ TEMPLATES: dict[str, Template] = {
         "{what}无数据（{why}）。相关区域和设备的告警暂缓，以免误报。",
         "No data from {what} ({why}). Alerts of its zones and devices are held back to avoid false alarms.",
     ),
+    AlertKind.DEVICE_CLOCK: _t(
+        "时钟错误：{source}",
+        "Wrong clock: {source}",
+        "{source}的消息时间错误（最近一条为 {stamped}），已拒收 {count} 条，"
+        "其数据未入库。请校准其时钟（NTP）。",
+        "{source} stamps its messages with a wrong time (the last: {stamped}); {count} rejected, "
+        "its data is not stored. Fix its clock (NTP).",
+    ),
 }
 
 TEXTS: dict[str, dict[Lang, str]] = {
@@ -155,12 +164,20 @@ MUTE_TEXTS: dict[str, dict[Lang, str]] = {
         "zh-CN": "未发送：已反复 {source} 次",
         "en": "Not sent: reopened {source} times (flapping)",
     },
+    MuteText.LATE_DATA: {
+        "zh-CN": "未发送：由补传的积压数据触发（已过去的情况）",
+        "en": "Not sent: raised from data that arrived late (backlog)",
+    },
 }
 """Why an alert or an update is held back, by :attr:`MuteReason.key`."""
 
 _LIST_SEP: dict[Lang, str] = {"zh-CN": "、", "en": ", "}
 _NONE: dict[Lang, str] = {"zh-CN": "无", "en": "none"}
 _DETAIL: dict[Lang, str] = {"zh-CN": "（{}）", "en": " ({})"}
+_SINCE: dict[Lang, str] = {
+    "zh-CN": "自 {since} 起（营业厅数据延迟上报）。",
+    "en": " Since {since} (the hall's data arrived late).",
+}
 
 _EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
     UpdateEvent.FIRED: {"zh-CN": "", "en": ""},
@@ -207,6 +224,8 @@ def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> 
         except (ValueError, TypeError, KeyError) as exc:
             title, body = alert.kind, f"{alert.kind} {alert.subject} ({exc})"
     prefix = _EVENT_PREFIX[event][lang]
+    if "since" in alert.params:
+        body += _SINCE[lang].format(since=alert.params["since"])
     if event == UpdateEvent.ACKNOWLEDGED and alert.acked_by:
         extra = {"zh-CN": f"（{alert.acked_by} 确认", "en": f" (by {alert.acked_by}"}[lang]
         if alert.ack_comment:

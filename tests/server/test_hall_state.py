@@ -128,3 +128,30 @@ def test_working_kiosk_is_online_in_service_without_unusable_faults(
     hall.apply(sim.make(DeviceEvent, event=DeviceEventKind.FAULT_RAISED, code="CARD_JAM"))
     assert hall.kiosks(cfg.site) == (["kiosk-bill-1"], ["kiosk-topup-1", "kiosk-sim-1"])
     assert hall.device_now(hall.hall(cfg.site).devices["kiosk-sim-1"]).state == "faulted"
+
+
+def test_a_source_has_a_wrong_clock_while_its_messages_are_rejected_for_their_time(
+    hall: HallState, cfg: SiteConfig, clock: FixedClock
+) -> None:
+    """Rejections for the time make a clock problem until one of its messages is accepted,
+    or none is rejected for CLOCK_PROBLEM_S; the count stays."""
+    from server.hall_state import CLOCK_PROBLEM_S
+
+    site, device = cfg.site, KIOSKS[0]
+    assert hall.clock_problem(site, device) is None
+    ahead = clock.now() + timedelta(days=400)
+    hall.clock_rejected(site, device, ahead, "clock: ts is 400.0 days ahead")
+    hall.clock_rejected(site, device, ahead, "clock: ts is 400.0 days ahead")
+    problem = hall.clock_problem(site, device)
+    assert problem is not None
+    assert (problem.count, problem.stamped, problem.reason) == (2, ahead, "clock: ts is 400.0 days ahead")
+    assert hall.clock_sources(site) == [device]
+    hall.apply(heartbeat(stamper(cfg, clock, device)))  # same instant: the same batch, still wrong
+    assert hall.clock_problem(site, device) is not None
+    clock.advance(5)
+    hall.apply(heartbeat(stamper(cfg, clock, device)))  # accepted again: its clock was fixed
+    assert hall.clock_problem(site, device) is None
+    hall.clock_rejected(site, "cam-1", ahead, "clock: ahead")
+    clock.advance(CLOCK_PROBLEM_S + 1)  # nothing rejected for a while: no longer a problem
+    assert hall.clock_problem(site, "cam-1") is None
+    assert hall.hall(site).clock_problems[device].count == 2

@@ -3,7 +3,7 @@
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
 * ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
-* ``sensing``: camera blind, gateway silent.
+* ``sensing``: camera blind, gateway silent, a source's clock wrong.
 
 A rule never fires an alert itself: the lifecycle (``server.alerts.lifecycle``) applies
 hold times, clear holds and flap suppression, muting (``server.alerts.muting``) holds
@@ -11,7 +11,7 @@ signals and alerts back (docs/alerts.md).
 """
 
 from server.alerts.rules.devices import capacity_signals, device_signals, fault_signal, offline_signal
-from server.alerts.rules.sensing import Sensing, camera_signal, gateway_signal
+from server.alerts.rules.sensing import Sensing, camera_signal, clock_signals, gateway_signal
 from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
 from server.alerts.rules.zones import (
     ArrivalWindow,
@@ -31,6 +31,7 @@ __all__ = [
     "Signal",
     "camera_signal",
     "capacity_signals",
+    "clock_signals",
     "device_signals",
     "fault_signal",
     "forecast_signal",

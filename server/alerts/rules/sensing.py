@@ -1,19 +1,20 @@
-"""Sensing rules: a camera blind, the hall's gateway silent; and the sensing state the
-inhibitions read (``server.alerts.muting``): which cameras are blind, whether the gateway
-is silent or catching up on a backlog.
+"""Sensing rules: a camera blind, the hall's gateway silent, a source's clock wrong; and the
+sensing state the inhibitions read (``server.alerts.muting``): which cameras are blind,
+whether the gateway is silent or catching up on a backlog.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus
 from server.alerts.model import AlertKind
 from server.alerts.rules.spec import Signal, hall_name
-from server.hall_state import HallState, camera_blind
+from server.hall_state import ClockProblem, HallState, camera_blind
 
 
 class SensingText(StrEnum):
@@ -50,6 +51,14 @@ class Sensing:
     def gateway_catching_up(self) -> bool:
         return self._hall.hall(self._site).catching_up
 
+    @property
+    def clock_sources(self) -> list[str]:
+        return self._hall.clock_sources(self._site)
+
+    def clock_problem(self, source: str) -> ClockProblem | None:
+        """The source's messages rejected for their time, while its clock is wrong (now)."""
+        return self._hall.clock_problem(self._site, source)
+
 
 def camera_signal(message: CameraStatus) -> Signal:
     """On while the camera is blind (``server.hall_state.camera_blind``); ``why`` is the
@@ -73,3 +82,24 @@ def gateway_signal(cfg: SiteConfig, sensing: Sensing, now: datetime) -> Signal |
         "silence_s": limit,
     }
     return Signal(AlertKind.SENSING_BLIND, "gateway", silent, params)
+
+
+def clock_signals(cfg: SiteConfig, sensing: Sensing) -> list[Signal]:
+    """On while a source's messages are rejected for their time (a device's or camera's clock
+    is wrong: ``server.hall_state.HallState.clock_problem``), off once one is accepted."""
+    signals: list[Signal] = []
+    for source in sensing.clock_sources:
+        problem = sensing.clock_problem(source)
+        params: dict[str, Any] = {"source": source}
+        if problem is not None:
+            params.update(count=problem.count, stamped=problem.stamped.isoformat(timespec="seconds"))
+        device: str | None = source
+        try:
+            vendor: str | None = cfg.device(source).vendor
+        except KeyError:  # a camera, or a device the hall does not list
+            device = vendor = None
+        on = problem is not None
+        signals.append(
+            Signal(AlertKind.DEVICE_CLOCK, f"clock:{source}", on, params, device=device, vendor=vendor)
+        )
+    return signals

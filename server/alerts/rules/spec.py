@@ -54,6 +54,7 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec(AlertKind.KIOSK_CAPACITY, ("manager", "guide"), Severity.CRITICAL),
         RuleSpec(AlertKind.LOITERING, ("guide",), Severity.INFO),
         RuleSpec(AlertKind.SENSING_BLIND, ("manager",), Severity.WARNING, 0.0, 0.0),
+        RuleSpec(AlertKind.DEVICE_CLOCK, ("manager", "vendor"), Severity.WARNING, 0.0, 0.0),
     )
 }
 

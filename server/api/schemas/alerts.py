@@ -24,7 +24,7 @@ class _Out(BaseModel):
 class MutedOut(_Out):
     """Why an alert is held back: a silence, or an inhibition of its rule (docs/alerts.md)."""
 
-    kind: Literal["silence", "inhibit", "flap"] = Field(description="Which stage holds it back.")
+    kind: Literal["silence", "inhibit", "flap", "late"] = Field(description="Which stage holds it back.")
     reason: str = Field(description="Text key of the reason (gateway_silent, camera_blind, silence, ...).")
     source: str = Field(description="What holds it back: the silence's reason, a camera, the gateway.")
     title: LocalizedOut = Field(description="The reason, both languages.")

@@ -131,7 +131,9 @@ class RecordingNotifier:
 
 
 class Hall:
-    """Drives an engine with scripted messages; time moves only through :meth:`run`."""
+    """Drives an engine with scripted messages; time moves only through :meth:`run`.
+    Messages are stamped with ``data_clock`` (default: the engine's clock), to replay a
+    backlog whose data is older than the server's clock."""
 
     def __init__(
         self,
@@ -140,9 +142,11 @@ class Hall:
         *,
         store: AlertStore | None = None,
         forecast: ForecastProvider | None = None,
+        data_clock: FixedClock | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
+        self.data_clock = data_clock or clock
         self.notifier = RecordingNotifier()
         self.store = store if store is not None else MemoryAlertStore()
         self.engine = AlertEngine(
@@ -154,7 +158,7 @@ class Hall:
         self._entered: dict[str, int] = {}
 
     def stamp(self, source: str) -> Stamper:
-        return self._stampers.setdefault(source, Stamper(self.cfg.site, source, clock=self.clock))
+        return self._stampers.setdefault(source, Stamper(self.cfg.site, source, clock=self.data_clock))
 
     def send(self, message: Envelope) -> list[AlertUpdate]:
         return self.engine.feed(message)

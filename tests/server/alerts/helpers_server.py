@@ -46,12 +46,14 @@ class Served:
         stamper = self.stampers.setdefault(source, Stamper(self.site, source, clock=self.clock))
         return stamper.make(cls, **fields)
 
-    def ingest(self, messages: Sequence[Envelope]) -> None:
+    def ingest(self, messages: Sequence[Envelope], backlog: int = 0, oldest_age_s: float = 0.1) -> Any:
+        """Post a gateway batch (``backlog``: messages left behind it, the oldest this old);
+        returns the ingest answer."""
         body: dict[str, Any] = {
             "gateway": "gw-1",
             "site": self.site,
             "sent_at": self.clock.now().isoformat(),
-            "backlog": {"count": len(messages), "bytes": 300, "oldest_age_s": 0.1},
+            "backlog": {"count": backlog or len(messages), "bytes": 300, "oldest_age_s": oldest_age_s},
             "messages": [to_dict(m) for m in messages],
         }
         answer = self.client.post(
@@ -60,6 +62,7 @@ class Served:
             headers={**self.auth("gateway"), "Content-Type": "application/json"},
         )
         assert answer.status_code == 200, answer.text
+        return answer.json()
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}

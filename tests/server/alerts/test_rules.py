@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from lobbywatch.clock import FixedClock
 from server.alerts.model import UpdateEvent
+from server.alerts.templates import render
 
 from .helpers_hall import Hall, hall
 
@@ -320,3 +321,25 @@ def test_device_offline_waits_for_opening_hours(site_id: str) -> None:
     h.run(1)
     fired = h.fired("device_offline")
     assert [u.at for u in fired] == [datetime.fromisoformat("2026-11-23T01:00:00+00:00")]
+
+
+def test_a_wrong_clock_raises_device_clock_until_its_messages_are_accepted(
+    site_id: str, clock: FixedClock
+) -> None:
+    """The hall state says which sources' messages are rejected for their time; the rule reads
+    it: a device's alert goes to its vendor too, a camera's to the managers."""
+    h = Hall(hall(site_id), clock)
+    ahead = clock.now() + timedelta(days=400)
+    h.engine.hall.clock_rejected(site_id, "k1", ahead, "clock: ts is 400.0 days ahead")
+    h.engine.hall.clock_rejected(site_id, "cam-2", ahead, "clock: ts is 400.0 days ahead")
+    h.run(1)
+    k1 = next(u.alert for u in h.fired("device_clock") if u.alert.subject == "clock:k1")
+    assert (k1.device, k1.vendor, k1.params["count"]) == ("k1", "v-one", 1)
+    assert h.notifier.channels_for(k1.id, UpdateEvent.FIRED) == {"managers", "vendor-one"}
+    cam = next(u.alert for u in h.fired("device_clock") if u.alert.subject == "clock:cam-2")
+    assert (cam.device, cam.vendor) == (None, None)
+    assert h.notifier.channels_for(cam.id, UpdateEvent.FIRED) == {"managers"}
+    assert "2027-12-28T01:30:00+00:00" in render(k1, "en")[1]
+    h.heartbeat("k1")  # accepted again: its clock was fixed
+    h.run(1)
+    assert [u.alert.subject for u in h.events("device_clock", UpdateEvent.RESOLVED)] == ["clock:k1"]

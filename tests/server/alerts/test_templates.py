@@ -36,6 +36,7 @@ def test_every_kind_renders_in_both_languages(site_id: str, clock: FixedClock) -
     h.device_event("k2", event="out_of_service_on", by="hand")
     h.device_status("k3", state="offline", will=True)
     h.camera("cam-2", state="online", stream_ok=False)
+    h.engine.hall.clock_rejected(site_id, "k2", clock.now() + timedelta(days=400), "clock: ts ahead")
     for _ in range(10):
         h.run(10)
         h.engine.gateway_seen(site_id)
