@@ -10,10 +10,8 @@ dispatcher can retry. Signatures follow each service's published scheme:
 * Feishu: ``timestamp`` (s) and ``sign`` = base64 HMAC-SHA256 with ``"<timestamp>\\n<secret>"``
   as key over an empty message, in the JSON body.
 
-Text that comes from devices, configurations or people (a fault's ``detail``, ids, zone and
-hall names, an acknowledgement comment) is escaped for each chat platform's syntax before
-it enters a message (:func:`escaped_alert`), so it cannot add links, images, mentions or
-markdown structure. See docs/alerts.md ("Channels").
+Words from devices, configurations or people are escaped per platform before they enter a
+message (:mod:`server.alerts.escaping`). See docs/alerts.md ("Channels").
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import smtplib
 import ssl
 import threading
@@ -49,8 +46,16 @@ from lobbywatch.config.notify import (
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.messages import AlertNotice, LocalizedText
 from lobbywatch.protocol.sequence import Stamper
-from server.alerts.model import Alert, AlertUpdate
-from server.alerts.templates import LANGS, TEXT_PARAMS, TEXTS, Lang, render
+from server.alerts.escaping import (
+    Escape,
+    escape_lark_text,
+    escape_markdown,
+    escape_slack,
+    escaped_alert,
+    plain,
+)
+from server.alerts.model import AlertUpdate
+from server.alerts.templates import LANGS, Lang, render
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -97,92 +102,6 @@ def _secret(
     return None
 
 
-# --------------------------------------------------------------------------- escaping
-
-Escape = Callable[[str], str]
-
-_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
-#: Characters that open links, images, mentions, HTML or emphasis in WeCom's and DingTalk's
-#: markdown, swapped for their full-width look-alikes (neither platform documents a
-#: backslash escape, so a look-alike is the one way that renders the same everywhere).
-_MARKDOWN_SWAP = str.maketrans(
-    {
-        "\\": "＼",
-        "`": "｀",
-        "*": "＊",
-        "[": "［",
-        "]": "］",
-        "(": "（",
-        ")": "）",
-        "<": "＜",
-        ">": "＞",
-        "#": "＃",
-        "!": "！",
-        "|": "｜",
-        "~": "～",
-        "@": "＠",
-        "&": "＆",
-    }
-)
-_EDGE_UNDERSCORE = re.compile(r"(?<!\w)_|_(?!\w)")  # _emphasis_; ids like kiosk_bill_1 stay
-_BLOCK_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)\.)")  # a list item, a rule or a heading line
-
-
-def _no_autolink(text: str) -> str:
-    """``https://x`` shown, not linked: the colon is swapped for a full-width one."""
-    return text.replace("://", "：//")
-
-
-def escape_markdown(text: str) -> str:
-    """``text`` as literal words in a markdown message: one line, no markdown syntax."""
-    flat = _EDGE_UNDERSCORE.sub("＿", _LINE_BREAKS.sub(" ", text)).translate(_MARKDOWN_SWAP)
-    flat = _BLOCK_START.sub(
-        lambda m: m[1] + ({"-": "－", "+": "＋", "=": "＝"}.get(m[2]) or m[3] + "．"), flat
-    )
-    return _no_autolink(flat)
-
-
-def escape_lark_text(text: str) -> str:
-    """``text`` in a Feishu text message: ``<at user_id="all">`` and the like shown, not mentions."""
-    return _no_autolink(text.replace("<", "＜").replace(">", "＞"))
-
-
-def escape_slack(text: str) -> str:
-    """``text`` in a Slack message: ``&``, ``<``, ``>`` as entities (Slack's own escaping), so
-    ``<@U123>``, ``<!channel>`` and ``<https://x|y>`` are shown, not acted on."""
-    return _no_autolink(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-
-
-def _plain(text: str) -> str:
-    return text
-
-
-def escaped_alert(alert: Alert, escape: Escape) -> Alert:
-    """A copy of ``alert`` whose outside words (parameters, subject, acknowledgement) are
-    escaped; numbers and the text keys of :data:`TEXTS` stay as they are, so the templates'
-    own words and formats render unchanged. The one place where such words enter a chat body."""
-
-    def one(value: Any) -> Any:
-        return escape(value) if isinstance(value, str) else value
-
-    def param(key: str, value: Any) -> Any:
-        if key in TEXT_PARAMS and isinstance(value, str) and value in TEXTS:
-            return value
-        if isinstance(value, dict):
-            return {k: one(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [one(v) for v in value]
-        return one(value)
-
-    return alert.evolve(
-        site=escape(alert.site),
-        subject=escape(alert.subject),
-        params={k: param(k, v) for k, v in alert.params.items()},
-        acked_by=one(alert.acked_by),
-        ack_comment=one(alert.ack_comment),
-    )
-
-
 # --------------------------------------------------------------------------- text
 
 
@@ -196,7 +115,7 @@ def compose(
     updates: Sequence[AlertUpdate],
     *,
     markdown: bool,
-    escape: Escape = _plain,
+    escape: Escape = plain,
 ) -> tuple[str, str]:
     """(subject line, text) of a batch, in the channel's language(s); every word that does
     not come from the templates goes through ``escape`` (the channel's syntax)."""

@@ -85,12 +85,10 @@ def test_any_body_is_a_batch_or_a_4xx_naming_what_is_wrong(body: bytes) -> None:
 @given(st.lists(mutated_messages(finite=True), max_size=5))
 def test_every_message_gets_exactly_one_answer(messages: list[dict[str, Any]]) -> None:
     prepared = prepare_body(_batch(messages), {}, NOW)
-    answered = sorted(
-        [i for i, _mid, _reason in prepared.rejected] + [c.position for c in prepared.candidates]
-    )
+    answered = sorted([r.position for r in prepared.rejected] + [c.position for c in prepared.candidates])
     assert answered == list(range(len(messages)))
     assert prepared.size == len(messages)
-    assert all(reason for _i, _mid, reason in prepared.rejected)
+    assert all(r.reason for r in prepared.rejected)
 
 
 # --------------------------------------------------------------------------- end to end

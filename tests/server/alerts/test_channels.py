@@ -25,9 +25,10 @@ from lobbywatch.protocol.codec import decode
 from lobbywatch.protocol.messages import AlertNotice
 from lobbywatch.protocol.topics import alert_downlink_topic
 from lobbywatch.services import Influxd, wait_until
-from server.alerts.channels import dingtalk_sign, escape_lark_text, escape_markdown, escape_slack
+from server.alerts.channels import dingtalk_sign
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
+from server.alerts.escaping import escape_lark_text, escape_markdown, escape_slack
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.store import MemoryAlertStore
