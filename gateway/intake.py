@@ -39,7 +39,7 @@ from lobbywatch.config.site import BrokerConfig
 from lobbywatch.mqtt_session import MqttSession
 from lobbywatch.protocol.messages import Receipt
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.protocol.topics import parse_topic, uplink_filter
+from lobbywatch.protocol.topics import parse_topic, receipt_topic, uplink_filter
 
 log = logging.getLogger("lobbywatch.gateway.intake")
 
@@ -102,6 +102,7 @@ class Intake:
         # The receipts' own envelope: numbered per process (a new epoch each start).
         self._stamper = Stamper(site, gateway_id, clock=clock, epoch=int(clock.now().timestamp()))
         self._stamp_lock = threading.Lock()
+        self._receipts_prefix = receipt_topic(site, "")
         self._queue: queue.Queue[_Arrival | None] = queue.Queue()
         self._generation = 0
         self._stop = threading.Event()
@@ -144,11 +145,15 @@ class Intake:
         self._generation += 1
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers check this; never let it stop the network thread
             topic = msg._topic.decode("utf-8", "replace")
+        if topic.startswith(self._receipts_prefix):  # our own receipts, back through site/#
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
         self._queue.put(
             _Arrival(self._generation, msg.mid, msg.qos, bool(msg.retain), topic, bytes(msg.payload))
         )

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.devices.agent import DeviceAgent
@@ -23,12 +30,16 @@ from gateway.quarantine_log import QuarantineLog
 from gateway.receipts import Position, ReceiptBook, Standing
 from gateway.service import Gateway, GatewaySettings
 from lobbywatch.clock import FixedClock
+from lobbywatch.config.site import load_site_config
 from lobbywatch.protocol.topics import device_event_topic, device_status_topic, receipt_topic
-from lobbywatch.services import Mosquitto, wait_until
+from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until
 from tests.conftest import broker_config
-from tests.edge.devices.helpers_devices import KIOSK, hall
-from tests.gateway.helpers_gateway import gateway_settings, running
+from tests.edge.devices.helpers_devices import EXAMPLE, KIOSK, KIOSK_B, hall
+from tests.gateway.helpers_gateway import gateway_settings, running, start_gateway_process
 from tests.gateway.helpers_ingest import IngestReceiver
+
+GATEWAY_TOKEN = "lw_gw-chaos-secret"
+ADMIN_TOKEN = "lw_admin-chaos-secret"
 
 # --------------------------------------------------------------------------- the receipt book
 
@@ -268,3 +279,162 @@ def test_a_flood_of_bad_payloads_logs_a_few_lines(
             client.disconnect()
     lines = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
     assert 1 <= len(lines) <= 3, lines
+
+
+# --------------------------------------------------------------------------- chaos
+
+
+def _server_process(tmp_path: Path, site_id: str, influxd: Influxd, port: int) -> subprocess.Popen[bytes]:
+    """``lobbywatch server run`` on ``port`` (SQLite, ``influxd``), with a gateway token."""
+    hall = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    hall["site"] = site_id
+    hall.pop("notifications", None)
+    (tmp_path / "server-hall.yaml").write_text(yaml.safe_dump(hall, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "gateway.token").write_text(GATEWAY_TOKEN + "\n")
+    (tmp_path / "admin.token").write_text(ADMIN_TOKEN + "\n")
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        f"""
+listen: {{host: 127.0.0.1, port: {port}}}
+sql_url: sqlite:///server.sqlite3
+influx: {{url: {influxd.url}, database: chaos, flush_interval_s: 0.2}}
+halls: [server-hall.yaml]
+bootstrap_tokens:
+  - {{name: ops, role: admin, token_file: admin.token}}
+  - {{name: gw, role: gateway, token_file: gateway.token, sites: [{site_id}]}}
+"""
+    )
+    with (tmp_path / "server.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "system", "server", "run", "--config", str(config)],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    assert wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz") is not None, 60), (
+        tmp_path / "server.log"
+    ).read_text()[-3000:]
+    return proc
+
+
+def _get(url: str) -> Any:
+    try:
+        r = httpx.get(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=2)
+    except httpx.HTTPError:
+        return None
+    return r.json() if r.status_code == 200 else None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+@pytest.mark.slow
+@pytest.mark.real
+def test_chaos_every_message_of_every_agent_reaches_the_server_once(
+    tmp_path: Path, broker: Mosquitto, fresh_influxd: Influxd, site_id: str
+) -> None:
+    """Gateway, server, influxd and the hall broker (gateway down, then mid-burst) each killed
+    once while two agents stream: the server ends with every (source, epoch, seq), once."""
+    port = free_port()
+    server = _server_process(tmp_path, site_id, fresh_influxd, port)
+    health_port = free_port()
+    hall = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    hall["site"] = site_id
+    hall["broker"] = {"host": broker.host, "port": broker.port, "keepalive_s": 5}
+    hall["gateway"] = {
+        "id": "gw1",
+        "server_url": f"http://127.0.0.1:{port}",
+        "token_file": str(tmp_path / "gateway.token"),
+        "outbox": str(tmp_path / "outbox.sqlite3"),
+        "batch_age_s": 0.02,
+        "health_port": health_port,
+        "request_timeout_s": 5,
+        "retry_initial_s": 0.05,
+        "retry_max_s": 0.5,
+    }
+    config = tmp_path / "gateway-hall.yaml"
+    config.write_text(yaml.safe_dump(hall, allow_unicode=True), encoding="utf-8")
+    glog = tmp_path / "gateway.log"
+    gateway = start_gateway_process(config, glog, health_port)
+    hall_cfg = load_site_config(config)
+    agents = [
+        DeviceAgent(
+            hall_cfg, dev, state_dir=tmp_path / dev, broker=broker_config(broker), heartbeat_s=1
+        ).start()
+        for dev in (KIOSK, KIOSK_B)
+    ]
+    stop = threading.Event()
+
+    def stream(agent: DeviceAgent) -> None:
+        while not stop.wait(0.01):
+            agent.heartbeat()
+
+    writers = [threading.Thread(target=stream, args=(a,)) for a in agents]
+    try:
+        assert wait_until(lambda: all(a.outbox.keeps_until_receipt for a in agents), 30)
+        for w in writers:
+            w.start()
+        time.sleep(2)
+        _kill(gateway)
+        time.sleep(2)
+        gateway = start_gateway_process(config, glog, health_port)
+        time.sleep(2)
+        _kill(server)
+        time.sleep(3)
+        server = _server_process(tmp_path, site_id, fresh_influxd, port)
+        time.sleep(2)
+        fresh_influxd.kill()
+        time.sleep(2)
+        fresh_influxd.start()
+        time.sleep(2)
+        _kill(gateway)  # the broker dies while the gateway is down
+        time.sleep(2)
+        at_risk = sum(a.outbox.backlog() - a.outbox.unacked() for a in agents)
+        assert at_risk > 0  # acknowledged by the broker, in its memory only, kept by the agents
+        broker.kill()
+        broker.start()
+        time.sleep(2)
+        gateway = start_gateway_process(config, glog, health_port)
+        time.sleep(2)
+        broker.kill()  # and again mid-stream, the gateway up
+        broker.start()
+        time.sleep(3)
+    finally:
+        stop.set()
+        for w in writers:
+            if w.is_alive():
+                w.join(10)
+
+    def streams() -> dict[str, dict[str, Any]]:
+        got = _get(f"http://127.0.0.1:{port}/api/v1/sites/{site_id}/streams") or []
+        return {s["source"]: s for s in got}
+
+    def complete() -> bool:
+        got = streams()
+        return all(
+            a.device.id in got
+            and got[a.device.id]["highest_seq"] >= a.outbox.next_seq - 1
+            and got[a.device.id]["missing"] == 0
+            and a.outbox.backlog() == 0
+            for a in agents
+        )
+
+    try:
+        done = wait_until(complete, 90)
+        got = streams()
+        assert done, f"{[(a.device.id, a.outbox.next_seq, a.outbox.backlog()) for a in agents]} {got}"
+        for a in agents:
+            s = got[a.device.id]
+            assert s["epoch"] == a.outbox.epoch, s
+            assert s["missing"] == 0, s
+            assert s["received"] == a.outbox.next_seq, s  # once each: duplicates are not received
+        print(f"broker SIGKILLed with {at_risk} acknowledged messages not yet at the gateway")
+    finally:
+        for a in agents:
+            a.stop(clean=False)
+        gateway.terminate()
+        gateway.wait(20)
+        server.terminate()
+        server.wait(30)
