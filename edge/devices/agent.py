@@ -164,6 +164,7 @@ class DeviceAgent:
         self._wake = threading.Event()
         self._client: mqtt.Client | None = None  # the connected client, while connected
         self._last_handed = -1
+        self._rewinds = 0  # bumped when sending must start again from the oldest message
         self._mid_seq: dict[int, int] = {}
         self._early_acks: set[int] = set()
         self._threads: list[threading.Thread] = []
@@ -440,6 +441,7 @@ class DeviceAgent:
                 client = self._client
                 room = INFLIGHT_WINDOW - len(self._mid_seq)
                 after = self._last_handed
+                rewinds = self._rewinds
             if client is None or room <= 0:
                 return
             rows = self.outbox.pending(after=after, limit=room)
@@ -453,7 +455,9 @@ class DeviceAgent:
                 with self._send_lock:
                     if client is not self._client:
                         return
-                    self._last_handed = row.seq
+                    rewound = rewinds != self._rewinds  # a resend request: start over after this
+                    if not rewound:
+                        self._last_handed = row.seq
                     if info.mid in self._early_acks:
                         self._early_acks.discard(info.mid)
                         acked_early = True
@@ -463,6 +467,8 @@ class DeviceAgent:
                 if acked_early:
                     self.outbox.ack(row.seq)
                     self.counters.acked += 1
+                if rewound:
+                    break
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -497,6 +503,7 @@ class DeviceAgent:
             self.counters.resend_requests += 1
             with self._send_lock:
                 self._last_handed = -1
+                self._rewinds += 1
         self._wake.set()
 
     # ------------------------------------------------------------------ timers
