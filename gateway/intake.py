@@ -145,15 +145,11 @@ class Intake:
         self._generation += 1
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers check this; never let it stop the network thread
             topic = msg._topic.decode("utf-8", "replace")
-        if topic.startswith(self._receipts_prefix):  # our own receipts, back through site/#
-            if msg.qos > 0:
-                client.ack(msg.mid, msg.qos)
-            return
         self._queue.put(
             _Arrival(self._generation, msg.mid, msg.qos, bool(msg.retain), topic, bytes(msg.payload))
         )
@@ -189,7 +185,14 @@ class Intake:
         bad: list[Quarantined] = []
         ignored = 0
         positions: list[Position] = []
+        # Our own receipts come back through site/#: not counted, but acknowledged in order
+        # with the rest (Mosquitto 2.0 redelivers a session out of order after acknowledgements
+        # out of order).
+        own = 0
         for a in group:
+            if a.topic.startswith(self._receipts_prefix):
+                own += 1
+                continue
             try:
                 verdict = classify(self.site, a.topic, a.payload, now)
             except Exception as exc:  # a bug must not stop the gateway: keep the message aside
@@ -215,7 +218,7 @@ class Intake:
                 log.exception("could not write to the outbox; retrying")
                 if self._stop.wait(1.0):
                     return
-        self.stats.add("received", len(group))
+        self.stats.add("received", len(group) - own)
         self.stats.add("stored", result.stored)
         self.stats.add("local_duplicates", result.duplicates)
         self.stats.add("quarantined_here", len(bad))
