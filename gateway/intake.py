@@ -10,10 +10,17 @@ A message received on an earlier connection is committed but not acknowledged: i
 id belongs to a session state the broker has already resent, and acknowledging it on the new
 connection could acknowledge a different message. The broker redelivers it; the outbox (or
 the server) drops the copy by message id.
+
+After each commit the intake publishes a delivery receipt (retained, QoS 1) for every source
+whose committed stream advanced (:class:`gateway.receipts.ReceiptBook`), and after each
+connect it publishes every source's receipt again, so a device can keep its messages until
+the gateway has them (``docs/protocol.md``, "Delivery receipts"). Quarantine warnings are
+rate-limited (:class:`gateway.quarantine_log.QuarantineLog`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -24,11 +31,15 @@ import paho.mqtt.client as mqtt
 
 from gateway.classify import Ignored, classify
 from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
+from gateway.quarantine_log import QuarantineLog
+from gateway.receipts import Position, ReceiptBook, Standing
 from gateway.stats import Stats
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.mqtt_session import MqttSession
-from lobbywatch.protocol.topics import uplink_filter
+from lobbywatch.protocol.messages import Receipt
+from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.protocol.topics import parse_topic, receipt_topic, uplink_filter
 
 log = logging.getLogger("lobbywatch.gateway.intake")
 
@@ -38,8 +49,27 @@ class _Arrival:
     generation: int
     mid: int
     qos: int
+    retain: bool
     topic: str
     payload: bytes
+
+
+def position(site: str, topic: str, payload: bytes, retain: bool) -> Position | None:
+    """Where a committed (stored or quarantined) message sits in its source's stream; ``None``
+    for a will (it repeats its birth's ``seq``) or when the topic or envelope does not say."""
+    info = parse_topic(topic)
+    if info is None or info.owner is None or info.site != site or info.branch not in ("device", "camera"):
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("source") != info.owner or data.get("will") is True:
+        return None
+    epoch, seq = data.get("epoch"), data.get("seq")
+    if type(epoch) is not int or type(seq) is not int or epoch < 0 or seq < 0:
+        return None
+    return Position(info.owner, epoch, seq, live=not retain)
 
 
 class Intake:
@@ -54,16 +84,25 @@ class Intake:
         outbox: GatewayOutbox,
         stats: Stats,
         clock: Clock,
+        receipts: ReceiptBook | None = None,
+        gateway_id: str = "gateway",
         on_commit: Any = None,
         commit_max: int = 1000,
+        quarantine_log_s: float = 60.0,
     ) -> None:
         self.site = site
         self.broker = broker
         self.outbox = outbox
         self.stats = stats
         self.clock = clock
+        self.receipts = receipts
         self.commit_max = commit_max
         self._on_commit = on_commit
+        self._quarantine_log = QuarantineLog(log, quarantine_log_s)
+        # The receipts' own envelope: numbered per process (a new epoch each start).
+        self._stamper = Stamper(site, gateway_id, clock=clock, epoch=int(clock.now().timestamp()))
+        self._stamp_lock = threading.Lock()
+        self._receipts_prefix = receipt_topic(site, "")
         self._queue: queue.Queue[_Arrival | None] = queue.Queue()
         self._generation = 0
         self._stop = threading.Event()
@@ -89,6 +128,10 @@ class Intake:
         log.info(
             "connected to %s:%s (session present: %s)", self.broker.host, self.broker.port, session_present
         )
+        if self.receipts is not None:
+            # Subscribed already (the session subscribes first). Without our session the broker
+            # dropped what sources published meanwhile: ask them to send it again.
+            self._publish_receipts(self.receipts.current(resend=not session_present))
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if any(getattr(c, "is_failure", False) for c in codes):
@@ -107,7 +150,9 @@ class Intake:
             topic = msg.topic
         except UnicodeDecodeError:  # brokers check this; never let it stop the network thread
             topic = msg._topic.decode("utf-8", "replace")
-        self._queue.put(_Arrival(self._generation, msg.mid, msg.qos, topic, bytes(msg.payload)))
+        self._queue.put(
+            _Arrival(self._generation, msg.mid, msg.qos, bool(msg.retain), topic, bytes(msg.payload))
+        )
 
     # ------------------------------------------------------------------ writer thread
 
@@ -139,22 +184,32 @@ class Intake:
         stored: list[NewMessage] = []
         bad: list[Quarantined] = []
         ignored = 0
+        positions: list[Position] = []
+        # Our own receipts come back through site/#: not counted, but acknowledged in order
+        # with the rest (Mosquitto 2.0 redelivers a session out of order after acknowledgements
+        # out of order).
+        own = 0
         for a in group:
+            if a.topic.startswith(self._receipts_prefix):
+                own += 1
+                continue
             try:
                 verdict = classify(self.site, a.topic, a.payload, now)
             except Exception as exc:  # a bug must not stop the gateway: keep the message aside
                 log.exception("could not judge a message on %s", a.topic)
                 verdict = Quarantined(now, a.topic, "internal_error", repr(exc), a.payload)
+            if isinstance(verdict, Ignored):
+                ignored += 1
+                continue
             if isinstance(verdict, NewMessage):
                 stored.append(verdict)
-            elif isinstance(verdict, Quarantined):
-                log.warning(
-                    "quarantined a message on %s: %s (%s)", a.topic, verdict.reason, verdict.detail[:200]
-                )
-                bad.append(verdict)
             else:
-                assert isinstance(verdict, Ignored)
-                ignored += 1
+                self._quarantine_log.note(verdict, now)
+                bad.append(verdict)
+            # Quarantined ones count as committed too: sending them again would not help.
+            if (p := position(self.site, a.topic, a.payload, a.retain)) is not None:
+                positions.append(p)
+        self._quarantine_log.flush(now)
         while True:
             try:
                 result = self.outbox.store(stored, bad)
@@ -163,7 +218,7 @@ class Intake:
                 log.exception("could not write to the outbox; retrying")
                 if self._stop.wait(1.0):
                     return
-        self.stats.add("received", len(group))
+        self.stats.add("received", len(group) - own)
         self.stats.add("stored", result.stored)
         self.stats.add("local_duplicates", result.duplicates)
         self.stats.add("quarantined_here", len(bad))
@@ -177,6 +232,21 @@ class Intake:
                 self.session.client.ack(a.mid, a.qos)
         if self._on_commit is not None:
             self._on_commit()
+        if self.receipts is not None and positions:
+            self._publish_receipts(self.receipts.record(positions, now))
+
+    def _publish_receipts(self, standings: list[Standing]) -> None:
+        """Publish one receipt per stream (retained, QoS 1; paho queues them while offline)."""
+        for s in standings:
+            with self._stamp_lock:
+                receipt = self._stamper.make(
+                    Receipt,
+                    stream_source=s.source,
+                    stream_epoch=s.epoch,
+                    committed_seq=s.committed,
+                    resend=s.resend,
+                )
+            self.session.publish(receipt)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -191,3 +261,4 @@ class Intake:
         self._stop.set()
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._quarantine_log.flush(self.clock.now().timestamp(), force=True)

@@ -1,4 +1,5 @@
-"""The gateway daemon: intake (broker -> outbox), forwarder (outbox -> server), health server."""
+"""The gateway daemon: intake (broker -> outbox, with delivery receipts), forwarder (outbox ->
+server), health server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.forwarder import Forwarder, ForwarderSettings
 from gateway.health import HealthServer
 from gateway.intake import Intake
 from gateway.outbox import GatewayOutbox
+from gateway.receipts import ReceiptBook
 from gateway.stats import Stats
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
@@ -122,6 +124,7 @@ class Gateway:
         self.stats = Stats(self.clock)
         try:
             self.outbox = GatewayOutbox(settings.outbox, settings.max_disk_bytes)
+            self.receipts = ReceiptBook(settings.outbox)
         except (sqlite3.Error, OSError) as exc:
             raise GatewaySetupError(
                 f"无法打开发件箱 {settings.outbox}：{exc} / Cannot open the outbox {settings.outbox}: {exc}"
@@ -152,6 +155,8 @@ class Gateway:
             outbox=self.outbox,
             stats=self.stats,
             clock=self.clock,
+            receipts=self.receipts,
+            gateway_id=settings.gateway_id,
             on_commit=self.forwarder.notify,
         )
         self.health: HealthServer | None = None
@@ -160,6 +165,7 @@ class Gateway:
                 self.health = HealthServer(settings.health_host, settings.health_port, self.snapshot)
             except OSError as exc:
                 self.outbox.close()
+                self.receipts.close()
                 raise GatewaySetupError(
                     f"健康检查端口 {settings.health_port} 无法使用：{exc.strerror} / "
                     f"Health port {settings.health_port} is not usable: {exc.strerror}"
@@ -227,4 +233,5 @@ class Gateway:
         self.forwarder.stop()
         if self.health is not None:
             self.health.stop()
+        self.receipts.close()
         self.outbox.close()

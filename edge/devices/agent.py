@@ -11,8 +11,11 @@ kiosk software written in Python::
 
 Every outgoing message is first numbered and written to the :class:`DeviceOutbox`, then
 published with QoS 1 in ``seq`` order over the agent's :class:`MqttSession` (a fresh client per
-connection, whose last-will carries the coming birth's ``seq``) and deleted on PUBACK; the
-birth is queued behind the backlog after every connect. Details: ``docs/device-agent.md``.
+connection, whose last-will carries the coming birth's ``seq``); the birth is queued behind
+the backlog after every connect. A message is kept until the gateway's delivery receipt
+covers it (``receipts="auto"``: once a first receipt for the epoch was seen; before that, and
+with ``"off"``, until the broker's PUBACK), and what is kept is sent again after every
+connect and when a receipt asks for it. Details: ``docs/device-agent.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import paho.mqtt.client as mqtt
 
 from edge.devices.checks import Check, CheckRunner
 from edge.devices.faults import FaultCatalogue, FaultSpec
-from edge.devices.outbox import DeviceOutbox
+from edge.devices.outbox import MAX_KEPT, DeviceOutbox
 from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, DeviceConfig, SiteConfig
@@ -45,14 +48,17 @@ from lobbywatch.protocol.messages import (
     DeviceInfo,
     DeviceStatus,
     Envelope,
+    Receipt,
     Vitals,
 )
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.protocol.topics import device_downlink_topic
+from lobbywatch.protocol.topics import device_downlink_topic, receipt_topic
 
 log = logging.getLogger(__name__)
 
 OosBy = Literal["fault", "hand", "remote"]
+#: ``auto``: honour the gateway's receipts once one was seen for this epoch; ``off``: ignore them.
+ReceiptMode = Literal["auto", "off"]
 
 #: Messages handed to the MQTT client and not yet acknowledged, at most.
 INFLIGHT_WINDOW = 50
@@ -99,6 +105,9 @@ class AgentCounters:
     connects: int = 0
     bad_downlinks: int = 0
     commands: int = 0
+    receipts: int = 0
+    covered: int = 0
+    resend_requests: int = 0
 
 
 class DeviceAgent:
@@ -119,6 +128,8 @@ class DeviceAgent:
         firmware: str | None = None,
         capabilities: list[str] | None = None,
         http_port: int | None = None,
+        receipts: ReceiptMode = "auto",
+        max_kept: int = MAX_KEPT,
     ) -> None:
         self.site = site
         self.device: DeviceConfig = site.device(device_id)
@@ -136,7 +147,8 @@ class DeviceAgent:
         )
         self.state_dir = state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = DeviceOutbox(state_dir / "outbox.sqlite3")
+        self.receipts: ReceiptMode = receipts
+        self.outbox = DeviceOutbox(state_dir / "outbox.sqlite3", max_kept=max_kept)
         self.stamper = Stamper(site.site, self.device.id, clock=self.clock, epoch=self.outbox.epoch)
         self._state_path = state_dir / "state.json"
         self.state = self._load_state()
@@ -152,6 +164,7 @@ class DeviceAgent:
         self._wake = threading.Event()
         self._client: mqtt.Client | None = None  # the connected client, while connected
         self._last_handed = -1
+        self._rewinds = 0  # bumped when sending must start again from the oldest message
         self._mid_seq: dict[int, int] = {}
         self._early_acks: set[int] = set()
         self._threads: list[threading.Thread] = []
@@ -165,7 +178,10 @@ class DeviceAgent:
             self.broker,
             password=password,
             will=self._make_will,
-            subscriptions=[(device_downlink_topic(site.site, self.device.id), 1)],
+            subscriptions=[
+                (device_downlink_topic(site.site, self.device.id), 1),
+                (receipt_topic(site.site, self.device.id), 1),
+            ],
             client_per_connection=True,
             backoff=Backoff(0.2, 5.0, random.Random()),
             connect_timeout_s=3.0,
@@ -200,7 +216,8 @@ class DeviceAgent:
                 "connected": self.connected,
                 "epoch": self.outbox.epoch,
                 "next_seq": self.outbox.next_seq,
-                "backlog": self.outbox.backlog(),
+                "backlog": self.outbox.unacked(),
+                "awaiting_receipt": self.outbox.backlog(),
                 **self.state.to_json(),
                 "counters": self.counters.__dict__.copy(),
             }
@@ -307,7 +324,7 @@ class DeviceAgent:
         )
 
     def _vitals(self) -> Vitals:
-        backlog = self.outbox.backlog()
+        backlog = self.outbox.unacked()
         try:
             import psutil  # type: ignore[import-untyped,unused-ignore]
 
@@ -348,7 +365,7 @@ class DeviceAgent:
             with self._lock:
                 self._append(DeviceStatus, **self._status_fields(Presence.OFFLINE))
             deadline = time.monotonic() + drain_timeout
-            while self.outbox.backlog() and time.monotonic() < deadline and self.connected:
+            while self.outbox.unacked() and time.monotonic() < deadline and self.connected:
                 self._wake.set()
                 time.sleep(0.02)
         if not clean:  # like a crash: drop the connection at once, before anything winds down
@@ -365,13 +382,14 @@ class DeviceAgent:
         self.outbox.close()
 
     def wait_drained(self, timeout: float) -> bool:
-        """Block until the outbox is empty (True) or ``timeout`` passes (False)."""
+        """Block until the broker has acknowledged every message (True) or ``timeout`` passes
+        (False). Messages may still wait for a receipt (``outbox.backlog()``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.outbox.backlog() == 0:
+            if self.outbox.unacked() == 0:
                 return True
             time.sleep(0.02)
-        return self.outbox.backlog() == 0
+        return self.outbox.unacked() == 0
 
     # ------------------------------------------------------------------ MQTT
     def _make_will(self) -> DeviceStatus:
@@ -423,6 +441,7 @@ class DeviceAgent:
                 client = self._client
                 room = INFLIGHT_WINDOW - len(self._mid_seq)
                 after = self._last_handed
+                rewinds = self._rewinds
             if client is None or room <= 0:
                 return
             rows = self.outbox.pending(after=after, limit=room)
@@ -436,7 +455,9 @@ class DeviceAgent:
                 with self._send_lock:
                     if client is not self._client:
                         return
-                    self._last_handed = row.seq
+                    rewound = rewinds != self._rewinds  # a resend request: start over after this
+                    if not rewound:
+                        self._last_handed = row.seq
                     if info.mid in self._early_acks:
                         self._early_acks.discard(info.mid)
                         acked_early = True
@@ -446,6 +467,8 @@ class DeviceAgent:
                 if acked_early:
                     self.outbox.ack(row.seq)
                     self.counters.acked += 1
+                if rewound:
+                    break
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -453,6 +476,9 @@ class DeviceAgent:
         except ProtocolError as exc:
             self.counters.bad_downlinks += 1
             log.warning("bad downlink on %s: %s", msg.topic, exc)
+            return
+        if isinstance(command, Receipt) and command.stream_source == self.device.id:
+            self._on_receipt(command, retained_copy=bool(msg.retain))
             return
         if not isinstance(command, DeviceCommand) or command.device != self.device.id:
             self.counters.bad_downlinks += 1
@@ -465,6 +491,20 @@ class DeviceAgent:
             self.set_out_of_service(False, "remote", command.detail)
         else:
             self.heartbeat()
+
+    def _on_receipt(self, receipt: Receipt, *, retained_copy: bool) -> None:
+        """Delete what the receipt covers; send again what is kept when it asks (a retained
+        copy received on subscribing asks nothing: everything kept is sent after a connect)."""
+        if self.receipts == "off" or receipt.stream_epoch != self.outbox.epoch:
+            return
+        self.counters.receipts += 1
+        self.counters.covered += self.outbox.cover(receipt.committed_seq)
+        if receipt.resend and not retained_copy:
+            self.counters.resend_requests += 1
+            with self._send_lock:
+                self._last_handed = -1
+                self._rewinds += 1
+        self._wake.set()
 
     # ------------------------------------------------------------------ timers
     def _tick_loop(self) -> None:

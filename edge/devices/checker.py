@@ -6,7 +6,11 @@ It subscribes to a hall's device topics for a while and judges every message:
 * **schema** — each payload must decode as a v1 message that belongs on its topic
   (:func:`lobbywatch.protocol.decode` with the topic);
 * **sequence** — per (device, epoch) numbers follow one another with no gaps or duplicates
-  (:class:`SequenceTracker`); last-will messages are exempt;
+  (:class:`SequenceTracker`); last-will messages are exempt. A device that honours delivery
+  receipts sends again, with the same ``id``, what no receipt covered yet after it lost its
+  connection (its will arrived) or when a receipt asked for it (``resend``); such a copy is
+  noted, not failed. A device that ignores receipts conforms as well (docs/protocol.md says
+  what it can lose);
 * **retained status** — the broker must hold a retained ``device_status`` for the device
   (it arrives first, with the retain flag, right after subscribing);
 * **birth** — an online status must carry ``info`` (device metadata) and ``heartbeat_s``;
@@ -35,9 +39,9 @@ from typing import Any
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.protocol.codec import ProtocolError, decode
 from lobbywatch.protocol.enums import Presence
-from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceStatus
+from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceStatus, Envelope, Receipt
 from lobbywatch.protocol.sequence import SequenceTracker, Verdict
-from lobbywatch.protocol.topics import device_prefix, parse_topic, site_root
+from lobbywatch.protocol.topics import device_prefix, parse_topic, receipt_topic, site_root
 
 #: Heartbeats may be late by this share of the promised interval, plus :data:`HEARTBEAT_SLACK_S`.
 HEARTBEAT_TOLERANCE = 0.5
@@ -57,6 +61,8 @@ class DeviceReport:
     heartbeat_s: float | None = None
     heartbeats: list[float] = field(default_factory=list)  # arrival times, monotonic
     first_seen: float | None = None
+    resends: int = 0  # copies sent again after a reconnect or a receipt's request
+    resend_asked_at: float | None = None  # the latest will or resend request
 
     @property
     def passed(self) -> bool:
@@ -76,6 +82,7 @@ class ConformanceChecker:
         self.expect_will = expect_will
         self.reports: dict[str, DeviceReport] = {}
         self._seq = SequenceTracker()
+        self._first: dict[tuple[str, str, int, int], tuple[str, float]] = {}  # -> (id, arrival)
         self._started: float | None = None
 
     def _report(self, device: str) -> DeviceReport:
@@ -100,6 +107,9 @@ class ConformanceChecker:
                     self._report(owner).messages += 1
                     self._report(owner).problem(f"topic: {topic} is not a protocol v1 device topic")
             return
+        if info.site == self.site and info.branch == "receipt":
+            self._receipt(topic, payload, info.owner, retained=retained, now=now)
+            return
         if info.site != self.site or info.branch != "device":
             return
         if self.device is not None and info.owner != self.device:
@@ -119,6 +129,8 @@ class ConformanceChecker:
             rep.problem(f"schema: message on {topic} names source {msg.source!r}")
         if isinstance(msg, DeviceStatus):
             self._status(rep, msg, retained)
+        if msg.is_will:
+            rep.resend_asked_at = now  # the device lost its connection: it may send again
         if not msg.is_will and not retained:
             obs = self._seq.observe((msg.site, msg.source, msg.epoch), msg.seq)
             if obs.verdict == Verdict.GAP:
@@ -126,9 +138,13 @@ class ConformanceChecker:
                     f"sequence: {obs.missing} number(s) skipped before seq {msg.seq} (epoch {msg.epoch})"
                 )
             elif obs.verdict == Verdict.DUPLICATE:
-                rep.problem(f"sequence: seq {msg.seq} (epoch {msg.epoch}) arrived twice")
+                if self._resent(rep, msg):
+                    rep.resends += 1
+                else:
+                    rep.problem(f"sequence: seq {msg.seq} (epoch {msg.epoch}) arrived twice")
             elif obs.verdict == Verdict.LATE:
                 rep.problem(f"sequence: seq {msg.seq} (epoch {msg.epoch}) arrived out of order")
+            self._first.setdefault((msg.site, msg.source, msg.epoch, msg.seq), (msg.id, now))
         if isinstance(msg, DeviceHeartbeat):
             rep.heartbeats.append(now)
             if rep.heartbeat_s is not None and abs(msg.interval_s - rep.heartbeat_s) > 1e-6:
@@ -136,6 +152,23 @@ class ConformanceChecker:
                     f"heartbeat: interval_s {msg.interval_s} differs from the status's heartbeat_s "
                     f"{rep.heartbeat_s}"
                 )
+
+    def _resent(self, rep: DeviceReport, msg: Envelope) -> bool:
+        """Whether a repeated number is the same message sent again when it was allowed to be."""
+        first = self._first.get((msg.site, msg.source, msg.epoch, msg.seq))
+        asked = rep.resend_asked_at
+        return first is not None and first[0] == msg.id and asked is not None and first[1] <= asked
+
+    def _receipt(self, topic: str, payload: bytes, device: str | None, *, retained: bool, now: float) -> None:
+        """A gateway's receipt for a device: note a live request to send again."""
+        if device is None or device not in self.reports or retained:
+            return
+        try:
+            receipt = decode(payload, topic=topic)
+        except ProtocolError:
+            return  # the gateway's message, not the device's to get right
+        if isinstance(receipt, Receipt) and receipt.resend:
+            self.reports[device].resend_asked_at = now
 
     def _status(self, rep: DeviceReport, msg: DeviceStatus, retained: bool) -> None:
         if retained:
@@ -182,6 +215,10 @@ class ConformanceChecker:
                     rep.problem(
                         f"heartbeat: last one {now - beats[-1]:.1f}s before the end, promised {promised}s"
                     )
+            if rep.resends:
+                rep.notes.append(
+                    f"receipts: {rep.resends} message(s) sent again after a reconnect or a receipt's request"
+                )
             if rep.will_seen:
                 rep.notes.append("last-will: observed (broker published the device's will)")
             elif self.expect_will:
@@ -222,10 +259,11 @@ def run_check(
     lock = threading.Lock()
     subscribed = threading.Event()
     filt = f"{device_prefix(site, device)}/#" if device else f"{site_root(site)}/device/#"
+    receipts = receipt_topic(site, device) if device else f"{site_root(site)}/receipt/+"
     client = make_client(f"lw-check-{uuid.uuid4().hex[:8]}", broker, password=password)
 
     def on_connect(c: mqtt.Client, *_: Any) -> None:
-        c.subscribe(filt, qos=1)
+        c.subscribe([(filt, 1), (receipts, 1)])
 
     def on_subscribe(*_: Any) -> None:
         subscribed.set()

@@ -4,9 +4,11 @@ Users (one hall broker serves one site):
 
 ==================  ===========================================================
 ``dev.{device}``    publish under ``lobbywatch/v1/{site}/device/{device}/`` (status,
-                    heartbeat, event, counter/#); read its own downlink and the hall alerts
+                    heartbeat, event, counter/#); read its own downlink, its own receipt
+                    (``lobbywatch/v1/{site}/receipt/{device}``) and the hall alerts
 ``cam.{camera}``    publish under ``lobbywatch/v1/{site}/camera/{camera}/``; read hall alerts
 ``gateway``         read the whole site; publish downlinks (device downlinks, hall alerts)
+                    and delivery receipts (``lobbywatch/v1/{site}/receipt/+``)
 ``server``          publish downlinks (device downlinks, hall alerts); read them back
 ==================  ===========================================================
 
@@ -35,6 +37,7 @@ from lobbywatch.protocol.topics import (
     device_heartbeat_topic,
     device_prefix,
     device_status_topic,
+    receipt_topic,
     site_root,
 )
 
@@ -86,13 +89,14 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
     site = cfg.site
     alerts = alert_downlink_topic(site)
     downlinks = (f"{site_root(site)}/device/+/downlink", f"{site_root(site)}/downlink/#")
+    receipts = f"{site_root(site)}/receipt/+"
     users: list[BrokerUser] = []
     for dev in cfg.devices:
         d = dev.id
         users.append(
             BrokerUser(
                 device_user(d),
-                read=(device_downlink_topic(site, d), alerts),
+                read=(device_downlink_topic(site, d), alerts, receipt_topic(site, d)),
                 write=(
                     device_status_topic(site, d),
                     device_heartbeat_topic(site, d),
@@ -105,7 +109,7 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
         users.append(
             BrokerUser(camera_user(cam.id), read=(alerts,), write=(f"{site_root(site)}/camera/{cam.id}/#",))
         )
-    users.append(BrokerUser(GATEWAY_USER, read=(f"{site_root(site)}/#",), write=downlinks))
+    users.append(BrokerUser(GATEWAY_USER, read=(f"{site_root(site)}/#",), write=(*downlinks, receipts)))
     users.append(BrokerUser(SERVER_USER, read=downlinks, write=downlinks))
     return users
 

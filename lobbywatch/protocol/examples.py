@@ -127,4 +127,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         command="out_of_service_on",
         detail="vendor maintenance window",
     ),
+    "receipt": _msg(
+        "gw-1",
+        3120,
+        type="receipt",
+        stream_source="kiosk-topup-1",
+        stream_epoch=0,
+        committed_seq=18,
+        resend=False,
+    ),
 }

@@ -308,6 +308,40 @@ class DeviceCommand(Envelope):
     DIRECTION: ClassVar[Direction] = "down"
 
 
+class Receipt(Envelope):
+    """What the gateway has made durable of one source's stream, on that source's receipt topic.
+
+    Everything of ``stream_epoch`` with a ``seq`` up to ``committed_seq`` is in the gateway's
+    outbox (a will, which repeats its birth's ``seq``, never counts). A source that honours
+    receipts keeps each message until a receipt covers it and sends again what is not covered
+    after every connect, and when ``resend`` asks it to. Sent by the gateway (``source`` is
+    the gateway id, ``epoch``/``seq`` its own numbering); retained.
+    """
+
+    type: Literal["receipt"] = "receipt"
+    stream_source: Identifier = Field(description="The source whose stream this receipt covers.")
+    stream_epoch: int = Field(ge=0, le=MAX_SEQ, description="The epoch of that stream it covers.")
+    committed_seq: int = Field(
+        ge=-1,
+        le=MAX_SEQ,
+        description=(
+            "Every message of stream_epoch with a seq up to this one is committed by the "
+            "gateway (-1: none yet)."
+        ),
+    )
+    resend: bool = Field(
+        default=False,
+        description=(
+            "True when the gateway asks the source to send again, lowest seq first, every "
+            "message it still keeps above committed_seq (after the gateway reconnected, or "
+            "when it saw a gap). A copy received on subscribing (MQTT retain flag set) asks nothing."
+        ),
+    )
+
+    DIRECTION: ClassVar[Direction] = "down"
+    RETAINED: ClassVar[bool] = True
+
+
 Message = Annotated[
     ZoneState
     | CameraStatus
@@ -317,7 +351,8 @@ Message = Annotated[
     | DeviceEvent
     | CounterState
     | AlertNotice
-    | DeviceCommand,
+    | DeviceCommand
+    | Receipt,
     Field(discriminator="type"),
 ]
 
@@ -333,5 +368,6 @@ MESSAGE_TYPES: dict[str, type[Envelope]] = {
         CounterState,
         AlertNotice,
         DeviceCommand,
+        Receipt,
     )
 }

@@ -11,6 +11,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/device/{device}/counter/{counter} counter_state   retained
     ROOT/{site}/device/{device}/downlink          device_command  (server -> device)
     ROOT/{site}/downlink/alert                    alert           (server -> hall)
+    ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
 
 Everything a device publishes lies under ``ROOT/{site}/device/{device}/``, so a broker ACL
 can confine each device to its own subtree.
@@ -32,6 +33,7 @@ from lobbywatch.protocol.messages import (
     DeviceHeartbeat,
     DeviceStatus,
     Envelope,
+    Receipt,
     WaitRecord,
     ZoneState,
 )
@@ -83,6 +85,11 @@ def alert_downlink_topic(site: str) -> str:
     return f"{ROOT}/{site}/downlink/alert"
 
 
+def receipt_topic(site: str, source: str) -> str:
+    """Where the gateway tells ``source`` (a device or a camera) what it has committed."""
+    return f"{ROOT}/{site}/receipt/{source}"
+
+
 def uplink_filter(site: str) -> str:
     """Subscription filter for everything a hall publishes (and its downlinks; filter those)."""
     return f"{ROOT}/{site}/#"
@@ -110,12 +117,14 @@ def topic_for(message: Envelope) -> str:
             return device_downlink_topic(site, message.device)
         case AlertNotice():
             return alert_downlink_topic(site)
+        case Receipt():
+            return receipt_topic(site, message.stream_source)
     raise TypeError(f"no topic for message type {type(message).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
-    """What a topic says: its site, the branch (camera/device/downlink) and the ids in it."""
+    """What a topic says: its site, the branch (camera/device/downlink/receipt) and the ids in it."""
 
     site: str
     branch: str
@@ -136,6 +145,8 @@ def parse_topic(topic: str) -> TopicInfo | None:
     parts = topic[len(prefix) :].split("/")
     if len(parts) == 3 and parts[1] == "downlink" and parts[2] == "alert":
         return TopicInfo(parts[0], "downlink", None, "alert")
+    if len(parts) == 3 and parts[1] == "receipt" and parts[2]:
+        return TopicInfo(parts[0], "receipt", parts[2], "receipt")
     if len(parts) == 4 and parts[1] in ("camera", "device"):
         if parts[3] in ("status", "wait", "heartbeat", "event", "downlink"):
             return TopicInfo(parts[0], parts[1], parts[2], parts[3])

@@ -13,9 +13,9 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.mqtt import connect_and_wait, make_client
 from lobbywatch.protocol.codec import encode
-from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceInfo, DeviceStatus
+from lobbywatch.protocol.messages import DeviceHeartbeat, DeviceInfo, DeviceStatus, Receipt
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.protocol.topics import device_heartbeat_topic, device_status_topic
+from lobbywatch.protocol.topics import device_heartbeat_topic, device_status_topic, receipt_topic
 from lobbywatch.services import Mosquitto, wait_until
 from system.cli import app
 from tests.edge.devices.helpers_devices import KIOSK, hall
@@ -92,6 +92,42 @@ def test_pure_checker_names_each_problem() -> None:
     assert "heartbeat: 8.7s between heartbeats, promised 1.0s" in text
     assert "topic: lobbywatch/v1/h1/device/k9/telemetry is not a protocol v1 device topic" in text
     assert "belongs on 'lobbywatch/v1/h1/device/k9/heartbeat'" in text
+
+
+def test_messages_sent_again_when_receipts_allow_it_are_noted_not_failed() -> None:
+    st = Stamper("h1", "k9", clock=FixedClock.at(T0), epoch=7)
+    gw = Stamper("h1", "gw1", clock=FixedClock.at(T0))
+    info = DeviceInfo(kind="top_up_kiosk", vendor="v", model="m")
+    hb_topic = device_heartbeat_topic("h1", "k9")
+    c = ConformanceChecker("h1")
+    c.start(0.0)
+    c.feed(
+        device_status_topic("h1", "k9"),
+        encode(st.make(DeviceStatus, state="online", info=info, heartbeat_s=5)),
+        retained=True,
+        now=0.1,
+    )
+    hb = [st.make(DeviceHeartbeat, uptime_s=1, interval_s=5) for _ in range(3)]
+    for i, m in enumerate(hb):
+        c.feed(hb_topic, encode(m), retained=False, now=1.0 + i)
+
+    def receipt(resend: bool) -> bytes:
+        r = gw.make(Receipt, stream_source="k9", stream_epoch=7, committed_seq=1, resend=resend)
+        return encode(r)
+
+    c.feed(receipt_topic("h1", "k9"), receipt(True), retained=True, now=4.0)  # a stored copy: asks nothing
+    c.feed(hb_topic, encode(hb[2]), retained=False, now=4.1)
+    c.feed(receipt_topic("h1", "k9"), receipt(False), retained=False, now=4.2)
+    c.feed(hb_topic, encode(hb[2]), retained=False, now=4.3)
+    (rep,) = c.finish(5.0)
+    assert rep.problems == ["sequence: seq 3 (epoch 7) arrived twice"]
+    c.feed(receipt_topic("h1", "k9"), receipt(True), retained=False, now=5.0)  # a live request
+    c.feed(hb_topic, encode(hb[1]), retained=False, now=5.1)
+    c.feed(hb_topic, encode(hb[2]), retained=False, now=5.2)
+    (rep,) = c.finish(6.0)
+    assert rep.problems == ["sequence: seq 3 (epoch 7) arrived twice"]
+    assert rep.resends == 2
+    assert any("2 message(s) sent again" in n for n in rep.notes)
 
 
 def test_cli_fails_a_bad_publisher(site_id: str, mosquitto: Mosquitto, broker_cfg: BrokerConfig) -> None:
