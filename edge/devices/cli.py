@@ -77,12 +77,28 @@ def device_run(
     firmware: Annotated[
         str | None, typer.Option("--firmware", help="Firmware/software version to announce.")
     ] = None,
+    receipts: Annotated[
+        str,
+        typer.Option(
+            "--receipts",
+            help="auto: keep each message until the gateway's receipt covers it (once one was "
+            "seen); off: drop it on the broker's acknowledgement (docs/protocol.md).",
+        ),
+    ] = "auto",
+    max_kept: Annotated[
+        int,
+        typer.Option(
+            "--max-kept", min=100, max=10_000_000, help="Messages kept awaiting a receipt, at most."
+        ),
+    ] = 20_000,
 ) -> None:
     """Run the device agent (without a sub-command), until SIGTERM or Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
     if config is None or device is None:
         raise fail("--config and --device are required to run the agent", "运行代理需要 --config 和 --device")
+    if receipts not in ("auto", "off"):
+        raise fail(f"--receipts must be auto or off, not {receipts!r}", "--receipts 只能是 auto 或 off")
     import logging
 
     from edge.devices.agent import DeviceAgent
@@ -114,6 +130,8 @@ def device_run(
         heartbeat_s=heartbeat_s,
         firmware=firmware,
         http_port=http_port or None,
+        receipts="auto" if receipts == "auto" else "off",
+        max_kept=max_kept,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from lobbywatch.config.site import BrokerConfig
 from lobbywatch.protocol.topics import device_downlink_topic, device_event_topic, device_prefix
 from lobbywatch.services import Mosquitto, wait_until
 from tests.edge.devices.helpers_devices import KIOSK, KIOSK_B, hall, recorder, write_hall
+from tests.helpers_tls import make_certs
 
 ADMIN = "test-admin"
 
@@ -179,24 +179,6 @@ def test_agent_runs_with_its_generated_credentials(
         probe.close()
 
 
-def _make_tls(dir_: Path) -> None:
-    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
-    import subprocess
-
-    dir_.mkdir()
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=dir_, check=True, capture_output=True)
-
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run("req", "-x509", *key, "-days", "2", "-subj", "/CN=lw-test-ca", "-keyout", "ca.key", "-out", "ca.crt")
-    run("req", *key, "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
-    (dir_ / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")  # fmt: skip
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 @pytest.mark.real
 def test_generated_broker_config_with_tls_listener(tmp_path: Path, site_id: str) -> None:
     """`deploy mqtt-credentials --tls-dir` writes a mosquitto.conf that Mosquitto runs as is."""
@@ -208,7 +190,7 @@ def test_generated_broker_config_with_tls_listener(tmp_path: Path, site_id: str)
     from system.cli import app
 
     tls_dir = tmp_path / "tls"
-    _make_tls(tls_dir)
+    make_certs(tls_dir)
     config = write_hall(tmp_path, site_id, free_port())
     out = tmp_path / "out"
     r = CliRunner().invoke(
