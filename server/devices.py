@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, DeviceStatus
-from server.hall_state import DeviceState, FaultChange, HallState
+from server.hall_records import DeviceState, FaultChange
+from server.hall_state import HallState
 from server.storage.models import DeviceEpisode, DeviceFault
 from server.timeseries.lines import device_event_line, device_status_line, msg_time, ns
 

@@ -12,13 +12,11 @@ blind, a counter serves and a source's clock is wrong. docs/server.md ("One hall
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
-from lobbywatch.protocol.enums import CounterStatus, DeviceEventKind, DeviceKind, Presence
+from lobbywatch.protocol.enums import CounterStatus, DeviceEventKind, Presence
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import (
     CameraStatus,
@@ -29,9 +27,15 @@ from lobbywatch.protocol.messages import (
     Envelope,
     ZoneState,
 )
-
-DeviceStateName = Literal["online", "offline", "out_of_service", "faulted", "unknown"]
-OfflineReason = Literal["will", "shutdown", "heartbeat"]
+from server.hall_records import (
+    ClockProblem,
+    DeviceNow,
+    DeviceState,
+    FaultChange,
+    Gateway,
+    Hall,
+    camera_blind,
+)
 
 DEFAULT_HEARTBEAT_S = 30.0
 DEFAULT_GRACE_S = 90.0
@@ -39,121 +43,6 @@ DEFAULT_SILENCE_S = 60.0
 CLOCK_PROBLEM_S = 600.0
 """A source whose message was rejected for its time this recently, and none accepted since,
 has a wrong clock."""
-
-
-@dataclass
-class DeviceState:
-    """What one device last told the server, and when it was last heard from."""
-
-    site: str
-    device: str
-    vendor: str
-    kind: str
-    presence: str = Presence.ONLINE.value
-    will: bool = False
-    offline_at: datetime | None = None
-    out_of_service: bool = False
-    faults: dict[str, bool] = field(default_factory=dict)  # code -> makes the device unusable
-    fault_detail: dict[str, str | None] = field(default_factory=dict)
-    last_seen: datetime | None = None
-    """Source time of the newest message (shown on pages)."""
-    last_heard: datetime | None = None
-    """When it was last heard from (source time, never later than the server's clock): the
-    start of its heartbeat clock. A device never heard of counts from the hall state's start."""
-    heartbeat_s: float | None = None
-    """The interval the device promised; else its configured one."""
-    model: str | None = None
-    firmware: str | None = None
-    state: str | None = None
-    """The recorded episode's state (what SQL holds), kept by :class:`DeviceTracker`."""
-    since: datetime | None = None
-
-    @property
-    def is_kiosk(self) -> bool:
-        try:
-            return DeviceKind(self.kind).is_self_service
-        except ValueError:
-            return False
-
-    def fault_code(self, state: str) -> str | None:
-        """The first unusable fault, for a ``faulted`` episode."""
-        if state != "faulted":
-            return None
-        return next((code for code, unusable in self.faults.items() if unusable), None)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceNow:
-    """A device's state at one moment, by the one definition (:meth:`HallState.device_now`)."""
-
-    state: DeviceStateName
-    since: datetime | None
-    """When it went offline (for ``offline``), else None."""
-    reason: OfflineReason | None
-    working: bool
-    """Usable by customers: online (or not yet due to announce itself), not out of service,
-    no fault that makes it unusable."""
-
-
-@dataclass(frozen=True, slots=True)
-class FaultChange:
-    """A fault a device message raised (``raised=True``) or cleared."""
-
-    code: str
-    raised: bool
-    unusable: bool = True
-    severity: str | None = None
-    detail: str | None = None
-
-
-@dataclass
-class Gateway:
-    """The latest batch of one of the hall's gateways."""
-
-    gateway: str
-    backlog: Backlog
-    sent_at: datetime
-    received_at: datetime
-
-
-@dataclass
-class ClockProblem:
-    """The messages of one source the server rejected for their time (reason ``clock: ...``)."""
-
-    count: int
-    """Rejected since the server started."""
-    reason: str
-    """The last rejection's reason."""
-    stamped: datetime
-    """The last rejected message's own time."""
-    rejected_at: datetime
-    """When the last one was rejected (the server's clock)."""
-    accepted_at: datetime | None = None
-    """When a message of the source was last accepted (the server's clock)."""
-
-
-@dataclass
-class Hall:
-    """One hall's state. Read it through :class:`HallState`; ingest writes it."""
-
-    site: str
-    zones: dict[str, ZoneState] = field(default_factory=dict)
-    occupancy: dict[str, float] = field(default_factory=dict)  # zone -> zones[zone].occupancy
-    counters: dict[str, CounterState] = field(default_factory=dict)
-    cameras: dict[str, CameraStatus] = field(default_factory=dict)
-    devices: dict[str, DeviceState] = field(default_factory=dict)
-    gateways: dict[str, Gateway] = field(default_factory=dict)
-    last_batch: datetime | None = None
-    catching_up: bool = False
-    clock_problems: dict[str, ClockProblem] = field(default_factory=dict)  # source -> its rejections
-
-    def counter_states(self) -> dict[str, CounterStatus]:
-        return {c: s.state for c, s in list(self.counters.items())}
-
-
-def camera_blind(status: CameraStatus) -> bool:
-    """A camera is blind when it says it is offline or its stream is down."""
-    return status.state == Presence.OFFLINE or not status.stream_ok
 
 
 class HallState:
@@ -189,8 +78,17 @@ class HallState:
         h = self.hall(site)
         dev = h.devices.get(device)
         if dev is None:
-            dev = h.devices[device] = DeviceState(site, device, vendor, kind)
+            dev = h.devices[device] = DeviceState(
+                site, device, vendor, kind or self._configured_kind(site, device)
+            )
         return dev
+
+    def _configured_kind(self, site: str, device: str) -> str:
+        cfg = self._configs.get(site)
+        try:
+            return cfg.device(device).kind.value if cfg is not None else ""
+        except KeyError:
+            return ""
 
     def apply(self, msg: Envelope) -> list[FaultChange]:
         """Apply one accepted message; for device messages, the faults it raised or cleared."""
@@ -336,9 +234,15 @@ class HallState:
                 interval = DEFAULT_HEARTBEAT_S
         return (dev.last_heard or self.started) + timedelta(seconds=interval)
 
-    def grace_s(self, site: str) -> float:
-        cfg = self._configs.get(site)
-        return DEFAULT_GRACE_S if cfg is None else cfg.thresholds.device_offline_grace_s
+    def grace_s(self, dev: DeviceState) -> float:
+        """How long ``dev`` may be silent past its heartbeat (its kind's grace in the hall file)."""
+        cfg = self._configs.get(dev.site)
+        return DEFAULT_GRACE_S if cfg is None else cfg.thresholds.offline_grace_s(dev.kind)
+
+    def offline_grace_s(self, site: str, device: str) -> float:
+        """:meth:`grace_s` of a device by id (its configured kind when never heard of)."""
+        dev = self.hall(site).devices.get(device)
+        return self.grace_s(dev or DeviceState(site, device, "unknown", self._configured_kind(site, device)))
 
     def device_now(self, dev: DeviceState, now: datetime | None = None) -> DeviceNow:
         """The device's state now. Offline: its status or will says so, or no sign of life
@@ -347,7 +251,7 @@ class HallState:
         if dev.presence == Presence.OFFLINE.value:
             return DeviceNow("offline", dev.offline_at, "will" if dev.will else "shutdown", False)
         due = self.heartbeat_due(dev)
-        if (t - due).total_seconds() >= self.grace_s(dev.site) and self.sensing_live(dev.site, t):
+        if (t - due).total_seconds() >= self.grace_s(dev) and self.sensing_live(dev.site, t):
             return DeviceNow("offline", due, "heartbeat", False)
         if dev.out_of_service:
             return DeviceNow("out_of_service", None, None, False)
@@ -376,7 +280,7 @@ class HallState:
         return working, down
 
     def _unheard_working(self, site: str, device: str, now: datetime | None) -> bool:
-        probe = DeviceState(site, device, "unknown", "")
+        probe = DeviceState(site, device, "unknown", self._configured_kind(site, device))
         return self.device_now(probe, now).working
 
     def counters(self, site: str) -> dict[str, CounterStatus]:

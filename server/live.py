@@ -15,7 +15,8 @@ from lobbywatch.clock import Clock
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.ingest import Backlog
 from server.core.config import IngestConfig
-from server.hall_state import DeviceState, HallState
+from server.hall_records import DeviceState
+from server.hall_state import HallState
 from server.subscribers import Subscribers
 
 

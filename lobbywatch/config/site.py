@@ -242,6 +242,20 @@ class Thresholds(_Model):
     device_offline_grace_s: float = Field(
         default=90, ge=0, le=3600, description="Heartbeat silence before a device is offline."
     )
+    device_offline_grace_s_by_kind: dict[DeviceKind, Annotated[float, Field(ge=0, le=3600)]] = Field(
+        default_factory=dict,
+        description=(
+            "Heartbeat silence before a device of this kind is offline, s (e.g. counter terminals "
+            "that sleep between customers); kinds not listed use device_offline_grace_s."
+        ),
+    )
+
+    def offline_grace_s(self, kind: str) -> float:
+        """How long a device of ``kind`` may be silent past its heartbeat before it is offline."""
+        try:
+            return self.device_offline_grace_s_by_kind.get(DeviceKind(kind), self.device_offline_grace_s)
+        except ValueError:  # a kind this version does not know: the hall's default
+            return self.device_offline_grace_s
 
     @model_validator(mode="after")
     def _hysteresis(self) -> Thresholds:

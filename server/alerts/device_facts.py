@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, DeviceStatus
-from server.hall_state import DeviceState, HallState
+from server.hall_records import DeviceState
+from server.hall_state import HallState
 
 
 class OfflineReason(StrEnum):
@@ -60,6 +61,10 @@ class DeviceFacts(Protocol):
 
     def kiosks(self, now: datetime) -> tuple[list[str], list[str]]:
         """(working, down) ids of the hall's self-service devices at ``now``."""
+        ...
+
+    def offline_grace_s(self, device: str) -> float:
+        """How long it may be silent, or away, before it counts as offline (its kind's grace)."""
         ...
 
 
@@ -127,6 +132,9 @@ class HallDevices:
 
     def kiosks(self, now: datetime) -> tuple[list[str], list[str]]:
         return self._hall.kiosks(self._site, now)
+
+    def offline_grace_s(self, device: str) -> float:
+        return self._hall.offline_grace_s(self._site, device)
 
     def change(self, message: DeviceMessage) -> DeviceChange:
         """Which device rules ``message`` (already applied to the hall state) touches: presence,

@@ -38,11 +38,14 @@ class _Cond:
     clear_since: datetime | None = None
 
 
-def raise_hold_s(cfg: SiteConfig, spec: RuleSpec) -> float:
-    """Seconds the condition must hold before the alert fires (the policy may override)."""
+def raise_hold_s(cfg: SiteConfig, spec: RuleSpec, subject_hold_s: float | None = None) -> float:
+    """Seconds the condition must hold before the alert fires: the policy's override, else the
+    subject's own hold (``Signal.hold_s``), else the rule's."""
     override = cfg.notifications.policy.hold_s
     if spec.kind in override:
         return override[spec.kind]
+    if subject_hold_s is not None:
+        return subject_hold_s
     if isinstance(spec.hold_s, str):
         return float(getattr(cfg.thresholds, spec.hold_s))
     return spec.hold_s
@@ -110,7 +113,7 @@ class Lifecycle:
             if alert is not None:
                 self.open[key] = alert.evolve(params={**alert.params, **signal.params, "held_s": held})
                 return None
-            if held >= raise_hold_s(cfg, spec):
+            if held >= raise_hold_s(cfg, spec, signal.hold_s):
                 return self._fire(cfg, key, signal, spec, now, held)
         elif signal.on is False:
             cond.pending_since = None

@@ -8,7 +8,7 @@ import pytest
 
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import SiteConfig, load_site_config
-from lobbywatch.protocol.enums import DeviceEventKind, Presence, Severity
+from lobbywatch.protocol.enums import DeviceEventKind, DeviceKind, Presence, Severity
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, DeviceStatus
 from lobbywatch.protocol.sequence import Stamper
@@ -155,3 +155,17 @@ def test_a_source_has_a_wrong_clock_while_its_messages_are_rejected_for_their_ti
     clock.advance(CLOCK_PROBLEM_S + 1)  # nothing rejected for a while: no longer a problem
     assert hall.clock_problem(site, "cam-1") is None
     assert hall.hall(site).clock_problems[device].count == 2
+
+
+def test_offline_grace_per_device_kind(cfg: SiteConfig, clock: FixedClock) -> None:
+    kinds = {DeviceKind.COUNTER_TERMINAL: 600.0}
+    thresholds = cfg.thresholds.model_copy(update={"device_offline_grace_s_by_kind": kinds})
+    hall = HallState(clock, {cfg.site: cfg.model_copy(update={"thresholds": thresholds})})
+    for device in ("kiosk-topup-1", "term-c1"):
+        hall.apply(stamper(cfg, clock, device).make(DeviceStatus, state=Presence.ONLINE, heartbeat_s=30))
+    kiosk, terminal = (hall.hall(cfg.site).devices[d] for d in ("kiosk-topup-1", "term-c1"))
+    assert (hall.grace_s(kiosk), hall.grace_s(terminal)) == (cfg.thresholds.device_offline_grace_s, 600.0)
+    clock.advance(30 + cfg.thresholds.device_offline_grace_s)
+    assert (hall.device_now(kiosk).state, hall.device_now(terminal).state) == ("offline", "online")
+    clock.advance(600 - cfg.thresholds.device_offline_grace_s)
+    assert hall.device_now(terminal).state == "offline"

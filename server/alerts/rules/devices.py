@@ -64,7 +64,8 @@ def fault_signal(
 
 def offline_signal(cfg: SiteConfig, facts: DeviceFacts, device: str, now: datetime) -> Signal:
     """On while the device is offline; not judged (None) while the hall is closed, so a
-    device still offline at opening time is alerted then."""
+    device still offline at opening time is alerted then. It must hold for the device kind's
+    grace (a restart within it pages nobody)."""
     vendor, _model, zone = _meta(cfg, device)
     offline = facts.offline(device, now)
     on: bool | None = offline is not None
@@ -82,6 +83,7 @@ def offline_signal(cfg: SiteConfig, facts: DeviceFacts, device: str, now: dateti
         zone=zone,
         device=device,
         vendor=vendor,
+        hold_s=facts.offline_grace_s(device),
     )
 
 

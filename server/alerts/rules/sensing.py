@@ -14,7 +14,8 @@ from lobbywatch.protocol.enums import Presence
 from lobbywatch.protocol.messages import CameraStatus
 from server.alerts.model import AlertKind
 from server.alerts.rules.spec import Signal, hall_name
-from server.hall_state import ClockProblem, HallState, camera_blind
+from server.hall_records import ClockProblem, camera_blind
+from server.hall_state import HallState
 
 
 class SensingText(StrEnum):

@@ -81,6 +81,8 @@ class Signal:
     vendor: str | None = None
     camera: str | None = None
     """Camera whose data this rests on: held back while that camera is blind."""
+    hold_s: float | None = None
+    """This subject's raise hold, where it differs from the rule's (a device kind's grace)."""
 
     @property
     def params(self) -> dict[str, Any]:

@@ -343,3 +343,18 @@ def test_a_wrong_clock_raises_device_clock_until_its_messages_are_accepted(
     h.heartbeat("k1")  # accepted again: its clock was fixed
     h.run(1)
     assert [u.alert.subject for u in h.events("device_clock", UpdateEvent.RESOLVED)] == ["clock:k1"]
+
+
+def test_device_offline_waits_for_its_kinds_grace(site_id: str, clock: FixedClock) -> None:
+    """A kind with a longer grace (hall file) is alerted later, by will or by silence alike."""
+    cfg = hall(site_id, thresholds={"device_offline_grace_s_by_kind": {"sim_dispenser": 300}})
+    h = Hall(cfg, clock)
+    for k in ("k1", "k3"):
+        h.device_status(k, state="online", heartbeat_s=30)
+        h.device_status(k, state="offline", will=True)
+    h.run(90)  # the default grace
+    assert [u.alert.device for u in h.fired("device_offline")] == ["k1"]
+    h.run(209)
+    assert [u.alert.device for u in h.fired("device_offline")] == ["k1"]
+    h.run(1)
+    assert [u.alert.device for u in h.fired("device_offline")] == ["k1", "k3"]
