@@ -358,3 +358,15 @@ def test_device_offline_waits_for_its_kinds_grace(site_id: str, clock: FixedCloc
     assert [u.alert.device for u in h.fired("device_offline")] == ["k1"]
     h.run(1)
     assert [u.alert.device for u in h.fired("device_offline")] == ["k1", "k3"]
+
+
+def test_a_will_leaves_an_open_fault_alert_open(site_id: str, clock: FixedClock) -> None:
+    """A will carries the fault list of connect time: it once resolved a fault still open."""
+    h = Hall(hall(site_id), clock)
+    h.device_status("k1", state="online", heartbeat_s=30, faults=[])
+    h.device_event("k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
+    assert len(h.fired("device_fault")) == 1
+    h.device_status("k1", state="offline", will=True, faults=[])  # composed at connect time
+    h.run(5)
+    assert h.events("device_fault", UpdateEvent.RESOLVED) == []
+    assert [a.kind for a in h.engine.open_alerts(site_id)] == ["device_fault"]
