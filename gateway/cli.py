@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lobbywatch.cli_options import BrokerOpt, HallConfigOpt
+from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, LogFormatOpt, checked_log_format
+from lobbywatch.logs import LogFormat, setup_logging
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
@@ -19,6 +20,7 @@ def run_gateway(
     server: str | None = None,
     token_file: Path | None = None,
     outbox: Path | None = None,
+    log_format: LogFormat = "text",
 ) -> int:
     """Run the gateway until SIGTERM or SIGINT; return the exit code."""
     import logging
@@ -30,7 +32,7 @@ def run_gateway(
     from lobbywatch.clock import default_clock
     from lobbywatch.mqtt import broker_from_url
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = setup_logging("gateway", log_format)
     cfg = load_site_or_exit(config)
     if server is not None and not server.startswith(("http://", "https://")):
         typer.echo(
@@ -56,6 +58,7 @@ def run_gateway(
     typer.echo(f"网关已启动 / gateway running: site {settings.site}, outbox {settings.outbox}", err=True)
     stop.wait()
     gateway.stop()
+    summary.flush(logging.getLogger("gateway"))
     typer.echo("网关已停止 / gateway stopped", err=True)
     return 0
 
@@ -74,8 +77,9 @@ def register(groups: Groups) -> None:
             Path | None, typer.Option("--token-file", help="File holding the gateway token.")
         ] = None,
         outbox: Annotated[Path | None, typer.Option("--outbox", help="Outbox SQLite file.")] = None,
+        log_format: LogFormatOpt = "text",
     ) -> None:
         """Forward the hall's messages to the central server, durably (store and forward)."""
-        code = run_gateway(config, broker, server, token_file, outbox)
+        code = run_gateway(config, broker, server, token_file, outbox, checked_log_format(log_format))
         if code:
             raise typer.Exit(code)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -31,6 +31,20 @@ PasswordFileOpt = Annotated[
     Path | None, typer.Option("--password-file", help="File holding the MQTT password.")
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (repeatable runs).")]
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line for log collectors (docs/deploy.md, Logs).",
+    ),
+]
+
+
+def checked_log_format(value: str) -> Literal["text", "json"]:
+    """``--log-format`` checked: text or json (anything else ends the command, exit 2)."""
+    if value not in ("text", "json"):
+        raise fail(f"--log-format must be text or json, not {value!r}", "--log-format 只能是 text 或 json")
+    return "json" if value == "json" else "text"
 
 
 def fail(en: str, zh: str, code: int = CONFIG_ERROR_EXIT) -> typer.Exit:

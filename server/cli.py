@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lobbywatch.cli_options import LogFormatOpt, checked_log_format
+from lobbywatch.logs import setup_logging
+
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
 
@@ -31,10 +34,9 @@ def register(groups: Groups) -> None:
         config: ConfigOpt,
         host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
         port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
+        log_format: LogFormatOpt = "text",
     ) -> None:
         """Run the central server (FastAPI + uvicorn); OpenAPI docs at /docs."""
-        import logging
-
         import uvicorn
 
         from lobbywatch.clock import default_clock
@@ -43,7 +45,7 @@ def register(groups: Groups) -> None:
 
         settings = _settings(config)
         assert isinstance(settings, ServerSettings)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging("server", checked_log_format(log_format))
         uvicorn.run(
             create_app(settings, default_clock(), settle_gc=True),
             host=host or settings.listen.host,

@@ -19,15 +19,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from edge.devices.outbox import MAX_KEPT
 from lobbywatch.cli_options import (
     BrokerOpt,
     HallConfigOpt,
+    LogFormatOpt,
     PasswordFileOpt,
     SeedOpt,
+    checked_log_format,
     exit_on_config_error,
     fail,
     load_site_or_exit,
 )
+from lobbywatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
@@ -90,7 +94,8 @@ def device_run(
         typer.Option(
             "--max-kept", min=100, max=10_000_000, help="Messages kept awaiting a receipt, at most."
         ),
-    ] = 20_000,
+    ] = MAX_KEPT,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Run the device agent (without a sub-command), until SIGTERM or Ctrl-C."""
     if ctx.invoked_subcommand is not None:
@@ -99,14 +104,13 @@ def device_run(
         raise fail("--config and --device are required to run the agent", "运行代理需要 --config 和 --device")
     if receipts not in ("auto", "off"):
         raise fail(f"--receipts must be auto or off, not {receipts!r}", "--receipts 只能是 auto 或 off")
-    import logging
 
     from edge.devices.agent import DeviceAgent
     from edge.devices.checks import load_checks
     from edge.devices.faults import load_catalogue
     from lobbywatch.config import load_site_config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("device-agent", checked_log_format(log_format))
     with exit_on_config_error():
         site = load_site_config(config)
         catalogue = load_catalogue(vendor_codes or [])

@@ -17,6 +17,7 @@ from lobbywatch.cli_options import (
     fail,
     load_site_or_exit,
 )
+from lobbywatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
@@ -65,7 +66,7 @@ def register(groups: Groups) -> None:
         from edge.simulate.scenario import load_scenario
         from lobbywatch.mqtt import broker_from_url
 
-        logging.basicConfig(level=logging.WARNING)
+        setup_logging("simulator", "text", logging.WARNING)
         site = load_site_or_exit(config)
         try:
             with exit_on_config_error():

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from edge.vision.export import EXPORT_FORMATS
-from lobbywatch.cli_options import BrokerOpt, HallConfigOpt, PasswordFileOpt, fail, load_site_or_exit
+from lobbywatch.cli_options import (
+    BrokerOpt,
+    HallConfigOpt,
+    LogFormatOpt,
+    PasswordFileOpt,
+    checked_log_format,
+    fail,
+    load_site_or_exit,
+)
+from lobbywatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
@@ -36,6 +45,7 @@ def register(groups: Groups) -> None:
         ] = None,
         password_file: PasswordFileOpt = None,
         log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
+        log_format: LogFormatOpt = "text",
     ) -> None:
         """Count people per zone, measure waits and publish them over MQTT for one camera."""
         from edge.vision.backends import BackendMissingError
@@ -44,7 +54,7 @@ def register(groups: Groups) -> None:
         from lobbywatch.clock import default_clock
         from lobbywatch.mqtt import broker_from_url
 
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging("vision", checked_log_format(log_format), log_level)
         site = load_site_or_exit(config)
         ids = [c.id for c in site.cameras]
         if camera not in ids:
