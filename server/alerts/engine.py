@@ -74,8 +74,7 @@ class AlertEngine:
             self._configs[cfg.site] = cfg
             if site is None:
                 site = self._sites[cfg.site] = SiteState(cfg, self.hall)
-                for alert in self._store.open_alerts(cfg.site) if self._store is not None else []:
-                    site.lifecycle.replace(alert)
+                site.restore(self._store, self._now)  # what a restart must not lose
             site.cfg = cfg
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -84,9 +83,11 @@ class AlertEngine:
         return self._listeners.add(listener)
 
     def add_silence(self, site: str, silence: Silence) -> list[AlertUpdate]:
-        """Silence matching alerts (a maintenance window) from now on, besides the config's."""
+        """Silence matching alerts from now on, besides the config's; kept by the store."""
         with self._lock:
             self._site(site).muting.added.append(silence)
+            if self._store is not None:
+                self._store.add_silence(site, silence)
             return self.tick()
 
     def open_alerts(self, site: str | None = None) -> list[Alert]:
@@ -102,10 +103,9 @@ class AlertEngine:
         return self._store.get(alert_id) if self._store is not None else None
 
     def _site(self, site: str) -> SiteState:
-        try:
-            return self._sites[site]
-        except KeyError:
-            raise KeyError(f"unknown site {site!r}") from None
+        if site not in self._sites:
+            raise KeyError(f"unknown site {site!r}")
+        return self._sites[site]
 
     def _advance(self, at: datetime | None, clock_now: datetime | None = None) -> datetime:
         now = self._clock.now() if clock_now is None else clock_now

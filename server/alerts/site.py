@@ -28,6 +28,7 @@ from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
 from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.alerts.store import AlertStore
 from server.hall_state import HallState
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ class SiteState:
         self.devices = HallDevices(self.hall, self.cfg.site)
         self.muting = Muting(self.sensing)
         self.catch_up = CatchUp(self.sensing)
+
+    def restore(self, store: AlertStore | None, now: datetime) -> None:
+        """Take back what the store kept for this hall: its open alerts, its run-time silences."""
+        if store is None:
+            return
+        for alert in store.open_alerts(self.cfg.site):
+            self.lifecycle.replace(alert)
+        self.muting.added += store.silences(self.cfg.site, now)
 
     @property
     def counters(self) -> dict[str, CounterStatus]:

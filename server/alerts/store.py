@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState, Severity
 from server.alerts.model import Alert, Delivery, MuteReason
 
@@ -44,6 +45,14 @@ class AlertStore(Protocol):
         """The delivery log of one alert, in order."""
         ...
 
+    def add_silence(self, site: str, silence: Silence) -> None:
+        """Keep a silence set at run time (the API's), so it outlives a restart."""
+        ...
+
+    def silences(self, site: str, now: datetime) -> list[Silence]:
+        """The run-time silences of ``site`` not yet ended at ``now``, in the order set."""
+        ...
+
 
 class MemoryAlertStore:
     """An :class:`AlertStore` in a dict (tests, replay). Thread-safe."""
@@ -51,6 +60,7 @@ class MemoryAlertStore:
     def __init__(self) -> None:
         self._alerts: dict[str, Alert] = {}
         self._deliveries: list[Delivery] = []
+        self._silences: list[tuple[str, Silence]] = []
         self._lock = threading.Lock()
 
     def save(self, alert: Alert) -> None:
@@ -84,6 +94,14 @@ class MemoryAlertStore:
     def deliveries(self, alert_id: str) -> list[Delivery]:
         with self._lock:
             return [d for d in self._deliveries if d.alert_id == alert_id]
+
+    def add_silence(self, site: str, silence: Silence) -> None:
+        with self._lock:
+            self._silences.append((site, silence))
+
+    def silences(self, site: str, now: datetime) -> list[Silence]:
+        with self._lock:
+            return [s for at, s in self._silences if at == site and s.ends > now]
 
 
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -154,6 +172,14 @@ class SqlAlertStore:
             sa.Column("latency_ms", sa.Float, nullable=False),
             sa.Column("error", sa.Text),
             sa.Column("skipped", sa.Text),
+        )
+        self.silences_table = sa.Table(
+            "alert_silences",
+            self.metadata,
+            sa.Column("n", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("site", sa.String(64), nullable=False, index=True),
+            sa.Column("ends", ts, nullable=False),
+            sa.Column("body", sa.Text, nullable=False),  # the Silence as JSON
         )
         self.metadata.create_all(self.engine)
         self._add_missing_columns()
@@ -304,3 +330,14 @@ class SqlAlertStore:
                     )
                 )
         return out
+
+    def add_silence(self, site: str, silence: Silence) -> None:
+        t = self.silences_table
+        with self.engine.begin() as conn:
+            conn.execute(t.insert().values(site=site, ends=silence.ends, body=silence.model_dump_json()))
+
+    def silences(self, site: str, now: datetime) -> list[Silence]:
+        t = self.silences_table
+        query = self._sa.select(t.c.body).where(t.c.site == site, t.c.ends > now).order_by(t.c.n)
+        with self.engine.connect() as conn:
+            return [Silence.model_validate_json(body) for (body,) in conn.execute(query)]

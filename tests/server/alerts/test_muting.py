@@ -172,3 +172,32 @@ def _zone(zone: str, occupancy: float) -> dict[str, object]:
         "entered_total": 0,
         "exited_total": 0,
     }
+
+
+@pytest.mark.real
+def test_a_silence_set_through_the_api_outlives_a_restart(
+    tmp_path: Path, clock: FixedClock, site_id: str
+) -> None:
+    cfg = hall_dict(
+        site_id,
+        notifications={
+            "channels": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
+            "routes": [{"channels": ["hook"]}],
+            "escalation": [],
+        },
+    )
+    window = {
+        "devices": ["k1"],
+        "starts": clock.now().isoformat(),
+        "ends": (clock.now() + timedelta(hours=1)).isoformat(),
+        "reason": "vendor on site",
+    }
+    with served(tmp_path, clock, cfg) as s:
+        added = s.client.post(f"/api/v1/sites/{site_id}/silences", json=window, headers=s.auth("manager"))
+        assert added.status_code == 201, added.text
+    clock.advance(60)
+    with served(tmp_path, clock, cfg) as s:  # the same database, a new server process's state
+        s.ingest([s.make(DeviceEvent, "k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True)])
+        [alert] = s.get(f"/api/v1/alerts?site={site_id}").json()
+        assert alert["muted"]["kind"] == "silence"
+        assert alert["muted"]["source"] == "vendor on site"
