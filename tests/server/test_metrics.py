@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-from starlette.types import Message, Receive, Scope, Send
 
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.messages import DeviceEvent
 from lobbywatch.services import Influxd, wait_until
-from server.core.config import InfluxConfig
-from server.metrics import UNMATCHED, MetricsMiddleware, ServerMetrics
+from server.app import create_app
+from server.core.config import InfluxConfig, ServerSettings
+from server.core.security import create_token
+from server.metrics import UNMATCHED
+from tests.helpers_asgi import ThreadedAsgiServer
 from tests.helpers_metrics import promtool_check, samples, value
 
 from .alerts.helpers_hall import hall_dict
 from .alerts.helpers_receivers import start_http
 from .alerts.helpers_server import served
-from .conftest import Server
+from .conftest import Server, write_hall
 
 
 @pytest.mark.real
@@ -88,32 +90,40 @@ def test_influx_writes_are_timed_and_counted(
     promtool_check(text)
 
 
-@pytest.mark.unit
-def test_an_open_event_stream_counts_as_an_sse_client_until_it_ends() -> None:
-    metrics = ServerMetrics()
-    clients = {"route": UNMATCHED}
-    during: list[float | None] = []
-
-    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        during.append(metrics.registry.get_sample_value("lobbywatch_server_sse_clients", clients))
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def receive() -> Message:
-        return {"type": "http.disconnect"}
-
-    async def send(_message: Message) -> None:
-        pass
-
-    asyncio.run(MetricsMiddleware(stream, metrics)({"type": "http", "method": "GET"}, receive, send))
-    assert during == [1.0]
-    assert metrics.registry.get_sample_value("lobbywatch_server_sse_clients", clients) == 0
-    # A stream is not a request to time: its duration is the client's stay.
-    assert (
-        metrics.registry.get_sample_value(
-            "lobbywatch_server_http_request_duration_seconds_count",
-            {"route": UNMATCHED, "method": "GET", "status": "2xx"},
-        )
-        is None
+@pytest.mark.real
+def test_an_open_live_stream_counts_as_an_sse_client_under_uvicorn(
+    tmp_path: Path, clock: FixedClock, site_id: str
+) -> None:
+    settings = ServerSettings(
+        sql_url=f"sqlite:///{tmp_path / 'server.sqlite3'}",
+        influx=InfluxConfig(enabled=False),
+        halls=[write_hall(tmp_path, site_id)],
     )
+    app = create_app(settings, clock)
+    route = {"route": "/api/v1/sites/{site}/live/stream"}
+
+    def clients(url: str) -> float:
+        return value(
+            samples(httpx.get(f"{url}/metrics", timeout=5).text), "lobbywatch_server_sse_clients", **route
+        )
+
+    with ThreadedAsgiServer(app, "metrics-test-server") as srv:
+        with app.state.ctx.db.session() as session:
+            _row, token = create_token(
+                session, name="tv", role="display", sites=[site_id], created_at=clock.now()
+            )
+        assert token is not None
+        stream_url = f"{srv.url}/api/v1/sites/{site_id}/live/stream"
+        with httpx.stream("GET", stream_url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as r:
+            lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+            assert next(lines).startswith("event: live")
+            assert clients(srv.url) == 1
+        assert wait_until(lambda: clients(srv.url) == 0, 10)
+        found = samples(httpx.get(f"{srv.url}/metrics", timeout=5).text)
+    # A stream is not a request to time: its duration is the client's stay.
+    timed = {
+        dict(labels).get("route")
+        for name, labels in found
+        if name.endswith("_request_duration_seconds_count")
+    }
+    assert timed == {"/metrics"}
