@@ -3,7 +3,7 @@
 :class:`ServerMetrics` owns the registry and the two numbers nobody else counts: request
 durations (per route template, method and status class) and open SSE streams, both kept by
 :class:`MetricsMiddleware`. Every other number keeps its owner (ingest counters, InfluxDB
-writer, alert engine, dispatcher, hall state): :class:`_ContextCollector` only reads them at
+writer, alert service and engine, dispatcher): :class:`_ContextCollector` only reads them at
 scrape time. The list of metrics is in docs/server.md ("Metrics").
 """
 
@@ -175,5 +175,6 @@ class _ContextCollector(Collector):
         for (kind, site), n in sorted(Tally((a.kind, a.site) for a in service.engine.open_alerts()).items()):
             open_alerts.add_metric([kind, site], n)
         yield open_alerts
+        yield from service.evaluation_seconds.collect()
         yield from service.dispatcher.attempt_count.collect()
         yield from service.dispatcher.attempt_latency.collect()

@@ -63,6 +63,7 @@ def test_ingest_alerts_and_requests_are_counted_and_promtool_accepts_the_text(
     assert value(found, "lobbywatch_server_http_request_duration_seconds_count", **unmatched) == 1
     assert value(found, "lobbywatch_server_alert_messages_total") >= 1
     assert value(found, "lobbywatch_server_alert_fired_total") == 1
+    assert value(found, "lobbywatch_server_alert_evaluation_duration_seconds_count") == 2
     assert value(found, "lobbywatch_server_alerts_open", kind="device_fault", site=site_id) == 1
     attempts = {"channel_type": "webhook", "result": "ok"}
     assert value(found, "lobbywatch_server_notification_attempts_total", **attempts) == 1
