@@ -2,7 +2,8 @@
 
 It builds the :class:`~server.context.ServerContext` (every service of the process), keeps
 it on ``app.state.ctx``, starts and stops it with the app's lifespan, and includes every
-router of :mod:`server.api.routes`. See docs/server.md.
+router of :mod:`server.api.routes` (``/metrics`` among them, timed by
+:class:`~server.metrics.MetricsMiddleware`). See docs/server.md.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
-from server.api.routes import admin, alerts, devices, forecast, ingest, live, pages, reports
+from server.api.routes import admin, alerts, devices, forecast, ingest, live, metrics, pages, reports
 from server.context import ServerContext
 from server.core.config import ServerSettings
+from server.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
-ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts)
+ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 
@@ -63,6 +65,7 @@ def create_app(settings: ServerSettings, clock: Clock | None = None, *, settle_g
         default=settings.max_request_bytes,
         overrides={INGEST_PATH: settings.ingest.max_body_bytes},
     )
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)  # outermost: times 413s too
     for module in ROUTES:
         app.include_router(module.router)
     _document_ingest_body(app)

@@ -3,7 +3,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
-ingest pipeline and its helper processes, token cache, and the alert service). Routes reach
+ingest pipeline and its helper processes, token cache, the alert service, and the Prometheus
+registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
 
@@ -28,6 +29,7 @@ from server.hall_state import HallState
 from server.ingest import IngestPipeline
 from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
+from server.metrics import ServerMetrics
 from server.registry import SiteRegistry
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
@@ -62,6 +64,7 @@ class ServerContext:
     pipeline: IngestPipeline
     prepare: PrepareWorkers
     principals: PrincipalCache
+    metrics: ServerMetrics
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
     started: bool = field(default=False)
@@ -90,7 +93,7 @@ class ServerContext:
         )
         prepare = PrepareWorkers(settings.ingest.resolved_prepare_workers())
         principals = PrincipalCache(clock)
-        return cls(
+        ctx = cls(
             settings,
             clock,
             db,
@@ -104,8 +107,11 @@ class ServerContext:
             pipeline,
             prepare,
             principals,
+            ServerMetrics(),
             with_alerts=with_alerts,
         )
+        ctx.metrics.watch(ctx)
+        return ctx
 
     def start(self) -> None:
         """Migrate the schema, load halls and tokens, restore state, start the writer, then the

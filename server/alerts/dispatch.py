@@ -1,7 +1,9 @@
 """Delivery of alert updates: one worker per (hall, channel), retries with backoff, a log.
 
 A channel that is down retries in its own worker thread, so the others are not delayed;
-the engine only puts work on queues. Each attempt is written to the store's delivery log.
+the engine only puts work on queues. Each attempt is written to the store's delivery log
+and counted, per channel type and result, with its latency (:attr:`Dispatcher.attempt_count`,
+:attr:`Dispatcher.attempt_latency`, read by the server's ``/metrics``; docs/server.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Histogram
 
 from lobbywatch.backoff import Backoff
 from lobbywatch.clock import Clock
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
+
+#: Upper bounds (seconds) of the notification latency buckets: queued to answered.
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,20 @@ class Dispatcher:
         self._workers: dict[tuple[str, str], _Worker] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Owned here, unregistered: the server's metrics collector reads them at scrape time.
+        self.attempt_count = Counter(
+            "lobbywatch_server_notification_attempts",
+            "Notification delivery attempts, per channel type and result (ok, failed).",
+            ["channel_type", "result"],
+            registry=None,
+        )
+        self.attempt_latency = Histogram(
+            "lobbywatch_server_notification_latency_seconds",
+            "Seconds from an update's queuing to the answer of each delivery attempt.",
+            ["channel_type"],
+            registry=None,
+            buckets=LATENCY_BUCKETS_S,
+        )
 
     def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
         """Queue ``updates`` for their channels: one grouped message per channel and hall."""
@@ -121,8 +142,10 @@ class Dispatcher:
                 error = str(exc)
             except Exception as exc:  # a sender bug is a failed delivery, not a dead worker
                 error = f"{type(exc).__name__}: {exc}"
-            latency_ms = (time.monotonic() - job.queued) * 1000
-            self._log(job, attempt, error, latency_ms)
+            latency_s = time.monotonic() - job.queued
+            self.attempt_count.labels(job.channel.type, "ok" if error is None else "failed").inc()
+            self.attempt_latency.labels(job.channel.type).observe(latency_s)
+            self._log(job, attempt, error, latency_s * 1000)
             if error is None:
                 return
             log.warning("alert channel %s attempt %d failed: %s", job.channel.name, attempt, error)

@@ -5,15 +5,19 @@ starts: :meth:`AlertService.on_batch` is subscribed to the message bus (accepted
 and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s`` seconds and
 ``stop()`` leaves the bus and ends the timer and the channel workers. The alerts API
 (:mod:`server.api.routes.alerts`) reads and acknowledges through ``service.engine``; the
-live stream listens with ``engine.add_listener``. See docs/alerts.md.
+live stream listens with ``engine.add_listener``. :attr:`AlertService.evaluation_seconds` times
+each batch's evaluation (read by the server's ``/metrics``). See docs/alerts.md.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from prometheus_client import Histogram
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
@@ -57,6 +61,13 @@ class AlertService:
                 writer(alert_points(update))
 
             self.engine.add_listener(to_influx)
+        # Unregistered: the server's metrics collector reads it at scrape time.
+        self.evaluation_seconds = Histogram(
+            "lobbywatch_server_alert_evaluation_duration_seconds",
+            "Seconds the alert engine took over each ingest batch (in the ingest thread).",
+            registry=None,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,6 +83,7 @@ class AlertService:
 
     def on_batch(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
         """The message-bus subscriber: the gateway was heard (with its backlog), then the messages."""
+        started = time.perf_counter()
         backlog = ctx.backlog
         self.engine.gateway_seen(
             ctx.site,
@@ -80,6 +92,7 @@ class AlertService:
             oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
         )
         self.engine.feed_batch(messages)
+        self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
         if self._thread is not None:

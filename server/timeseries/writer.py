@@ -10,7 +10,9 @@ chunk overwrites instead of duplicating. After a write it lingers (``linger_s``)
 full chunk is already waiting: under load, one larger write instead of one per ingest batch
 (each write costs the server about as much CPU as a few hundred lines). When the spool holds more than
 ``max_spool_lines`` lines, :attr:`InfluxWriter.overloaded` turns true and ingest answers
-503 until it drains (back-pressure the gateways already handle).
+503 until it drains (back-pressure the gateways already handle). :class:`WriterStats` counts
+lines and requests; :attr:`InfluxWriter.write_seconds` times each post (both read by the
+server's ``/metrics``; docs/server.md).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client import Histogram
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -70,6 +74,13 @@ class InfluxWriter:
         self._cfg = cfg
         self._clock = clock
         self.stats = WriterStats()
+        # Unregistered: the server's metrics collector reads it at scrape time.
+        self.write_seconds = Histogram(
+            "lobbywatch_server_influx_write_duration_seconds",
+            "Seconds each post to InfluxDB /write took, whatever its answer.",
+            registry=None,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flushing = threading.Event()  # set while someone waits in flush(): no lingering
@@ -200,7 +211,11 @@ class InfluxWriter:
         self._ensure_database()
         body = "\n".join(bodies).encode()
         params: dict[str, str] = {"db": self._cfg.database, "precision": "ns"}
-        resp = self._client.post("/write", params=params, content=body)
+        started = time.perf_counter()
+        try:
+            resp = self._client.post("/write", params=params, content=body)
+        finally:
+            self.write_seconds.observe(time.perf_counter() - started)
         self.stats.write_requests += 1
         if resp.status_code == 404 and "database not found" in resp.text:
             self._database_ready = False

@@ -18,6 +18,7 @@ from tests.gateway.helpers_streams import (
     device_stream,
     wait_published,
 )
+from tests.helpers_metrics import samples, value
 
 
 def _get(port: int, path: str) -> bytes:
@@ -44,7 +45,8 @@ def test_stream_arrives_once_in_order_with_health(
     assert health["forwarded"] == len(sent)
     assert health["mqtt_connected"] is True
     assert health["status"] == "ok"
-    assert f'lobbywatch_gateway_forwarded_total{{site="{site_id}",gateway="gw1"}} {len(sent)}' in metrics
+    labels = {"site": site_id, "gateway": "gw1"}
+    assert value(samples(metrics), "lobbywatch_gateway_forwarded_total", **labels) == len(sent)
     assert "# TYPE lobbywatch_gateway_backlog_messages gauge" in metrics
     # Every batch told the server the backlog, this batch included.
     assert receiver.state.backlogs

@@ -18,6 +18,7 @@ from lobbywatch.backoff import Backoff
 from lobbywatch.config import load_site_config
 from lobbywatch.protocol.topics import alert_downlink_topic, device_downlink_topic
 from tests.gateway.helpers_streams import device_stream
+from tests.helpers_metrics import samples, value
 
 SITE = "h1"
 
@@ -194,12 +195,15 @@ def test_metrics_count_quarantined_messages_per_reason() -> None:
         "forwarded_per_s": 0.0,
         "forwarded": 10,
         "received": 15,
+        "batches": 2,
         "retries": 0,
         "quarantined_by_reason": {"not_json": 2, "server_rejected": 3},
         "mqtt_connected": True,
     }
-    text = render_metrics(snapshot)
-    labels = f'site="{SITE}",gateway="gw1"'
-    assert f"lobbywatch_gateway_quarantined_total{{{labels}}} 5\n" in text
-    assert f'lobbywatch_gateway_quarantined_reason_total{{{labels},reason="not_json"}} 2\n' in text
-    assert f'lobbywatch_gateway_quarantined_reason_total{{{labels},reason="server_rejected"}} 3\n' in text
+    found = samples(render_metrics(snapshot))
+    labels = {"site": SITE, "gateway": "gw1"}
+    assert value(found, "lobbywatch_gateway_quarantined_total", **labels) == 5
+    assert value(found, "lobbywatch_gateway_quarantined_reason_total", **labels, reason="not_json") == 2
+    assert (
+        value(found, "lobbywatch_gateway_quarantined_reason_total", **labels, reason="server_rejected") == 3
+    )
