@@ -11,9 +11,10 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # mosquitto/influxdb/postgresql: the real servers the tests and the demo run as child
 # processes; chromium(+driver): the page tests; docker-compose: validates deploy/compose.yaml
 # offline; fonts-noto-cjk: Chinese text in page screenshots; systemd: systemd-analyze verify;
-# prometheus: promtool, which checks every program's /metrics in the tests.
+# prometheus: promtool, which checks every program's /metrics in the tests; openssl: throw-away
+# certificates for the TLS tests (broker listener, SMTP STARTTLS).
 APT_PACKAGES=(mosquitto mosquitto-clients influxdb postgresql chromium chromium-driver
-              docker-compose fonts-noto-cjk systemd python3-venv unzip shellcheck prometheus)
+              docker-compose fonts-noto-cjk systemd python3-venv unzip shellcheck prometheus openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
