@@ -1,5 +1,6 @@
 """The agent's local HTTP interface on 127.0.0.1, for kiosk software in any language: status,
-the catalogue, raising/clearing faults, out of service, counter state.
+the catalogue, raising/clearing faults, out of service, counter state, and `/metrics`
+(Prometheus text).
 
 It answers JSON, refuses bad input with a bilingual 4xx and never stops the agent; the
 endpoints and error codes are listed in ``docs/device-agent.md``, "Local HTTP API".
@@ -222,7 +223,26 @@ def _handler(agent: DeviceAgent) -> type[BaseHTTPRequestHandler]:
             raise ApiError(404, f"no such endpoint: {method} {path}", f"没有这个接口：{method} {path}")
 
         def do_GET(self) -> None:
-            self._dispatch("GET")
+            if self.path.split("?")[0].rstrip("/") == "/metrics":
+                self._metrics()
+            else:
+                self._dispatch("GET")
+
+        def _metrics(self) -> None:
+            """Prometheus text of the agent (edge/devices/metrics.py), for this machine only."""
+            from edge.devices.metrics import CONTENT_TYPE, render
+
+            try:
+                _check_local(self.headers.get("Host"), self.headers.get("Origin"))
+            except ApiError as exc:
+                self._send(exc.status, exc.body())
+                return
+            raw = render(agent)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
 
         def do_POST(self) -> None:
             self._dispatch("POST")
