@@ -46,6 +46,10 @@ def register(groups: Groups) -> None:
         password_file: PasswordFileOpt = None,
         log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
         log_format: LogFormatOpt = "text",
+        metrics_port: Annotated[
+            int | None,
+            typer.Option("--metrics-port", min=1, max=65535, help="Serve /metrics on 127.0.0.1:PORT."),
+        ] = None,
     ) -> None:
         """Count people per zone, measure waits and publish them over MQTT for one camera."""
         from edge.vision.backends import BackendMissingError
@@ -83,6 +87,12 @@ def register(groups: Groups) -> None:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from edge.vision.metrics import registry_for
+
+            start_http_server(metrics_port, addr="127.0.0.1", registry=registry_for(daemon))
         try:
             daemon.run()
         except ConnectionError as exc:

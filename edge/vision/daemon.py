@@ -115,6 +115,8 @@ class VisionDaemon:
         self.times = StageTimes()
         self.stop_event = threading.Event()
         self.errors = 0
+        self.fps: float | None = None  # frames processed per second, last 5-s window
+        self.last_tracks = 0
         self.on_frame: Callable[[list[TrackedBox]], None] | None = None
 
     def stop(self) -> None:
@@ -194,8 +196,9 @@ class VisionDaemon:
                 if self.on_frame is not None:
                     self.on_frame(tracks)
                 window_frames += 1
+                self.last_tracks = len(tracks)
                 if time.monotonic() - window_start >= 5.0:
-                    fps = window_frames / (time.monotonic() - window_start)
+                    fps = self.fps = window_frames / (time.monotonic() - window_start)
                     window_start, window_frames = time.monotonic(), 0
                 if max_frames is not None and self.times.frames >= max_frames:
                     break

@@ -235,3 +235,20 @@ def test_last_will_and_reconnect(site_id: str, fresh_mosquitto: Mosquitto, mqtt_
     finally:
         d.stop()
         t.join(15)
+
+
+def test_metrics_read_the_daemon_and_pass_promtool(site_id: str, broker_cfg: BrokerConfig) -> None:
+    from edge.vision.metrics import render
+    from tests.helpers_metrics import promtool_check, samples, value
+
+    d = _daemon(site_id, broker_cfg, lambda _s: PacedCapture(10_000, fps=50), SlowDetector(seconds=0.01))
+    t = _run(d, max_frames=5)
+    t.join(30)
+    assert not t.is_alive()
+    text = render(d).decode()
+    promtool_check(text)
+    found = samples(text)
+    ids = {"site": site_id, "camera": "cam-1"}
+    assert value(found, "lobbywatch_vision_frames_total", outcome="processed", **ids) == 5
+    assert value(found, "lobbywatch_vision_stage_seconds_total", stage="detect", **ids) > 0
+    assert value(found, "lobbywatch_vision_published_total", **ids) > 0
