@@ -55,13 +55,13 @@ class DaemonCollector(Collector):
             counter = CounterMetricFamily(name, help_text, labels=labels)
             counter.add_metric(ids, float(value))
             yield counter
-        for name, help_text, value in (
+        for name, help_text, level in (
             ("lobbywatch_vision_stream_up", "1 while the camera stream delivers frames.", float(c.stream_ok)),
             ("lobbywatch_vision_fps", "Frames processed per second (last 5-s window).", d.fps or 0.0),
             ("lobbywatch_vision_tracks", "People tracked in the latest frame.", float(d.last_tracks)),
         ):
             gauge = GaugeMetricFamily(name, help_text, labels=labels)
-            gauge.add_metric(ids, value)
+            gauge.add_metric(ids, level)
             yield gauge
 
 
