@@ -105,12 +105,19 @@ def setup_logging(
     component: str, log_format: LogFormat = "text", level: str | int = logging.INFO
 ) -> RepeatSummary:
     """Configure the root logger of a program: ``text`` or ``json`` lines on stderr, at
-    ``level``, repeated warnings summarised. Returns the summariser (flush it at shutdown)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(component) if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    ``level``, repeated warnings summarised. Returns the summariser (flush it at shutdown).
+
+    Like :func:`logging.basicConfig`, it leaves a root logger that something else already
+    configured (a test runner capturing logs) alone, and replaces only its own handler when
+    called again."""
     summary = RepeatSummary()
-    handler.addFilter(summary)
     root = logging.getLogger()
+    if any(not getattr(h, "lobbywatch", False) for h in root.handlers):
+        return summary
+    handler = logging.StreamHandler(sys.stderr)
+    handler.lobbywatch = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter(component) if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(summary)
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)

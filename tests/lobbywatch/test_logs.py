@@ -93,3 +93,28 @@ def test_info_lines_are_never_summarised(
     for _ in range(3):
         log.info("heartbeat")
     assert len(lines(out)) == 3
+
+
+@pytest.mark.real
+def test_a_program_set_up_for_json_writes_json_lines() -> None:
+    """What ``--log-format json`` gives a daemon: its stderr is one JSON object per line."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; from lobbywatch.logs import setup_logging; "
+        "summary = setup_logging('gateway', 'json'); log = logging.getLogger('gateway.intake'); "
+        "[log.warning('quarantined %s', i, extra={'site': 'hall-1'}) for i in range(100)]; "
+        "log.info('stopping'); summary.flush(log)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    written = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [w["message"] for w in written] == [
+        "quarantined 0",
+        "stopping",
+        "99 more warnings like 'quarantined %s' from gateway.intake were held back",
+    ]
+    assert {w["component"] for w in written} == {"gateway"}
+    assert written[0]["site"] == "hall-1"
