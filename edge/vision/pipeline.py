@@ -1,4 +1,5 @@
-"""From tracked boxes to protocol messages: zones, dwell, waits, loitering, rate limiting.
+"""From tracked boxes to protocol messages: zones, dwell, waits, loitering, arrivals, rate
+limiting (what counts as an arrival: docs/vision.md, "Arrivals").
 
 This part knows nothing about cameras or detectors, so anything that produces tracked boxes
 can drive it: the vision daemon (detector + tracker) or a lobby simulator feeding synthetic
