@@ -1,7 +1,8 @@
 """Per-minute rollups of zones (occupancy, queue length, expected and actual waits) and of
-halls (arrivals, total occupancy), accumulated in memory and merged into SQL once a minute
-is closed (two minutes behind the newest message of the site, for reordering slack), or on
-:meth:`Rollups.flush` with ``everything=True`` (shutdown, reports, forecasts).
+halls (arrivals, as :func:`server.arrivals.arrivals_total` reads them; total occupancy),
+accumulated in memory and merged into SQL once a minute is closed (two minutes behind the
+newest message of the site, for reordering slack), or on :meth:`Rollups.flush` with
+``everything=True`` (shutdown, reports, forecasts).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import WaitRecord, ZoneState
+from server.arrivals import arrivals_total
 from server.storage.models import SiteMinute, ZoneMinute
 from server.timeseries.lines import arrivals_line
 
@@ -59,7 +61,7 @@ class Rollups:
         self.zones: dict[str, dict[tuple[str, datetime], ZoneAcc]] = {}  # site -> (zone, minute)
         self.sites: dict[str, dict[datetime, SiteAcc]] = {}  # site -> minute
         self.newest: dict[str, datetime] = {}
-        self._entered: dict[tuple[str, str, str, int], int] = {}
+        self._arrived: dict[tuple[str, str, str, int], int] = {}
         self._flushed_zones: list[tuple[tuple[str, str, datetime], ZoneAcc]] = []
         self._flushed_sites: list[tuple[tuple[str, datetime], SiteAcc]] = []
 
@@ -119,11 +121,12 @@ class Rollups:
         sacc.occupancy_max = max(sacc.occupancy_max, site_occupancy)
         if msg.kind == ZoneKind.ENTRANCE:
             key = (msg.site, msg.source, msg.zone, msg.epoch)
-            last = self._entered.get(key)
-            if last is not None and msg.entered_total >= last:
-                sacc.arrivals += msg.entered_total - last
-            if last is None or msg.entered_total >= last:
-                self._entered[key] = msg.entered_total
+            last = self._arrived.get(key)
+            total = arrivals_total(msg)
+            if last is not None and total >= last:
+                sacc.arrivals += total - last
+            if last is None or total >= last:
+                self._arrived[key] = total
 
     def add_wait(self, msg: WaitRecord, limit_s: float) -> None:
         minute = minute_of(msg.ended)

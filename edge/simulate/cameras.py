@@ -1,5 +1,6 @@
 """What a tracker on each virtual camera would report: person boxes in pixel space, with
-track ids kept while a camera sees a person, a clean walk-out, and optional detector noise.
+track ids kept while a camera sees a person, a clean walk-out, a walk-in from the hall (not
+the door) into an entrance zone, and optional detector noise.
 
 How boxes are placed and sized: ``docs/simulator.md``, "Cameras".
 """
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from edge.simulate.scenario import CameraNoise
-from edge.simulate.world import Person
+from edge.simulate.world import Person, Phase
 from edge.vision.pipeline import TrackedBox
 from lobbywatch.config.site import CameraConfig
 
@@ -62,8 +63,10 @@ class CameraProjector:
         rng: random.Random,
         noise: CameraNoise,
         frame_size: tuple[int, int] | None = None,
+        entrances: frozenset[str] = frozenset(),
     ) -> None:
         self.camera = camera
+        self.entrances = entrances
         self.rng = rng
         self.noise = noise
         self.frame_size = frame_size or frame_size_for(camera)
@@ -139,6 +142,10 @@ class CameraProjector:
                 tid = walking[0] if walking else self._new_track()
                 seen = _Seen(tid, -1, p.zone, (0.0, 0.0))
                 self._seen[p.pid] = seen
+                if not walking and self._from_the_hall(p):
+                    # first seen on the hall side, then in the entrance (next frame)
+                    out.append(TrackedBox(tid, self.box(self.outside or seen.point), 0.6))
+                    continue
             if seen.place != p.place or seen.zone != p.zone:
                 seen.place, seen.zone, seen.point = p.place, p.zone, self.spot_in(p.zone)
             if noise.dropout_prob and self.rng.random() < noise.dropout_prob:
@@ -162,6 +169,13 @@ class CameraProjector:
             else:
                 self._walking[pid] = (tid, left - 1)
         return out
+
+    def _from_the_hall(self, p: Person) -> bool:
+        """A person coming into this camera's entrance zone from elsewhere in the hall (leaving,
+        loitering back) walks into view away from the door: a tracker sees them outside every
+        zone first. Only someone arriving (``ENTERING``) appears at the door, in the entrance.
+        """
+        return self.outside is not None and p.zone in self.entrances and p.phase != Phase.ENTERING
 
     def _new_track(self) -> int:
         tid = self._next_track

@@ -21,7 +21,7 @@ from edge.simulate.world import CounterSim, HallWorld
 from edge.vision.pipeline import ZonePipeline
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
-from lobbywatch.protocol.enums import Presence, WaitKind
+from lobbywatch.protocol.enums import Presence, WaitKind, ZoneKind
 from lobbywatch.protocol.messages import CameraStatus, CounterState, Envelope, WaitRecord, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 
@@ -83,8 +83,9 @@ class HallSimulator:
         self.projectors: dict[str, CameraProjector] = {}
         self.stampers: dict[str, Stamper] = {}
         self.pipelines: dict[str, ZonePipeline] = {}
+        entrances = frozenset(z.id for z in site.zones if z.kind == ZoneKind.ENTRANCE)
         for cam in site.cameras:
-            proj = CameraProjector(cam, random.Random(rng.random()), scenario.camera)
+            proj = CameraProjector(cam, random.Random(rng.random()), scenario.camera, entrances=entrances)
             stamper = Stamper(site.site, cam.id, clock=clock, epoch=ep)
             self.projectors[cam.id] = proj
             self.stampers[cam.id] = stamper
@@ -276,12 +277,15 @@ class HallSimulator:
             )
             for z in sorted(self.seen_zones)
         ]
+        entrances = [s for s in self._latest.values() if s.kind == ZoneKind.ENTRANCE]
         return TruthReport(
             site=self.site.site,
             scenario=self.scenario.name,
             simulated_s=round(self.world.t, 3),
             tick_s=self.tick_s,
             arrivals=len(self.world.arrival_times),
+            counted_arrivals=sum(s.arrivals_total or 0 for s in entrances),
+            entrance_entries=sum(s.entered_total for s in entrances),
             true_waits=len(done),
             true_wait_max_s=round(max(durations), 1) if durations else None,
             true_waits_over_limit=sum(1 for d in durations if d > limit),

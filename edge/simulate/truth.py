@@ -59,6 +59,12 @@ class TruthReport(_Model):
     simulated_s: float = Field(description="Simulated seconds.")
     tick_s: float = Field(description="Simulated seconds per step (and per camera frame).")
     arrivals: int = Field(description="People who entered the hall.")
+    counted_arrivals: int = Field(
+        default=0, description="arrivals_total the pipeline published, summed over entrance zones."
+    )
+    entrance_entries: int = Field(
+        default=0, description="entered_total of entrance zones (every entry, leaving ones too)."
+    )
     true_waits: int = Field(description="Completed true waits (queue/waiting zones seen by a camera).")
     true_wait_max_s: float | None = Field(default=None, description="Longest completed true wait.")
     true_waits_over_limit: int = Field(default=0, description="True waits longer than max_wait_min.")
@@ -87,7 +93,9 @@ class TruthReport(_Model):
         lines = [
             f"truth report / 真值报告 — site {self.site}, scenario {self.scenario}, "
             f"{self.simulated_s / 60:.0f} simulated min / 模拟分钟",
-            f"arrivals / 到店: {self.arrivals}; completed waits / 完成等待: {self.true_waits}; "
+            f"arrivals / 到店: {self.arrivals} (counted / 计数 {self.counted_arrivals}, "
+            f"entrance entries / 入口进入 {self.entrance_entries}); "
+            f"completed waits / 完成等待: {self.true_waits}; "
             f"longest / 最长: {(self.true_wait_max_s or 0) / 60:.1f} min; "
             f"over limit / 超时: {self.true_waits_over_limit}",
             fmt("measured waits", "实测等待", self.measured_waits),

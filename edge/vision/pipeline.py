@@ -1,4 +1,5 @@
-"""From tracked boxes to protocol messages: zones, dwell, waits, loitering, rate limiting.
+"""From tracked boxes to protocol messages: zones, dwell, waits, loitering, arrivals, rate
+limiting (what counts as an arrival: docs/vision.md, "Arrivals").
 
 This part knows nothing about cameras or detectors, so anything that produces tracked boxes
 can drive it: the vision daemon (detector + tracker) or a lobby simulator feeding synthetic
@@ -27,7 +28,15 @@ from datetime import datetime, timedelta
 
 from edge.vision.dwell import ClosedDwell, DwellBook, OccupancySmoother, ServiceStats
 from edge.vision.expected_wait import expected_wait
-from edge.vision.zones import Point, Polygon, ZoneMembership, anchor, filter_roi, zone_count
+from edge.vision.zones import (
+    Point,
+    Polygon,
+    ZoneMembership,
+    anchor,
+    filter_roi,
+    point_in_polygon,
+    zone_count,
+)
 from lobbywatch.config.site import CameraConfig, SiteConfig
 from lobbywatch.protocol.codec import new_message_id
 from lobbywatch.protocol.enums import WaitKind, WaitOutcome, ZoneKind
@@ -61,6 +70,7 @@ class _Zone:
     occupancy: float = 0.0
     entered: int = 0
     exited: int = 0
+    arrived: int = 0
     feeders: list[str] = field(default_factory=list)
     configured_counters: int = 0
     last_sent: datetime | None = None
@@ -98,6 +108,9 @@ class ZonePipeline:
         self.departures: dict[str, ServiceStats] = {}
         self._last_seen: dict[int, datetime] = {}
         self._joined_queue: set[int] = set()
+        # track -> the entrance zone its first sighting lay in (None: first seen elsewhere);
+        # dropped at the track's first confirmed zone entry (docs/vision.md, "Arrivals")
+        self._origin: dict[int, str | None] = {}
         self.zones: dict[str, _Zone] = {}
         seen_zone_ids = {cz.zone for cz in self.camera.zones}
         for cz in self.camera.zones:
@@ -123,6 +136,7 @@ class ZonePipeline:
         """Forget everything and return zeroed zone states (publish them retained at start-up)."""
         self._last_seen.clear()
         self._joined_queue.clear()
+        self._origin.clear()
         for z in self.zones.values():
             z.membership.reset()
             z.dwell = DwellBook(z.id)
@@ -146,6 +160,7 @@ class ZonePipeline:
             z.occupancy = 0.0
         self._last_seen.clear()
         self._joined_queue.clear()
+        self._origin.clear()
         out += [self._emit(z, now) for z in self.zones.values()]
         return out
 
@@ -159,13 +174,17 @@ class ZonePipeline:
         """Feed one processed frame's tracks; return the messages to publish."""
         anchors: dict[int, Point] = {t.track_id: anchor(t.xyxy, self.frame_size) for t in tracks}
         anchors = filter_roi(anchors, self.roi)
-        for tid in anchors:
+        for tid, pt in anchors.items():
+            if tid not in self._last_seen:
+                self._origin[tid] = self._entrance_at(pt)
             self._last_seen[tid] = now
         out: list[Envelope] = []
         for z in self.zones.values():
             for tr in z.membership.update(anchors, now):
                 if tr.entered:
                     z.entered += 1
+                    if tr.track in self._origin and self._origin.pop(tr.track) == z.id:
+                        z.arrived += 1
                     z.dwell.open(tr.track, tr.at, anchors.get(tr.track, (0.0, 0.0)))
                     if z.kind in QUEUE_KINDS:
                         self._joined_queue.add(tr.track)
@@ -190,6 +209,13 @@ class ZonePipeline:
 
     # ------------------------------------------------------------------ internals
 
+    def _entrance_at(self, pt: Point) -> str | None:
+        """The entrance zone containing ``pt`` (where a new track was first seen), if any."""
+        for z in self.zones.values():
+            if z.kind == ZoneKind.ENTRANCE and point_in_polygon(pt, z.polygon):
+                return z.id
+        return None
+
     def _expire_lost(self, now: datetime) -> list[Envelope]:
         out: list[Envelope] = []
         for tid, seen in list(self._last_seen.items()):
@@ -197,6 +223,7 @@ class ZonePipeline:
                 continue
             del self._last_seen[tid]
             self._joined_queue.discard(tid)
+            self._origin.pop(tid, None)
             for z in self.zones.values():
                 if z.membership.drop(tid):
                     z.exited += 1
@@ -291,6 +318,7 @@ class ZonePipeline:
             loitering=loitering,
             entered_total=z.entered,
             exited_total=z.exited,
+            arrivals_total=z.arrived if z.kind == ZoneKind.ENTRANCE else None,
         )
 
     @staticmethod
@@ -308,6 +336,7 @@ class ZonePipeline:
             state.longest_wait_s is None,
             state.entered_total,
             state.exited_total,
+            state.arrivals_total,
         )
 
     def _send(self, z: _Zone, draft: ZoneState, now: datetime) -> ZoneState:

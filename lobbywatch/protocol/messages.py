@@ -133,16 +133,27 @@ class ZoneState(Envelope):
     exited_total: int = Field(
         ge=0, le=MAX_SEQ, description="Exits from the zone since the source's epoch began."
     )
+    arrivals_total: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEQ,
+        description=(
+            "Entrance zones only: people who arrived through this zone since the source's epoch "
+            "began (a track that starts in the entrance; never one entering it from inside the hall)."
+        ),
+    )
 
     DELIVERY: ClassVar[Delivery] = "sample"
     RETAINED: ClassVar[bool] = True
 
     @model_validator(mode="after")
-    def _queue_only_in_queue(self) -> ZoneState:
+    def _kind_specific_fields(self) -> ZoneState:
         if self.queue_length is not None and self.kind not in (ZoneKind.QUEUE, ZoneKind.WAITING):
             raise ValueError("queue_length is only sent for queue and waiting zones")
         if self.longest_wait_at is not None and not all(0.0 <= c <= 1.0 for c in self.longest_wait_at):
             raise ValueError("longest_wait_at must be normalised to 0..1")
+        if self.arrivals_total is not None and self.kind != ZoneKind.ENTRANCE:
+            raise ValueError("arrivals_total is only sent for entrance zones")
         return self
 
 

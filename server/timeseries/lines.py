@@ -271,6 +271,8 @@ def site_line(
 
 
 def arrivals_line(site: str, minute: datetime, n: int) -> str:
+    """People who arrived in ``site`` during ``minute`` (the rollups count them with
+    :func:`server.arrivals.arrivals_total`; never entries of people leaving)."""
     A = series.Arrivals
     return _line(_Line(A.MEASUREMENT).tag(A.SITE, site).field(A.N, n).time(ns(minute), WritePrecision.NS))
 

@@ -17,6 +17,7 @@ from lobbywatch.protocol.enums import CounterStatus, ZoneKind
 from lobbywatch.protocol.messages import ZoneState
 from server.alerts.model import AlertKind
 from server.alerts.rules.spec import Signal, hall_name, hysteresis, named
+from server.arrivals import arrivals_total
 
 EXPECTED_WAIT_CLEAR_RATIO = 0.9
 SURGE_CLEAR_RATIO = 0.7
@@ -154,7 +155,8 @@ def staffing(counters: dict[str, CounterStatus]) -> dict[str, Any]:
 
 @dataclass
 class ArrivalWindow:
-    """Arrivals through entrance zones, from ``entered_total`` deltas, over a sliding window."""
+    """Arrivals through entrance zones over a sliding window: deltas of
+    :func:`server.arrivals.arrivals_total` (people coming in, never those leaving)."""
 
     last_totals: dict[tuple[str, str, int], int] = field(default_factory=dict)
     events: deque[tuple[datetime, int]] = field(default_factory=deque)
@@ -162,10 +164,11 @@ class ArrivalWindow:
     def add(self, z: ZoneState) -> None:
         key = (z.source, z.zone, z.epoch)
         previous = self.last_totals.get(key)
-        self.last_totals[key] = z.entered_total
+        total = arrivals_total(z)
+        self.last_totals[key] = total
         if previous is None:
             return  # the first reading is a baseline, not arrivals
-        delta = z.entered_total - previous
+        delta = total - previous
         if delta > 0:
             self.events.append((z.ts, delta))
 

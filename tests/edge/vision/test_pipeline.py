@@ -221,3 +221,40 @@ def test_occupancy_smoothing(counts: list[int], expected: float) -> None:
     values = [s.update(c) for c in counts]
     assert values[-1] == expected
     assert min(values[1:]) >= min(counts[:2])
+
+
+def _entrance_totals(msgs: list[Envelope]) -> tuple[int, int | None]:
+    last = [m for m in msgs if isinstance(m, ZoneState) and m.zone == "entrance"][-1]
+    return last.entered_total, last.arrivals_total
+
+
+def test_a_visit_in_and_out_through_the_entrance_is_one_arrival_and_two_entries(
+    site: SiteConfig, clock: FixedClock
+) -> None:
+    p = _pipe(site, clock)
+    out: list[Envelope] = []
+    for box in [ENTRANCE] * 4 + [QUEUE] * 5 + [COUNTER] * 5 + [ENTRANCE] * 4 + [NOWHERE] * 4:
+        out += _step(p, clock, [(7, box)])
+    out += _step(p, clock, [], dt=15.0)  # lost for good
+    assert _entrance_totals(out) == (2, 1)
+    # only entrance zones carry arrivals
+    assert all(m.arrivals_total is None for m in out if isinstance(m, ZoneState) and m.zone != "entrance")
+
+
+def test_a_track_first_seen_inside_the_hall_is_no_arrival_at_the_entrance(
+    site: SiteConfig, clock: FixedClock
+) -> None:
+    # someone already in the hall when the camera started, or walking in from a part of the
+    # hall this camera does not see, then leaving through the entrance
+    p = _pipe(site, clock)
+    out: list[Envelope] = []
+    for box in [NOWHERE] + [ENTRANCE] * 4 + [NOWHERE] * 4:
+        out += _step(p, clock, [(3, box)])
+    for box in [COUNTER] * 3 + [ENTRANCE] * 4:
+        out += _step(p, clock, [(4, box)])
+    assert _entrance_totals(out) == (2, 0)
+    # a new track that starts in the entrance is an arrival, even if it never goes further
+    for box in [ENTRANCE] * 3:
+        out += _step(p, clock, [(5, box)])
+    out += _step(p, clock, [], dt=11.0)
+    assert _entrance_totals(out) == (3, 1)

@@ -183,6 +183,39 @@ def test_arrival_surge_playbook_names_counters_away(site_id: str, clock: FixedCl
     assert len(h.fired("peak_surge")) == 1
 
 
+def _busy_hour(h: Hall, *, send_arrivals: bool) -> None:
+    """A usual busy hour: 120 people an hour (20 per 10 minutes, under the surge figure of 30),
+    each leaving through the entrance 15 minutes after arriving, for 80 minutes."""
+    h.zone("entrance", occupancy=1, entered_total=0, arrivals_total=0 if send_arrivals else None)
+    for arrived in range(1, 161):
+        h.run(30)
+        left = max(0, arrived - 30)
+        h.zone(
+            "entrance",
+            occupancy=1,
+            entered_total=arrived + left,  # every entry into the zone, leaving ones too
+            arrivals_total=arrived if send_arrivals else None,
+        )
+
+
+def test_an_ordinary_busy_hour_raises_no_surge_when_arrivals_are_counted(
+    site_id: str, clock: FixedClock
+) -> None:
+    h = Hall(hall(site_id), clock)
+    _busy_hour(h, send_arrivals=True)
+    assert h.fired("peak_surge") == []
+
+
+def test_a_camera_without_arrivals_total_falls_back_to_entries(site_id: str, clock: FixedClock) -> None:
+    # an older camera: departures through the entrance count too, and the same hour looks
+    # like a surge (40 entries per 10 minutes) -- what every camera did before arrivals_total
+    h = Hall(hall(site_id), clock)
+    _busy_hour(h, send_arrivals=False)
+    fired = h.fired("peak_surge")
+    assert len(fired) == 1
+    assert fired[0].alert.params["arrivals"] >= 30
+
+
 class Forecast:
     def __init__(self, hours: Sequence[tuple[datetime, float]]) -> None:
         self.hours = list(hours)
