@@ -281,13 +281,14 @@ def is_real(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every collected test (doctests included) either ``real`` or ``unit``, never both."""
+    """Mark every collected test (doctests included) ``real`` or ``unit``, never both; a pure
+    test marked ``slow`` (a long simulation) is neither, so ``-m unit`` stays under a minute."""
     for item in items:
         if is_real(item):
             if item.get_closest_marker("unit") is not None:
                 raise pytest.UsageError(f"{item.nodeid} is real: unit is derived, never written by hand")
             item.add_marker(pytest.mark.real)
-        else:
+        elif item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
 
 

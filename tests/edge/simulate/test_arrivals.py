@@ -23,6 +23,9 @@ from lobbywatch.protocol.messages import ZoneState
 from tests.edge.simulate.helpers_simulate import BANK, OPENING, TELECOM, hall, run
 from tests.server.alerts.helpers_hall import Hall
 
+#: Hours of simulated halls each (about 14 s together): acceptance runs, not part of ``-m unit``.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("config", [BANK, TELECOM], ids=["bank", "telecom"])
 def test_counted_arrivals_are_within_5_percent_of_the_true_arrivals(config: Path) -> None:
