@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from edge.devices.agent import DeviceAgent
 from edge.devices.http_api import MAX_BODY_BYTES
@@ -29,16 +26,6 @@ from tests.edge.devices.helpers_devices import (
     start_agent_process,
     write_hall,
 )
-
-
-@pytest.fixture
-def agent(site_id: str, broker_cfg: BrokerConfig, tmp_path: Path, clock: FixedClock) -> Iterator[DeviceAgent]:
-    a = DeviceAgent(
-        hall(site_id), KIOSK, state_dir=tmp_path / "state", broker=broker_cfg, clock=clock, http_port=0
-    ).start()
-    assert wait_until(lambda: a.connected, 10)
-    yield a
-    a.stop()
 
 
 def _events(rec_msgs: list[DeviceEvent]) -> list[tuple[str, str | None]]:

@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from edge.devices.agent import DeviceAgent
-from lobbywatch.clock import FixedClock
-from lobbywatch.config.site import BrokerConfig
-from lobbywatch.services import wait_until
-from tests.edge.devices.helpers_devices import KIOSK, hall
+from tests.edge.devices.helpers_devices import KIOSK
 from tests.helpers_metrics import promtool_check, samples, value
-
-
-@pytest.fixture
-def agent(site_id: str, broker_cfg: BrokerConfig, tmp_path: Path, clock: FixedClock) -> Iterator[DeviceAgent]:
-    a = DeviceAgent(
-        hall(site_id), KIOSK, state_dir=tmp_path / "state", broker=broker_cfg, clock=clock, http_port=0
-    ).start()
-    assert wait_until(lambda: a.connected, 10)
-    yield a
-    a.stop()
 
 
 def test_metrics_read_the_agent_and_pass_promtool(agent: DeviceAgent, site_id: str) -> None:
