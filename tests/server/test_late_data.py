@@ -14,7 +14,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, Envelope, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from tests.server.alerts.helpers_hall import hall_dict
+from tests.server.alerts.helpers_hall import hooked_hall_dict
 from tests.server.alerts.helpers_receivers import start_http
 from tests.server.alerts.helpers_server import served
 
@@ -41,14 +41,7 @@ def test_a_replayed_backlog_pages_once_about_what_is_still_true(
 ) -> None:
     http = start_http()
     try:
-        cfg = hall_dict(
-            site_id,
-            notifications={
-                "channels": [{"name": "hook", "type": "webhook", "url": f"{http.url}/hook"}],
-                "routes": [{"channels": ["hook"]}],
-                "escalation": [],
-            },
-        )
+        cfg = hooked_hall_dict(site_id, f"{http.url}/hook")
         start = clock.now()  # 09:30 in the hall
         data = FixedClock(start)
         clock.advance(2 * 3600)  # the hall's gateway was cut off for two hours

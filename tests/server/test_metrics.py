@@ -17,8 +17,8 @@ from server.core.security import create_token
 from server.metrics import UNMATCHED
 from tests.helpers_asgi import ThreadedAsgiServer
 from tests.helpers_metrics import promtool_check, samples, value
+from tests.server.alerts.helpers_hall import hooked_hall_dict
 
-from .alerts.helpers_hall import hall_dict
 from .alerts.helpers_receivers import start_http
 from .alerts.helpers_server import served
 from .conftest import Server, write_hall
@@ -30,14 +30,7 @@ def test_ingest_alerts_and_requests_are_counted_and_promtool_accepts_the_text(
 ) -> None:
     http = start_http()
     try:
-        cfg = hall_dict(
-            site_id,
-            notifications={
-                "channels": [{"name": "hook", "type": "webhook", "url": f"{http.url}/hook"}],
-                "routes": [{"channels": ["hook"]}],
-                "escalation": [],
-            },
-        )
+        cfg = hooked_hall_dict(site_id, f"{http.url}/hook")
         with served(tmp_path, clock, cfg) as s:
             fault = s.make(DeviceEvent, "k1", event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
             s.ingest([fault])

@@ -107,6 +107,16 @@ def hall_dict(site: str, **extra: Any) -> dict[str, Any]:
     return cfg
 
 
+def hooked_hall_dict(site: str, url: str) -> dict[str, Any]:
+    """:func:`hall_dict` whose every alert goes to one webhook channel ``hook`` at ``url``."""
+    notifications = {
+        "channels": [{"name": "hook", "type": "webhook", "url": url}],
+        "routes": [{"channels": ["hook"]}],
+        "escalation": [],
+    }
+    return hall_dict(site, notifications=notifications)
+
+
 def hall(site: str, **extra: Any) -> SiteConfig:
     return SiteConfig.model_validate(hall_dict(site, **extra))
 

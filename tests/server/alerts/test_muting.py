@@ -14,7 +14,7 @@ from lobbywatch.protocol.messages import CameraStatus, DeviceEvent, ZoneState
 from server.alerts.model import MuteReason, UpdateEvent
 from server.alerts.store import MemoryAlertStore, SqlAlertStore
 
-from .helpers_hall import ZONE_KINDS, Hall, hall, hall_dict
+from .helpers_hall import ZONE_KINDS, Hall, hall, hooked_hall_dict
 from .helpers_server import served
 
 
@@ -105,14 +105,7 @@ def _all_day(reason: str) -> dict[str, str]:
 
 @pytest.mark.real
 def test_api_shows_why_alerts_are_held_back(tmp_path: Path, clock: FixedClock, site_id: str) -> None:
-    cfg = hall_dict(
-        site_id,
-        notifications={
-            "channels": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
-            "routes": [{"channels": ["hook"]}],
-            "escalation": [],
-        },
-    )
+    cfg = hooked_hall_dict(site_id, "http://127.0.0.1:9/hook")
     with served(tmp_path, clock, cfg) as s:
         window = {
             "devices": ["k1"],
@@ -178,14 +171,7 @@ def _zone(zone: str, occupancy: float) -> dict[str, object]:
 def test_a_silence_set_through_the_api_outlives_a_restart(
     tmp_path: Path, clock: FixedClock, site_id: str
 ) -> None:
-    cfg = hall_dict(
-        site_id,
-        notifications={
-            "channels": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
-            "routes": [{"channels": ["hook"]}],
-            "escalation": [],
-        },
-    )
+    cfg = hooked_hall_dict(site_id, "http://127.0.0.1:9/hook")
     window = {
         "devices": ["k1"],
         "starts": clock.now().isoformat(),

@@ -17,7 +17,7 @@ from server.alerts.forecast import ServerForecast
 from server.alerts.store import SqlAlertStore
 from tests.server.conftest import Server
 
-from .helpers_hall import hall_dict
+from .helpers_hall import hooked_hall_dict
 from .helpers_receivers import HttpReceiver, start_http
 from .helpers_server import served
 
@@ -29,14 +29,7 @@ def test_ingested_fault_reaches_the_webhook_and_the_store(
 ) -> None:
     http: HttpReceiver = start_http()
     try:
-        cfg = hall_dict(
-            site_id,
-            notifications={
-                "channels": [{"name": "hook", "type": "webhook", "url": f"{http.url}/hook"}],
-                "routes": [{"channels": ["hook"]}],
-                "escalation": [],
-            },
-        )
+        cfg = hooked_hall_dict(site_id, f"{http.url}/hook")
         with served(tmp_path, clock, cfg) as s:
             client, ctx = s.client, s.app.state.ctx
             service = ctx.alerts  # started by the context, with the app's lifespan
