@@ -4,8 +4,7 @@ It only orchestrates the stages, per hall (docs/alerts.md, "Stages"): the rules 
 turn a message or a tick into signals; muting (``muting.py``) holds stale signals back; the
 lifecycle (``lifecycle.py``) fires, reopens and resolves; silences and late data (``late.py``)
 hold alerts back; escalation (``escalation.py``) and routing (``routing.py``) pick the channels.
-Each call returns the updates it caused, stored, handed to every listener (live pages) and
-to the notifier (channels) before it returns; the engine never blocks on a channel.
+Each call returns its updates, already stored, told to listeners and handed to the notifier.
 """
 
 from __future__ import annotations
@@ -52,8 +51,7 @@ class AlertEngine:
         listeners: Sequence[Listener] = (),
         hall: HallState | None = None,
     ) -> None:
-        """``hall`` (read as ``engine.hall``): the server's hall state, which ingest keeps;
-        without it the engine keeps its own from the messages and batches it is given."""
+        """``hall``: the server's hall state (ingest keeps it); without it, the engine's own."""
         self._clock, self._store, self._notifier, self._forecast = clock, store, notifier, forecast
         self._listeners = Subscribers[Listener]()
         for listener in listeners:
@@ -227,6 +225,8 @@ class AlertEngine:
 
     def _emit(self, site: SiteState, updates: list[AlertUpdate], changed: Sequence[Alert] = ()) -> None:
         """Notify: store, log what is held back, tell the listeners, hand the rest on."""
+        if not updates and not changed:
+            return  # most messages change nothing: no per-message work beyond this
         if self._store is not None:
             for alert in [*(u.alert for u in updates), *changed]:
                 try:
