@@ -20,14 +20,27 @@ from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
-from server.api.routes import admin, alerts, devices, forecast, ingest, live, metrics, pages, reports
+from server.api.routes import (
+    ack_links,
+    admin,
+    alerts,
+    counter,
+    devices,
+    forecast,
+    guide,
+    ingest,
+    live,
+    metrics,
+    pages,
+    reports,
+)
 from server.context import ServerContext
 from server.core.config import ServerSettings
 from server.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
-ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics)
+ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics, counter, guide, ack_links)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 

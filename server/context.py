@@ -18,10 +18,13 @@ from sqlalchemy import select
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
+from server.alerts.channels import default_senders
+from server.alerts.dispatch import Dispatcher
 from server.alerts.forecast import ServerForecast
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus
+from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
@@ -147,10 +150,13 @@ class ServerContext:
         def write_points(points: list[Any]) -> None:
             writer.enqueue([p.to_line_protocol() for p in points])
 
+        store = SqlAlertStore(self.db.engine)
+        senders = default_senders(self.clock, links=links_for(self.settings.ack_links))
         service = AlertService(
             list(self.registry.configs.values()),
             clock=self.clock,
-            store=SqlAlertStore(self.db.engine),
+            store=store,
+            dispatcher=Dispatcher(clock=self.clock, store=store, senders=senders),
             forecast=ServerForecast(self.db, self.clock),
             write_points=write_points,
             tick_s=ALERT_TICK_S,

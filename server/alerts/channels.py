@@ -11,7 +11,9 @@ dispatcher can retry. Signatures follow each service's published scheme:
   as key over an empty message, in the JSON body.
 
 Words from devices, configurations or people are escaped per platform before they enter a
-message (:mod:`server.alerts.escaping`). See docs/alerts.md ("Channels").
+message (:mod:`server.alerts.escaping`). With the server's public address configured, each
+open alert in a chat or webhook message carries its signed acknowledge link
+(:mod:`server.core.ack_links`). See docs/alerts.md ("Channels").
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ from server.alerts.escaping import (
     escaped_alert,
     plain,
 )
-from server.alerts.model import AlertUpdate
-from server.alerts.templates import LANGS, Lang, render
+from server.alerts.model import AlertUpdate, UpdateEvent
+from server.alerts.templates import ACK_LINK, ACK_LINK_MARKDOWN, LANGS, Lang, render
+from server.core.ack_links import AckLinks
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -109,6 +112,18 @@ def _langs(channel: Channel) -> tuple[Lang, ...]:
     return LANGS if channel.language == "both" else (channel.language,)
 
 
+#: Updates whose message asks for an acknowledgement (and so carries the link).
+ASKS_ACK = (UpdateEvent.FIRED, UpdateEvent.REOPENED, UpdateEvent.ESCALATED)
+
+
+def ack_url(links: AckLinks | None, channel: Channel, u: AlertUpdate) -> str | None:
+    """The acknowledge link of ``u`` for the people of ``channel`` (None: links are off, or
+    the update asks for no acknowledgement). It expires ``ttl`` after the update."""
+    if links is None or u.event not in ASKS_ACK or u.alert.acked_at is not None:
+        return None
+    return links.url(u.alert.id, channel.name, u.at)
+
+
 def compose(
     channel: Channel,
     site: SiteConfig,
@@ -116,25 +131,31 @@ def compose(
     *,
     markdown: bool,
     escape: Escape = plain,
+    links: AckLinks | None = None,
 ) -> tuple[str, str]:
     """(subject line, text) of a batch, in the channel's language(s); every word that does
-    not come from the templates goes through ``escape`` (the channel's syntax)."""
+    not come from the templates goes through ``escape`` (the channel's syntax). With
+    ``links``, each alert asking for acknowledgement ends with its link."""
     lines: list[str] = []
     langs = _langs(channel)
     alerts = [escaped_alert(u.alert, escape) for u in updates]
+    urls = [ack_url(links, channel, u) for u in updates]
     for lang in langs:
         hall = escape(site.name.zh_cn if lang == "zh-CN" else site.name.en)
         lines.append(f"### {hall}" if markdown else f"[{hall}]")
-        for u, alert in zip(updates, alerts, strict=True):
+        for u, alert, url in zip(updates, alerts, urls, strict=True):
             title, body = render(alert, lang, u.event)
             lines.append(f"**{title}**\n{body}" if markdown else f"{title}\n{body}")
+            if url is not None:
+                lines.append((ACK_LINK_MARKDOWN if markdown else ACK_LINK)[lang].format(url=url))
         lines.append("")
     first = render(alerts[0], langs[0], updates[0].event)[0]
     subject = first if len(updates) == 1 else f"{first} (+{len(updates) - 1})"
     return subject, "\n".join(lines).strip()
 
 
-def update_json(u: AlertUpdate) -> dict[str, Any]:
+def update_json(u: AlertUpdate, url: str | None = None) -> dict[str, Any]:
+    """One update as the webhook's JSON; ``url``: its acknowledge link (``ack_url``)."""
     a = u.alert
     texts = {lang: render(a, lang, u.event) for lang in LANGS}
     return {
@@ -157,6 +178,7 @@ def update_json(u: AlertUpdate) -> dict[str, Any]:
         "title": {lang: t for lang, (t, _) in texts.items()},
         "body": {lang: b for lang, (_, b) in texts.items()},
         "params": a.params,
+        "ack_url": url,
     }
 
 
@@ -207,19 +229,21 @@ class HttpSenders:
     and a simulation may run the engine on a scaled clock.
     """
 
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, wall: Callable[[], float] = time.time, links: AckLinks | None = None) -> None:
         self._wall = wall
+        self._links = links
 
     def send(
         self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
     ) -> None:
         now = datetime.fromtimestamp(self._wall(), UTC)
+        links = self._links
         if isinstance(channel, WebhookChannel):
             body = json.dumps(
                 {
                     "site": site.site,
                     "site_name": {"en": site.name.en, "zh-CN": site.name.zh_cn},
-                    "alerts": [update_json(u) for u in updates],
+                    "alerts": [update_json(u, ack_url(links, channel, u)) for u in updates],
                 },
                 ensure_ascii=False,
                 default=str,
@@ -232,13 +256,13 @@ class HttpSenders:
                 headers["X-LobbyWatch-Signature"] = webhook_signature(secret, ts, body)
             post_bytes(channel.url, body, timeout_s, headers)
         elif isinstance(channel, WeComChannel):
-            _, text = compose(channel, site, updates, markdown=True, escape=escape_markdown)
+            _, text = compose(channel, site, updates, markdown=True, escape=escape_markdown, links=links)
             answer = _post(
                 channel.url, {"msgtype": "markdown", "markdown": {"content": text[:4000]}}, timeout_s
             )
             _check_api(answer, "errcode")
         elif isinstance(channel, DingTalkChannel):
-            title, text = compose(channel, site, updates, markdown=True, escape=escape_markdown)
+            title, text = compose(channel, site, updates, markdown=True, escape=escape_markdown, links=links)
             url = channel.url
             secret = _secret(channel)
             if secret:
@@ -250,7 +274,7 @@ class HttpSenders:
             )
             _check_api(answer, "errcode")
         elif isinstance(channel, FeishuChannel):
-            _, text = compose(channel, site, updates, markdown=False, escape=escape_lark_text)
+            _, text = compose(channel, site, updates, markdown=False, escape=escape_lark_text, links=links)
             payload: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
             secret = _secret(channel)
             if secret:
@@ -259,7 +283,7 @@ class HttpSenders:
             answer = _post(channel.url, payload, timeout_s)
             _check_api(answer, "code", "StatusCode")
         elif isinstance(channel, SlackChannel):
-            _, text = compose(channel, site, updates, markdown=False, escape=escape_slack)
+            _, text = compose(channel, site, updates, markdown=False, escape=escape_slack, links=links)
             _post(channel.url, {"text": text, "mrkdwn": False}, timeout_s)
         else:
             raise ChannelError(f"HttpSenders cannot send to a {channel.type} channel")
@@ -381,10 +405,13 @@ class MqttDownlink:
 
 
 def default_senders(
-    clock: Clock, mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None
+    clock: Clock,
+    mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None,
+    *,
+    links: AckLinks | None = None,
 ) -> dict[str, Sender]:
-    """A sender for every channel type."""
-    http = HttpSenders()
+    """A sender for every channel type; chat and webhook messages carry ``links``."""
+    http = HttpSenders(links=links)
     return {
         "webhook": http,
         "wecom": http,

@@ -1,6 +1,6 @@
 """Every word of the alerts a person reads, in zh-CN and en: titles and bodies by alert
-kind (:data:`TEMPLATES`), the texts behind the rules' text keys (:data:`TEXTS`), and why
-an alert is muted (:data:`MUTE_TEXTS`).
+kind (:data:`TEMPLATES`), the texts behind the rules' text keys (:data:`TEXTS`), why
+an alert is muted (:data:`MUTE_TEXTS`), and the acknowledge link line (:data:`ACK_LINK`).
 
 Parameters come from the rule that raised the alert: a plain value; a ``{"en": ...,
 "zh-CN": ...}`` name from the hall's configuration; a list of ids (joined with ", " or
@@ -178,6 +178,10 @@ _SINCE: dict[Lang, str] = {
     "zh-CN": "自 {since} 起（营业厅数据延迟上报）。",
     "en": " Since {since} (the hall's data arrived late).",
 }
+
+ACK_LINK: dict[Lang, str] = {"zh-CN": "点此确认：{url}", "en": "Acknowledge: {url}"}
+"""The acknowledge link line of a chat message (``server.core.ack_links``)."""
+ACK_LINK_MARKDOWN: dict[Lang, str] = {"zh-CN": "[点此确认]({url})", "en": "[Acknowledge]({url})"}
 
 _EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
     UpdateEvent.FIRED: {"zh-CN": "", "en": ""},

@@ -20,20 +20,23 @@ from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.protocol.fields import Identifier
 from lobbywatch.protocol.ingest import MAX_BATCH_BYTES
 
-Role = Literal["admin", "manager", "vendor", "display", "gateway"]
+Role = Literal["admin", "manager", "vendor", "display", "gateway", "guide", "counter"]
 
 
-def check_role_binding(role: Role, sites: list[str], vendor: str | None) -> None:
-    """What a token of ``role`` must be bound to; raises ValueError saying what is missing."""
-    if role in ("display", "gateway") and len(sites) != 1:
+def check_role_binding(role: Role, sites: list[str], vendor: str | None, counter: str | None = None) -> None:
+    """What a token of ``role`` must be bound to; raises ValueError saying what is missing.
+    A guide is bound to one hall; a counter token to one hall and one counter of it."""
+    if role in ("display", "gateway", "guide", "counter") and len(sites) != 1:
         raise ValueError(f"a {role} token is bound to exactly one site")
     if role == "manager" and not sites:
         raise ValueError("a manager token needs at least one site")
     if role == "vendor" and vendor is None:
         raise ValueError("a vendor token needs its vendor id")
+    if (role == "counter") != (counter is not None):
+        raise ValueError("a counter token, and only a counter token, names its counter")
 
 
-ROLES: tuple[Role, ...] = ("admin", "manager", "vendor", "display", "gateway")
+ROLES: tuple[Role, ...] = ("admin", "manager", "vendor", "display", "gateway", "guide", "counter")
 
 
 class _Model(BaseModel):
@@ -132,20 +135,53 @@ class BootstrapToken(_Model):
     """A token created at start-up (if missing); give its SHA-256 or a file holding it."""
 
     name: str = Field(min_length=1, max_length=120, description="Who or what holds it.")
-    role: Role = Field(description="admin, manager, vendor, display or gateway.")
+    role: Role = Field(description="admin, manager, vendor, display, gateway, guide or counter.")
     sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the token."
     )
     token_file: Path | None = Field(default=None, description="File holding the plain token.")
     sites: list[Identifier] = Field(default_factory=list, description="Sites (manager, display, gateway).")
     vendor: Identifier | None = Field(default=None, description="Vendor id (vendor role).")
+    counter: Identifier | None = Field(default=None, description="Counter id (counter role).")
 
     @model_validator(mode="after")
     def _one_secret(self) -> BootstrapToken:
         if (self.sha256 is None) == (self.token_file is None):
             raise ValueError("give exactly one of sha256 and token_file")
-        check_role_binding(self.role, self.sites, self.vendor)
+        check_role_binding(self.role, self.sites, self.vendor, self.counter)
         return self
+
+
+class AckLinkConfig(_Model):
+    """Acknowledge-from-the-chat links (docs/alerts.md, "Acknowledging from the chat")."""
+
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        max_length=300,
+        description=(
+            "The server's address as people's phones reach it (e.g. https://lobbywatch.example.com). "
+            "Unset: chat messages carry no acknowledge link."
+        ),
+    )
+    secret: str | None = Field(default=None, min_length=32, max_length=512, description="HMAC key.")
+    secret_file: Path | None = Field(default=None, description="File holding the HMAC key instead.")
+    ttl_s: float = Field(default=86_400, gt=0, le=30 * 86_400, description="How long a link works.")
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> AckLinkConfig:
+        if self.public_base_url is not None and (self.secret is None) == (self.secret_file is None):
+            raise ValueError("with public_base_url, give exactly one of secret and secret_file")
+        return self
+
+    def resolved_secret(self) -> bytes | None:
+        """The HMAC key, or None when links are off (no public base URL)."""
+        if self.public_base_url is None:
+            return None
+        if self.secret is not None:
+            return self.secret.encode()
+        assert self.secret_file is not None
+        return self.secret_file.read_text(encoding="utf-8").strip().encode()
 
 
 class ServerSettings(_Model):
@@ -166,6 +202,9 @@ class ServerSettings(_Model):
     bootstrap_tokens: list[BootstrapToken] = Field(default_factory=list, description="Initial tokens.")
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Body limit of every request but ingest."
+    )
+    ack_links: AckLinkConfig = Field(
+        default_factory=AckLinkConfig, description="Signed acknowledge links in chat messages."
     )
 
     def with_env(self, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -235,12 +274,16 @@ def load_server_settings(path: Path) -> ServerSettings:
         t.model_copy(update={"token_file": _resolve(base, t.token_file)}) if t.token_file else t
         for t in raw.bootstrap_tokens
     ]
+    ack_links = raw.ack_links
+    if ack_links.secret_file is not None:
+        ack_links = ack_links.model_copy(update={"secret_file": _resolve(base, ack_links.secret_file)})
     resolved = raw.model_copy(
         update={
             "sql_url": sql_url,
             "influx": influx,
             "halls": [_resolve(base, p) for p in raw.halls],
             "bootstrap_tokens": tokens,
+            "ack_links": ack_links,
         }
     )
     return load_checked(path, resolved)

@@ -32,7 +32,7 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a role and what it is bound to."""
+    """Who is calling: a role and what it is bound to (sites, a vendor, a counter)."""
 
     token_id: int
     name: str
@@ -40,13 +40,20 @@ class Principal:
     sites: frozenset[str] = field(default_factory=frozenset)
     vendor: str | None = None
     expires_at: datetime | None = None
+    counter: str | None = None
 
     def can_see_site(self, site: str) -> bool:
         if self.role == "admin":
             return True
-        if self.role in ("manager", "display", "gateway"):
+        if self.role in ("manager", "display", "gateway", "guide", "counter"):
             return site in self.sites
         return False
+
+    def can_see_counter(self, site: str, counter: str) -> bool:
+        """A counter token sees its own counter only; admin and the hall's managers every one."""
+        if self.role == "counter":
+            return site in self.sites and counter == self.counter
+        return self.role in ("admin", "manager") and self.can_see_site(site)
 
 
 def create_token(
@@ -57,6 +64,7 @@ def create_token(
     created_at: datetime,
     sites: list[str] | None = None,
     vendor: str | None = None,
+    counter: str | None = None,
     token: str | None = None,
     token_hash: str | None = None,
     expires_at: datetime | None = None,
@@ -77,6 +85,7 @@ def create_token(
         role=role,
         sites=json.dumps(sorted(sites or [])),
         vendor=vendor,
+        counter=counter,
         created_at=created_at,
         expires_at=expires_at,
     )
@@ -122,7 +131,7 @@ def token_alive(session: Session, token_id: int, now: datetime) -> bool:
 def principal_of(row: ApiToken) -> Principal:
     role: Role = row.role  # type: ignore[assignment]
     sites = frozenset(json.loads(row.sites))
-    return Principal(row.id, row.name, role, sites, row.vendor, row.expires_at)
+    return Principal(row.id, row.name, role, sites, row.vendor, row.expires_at, row.counter)
 
 
 def check_expiry(principal: Principal, now: datetime) -> None:

@@ -85,11 +85,24 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     sites: Mapped[str] = mapped_column(Text, default="[]", doc="JSON list of site ids.")
     vendor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    counter: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, doc="The counter a counter-role token is bound to."
+    )
     created_at: Mapped[datetime] = mapped_column(UtcTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(
         UtcTime, nullable=True, doc="From then on the token answers 401; None: never expires."
     )
+
+
+class AckLinkUse(Base):
+    """A used acknowledge link (server.core.ack_links): a link works once, across restarts."""
+
+    __tablename__ = "ack_link_uses"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True, doc="SHA-256 of the link token.")
+    alert_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient: Mapped[str] = mapped_column(String(120))
+    used_at: Mapped[datetime] = mapped_column(UtcTime)
 
 
 class ReceivedMessage(Base):

@@ -95,6 +95,7 @@ def bootstrap_tokens(session: Session, tokens: Iterable[BootstrapToken], now: da
             created_at=now,
             sites=t.sites,
             vendor=t.vendor,
+            counter=t.counter,
             token_hash=digest,
         )
         created += 1

@@ -25,6 +25,7 @@ class TokenIn(BaseModel):
     role: Role
     sites: list[Identifier] = Field(default_factory=list, max_length=1000)
     vendor: Identifier | None = None
+    counter: Identifier | None = Field(default=None, description="The counter (counter role only).")
     ttl_s: int | None = Field(
         default=None,
         ge=1,
@@ -37,7 +38,7 @@ class TokenIn(BaseModel):
 
     @model_validator(mode="after")
     def _binding(self) -> TokenIn:
-        check_role_binding(self.role, self.sites, self.vendor)
+        check_role_binding(self.role, self.sites, self.vendor, self.counter)
         if self.ttl_s is not None and self.expires_at is not None:
             raise ValueError("give ttl_s or expires_at, not both")
         return self
@@ -58,6 +59,7 @@ class TokenOut(BaseModel):
     role: str
     sites: list[str]
     vendor: str | None
+    counter: str | None = None
     created_at: datetime
     revoked_at: datetime | None
     expires_at: datetime | None = Field(description="When it stops working; null: never.")
@@ -71,6 +73,7 @@ def _out(row: ApiToken, token: str | None = None) -> TokenOut:
         role=row.role,
         sites=json.loads(row.sites),
         vendor=row.vendor,
+        counter=row.counter,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         expires_at=row.expires_at,
@@ -98,6 +101,7 @@ def create(body: TokenIn, _p: AdminDep, ctx: CtxDep, session: SessionDep) -> Tok
         created_at=now,
         sites=body.sites,
         vendor=body.vendor,
+        counter=body.counter,
         expires_at=body.expiry(now),
     )
     return _out(row, plain)

@@ -1,7 +1,9 @@
-"""Serves the wall and staff pages, their static files, and the hall layout they draw.
+"""Serves the wall, staff, counter and guide pages, their static files, and the hall layout
+the wall draws.
 
-* ``GET /wall/{site}`` and ``GET /staff``: the pages (no token: the page asks for one and
-  keeps it in the browser's localStorage; ``#token=`` or ``?token=`` hands it over once).
+* ``GET /wall/{site}``, ``GET /staff``, ``GET /counter/{site}/{counter}`` and
+  ``GET /guide/{site}``: the pages (no token: the page asks for one and keeps it in the
+  browser's localStorage; ``#token=`` or ``?token=`` hands it over once).
 * ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
   (``server/web/static/``).
 * Every page and asset carries :data:`PAGE_HEADERS` (CSP, frame-ancestors, nosniff,
@@ -9,7 +11,9 @@
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
   (the live state carries ids only).
 
-The alerts the staff page shows come from :mod:`server.api.routes.alerts`. See docs/pages.md.
+The alerts the staff page shows come from :mod:`server.api.routes.alerts`; the counter and
+guide pages read :mod:`server.api.routes.counter` and :mod:`server.api.routes.guide`. See
+docs/pages.md.
 """
 
 from __future__ import annotations
@@ -94,6 +98,32 @@ def wall_page(site: Identifier) -> HTMLResponse:
 )
 def staff_page() -> HTMLResponse:
     return _page("staff.html")
+
+
+@router.get(
+    "/counter/{site}/{counter}",
+    response_class=HTMLResponse,
+    tags=["pages"],
+    description=(
+        "**Role: none** to load; the page uses a **counter** token of that counter (manager or "
+        "admin work too). The counter display: no-upsell light, queue, transaction time, state."
+    ),
+)
+def counter_page(site: Identifier, counter: Identifier) -> HTMLResponse:
+    return _page("counter.html")
+
+
+@router.get(
+    "/guide/{site}",
+    response_class=HTMLResponse,
+    tags=["pages"],
+    description=(
+        "**Role: none** to load; the page uses a **guide** token of the hall (manager or admin "
+        "work too). Open care tasks, newest first, one tap to acknowledge."
+    ),
+)
+def guide_page(site: Identifier) -> HTMLResponse:
+    return _page("guide.html")
 
 
 @router.get("/web/static/{name}", tags=["pages"], description="**Role: none.** Page assets.")

@@ -1,0 +1,204 @@
+"""The counter display's API: what one counter's screen shows, live, and its state buttons.
+
+* ``GET /api/v1/sites/{site}/counters/{counter}/display``: the no-upsell light (an open
+  ``no_upsell`` alert on the counter's queue, from the alert engine), the queue length, the
+  current transaction's time against ``transaction_min`` (the counter zone's longest dwell,
+  from the live state), and the counter's state (from the live state).
+* ``GET .../display/stream``: a ``counter`` event with the same body at once and after every
+  change of the hall's live state or alerts.
+* ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``.
+
+Roles: a **counter** token of that counter, or a manager (of the hall) or admin. The page is
+``/counter/{site}/{counter}`` (:mod:`server.api.routes.pages`). See docs/pages.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lobbywatch.config.site import CounterConfig, SiteConfig
+from lobbywatch.protocol.enums import CounterStatus
+from lobbywatch.protocol.messages import CounterState
+from lobbywatch.protocol.sequence import Stamper
+from server.alerts.model import AlertKind
+from server.alerts.rules.zones import zone_name
+from server.api.deps import CtxDep, get_stream_principal, require, token_check
+from server.api.errors import ERROR_RESPONSES
+from server.api.localized import LocalizedOut
+from server.api.sse import snapshot_stream
+from server.context import ServerContext
+from server.core.security import Principal
+
+router = APIRouter(tags=["floor"])
+COUNTER_ROLES = ("admin", "manager", "counter")
+#: The source of counter states set on the counter display (the hall state keeps the latest).
+PAGE_SOURCE = "counter-display"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransactionOut(_Out):
+    elapsed_s: float = Field(description="How long the customer at the counter has been served, s.")
+    limit_s: float = Field(description="The single-transaction limit (thresholds.transaction_min), s.")
+
+
+class CounterDisplay(_Out):
+    """What the counter's screen shows."""
+
+    site: str
+    counter: str
+    name: LocalizedOut = Field(description="The counter's zone name.")
+    state: Literal["serving", "standby", "learning", "away"] | None = Field(
+        description="The counter's state in the live state; null: never reported."
+    )
+    state_since: datetime | None = Field(description="When that state began.")
+    queue: str | None = Field(description="The queue zone feeding this counter.")
+    queue_length: int | None = Field(description="People in that line now; null: no reading.")
+    no_upsell: bool = Field(description="Stop upselling: the line is long (an open no_upsell alert).")
+    no_upsell_at: int = Field(description="Line length at which the light goes on (queue_no_upsell).")
+    transaction: TransactionOut | None = Field(description="The current transaction; null: none seen.")
+    data: Literal["live", "delayed", "absent"] = Field(description="The hall's data state.")
+    as_of: datetime = Field(description="Server time of this view.")
+
+
+class StateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: CounterStatus = Field(description="serving, standby, learning or away.")
+
+
+def _counter(
+    ctx: ServerContext, principal: Principal, site: str, counter: str
+) -> tuple[SiteConfig, CounterConfig]:
+    """The hall and counter configuration; 404 when unknown or not the token's counter."""
+    cfg = ctx.registry.configs.get(site)
+    found = None if cfg is None else next((c for c in cfg.counters if c.id == counter), None)
+    if cfg is None or found is None or not principal.can_see_counter(site, counter):
+        raise HTTPException(404, f"unknown counter {counter!r} of site {site!r}")
+    return cfg, found
+
+
+def display(ctx: ServerContext, cfg: SiteConfig, counter: CounterConfig) -> CounterDisplay:
+    """The counter's view now, read from the live state and the alert engine."""
+    live = ctx.live.snapshot(cfg.site)
+    state = next((c for c in live.counters if c.counter == counter.id), None)
+    zones = {z.zone: z for z in live.zones}
+    queue = zones.get(counter.queue) if counter.queue is not None else None
+    desk = zones.get(counter.zone)
+    no_upsell = False
+    if ctx.alerts is not None and counter.queue is not None:
+        no_upsell = any(
+            a.kind == AlertKind.NO_UPSELL and a.zone == counter.queue
+            for a in ctx.alerts.engine.open_alerts(cfg.site)
+        )
+    transaction = None
+    if desk is not None and desk.longest_wait_s is not None:
+        transaction = TransactionOut(
+            elapsed_s=desk.longest_wait_s, limit_s=cfg.thresholds.transaction_min * 60
+        )
+    name = zone_name(cfg, counter.zone)
+    return CounterDisplay(
+        site=cfg.site,
+        counter=counter.id,
+        name=LocalizedOut(en=name["en"], zh_cn=name["zh-CN"]),
+        state=None if state is None else CounterStatus(state.state).value,
+        state_since=None if state is None else state.since,
+        queue=counter.queue,
+        queue_length=None if queue is None else queue.queue_length,
+        no_upsell=no_upsell,
+        no_upsell_at=cfg.thresholds.queue_no_upsell,
+        transaction=transaction,
+        data=live.data,
+        as_of=live.as_of,
+    )
+
+
+CounterDep = Annotated[Principal, Depends(require(*COUNTER_ROLES))]
+
+
+async def _counter_stream(principal: Annotated[Principal, Depends(get_stream_principal)]) -> Principal:
+    return await require(*COUNTER_ROLES)(principal)
+
+
+CounterStreamDep = Annotated[Principal, Depends(_counter_stream)]
+PATH = "/api/v1/sites/{site}/counters/{counter}"
+
+
+@router.get(
+    PATH + "/display",
+    response_model=CounterDisplay,
+    response_model_by_alias=True,
+    description=(
+        "**Role: counter** (that counter), **manager** (of the hall) **or admin.** The counter "
+        "display's view."
+    ),
+    responses=ERROR_RESPONSES,
+)
+def get_display(site: str, counter: str, principal: CounterDep, ctx: CtxDep) -> CounterDisplay:
+    return display(ctx, *_counter(ctx, principal, site, counter))
+
+
+@router.get(
+    PATH + "/display/stream",
+    include_in_schema=False,  # endless: kept out of the OpenAPI document (docs/pages.md)
+    description="**Role: counter, manager or admin.** A `counter` event at once and after every change.",
+)
+async def display_stream(
+    site: str, counter: str, principal: CounterStreamDep, ctx: CtxDep
+) -> StreamingResponse:
+    cfg, found = _counter(ctx, principal, site, counter)
+
+    async def snapshot() -> str:
+        view = await run_in_threadpool(display, ctx, cfg, found)
+        return view.model_dump_json(by_alias=True)
+
+    return snapshot_stream(
+        lambda changed: listen_floor(ctx, changed),
+        lambda changed: changed == site,
+        snapshot,
+        "counter",
+        token_alive=token_check(ctx, principal),
+        clock=ctx.clock,
+    )
+
+
+def listen_floor(ctx: ServerContext, changed: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``changed(site)`` on every change of the live state or of the alerts; returns
+    "stop listening"."""
+    stops = [ctx.live.listen(changed)]
+    if ctx.alerts is not None:
+        stops.append(ctx.alerts.engine.add_listener(lambda update: changed(update.alert.site)))
+
+    def stop() -> None:
+        for s in stops:
+            s()
+
+    return stop
+
+
+@router.post(
+    PATH + "/state",
+    response_model=CounterDisplay,
+    response_model_by_alias=True,
+    description=(
+        "**Role: counter** (that counter), **manager** (of the hall) **or admin.** Set the "
+        "counter's state; the hall state takes it like a counter terminal's report."
+    ),
+    responses=ERROR_RESPONSES,
+)
+def set_state(site: str, counter: str, body: StateIn, principal: CounterDep, ctx: CtxDep) -> CounterDisplay:
+    cfg, found = _counter(ctx, principal, site, counter)
+    now = ctx.clock.now()
+    stamper = Stamper(site, PAGE_SOURCE, clock=ctx.clock, epoch=int(now.timestamp() * 1000))
+    message = stamper.make(CounterState, counter=counter, state=body.state, since=now)
+    ctx.hall.apply(message)
+    ctx.live.notify(site)
+    return display(ctx, cfg, found)

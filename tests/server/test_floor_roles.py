@@ -1,0 +1,185 @@
+"""The floor roles: a guide sees and acknowledges only its hall's care tasks; a counter token
+sees only its own counter; both are refused everywhere else (docs/server.md, "Roles")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import ZoneState
+from server.core.config import BootstrapToken, check_role_binding
+from server.core.security import create_token
+
+from .conftest import Server
+from .test_auth import MATRIX
+
+FLOOR_TOKENS: dict[str, dict[str, Any]] = {
+    "guide": {"role": "guide", "sites": ["{site}"]},
+    "guide_other": {"role": "guide", "sites": ["{other}"]},
+    "counter_c1": {"role": "counter", "sites": ["{site}"], "counter": "c1"},
+    "counter_c2": {"role": "counter", "sites": ["{site}"], "counter": "c2"},
+}
+
+
+@pytest.fixture
+def floor(server: Server) -> Server:
+    """The server with guide and counter tokens besides the usual ones."""
+    with server.ctx.db.session() as session:
+        for name, spec in FLOOR_TOKENS.items():
+            sites = [s.format(site=server.site, other=server.other_site) for s in spec["sites"]]
+            _row, plain = create_token(
+                session, name=f"{name}-li", created_at=server.clock.now(), **{**spec, "sites": sites}
+            )
+            assert plain is not None
+            server.tokens[name] = plain
+    return server
+
+
+def zone(server: Server, zone_id: str, kind: ZoneKind, n: int, longest_s: float | None) -> ZoneState:
+    cam = "cam-counters" if zone_id != "waiting" else "cam-entrance"
+    zs: ZoneState = server.make(
+        ZoneState,
+        cam,
+        zone=zone_id,
+        kind=kind,
+        occupancy=float(n),
+        count=n,
+        queue_length=n if kind == ZoneKind.QUEUE else None,
+        longest_wait_s=longest_s,
+        longest_wait_at=(0.25, 0.75) if longest_s else None,
+        entered_total=10,
+        exited_total=10 - n,
+    )
+    return zs
+
+
+def busy_floor(server: Server) -> None:
+    """A long line at the counters (no upsell), someone waiting 20 min (care), a transaction."""
+    resp = server.send(
+        [
+            zone(server, "queue-main", ZoneKind.QUEUE, 7, 1300.0),
+            zone(server, "counter-1", ZoneKind.COUNTER, 1, 150.0),
+        ]
+    )
+    assert resp.status_code == 200, resp.text
+    server.clock.advance(120)  # past every rule's hold time
+    resp = server.send(
+        [
+            zone(server, "queue-main", ZoneKind.QUEUE, 7, 1420.0),
+            zone(server, "counter-1", ZoneKind.COUNTER, 1, 270.0),
+        ]
+    )
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("family", sorted(MATRIX))
+def test_floor_roles_are_refused_by_every_other_endpoint(floor: Server, family: str) -> None:
+    path, query, _expected = MATRIX[family]
+    for role in FLOOR_TOKENS:
+        assert floor.get(path.format(site=floor.site), role, **query).status_code == 403, (family, role)
+
+
+def test_floor_roles_cannot_ingest_read_alerts_or_acknowledge_elsewhere(floor: Server) -> None:
+    busy_floor(floor)
+    [upsell] = [a for a in floor.get("/api/v1/alerts", "manager").json() if a["kind"] == "no_upsell"]
+    for role in FLOOR_TOKENS:
+        assert floor.get("/api/v1/alerts", role).status_code == 403
+        assert floor.get(f"/api/v1/sites/{floor.site}/live/stream", role).status_code == 403
+        assert floor.post(f"/api/v1/alerts/{upsell['id']}/ack", role, {}).status_code == 403
+        assert floor.send([], token=role).status_code == 403
+
+
+def test_counter_token_sees_only_its_counter(floor: Server) -> None:
+    busy_floor(floor)
+    base = f"/api/v1/sites/{floor.site}/counters"
+    view = floor.get(f"{base}/c1/display", "counter_c1")
+    assert view.status_code == 200, view.text
+    body = view.json()
+    assert body["name"] == {"en": "Counter 1", "zh-CN": "1号台席"}
+    assert (body["queue"], body["queue_length"], body["no_upsell"], body["no_upsell_at"]) == (
+        "queue-main",
+        7,
+        True,
+        3,
+    )
+    assert body["transaction"] == {"elapsed_s": 270.0, "limit_s": 180.0}
+    assert body["state"] is None
+    for role, counter, status in [
+        ("counter_c1", "c2", 404),  # another counter: like a missing one
+        ("counter_c2", "c1", 404),
+        ("counter_c1", "c9", 404),
+        ("manager", "c2", 200),
+        ("admin", "c3", 200),
+        ("manager_other", "c1", 404),
+        ("guide", "c1", 403),
+        ("display", "c1", 403),
+        ("vendor_a", "c1", 403),
+    ]:
+        assert floor.get(f"{base}/{counter}/display", role).status_code == status, (role, counter)
+    other = f"/api/v1/sites/{floor.other_site}/counters/c1/display"
+    assert floor.get(other, "counter_c1").status_code == 404
+
+
+def test_counter_sets_its_state_and_the_live_state_shows_it(floor: Server) -> None:
+    base = f"/api/v1/sites/{floor.site}/counters"
+    resp = floor.post(f"{base}/c1/state", "counter_c1", {"state": "learning"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "learning"
+    assert resp.json()["state_since"] == floor.clock.now().isoformat().replace("+00:00", "Z")
+    live = floor.get(f"/api/v1/sites/{floor.site}/live", "manager").json()
+    assert [(c["counter"], c["state"]) for c in live["counters"]] == [("c1", "learning")]
+    floor.clock.advance(5)
+    assert floor.post(f"{base}/c1/state", "counter_c1", {"state": "serving"}).json()["state"] == "serving"
+    assert floor.get(f"/api/v1/sites/{floor.site}/live", "manager").json()["counters_serving"] == 1
+    assert floor.post(f"{base}/c2/state", "counter_c1", {"state": "away"}).status_code == 404
+    assert floor.post(f"{base}/c1/state", "guide", {"state": "away"}).status_code == 403
+    assert floor.post(f"{base}/c1/state", "counter_c1", {"state": "asleep"}).status_code == 422
+
+
+def test_guide_sees_and_acknowledges_only_its_halls_care_tasks(floor: Server) -> None:
+    busy_floor(floor)
+    care = f"/api/v1/sites/{floor.site}/care"
+    listed = floor.get(care, "guide")
+    assert listed.status_code == 200, listed.text
+    [task] = listed.json()["tasks"]
+    assert task["alert"]["kind"] == "long_wait"
+    assert task["alert"]["zone"] == "queue-main"
+    assert task["position"] == [0.25, 0.75]
+    assert floor.get(care, "guide_other").status_code == 404
+    assert floor.get(care, "counter_c1").status_code == 403
+    assert floor.get(care, "display").status_code == 403
+    assert floor.get(care, "manager").status_code == 200
+    upsell = next(a for a in floor.get("/api/v1/alerts", "manager").json() if a["kind"] == "no_upsell")
+    # Not a care task: the guide cannot acknowledge it (answered like a missing one).
+    assert floor.post(f"{care}/{upsell['id']}/ack", "guide", {}).status_code == 404
+    assert floor.post(f"{care}/{task['alert']['id']}/ack", "guide_other", {}).status_code == 404
+    assert floor.post(f"{care}/{task['alert']['id']}/ack", "counter_c1", {}).status_code == 403
+    acked = floor.post(f"{care}/{task['alert']['id']}/ack", "guide", {"comment": "with them"})
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["state"], acked.json()["acked_by"]) == ("acknowledged", "guide-li")
+    [still] = floor.get(care, "guide").json()["tasks"]
+    assert still["alert"]["ack_comment"] == "with them"
+
+
+def test_floor_tokens_are_bound_to_what_they_serve(floor: Server) -> None:
+    with pytest.raises(ValueError, match="exactly one site"):
+        check_role_binding("guide", [], None)
+    with pytest.raises(ValueError, match="names its counter"):
+        check_role_binding("counter", ["x"], None)
+    with pytest.raises(ValueError, match="names its counter"):
+        check_role_binding("manager", ["x"], None, "c1")
+    with pytest.raises(ValueError, match="names its counter"):
+        BootstrapToken(name="c", role="counter", sha256="0" * 64, sites=["x"])
+    created = floor.post(
+        "/api/v1/admin/tokens",
+        body={"name": "desk 2 tablet", "role": "counter", "sites": [floor.site], "counter": "c2"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["counter"] == "c2"
+    headers = {"Authorization": f"Bearer {created.json()['token']}"}
+    url = f"/api/v1/sites/{floor.site}/counters/c2/display"
+    assert floor.client.get(url, headers=headers).status_code == 200
+    bad = floor.post("/api/v1/admin/tokens", body={"name": "x", "role": "counter", "sites": [floor.site]})
+    assert bad.status_code == 422
