@@ -73,17 +73,19 @@ class Served:
 
 
 @contextmanager
-def served(tmp_path: Path, clock: FixedClock, cfg: dict[str, Any]) -> Iterator[Served]:
-    """The server with the hall ``cfg`` (a hall dict); its context starts the alert engine."""
+def served(tmp_path: Path, clock: FixedClock, cfg: dict[str, Any], **settings: Any) -> Iterator[Served]:
+    """The server with the hall ``cfg`` (a hall dict) and further ``settings``; its context
+    starts the alert engine. Served again on the same ``tmp_path``, it finds the same SQL."""
     site = cfg["site"]
     hall_file = tmp_path / "hall.yaml"
     hall_file.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    settings = ServerSettings(
+    server_settings = ServerSettings(
         sql_url=f"sqlite:///{tmp_path / 'server.sqlite3'}",
         influx=InfluxConfig(enabled=False),
         halls=[hall_file],
+        **settings,
     )
-    app = create_app(settings, clock)
+    app = create_app(server_settings, clock)
     with TestClient(app) as client:
         tokens: dict[str, str] = {}
         people: list[tuple[str, Role, list[str]]] = [
