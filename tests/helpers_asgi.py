@@ -22,10 +22,11 @@ class ThreadedAsgiServer:
             httpx.get(srv.url + "/healthz")
     """
 
-    def __init__(self, app: object, name: str = "asgi-server") -> None:
+    def __init__(self, app: object, name: str = "asgi-server", port: int | None = None) -> None:
+        """``port``: serve on this one (e.g. the port of a server stopped before); default: a free one."""
         import uvicorn
 
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ class CounterDisplay(_Out):
     site: str
     counter: str
     name: LocalizedOut = Field(description="The counter's zone name.")
+    timezone: str = Field(description="IANA time zone of the hall (for the times shown).")
     state: Literal["serving", "standby", "learning", "away"] | None = Field(
         description="The counter's state in the live state; null: never reported."
     )
@@ -109,6 +110,7 @@ def display(ctx: ServerContext, cfg: SiteConfig, counter: CounterConfig) -> Coun
         site=cfg.site,
         counter=counter.id,
         name=LocalizedOut(en=name["en"], zh_cn=name["zh-CN"]),
+        timezone=cfg.timezone,
         state=None if state is None else CounterStatus(state.state).value,
         state_since=None if state is None else state.since,
         queue=counter.queue,

@@ -50,6 +50,7 @@ class CareTask(BaseModel):
 class CareList(BaseModel):
     model_config = ConfigDict(extra="forbid")
     site: str
+    timezone: str = Field(description="IANA time zone of the hall (for the times shown).")
     as_of: datetime = Field(description="Server time of this list.")
     tasks: list[CareTask] = Field(description="Open care tasks, newest first.")
 
@@ -65,7 +66,8 @@ def care_tasks(ctx: ServerContext, service: AlertService, site: str) -> CareList
     for a in alerts:
         zone = zones.get(a.zone) if a.zone is not None else None
         tasks.append(CareTask(alert=AlertOut.of(a), position=None if zone is None else zone.longest_wait_at))
-    return CareList(site=site, as_of=ctx.clock.now(), tasks=tasks)
+    cfg = ctx.registry.configs.get(site)
+    return CareList(site=site, timezone=cfg.timezone if cfg else "UTC", as_of=ctx.clock.now(), tasks=tasks)
 
 
 GuideDep = Annotated[Principal, Depends(require(*GUIDE_ROLES))]
