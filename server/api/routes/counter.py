@@ -34,10 +34,11 @@ from server.api.errors import ERROR_RESPONSES
 from server.api.localized import LocalizedOut
 from server.api.sse import snapshot_stream
 from server.context import ServerContext
+from server.core.config import Role
 from server.core.security import Principal
 
 router = APIRouter(tags=["floor"])
-COUNTER_ROLES = ("admin", "manager", "counter")
+COUNTER_ROLES: tuple[Role, ...] = ("admin", "manager", "counter")
 #: The source of counter states set on the counter display (the hall state keeps the latest).
 PAGE_SOURCE = "counter-display"
 

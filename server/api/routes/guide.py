@@ -31,10 +31,11 @@ from server.api.routes.counter import listen_floor
 from server.api.schemas.alerts import AckIn, AlertOut
 from server.api.sse import snapshot_stream
 from server.context import ServerContext
+from server.core.config import Role
 from server.core.security import Principal
 
 router = APIRouter(tags=["floor"])
-GUIDE_ROLES = ("admin", "manager", "guide")
+GUIDE_ROLES: tuple[Role, ...] = ("admin", "manager", "guide")
 #: The alerts that are care tasks: someone has waited past the care-visit line.
 CARE_KINDS = frozenset({AlertKind.LONG_WAIT.value})
 

@@ -5,7 +5,7 @@ server's state. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class FloorServer:
             self.running.stop()
             self.running = None
 
-    def ingest(self, messages: list[Envelope]) -> None:
+    def ingest(self, messages: Sequence[Envelope]) -> None:
         body = {
             "gateway": "gw-1",
             "site": self.site,
