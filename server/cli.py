@@ -70,10 +70,13 @@ def register(groups: Groups) -> None:
     @token.command("create")
     def token_create(
         config: ConfigOpt,
-        role: Annotated[str, typer.Option(help="admin, manager, vendor, display or gateway.")],
+        role: Annotated[
+            str, typer.Option(help="admin, manager, vendor, display, gateway, guide or counter.")
+        ],
         name: Annotated[str, typer.Option(help="Who or what holds the token.")],
         site: Annotated[list[str] | None, typer.Option(help="Site id (repeat for managers).")] = None,
         vendor: Annotated[str | None, typer.Option(help="Vendor id (vendor role).")] = None,
+        counter: Annotated[str | None, typer.Option(help="Counter id (counter role).")] = None,
         ttl: Annotated[
             str | None, typer.Option(help="Lifetime, e.g. 30d, 12h, 45m, 2w; default: never expires.")
         ] = None,
@@ -92,7 +95,14 @@ def register(groups: Groups) -> None:
         try:
             ttl_s = None if ttl is None else int(parse_ttl(ttl).total_seconds())
             spec = TokenIn.model_validate(
-                {"name": name, "role": role, "sites": site or [], "vendor": vendor, "ttl_s": ttl_s}
+                {
+                    "name": name,
+                    "role": role,
+                    "sites": site or [],
+                    "vendor": vendor,
+                    "counter": counter,
+                    "ttl_s": ttl_s,
+                }
             )
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
@@ -112,6 +122,7 @@ def register(groups: Groups) -> None:
                 created_at=now,
                 sites=spec.sites,
                 vendor=spec.vendor,
+                counter=spec.counter,
                 expires_at=spec.expiry(now),
             )
         db.dispose()

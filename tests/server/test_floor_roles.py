@@ -3,14 +3,20 @@ sees only its own counter; both are refused everywhere else (docs/server.md, "Ro
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
 
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import ZoneState
-from server.core.config import BootstrapToken, check_role_binding
-from server.core.security import create_token
+from server.core.config import BootstrapToken, check_role_binding, load_server_settings
+from server.core.security import create_token, hash_token
+from server.storage.db import Database
+from server.storage.models import ApiToken
+from system.cli import app as cli_app
 
 from .conftest import Server
 from .test_auth import MATRIX
@@ -183,3 +189,23 @@ def test_floor_tokens_are_bound_to_what_they_serve(floor: Server) -> None:
     assert floor.client.get(url, headers=headers).status_code == 200
     bad = floor.post("/api/v1/admin/tokens", body={"name": "x", "role": "counter", "sites": [floor.site]})
     assert bad.status_code == 422
+
+
+def test_cli_creates_guide_and_counter_tokens(tmp_path: Path) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text("sql_url: sqlite:///s.sqlite3\ninflux: {enabled: false}\n")
+    runner = CliRunner()
+    common = ["server", "token", "create", "--config", str(config), "--site", "sh-a"]
+    made = runner.invoke(cli_app, [*common, "--role", "counter", "--name", "desk-1", "--counter", "c1"])
+    assert made.exit_code == 0, made.output
+    guide = runner.invoke(cli_app, [*common, "--role", "guide", "--name", "guide-zhang"])
+    assert guide.exit_code == 0, guide.output
+    db = Database(load_server_settings(config).sql_url)
+    with db.session() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(made.output.strip())))
+        assert row is not None
+        assert (row.role, row.counter, row.sites) == ("counter", "c1", '["sh-a"]')
+    db.dispose()
+    missing = runner.invoke(cli_app, [*common, "--role", "counter", "--name", "desk-2"])
+    assert missing.exit_code == 2
+    assert "names its counter" in missing.output

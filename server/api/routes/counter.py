@@ -202,6 +202,7 @@ def set_state(site: str, counter: str, body: StateIn, principal: CounterDep, ctx
     now = ctx.clock.now()
     stamper = Stamper(site, PAGE_SOURCE, clock=ctx.clock, epoch=int(now.timestamp() * 1000))
     message = stamper.make(CounterState, counter=counter, state=body.state, since=now)
-    ctx.hall.apply(message)
-    ctx.live.notify(site)
+    with ctx.pipeline.lock:  # in order with ingest's batches, as their listeners see them
+        ctx.hall.apply(message)
+        ctx.live.notify(site)
     return display(ctx, cfg, found)
