@@ -1,6 +1,7 @@
 """Bearer tokens: random secrets handed out once, stored only as their SHA-256, with an
-optional expiry; the short cache of verified tokens. See docs/server.md ("Roles", "Token
-expiry and revocation")."""
+optional expiry; what each token is bound to (sites, a vendor, a counter: :class:`Principal`);
+the short cache of verified tokens. See docs/server.md ("Roles", "Token expiry and
+revocation")."""
 
 from __future__ import annotations
 

@@ -6,7 +6,9 @@
   from the live state), and the counter's state (from the live state).
 * ``GET .../display/stream``: a ``counter`` event with the same body at once and after every
   change of the hall's live state or alerts.
-* ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``.
+* ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``: applied to
+  the hall state as a ``counter_state`` report of source ``counter-display`` (like a counter
+  terminal's; it reaches neither the terminal nor the time series).
 
 Roles: a **counter** token of that counter, or a manager (of the hall) or admin. The page is
 ``/counter/{site}/{counter}`` (:mod:`server.api.routes.pages`). See docs/pages.md.
