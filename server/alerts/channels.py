@@ -58,10 +58,11 @@ from server.alerts.escaping import (
 )
 from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.templates import ACK_LINK, ACK_LINK_MARKDOWN, LANGS, Lang, render
-from server.core.ack_links import AckLinks
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the edge's install (no SQL) imports this module through the CLI
     import paho.mqtt.client as mqtt
+
+    from server.core.ack_links import AckLinks
 
 
 class ChannelError(RuntimeError):
