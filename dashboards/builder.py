@@ -196,7 +196,8 @@ class Panel:
         if self.max is not None:
             defaults["max"] = self.max
         refs = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        source = PROMETHEUS_TYPE if isinstance(self.targets[0], PromTarget) else DATASOURCE_TYPE
+        targets: list[Target | PromTarget] = [*self.targets]
+        source = PROMETHEUS_TYPE if isinstance(targets[0], PromTarget) else DATASOURCE_TYPE
         out: Json = {
             "datasource": source_ref(source),
             "description": self.description,
@@ -204,7 +205,7 @@ class Panel:
             "gridPos": self.grid.to_json(),
             "id": panel_id,
             "options": self.options,
-            "targets": [t.to_json(refs[i]) for i, t in enumerate(self.targets)],
+            "targets": [t.to_json(refs[i]) for i, t in enumerate(targets)],
             "title": self.title,
             "transformations": list(self.transformations),
             "type": self.kind,
