@@ -2,9 +2,10 @@
 
 :class:`ServerMetrics` owns the registry and the two numbers nobody else counts: request
 durations (per route template, method and status class) and open SSE streams, both kept by
-:class:`MetricsMiddleware`. Every other number keeps its owner (ingest counters, InfluxDB
-writer, alert service and engine, dispatcher): :class:`_ContextCollector` only reads them at
-scrape time. The list of metrics is in docs/server.md ("Metrics").
+:class:`MetricsMiddleware`. Every other number keeps its owner (ingest counters, the hall
+state's gateway records, InfluxDB writer, alert service and engine, dispatcher):
+:class:`_ContextCollector` only reads them at scrape time (a hall's data delay is added up
+from its gateway records there). The list of metrics is in docs/server.md ("Metrics").
 """
 
 from __future__ import annotations
