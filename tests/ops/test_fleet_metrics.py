@@ -174,6 +174,9 @@ def test_prometheus_scrapes_every_program_and_every_operations_panel_has_data(
     assert wait_until(all_scraped, START_S, 0.5), f"not scraped: {_down(prometheus)}\n{logs()}"
     assert not children.dead(), f"{[c.name for c in children.dead()]} died\n{logs()}"
 
+    processed = 'lobbywatch_vision_frames_total{outcome="processed"} > 0'
+    assert wait_until(lambda: bool(prometheus.query(processed)), START_S, 0.5), f"no frame\n{logs()}"
+
     # A kiosk fault raised, then cleared: an alert, and two notifications to the hall displays.
     # The second one lands after Prometheus has seen the delivery series (a labelled series is
     # born at its first observation), so rates over it show the delivery.
