@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dashboards.operations import operations
 from edge.vision.detector import DEFAULT_MODEL
 from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until
 from system.supervisor import Supervisor
@@ -126,8 +127,6 @@ def test_prometheus_scrapes_every_program_and_every_operations_panel_has_data(
     children: Supervisor,
     site_id: str,
 ) -> None:
-    from dashboards.operations import operations
-
     token_file = tmp_path / "gateway.token"
     token_file.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
     port = free_port()
@@ -152,16 +151,18 @@ def test_prometheus_scrapes_every_program_and_every_operations_panel_has_data(
     vision = ["edge", "vision", *config, "--camera", "cam-1", "--metrics-port", str(vision_port)]
     device = ["edge", "device", *config, "--device", "kiosk-1", "--http-port", str(agent_port)]
     device += ["--state-dir", str(tmp_path / "kiosk-1"), "--heartbeat-s", "1"]
-    started = {
-        "lobbywatch-server": children.lobbywatch("server", "server", "run", "--config", str(server_yaml)),
-        "lobbywatch-vision": children.lobbywatch("vision", *vision, env=yolo),
-        "lobbywatch-gateway": children.lobbywatch("gateway", "gateway", "run", *config),
-        "lobbywatch-device": children.lobbywatch("device", *device),
+    children.lobbywatch("server", "server", "run", "--config", str(server_yaml))
+    children.lobbywatch("vision", *vision, env=yolo)
+    children.lobbywatch("gateway", "gateway", "run", *config)
+    children.lobbywatch("device", *device)
+    ports = {
+        "lobbywatch-server": port,
+        "lobbywatch-gateway": hall["gateway"]["health_port"],
+        "lobbywatch-device": agent_port,
+        "lobbywatch-vision": vision_port,
     }
-    prometheus.scrape("lobbywatch-server", f"127.0.0.1:{port}")
-    prometheus.scrape("lobbywatch-gateway", f"127.0.0.1:{hall['gateway']['health_port']}")
-    prometheus.scrape("lobbywatch-device", f"127.0.0.1:{agent_port}")
-    prometheus.scrape("lobbywatch-vision", f"127.0.0.1:{vision_port}")
+    for job, job_port in ports.items():
+        prometheus.scrape(job, f"127.0.0.1:{job_port}")
 
     def logs() -> str:
         return "\n".join(f"--- {c.name}\n{children.log_tail(c)}" for c in children.children)
@@ -169,7 +170,7 @@ def test_prometheus_scrapes_every_program_and_every_operations_panel_has_data(
     def all_scraped() -> bool:
         if children.dead():
             return True  # reported below, with the logs
-        return all(_scraped(prometheus, job) for job in started)
+        return all(_scraped(prometheus, job) for job in ports)
 
     assert wait_until(all_scraped, START_S, 0.5), f"not scraped: {_down(prometheus)}\n{logs()}"
     assert not children.dead(), f"{[c.name for c in children.dead()]} died\n{logs()}"
