@@ -4,8 +4,8 @@ Dashboards are described in Python (``dashboards/hall.py`` and friends) with the
 classes and turned into the JSON Grafana imports. Only what LobbyWatch uses is modelled:
 stat, bar gauge, time series and table panels with raw InfluxQL targets (or PromQL ones,
 :class:`PromTarget`, for the operations dashboard), thresholds, value mappings, query and
-data source variables. Grid positions are checked so a panel
-never leaves Grafana's 24-column grid. Queries name measurements, tags and fields through
+data source variables. Grid positions are checked so a panel never leaves Grafana's
+24-column grid. InfluxQL queries name measurements, tags and fields through
 :mod:`lobbywatch.series` (the names the server writes).
 """
 
