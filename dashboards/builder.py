@@ -2,9 +2,10 @@
 
 Dashboards are described in Python (``dashboards/hall.py`` and friends) with these
 classes and turned into the JSON Grafana imports. Only what LobbyWatch uses is modelled:
-stat, bar gauge, time series and table panels with raw InfluxQL targets, thresholds,
-value mappings, query and data source variables. Grid positions are checked so a panel
-never leaves Grafana's 24-column grid. Queries name measurements, tags and fields through
+stat, bar gauge, time series and table panels with raw InfluxQL targets (or PromQL ones,
+:class:`PromTarget`, for the operations dashboard), thresholds, value mappings, query and
+data source variables. Grid positions are checked so a panel never leaves Grafana's
+24-column grid. InfluxQL queries name measurements, tags and fields through
 :mod:`lobbywatch.series` (the names the server writes).
 """
 
@@ -26,6 +27,21 @@ DATASOURCE_UID = "lobbywatch-influxdb"
 DATASOURCE_NAME = "LobbyWatch InfluxDB"
 DS_REF: Json = {"type": DATASOURCE_TYPE, "uid": "${datasource}"}
 """Panels and variables use the ``datasource`` variable, so a site may pick another source."""
+PROMETHEUS_TYPE = "prometheus"
+PROMETHEUS_UID = "lobbywatch-prometheus"
+"""Uid of the provisioned Prometheus data source (deploy/grafana), for the operations dashboard."""
+PROMETHEUS_NAME = "LobbyWatch Prometheus"
+SOURCES: dict[str, tuple[str, str]] = {
+    DATASOURCE_TYPE: (DATASOURCE_UID, DATASOURCE_NAME),
+    PROMETHEUS_TYPE: (PROMETHEUS_UID, PROMETHEUS_NAME),
+}
+"""Data source type -> (uid, name) of the LobbyWatch data source of that type."""
+
+
+def source_ref(source_type: str) -> Json:
+    """A reference to the ``datasource`` variable, of data source type ``source_type``."""
+    return {"type": source_type, "uid": "${datasource}"}
+
 
 PanelKind = Literal["stat", "bargauge", "timeseries", "table"]
 
@@ -95,6 +111,27 @@ class Target:
 
 
 @dataclass(frozen=True)
+class PromTarget:
+    """One PromQL query of a panel. ``legend`` may use ``{{label}}``; ``instant`` asks for the
+    value now only (bar gauges and tables ranking series), else a range (time series)."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+
+    def to_json(self, ref_id: str) -> Json:
+        return {
+            "datasource": source_ref(PROMETHEUS_TYPE),
+            "editorMode": "code",
+            "expr": self.expr,
+            "instant": self.instant,
+            "legendFormat": self.legend or "__auto",
+            "range": not self.instant,
+            "refId": ref_id,
+        }
+
+
+@dataclass(frozen=True)
 class Threshold:
     """A threshold step: from ``value`` upwards the colour applies (``None`` is the base)."""
 
@@ -121,7 +158,7 @@ class Panel:
     title: str
     kind: PanelKind
     grid: GridPos
-    targets: Sequence[Target]
+    targets: Sequence[Target] | Sequence[PromTarget]
     description: str = ""
     unit: str | None = None
     decimals: int | None = None
@@ -159,14 +196,16 @@ class Panel:
         if self.max is not None:
             defaults["max"] = self.max
         refs = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        targets: list[Target | PromTarget] = [*self.targets]
+        source = PROMETHEUS_TYPE if isinstance(targets[0], PromTarget) else DATASOURCE_TYPE
         out: Json = {
-            "datasource": dict(DS_REF),
+            "datasource": source_ref(source),
             "description": self.description,
             "fieldConfig": {"defaults": defaults, "overrides": list(self.overrides)},
             "gridPos": self.grid.to_json(),
             "id": panel_id,
             "options": self.options,
-            "targets": [t.to_json(refs[i]) for i, t in enumerate(self.targets)],
+            "targets": [t.to_json(refs[i]) for i, t in enumerate(targets)],
             "title": self.title,
             "transformations": list(self.transformations),
             "type": self.kind,
@@ -219,7 +258,8 @@ def column_override(column: str, **properties: Any) -> Json:
 
 @dataclass(frozen=True)
 class Variable:
-    """A template variable: ``query`` (InfluxQL ``SHOW TAG VALUES``) or ``datasource``."""
+    """A template variable: ``query`` (InfluxQL ``SHOW TAG VALUES``, or PromQL ``label_values``
+    with ``source`` Prometheus) or ``datasource`` (of type ``source``)."""
 
     name: str
     label: str
@@ -229,18 +269,20 @@ class Variable:
     include_all: bool = False
     all_value: str | None = None
     default: str | None = None
+    source: str = DATASOURCE_TYPE
 
     def to_json(self) -> Json:
         if self.kind == "datasource":
+            uid, name = SOURCES[self.source]
             return {
-                "current": {"selected": True, "text": DATASOURCE_NAME, "value": DATASOURCE_UID},
+                "current": {"selected": True, "text": name, "value": uid},
                 "hide": 0,
                 "includeAll": False,
                 "label": self.label,
                 "multi": False,
                 "name": self.name,
                 "options": [],
-                "query": DATASOURCE_TYPE,
+                "query": self.source,
                 "refresh": 1,
                 "regex": "",
                 "skipUrlSync": False,
@@ -251,7 +293,7 @@ class Variable:
             current = {"selected": True, "text": ["All"], "value": ["$__all"]}
         out: Json = {
             "current": current,
-            "datasource": dict(DS_REF),
+            "datasource": source_ref(self.source),
             "definition": self.query,
             "hide": 0,
             "includeAll": self.include_all,
@@ -328,9 +370,9 @@ class Dashboard:
         }
 
 
-def datasource_variable() -> Variable:
+def datasource_variable(source: str = DATASOURCE_TYPE) -> Variable:
     """The ``datasource`` variable every LobbyWatch dashboard starts with."""
-    return Variable(name="datasource", label="数据源 Data source", kind="datasource")
+    return Variable(name="datasource", label="数据源 Data source", kind="datasource", source=source)
 
 
 def site_variable(*, multi: bool = False) -> Variable:

@@ -1,4 +1,5 @@
-"""All LobbyWatch dashboards, and writing them as the JSON files Grafana provisions."""
+"""All LobbyWatch dashboards (InfluxDB ones, and the operations one on Prometheus), and writing
+them as the JSON files Grafana provisions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from dashboards.builder import Dashboard, Json
 from dashboards.hall import hall_wall
+from dashboards.operations import operations
 from dashboards.regional import regional_overview
 from dashboards.vendor import vendor_uptime
 
@@ -16,7 +18,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "json"
 
 def all_dashboards() -> list[Dashboard]:
     """Every dashboard, in a stable order."""
-    return [hall_wall(), regional_overview(), vendor_uptime()]
+    return [hall_wall(), regional_overview(), vendor_uptime(), operations()]
 
 
 def file_name(dashboard: Dashboard) -> str:

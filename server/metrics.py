@@ -2,9 +2,10 @@
 
 :class:`ServerMetrics` owns the registry and the two numbers nobody else counts: request
 durations (per route template, method and status class) and open SSE streams, both kept by
-:class:`MetricsMiddleware`. Every other number keeps its owner (ingest counters, InfluxDB
-writer, alert service and engine, dispatcher): :class:`_ContextCollector` only reads them at
-scrape time. The list of metrics is in docs/server.md ("Metrics").
+:class:`MetricsMiddleware`. Every other number keeps its owner (ingest counters, the hall
+state's gateway records, InfluxDB writer, alert service and engine, dispatcher):
+:class:`_ContextCollector` only reads them at scrape time (a hall's data delay is added up
+from its gateway records there). The list of metrics is in docs/server.md ("Metrics").
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class _ContextCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         yield from self._ingest()
+        yield from self._halls()
         yield from self._influx()
         yield from self._alerts()
 
@@ -125,6 +127,21 @@ class _ContextCollector(Collector):
             "Batches whose in-memory duplicate check SQL contradicted.",
             value=c.memory_conflicts,
         )
+
+    def _halls(self) -> Iterable[Metric]:
+        """Per gateway of each hall: how far behind its data is (from the hall state's records)."""
+        now = self.ctx.clock.now()
+        delay = GaugeMetricFamily(
+            "lobbywatch_server_hall_data_delay_seconds",
+            "Seconds since the gateway's last batch, plus the age of the oldest message it said was waiting.",
+            labels=["site", "gateway"],
+        )
+        for hall in self.ctx.hall.halls():
+            for gw in list(hall.gateways.values()):
+                waiting = gw.backlog.oldest_age_s if gw.backlog.count else 0.0
+                since = max(0.0, (now - gw.received_at).total_seconds())
+                delay.add_metric([hall.site, gw.gateway], since + waiting)
+        yield delay
 
     def _influx(self) -> Iterable[Metric]:
         writer = self.ctx.writer

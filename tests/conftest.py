@@ -33,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.services import Influxd, Mosquitto, Postgres, wait_until
+from tests.helpers_prometheus import prometheus  # noqa: F401  (the fixture, registered here)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
 
@@ -260,6 +261,7 @@ REAL_FIXTURES = frozenset(
         "postgres",
         "browser",
         "make_server",
+        "prometheus",  # tests/helpers_prometheus.py
         "onnx_model",  # the detector model: seconds per test
     }
 )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dashboards.builder import DATASOURCE_UID, GridPos, Panel, Target
+from dashboards.builder import SOURCES, GridPos, Panel, Target
 from dashboards.catalog import DEFAULT_OUT, all_dashboards, file_name, rendered
 from dashboards.push import InfluxSource, datasource_model
 from system.cli import app
@@ -52,7 +52,8 @@ def test_dashboard_shape(dashboard: object) -> None:
     assert len(ids) == len(set(ids))
     names = [v["name"] for v in model["templating"]["list"]]
     assert names[:2] == ["datasource", "site"]
-    assert model["templating"]["list"][0]["current"]["value"] == DATASOURCE_UID
+    source = model["templating"]["list"][0]
+    assert source["current"]["value"] == SOURCES[source["query"]][0]
     for panel in model["panels"]:
         pos = panel["gridPos"]
         assert pos["x"] + pos["w"] <= 24
