@@ -213,6 +213,16 @@ class HallState:
         """Whether the hall's data is live: its gateway is neither silent nor catching up."""
         return not self._blind(self.hall(site), now or self._clock.now())
 
+    def data_delays(self, site: str, now: datetime | None = None) -> dict[str, float]:
+        """Per gateway of the hall, how far behind its data is, s: the time since its last
+        batch plus the age of the oldest message that batch said was still waiting."""
+        at = now or self._clock.now()
+        delays: dict[str, float] = {}
+        for gw in list(self.hall(site).gateways.values()):
+            waiting = gw.backlog.oldest_age_s if gw.backlog.count else 0.0
+            delays[gw.gateway] = max(0.0, (at - gw.received_at).total_seconds()) + waiting
+        return delays
+
     def gateway_silent(self, site: str, now: datetime | None = None) -> bool:
         h = self.hall(site)
         if h.last_batch is None:

@@ -129,7 +129,7 @@ class _ContextCollector(Collector):
         )
 
     def _halls(self) -> Iterable[Metric]:
-        """Per gateway of each hall: how far behind its data is (from the hall state's records)."""
+        """Per gateway of each hall: how far behind its data is (the hall state's ``data_delays``)."""
         now = self.ctx.clock.now()
         delay = GaugeMetricFamily(
             "lobbywatch_server_hall_data_delay_seconds",
@@ -137,10 +137,8 @@ class _ContextCollector(Collector):
             labels=["site", "gateway"],
         )
         for hall in self.ctx.hall.halls():
-            for gw in list(hall.gateways.values()):
-                waiting = gw.backlog.oldest_age_s if gw.backlog.count else 0.0
-                since = max(0.0, (now - gw.received_at).total_seconds())
-                delay.add_metric([hall.site, gw.gateway], since + waiting)
+            for gateway, delay_s in self.ctx.hall.data_delays(hall.site, now).items():
+                delay.add_metric([hall.site, gateway], delay_s)
         yield delay
 
     def _influx(self) -> Iterable[Metric]:
