@@ -34,6 +34,7 @@ from lobbywatch.protocol.messages import (
     ZoneState,
 )
 from lobbywatch.protocol.sequence import SequenceTracker, Stamper, Verdict, stream_key
+from lobbywatch.protocol.tickets import TicketEvent
 from lobbywatch.protocol.topics import parse_topic, topic_for
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Receipt",
     "SequenceTracker",
     "Stamper",
+    "TicketEvent",
     "Verdict",
     "Vitals",
     "WaitRecord",

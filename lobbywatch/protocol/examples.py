@@ -136,4 +136,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         committed_seq=18,
         resend=False,
     ),
+    "ticket_event": _msg(
+        "qms-main",
+        511,
+        type="ticket_event",
+        event="service_started",
+        ticket="A023",
+        business="new_subscription",
+        issued_at="2026-11-23T01:18:40Z",
+        counter="c1",
+    ),
 }

@@ -12,6 +12,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/device/{device}/downlink          device_command  (server -> device)
     ROOT/{site}/downlink/alert                    alert           (server -> hall)
     ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
+    ROOT/{site}/ticket/{system}/event             ticket_event    (ticket system -> hall)
 
 Everything a device publishes lies under ``ROOT/{site}/device/{device}/``, so a broker ACL
 can confine each device to its own subtree.
@@ -37,6 +38,7 @@ from lobbywatch.protocol.messages import (
     WaitRecord,
     ZoneState,
 )
+from lobbywatch.protocol.tickets import TicketEvent
 
 ROOT = "lobbywatch/v1"
 
@@ -90,6 +92,11 @@ def receipt_topic(site: str, source: str) -> str:
     return f"{ROOT}/{site}/receipt/{source}"
 
 
+def ticket_event_topic(site: str, system: str) -> str:
+    """Where the hall's ticket system ``system`` publishes its ticket events."""
+    return f"{ROOT}/{site}/ticket/{system}/event"
+
+
 def uplink_filter(site: str) -> str:
     """Subscription filter for everything a hall publishes (and its downlinks; filter those)."""
     return f"{ROOT}/{site}/#"
@@ -119,12 +126,14 @@ def topic_for(message: Envelope) -> str:
             return alert_downlink_topic(site)
         case Receipt():
             return receipt_topic(site, message.stream_source)
+        case TicketEvent():
+            return ticket_event_topic(site, source)
     raise TypeError(f"no topic for message type {type(message).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
-    """What a topic says: its site, the branch (camera/device/downlink/receipt) and the ids in it."""
+    """What a topic says: its site, the branch (camera/device/ticket/downlink/receipt) and the ids in it."""
 
     site: str
     branch: str
@@ -151,6 +160,8 @@ def parse_topic(topic: str) -> TopicInfo | None:
         if parts[3] in ("status", "wait", "heartbeat", "event", "downlink"):
             return TopicInfo(parts[0], parts[1], parts[2], parts[3])
         return None
+    if len(parts) == 4 and parts[1] == "ticket" and parts[3] == "event":
+        return TopicInfo(parts[0], "ticket", parts[2], "event")
     if len(parts) == 5:
         if parts[1] == "camera" and parts[3] == "zone":
             return TopicInfo(parts[0], "camera", parts[2], "zone", parts[4])
