@@ -5,7 +5,8 @@ Users (one hall broker serves one site):
 ==================  ===========================================================
 ``dev.{device}``    publish under ``lobbywatch/v1/{site}/device/{device}/`` (status,
                     heartbeat, event, counter/#); read its own downlink, its own receipt
-                    (``lobbywatch/v1/{site}/receipt/{device}``) and the hall alerts
+                    (``lobbywatch/v1/{site}/receipt/{device}``), the hall alerts and the
+                    wait board (``lobbywatch/v1/{site}/downlink/wait``)
 ``cam.{camera}``    publish under ``lobbywatch/v1/{site}/camera/{camera}/``; read hall alerts
 ``tix.{system}``    the queue-ticket system (``gateway.tickets.system``): publish its ticket
                     events (``lobbywatch/v1/{site}/ticket/{system}/event``); read its receipt
@@ -42,6 +43,7 @@ from lobbywatch.protocol.topics import (
     receipt_topic,
     site_root,
     ticket_event_topic,
+    wait_board_topic,
 )
 
 #: Mosquitto 2's defaults for ``$7$`` hashes.
@@ -103,7 +105,7 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
         users.append(
             BrokerUser(
                 device_user(d),
-                read=(device_downlink_topic(site, d), alerts, receipt_topic(site, d)),
+                read=(device_downlink_topic(site, d), alerts, wait_board_topic(site), receipt_topic(site, d)),
                 write=(
                     device_status_topic(site, d),
                     device_heartbeat_topic(site, d),

@@ -34,7 +34,7 @@ from lobbywatch.protocol.messages import (
     ZoneState,
 )
 from lobbywatch.protocol.sequence import SequenceTracker, Stamper, Verdict, stream_key
-from lobbywatch.protocol.tickets import TicketEvent
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 from lobbywatch.protocol.topics import parse_topic, topic_for
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "TicketEvent",
     "Verdict",
     "Vitals",
+    "WaitBoard",
     "WaitRecord",
     "ZoneState",
     "decode",

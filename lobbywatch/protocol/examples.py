@@ -146,4 +146,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         issued_at="2026-11-23T01:18:40Z",
         counter="c1",
     ),
+    "wait_board": _msg(
+        "server",
+        79,
+        type="wait_board",
+        waits=[
+            {
+                "business": "new_subscription",
+                "name_en": "New subscription",
+                "name_zh-CN": "新装入网",
+                "ahead": 3,
+                "expected_wait_s": 720.0,
+            },
+            {
+                "business": "sim_replacement",
+                "name_en": "SIM replacement",
+                "name_zh-CN": "补换卡",
+                "ahead": 1,
+                "expected_wait_s": 90.0,
+            },
+        ],
+    ),
 }

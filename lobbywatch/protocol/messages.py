@@ -46,7 +46,7 @@ from lobbywatch.protocol.fields import (
     ShortText,
     UtcDateTime,
 )
-from lobbywatch.protocol.tickets import TicketEvent
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 
 
 class LocalizedText(_Strict):
@@ -323,7 +323,8 @@ Message = Annotated[
     | AlertNotice
     | DeviceCommand
     | Receipt
-    | TicketEvent,
+    | TicketEvent
+    | WaitBoard,
     Field(discriminator="type"),
 ]
 
@@ -341,5 +342,6 @@ MESSAGE_TYPES: dict[str, type[Envelope]] = {
         DeviceCommand,
         Receipt,
         TicketEvent,
+        WaitBoard,
     )
 }

@@ -1,18 +1,19 @@
-"""Queue-ticket events (取号/叫号): what a hall's ticket system tells LobbyWatch.
+"""Queue tickets (取号/叫号): what a hall's ticket system tells LobbyWatch, and the wait told back.
 
 One :class:`TicketEvent` per step of a ticket's life: issued, called (and recalled) to a
 counter, service started, finished, no-show, transferred. A ticket system publishes them on
 its own MQTT topic or POSTs them to the gateway (``docs/protocol.md``, "Queue tickets").
+:class:`WaitBoard` goes down to the hall's displays: the wait per business type.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
 from lobbywatch.protocol.enums import TicketEventKind
-from lobbywatch.protocol.envelope import Envelope
+from lobbywatch.protocol.envelope import Direction, Envelope, Strict
 from lobbywatch.protocol.fields import Identifier, UtcDateTime
 
 TICKET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
@@ -70,3 +71,26 @@ class TicketEvent(Envelope):
         if self.issued_at > self.ts:
             raise ValueError("issued_at is after ts")
         return self
+
+
+class BusinessWaitEntry(Strict):
+    """The wait for one business type."""
+
+    business: Identifier = Field(description="Business type id.")
+    name_en: str = Field(min_length=1, max_length=120, description="Its name in English.")
+    name_zh_cn: str = Field(
+        alias="name_zh-CN", min_length=1, max_length=120, description="Its name in Chinese."
+    )
+    ahead: int = Field(ge=0, le=100_000, description="Tickets waiting (not yet called).")
+    expected_wait_s: float = Field(ge=0, le=7 * 86400, description="Expected wait for a ticket taken now, s.")
+
+
+class WaitBoard(Envelope):
+    """Tell the wait: tickets ahead and expected wait per business type, for in-hall displays.
+    Sent by the server when it changes; retained, so a display that connects sees it at once."""
+
+    type: Literal["wait_board"] = "wait_board"
+    waits: list[BusinessWaitEntry] = Field(max_length=64, description="One entry per business type.")
+
+    DIRECTION: ClassVar[Direction] = "down"
+    RETAINED: ClassVar[bool] = True

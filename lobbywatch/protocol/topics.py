@@ -13,6 +13,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/downlink/alert                    alert           (server -> hall)
     ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
     ROOT/{site}/ticket/{system}/event             ticket_event    (ticket system -> hall)
+    ROOT/{site}/downlink/wait                     wait_board      retained (server -> hall)
 
 Everything a device publishes lies under ``ROOT/{site}/device/{device}/``, so a broker ACL
 can confine each device to its own subtree.
@@ -38,7 +39,7 @@ from lobbywatch.protocol.messages import (
     WaitRecord,
     ZoneState,
 )
-from lobbywatch.protocol.tickets import TicketEvent
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 
 ROOT = "lobbywatch/v1"
 
@@ -92,6 +93,11 @@ def receipt_topic(site: str, source: str) -> str:
     return f"{ROOT}/{site}/receipt/{source}"
 
 
+def wait_board_topic(site: str) -> str:
+    """Where the hall's displays read the wait per business type."""
+    return f"{ROOT}/{site}/downlink/wait"
+
+
 def ticket_event_topic(site: str, system: str) -> str:
     """Where the hall's ticket system ``system`` publishes its ticket events."""
     return f"{ROOT}/{site}/ticket/{system}/event"
@@ -128,6 +134,8 @@ def topic_for(message: Envelope) -> str:
             return receipt_topic(site, message.stream_source)
         case TicketEvent():
             return ticket_event_topic(site, source)
+        case WaitBoard():
+            return wait_board_topic(site)
     raise TypeError(f"no topic for message type {type(message).__name__}")
 
 
@@ -152,8 +160,8 @@ def parse_topic(topic: str) -> TopicInfo | None:
     if not topic.startswith(prefix):
         return None
     parts = topic[len(prefix) :].split("/")
-    if len(parts) == 3 and parts[1] == "downlink" and parts[2] == "alert":
-        return TopicInfo(parts[0], "downlink", None, "alert")
+    if len(parts) == 3 and parts[1] == "downlink" and parts[2] in ("alert", "wait"):
+        return TopicInfo(parts[0], "downlink", None, parts[2])
     if len(parts) == 3 and parts[1] == "receipt" and parts[2]:
         return TopicInfo(parts[0], "receipt", parts[2], "receipt")
     if len(parts) == 4 and parts[1] in ("camera", "device"):
