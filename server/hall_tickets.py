@@ -134,7 +134,7 @@ class HallTickets:
     def service_estimate_s(self, business: str) -> float | None:
         """Median of the recent service times of ``business`` (None before the first)."""
         kept = self.service_s.get(business)
-        return statistics.median(kept) if kept else None
+        return statistics.median(list(kept)) if kept else None  # a copy: ingest may append
 
     def wait_by_business(
         self, businesses: list[str], limit_s: Callable[[str], float], counters_open: int

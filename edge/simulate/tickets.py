@@ -47,6 +47,7 @@ class TicketDesk:
     now_at: Callable[[float], datetime]
     _seen: int = 0
     _numbers: dict[str, int] = field(default_factory=dict)
+    _prefixes: dict[str, str] = field(default_factory=dict)
     _by_pid: dict[int, _Ticket] = field(default_factory=dict)
     _waits: dict[int, TrueStay] = field(default_factory=dict)
     _services: dict[int, TrueStay] = field(default_factory=dict)
@@ -64,8 +65,8 @@ class TicketDesk:
 
     def _issue(self, stay: TrueStay) -> _Ticket:
         business = business_of(stay.job)
+        prefix = self._prefixes.setdefault(business, chr(ord("A") + len(self._prefixes) % 26))
         n = self._numbers[business] = self._numbers.get(business, 0) + 1
-        prefix = chr(ord("A") + sorted(self._numbers).index(business) % 26)
         return _Ticket(f"{prefix}{n:03d}", business, self.now_at(stay.start_s))
 
     def _counter_at(self, zone: str | None) -> str | None:

@@ -36,6 +36,7 @@ def test_simulated_tickets_follow_the_true_stays() -> None:
     served = [s for s in sim.world.stays if s.kind == "service" and s.end_s is not None]
     assert len(finished) == len(served)
     assert {e.business for e in events} >= {"new_subscription", "sim_replacement"}
+    assert len({(e.business, e.ticket[0]) for e in events}) == len({e.business for e in events})
     counters = {e.counter for e in events if e.counter is not None}
     assert counters <= {c.id for c in site.counters}
 
