@@ -115,3 +115,19 @@ def test_counter_states_follow_the_tickets(site_id: str, clock: FixedClock) -> N
     assert states()["c2"] == CounterStatus.STANDBY
     now = h.engine.hall.counter_states(site_id)
     assert (now["c1"].source, now["c2"].source) == ("idle", "idle")
+
+
+def test_busy_hour_playbook_reads_the_derived_counter_states(site_id: str, clock: FixedClock) -> None:
+    h = Hall(hall(site_id), clock)
+    h.counter("c2", "away")
+    h.zone("entrance", occupancy=2, arrivals_total=0)
+    h.run(5)
+    h.zone("entrance", occupancy=2, arrivals_total=40)  # a surge: the playbook names who is away
+    [surge] = h.open("peak_surge")
+    assert (surge.params["away_ids"], surge.params["learning_ids"]) == (["c2"], [])
+    issued = clock.now()
+    _ticket(h, "issued", "A100", "other", issued)
+    _ticket(h, "called", "A100", "other", issued, counter="c2")  # c2 is back: it calls a ticket
+    h.run(5)
+    [surge] = h.open("peak_surge")
+    assert surge.params["away_ids"] == []
