@@ -141,7 +141,6 @@ class ServerContext:
             self.alerts = self._start_alerts()
         self.waits = WaitDisplay(self.live, self.registry.configs, self.clock)
         self.waits.start()
-        self.bus.subscribe(self.waits.on_batch)
         self.started = True
 
     def _start_alerts(self) -> AlertService:

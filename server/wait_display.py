@@ -1,8 +1,9 @@
 """Tell the wait in the hall: the wait per business type, published retained for in-hall displays.
 
-After each ingest batch that carried ticket events, :class:`WaitDisplay` reads the wait per
-business type from the live state (:meth:`server.live.LiveState.business_waits`, owned by
-the hall state) and, when what a display shows changed (tickets ahead, or the expected wait
+After each committed ingest batch (a :meth:`server.live.LiveState.listen` listener),
+:class:`WaitDisplay` reads the wait per business type from the live state
+(:meth:`server.live.LiveState.business_waits`, owned by the hall state; empty for a hall
+without tickets) and, when what a display shows changed (tickets ahead, or the expected wait
 in whole minutes), hands a :class:`lobbywatch.protocol.tickets.WaitBoard` to :data:`Publish`
 from its own thread. The transport is one function, :func:`hall_downlink`: today the hall
 broker, as the alert engine's MQTT downlink does (halls with an ``mqtt`` notification
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import paho.mqtt.client as mqtt
 
@@ -22,8 +23,7 @@ from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.envelope import Envelope
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.protocol.tickets import BusinessWaitEntry, TicketEvent, WaitBoard
-from server.bus import IngestContext
+from lobbywatch.protocol.tickets import BusinessWaitEntry, WaitBoard
 from server.live import LiveState
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class WaitDisplay:
         self._queue: queue.Queue[tuple[SiteConfig, Envelope] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="wait-display", daemon=True)
         self._stopped = False
+        self._unlisten: Callable[[], None] = lambda: None
 
     def board(self, site: str) -> WaitBoard | None:
         """The hall's wait board now, when it differs from the one last shown."""
@@ -105,17 +106,13 @@ class WaitDisplay:
         ]
         return stamper.make(WaitBoard, waits=entries)
 
-    def on_batch(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
-        """Bus subscriber: a batch with ticket events may change the hall's wait board."""
-        cfg = self._configs.get(ctx.site)
-        if (
-            self._stopped
-            or cfg is None
-            or not wants_display(cfg)
-            or not any(isinstance(m, TicketEvent) for m in messages)
-        ):
+    def changed(self, site: str) -> None:
+        """Live-state listener (after each commit, under ingest's lock): queue the hall's new
+        wait board, if it changed."""
+        cfg = self._configs.get(site)
+        if self._stopped or cfg is None or not wants_display(cfg):
             return
-        board = self.board(ctx.site)
+        board = self.board(site)
         if board is not None:
             self._queue.put((cfg, board))
 
@@ -128,10 +125,13 @@ class WaitDisplay:
                 log.exception("could not publish the wait board of %s", item[0].site)
 
     def start(self) -> None:
+        """Start publishing and listen to the live state."""
         self._thread.start()
+        self._unlisten = self._live.listen(self.changed)
 
     def stop(self) -> None:
         self._stopped = True
+        self._unlisten()
         self._queue.put(None)
         self._thread.join(timeout=10)
         self._close()

@@ -11,7 +11,6 @@ from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 from lobbywatch.protocol.topics import wait_board_topic
 from lobbywatch.services import Mosquitto
-from server.bus import IngestContext
 from server.core.config import IngestConfig
 from server.hall_state import HallState
 from server.live import LiveState
@@ -30,7 +29,8 @@ def test_wait_board_is_published_retained_when_it_changes(
     )
     configs = {site_id: cfg}
     state = HallState(clock, configs)
-    display = WaitDisplay(LiveState(state, clock, IngestConfig()), configs, clock)
+    live = LiveState(state, clock, IngestConfig())
+    display = WaitDisplay(live, configs, clock)
     display.start()
     qms = Stamper(site_id, "qms", clock=clock)
     issued: datetime = clock.now()
@@ -42,15 +42,15 @@ def test_wait_board_is_published_retained_when_it_changes(
         ]
         for m in msgs:
             state.apply(m)
-        display.on_batch(msgs, IngestContext(site_id, "gw", clock.now()))
+        live.notify(site_id)  # as ingest does after each commit
 
-    live = recorder(mosquitto.port, wait_board_topic(site_id))
+    seen = recorder(mosquitto.port, wait_board_topic(site_id))
     try:
         batch(("issued", "A001", "new_subscription", {}), ("issued", "B001", "sim_replacement", {}))
         batch(("called", "A009", "other", {"counter": "c1"}))  # the board shows the same: not sent again
         batch(("issued", "A002", "new_subscription", {}))
-        assert live.wait_for(lambda ms: len(ms) == 2)
-        boards = [m for _, m, _ in live.pump()]
+        assert seen.wait_for(lambda ms: len(ms) == 2)
+        boards = [m for _, m, _ in seen.pump()]
         assert all(isinstance(b, WaitBoard) for b in boards)
         assert [b.seq for b in boards] == [0, 1]
         later = recorder(mosquitto.port, wait_board_topic(site_id))  # subscribes after: the retained one
@@ -62,7 +62,7 @@ def test_wait_board_is_published_retained_when_it_changes(
         # c1 is serving A009, the one counter open: two new subscriptions of 8 min, one SIM of 3
         assert waits == {"new_subscription": (2, 960.0), "sim_replacement": (1, 180.0)}
         assert [w.name_zh_cn for w in board.waits] == ["新装入网", "补换卡"]
-        for rec in (live, later):
+        for rec in (seen, later):
             rec.client.loop_stop()
             rec.client.disconnect()
     finally:
