@@ -43,6 +43,9 @@ from lobbywatch.protocol.topics import parse_topic, receipt_topic, uplink_filter
 
 log = logging.getLogger("lobbywatch.gateway.intake")
 
+SOURCE_BRANCHES = ("device", "camera", "ticket")
+"""Topic branches whose sources get delivery receipts."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Arrival:
@@ -58,7 +61,7 @@ def position(site: str, topic: str, payload: bytes, retain: bool) -> Position | 
     """Where a committed (stored or quarantined) message sits in its source's stream; ``None``
     for a will (it repeats its birth's ``seq``) or when the topic or envelope does not say."""
     info = parse_topic(topic)
-    if info is None or info.owner is None or info.site != site or info.branch not in ("device", "camera"):
+    if info is None or info.owner is None or info.site != site or info.branch not in SOURCE_BRANCHES:
         return None
     try:
         data = json.loads(payload)

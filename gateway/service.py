@@ -1,5 +1,5 @@
 """The gateway daemon: intake (broker -> outbox, with delivery receipts), forwarder (outbox ->
-server), health server."""
+server), health server, and the ticket endpoint where the hall file turns it on."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gateway.intake import Intake
 from gateway.outbox import GatewayOutbox
 from gateway.receipts import ReceiptBook
 from gateway.stats import Stats
+from gateway.tickets_http import TicketIntake, TicketServer, ticket_token_of
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
 
@@ -46,6 +47,9 @@ class GatewaySettings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
     server_ca_file: Path | None = None
+    ticket_port: int = 0
+    ticket_host: str = "0.0.0.0"
+    ticket_token: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -83,6 +87,10 @@ class GatewaySettings:
             raise GatewaySetupError(
                 f"网关令牌文件 {token_path} 为空 / The gateway token file {token_path} is empty"
             )
+        try:
+            ticket_token = ticket_token_of(g.tickets)
+        except ValueError as exc:
+            raise GatewaySetupError(str(exc)) from None
         return cls(
             site=cfg.site,
             gateway_id=g.id,
@@ -98,6 +106,9 @@ class GatewaySettings:
             retry_initial_s=g.retry_initial_s,
             retry_max_s=g.retry_max_s,
             server_ca_file=g.server_ca_file,
+            ticket_port=g.tickets.port,
+            ticket_host=g.tickets.host,
+            ticket_token=ticket_token,
         )
 
     def with_(self, **changes: Any) -> GatewaySettings:
@@ -159,6 +170,20 @@ class Gateway:
             gateway_id=settings.gateway_id,
             on_commit=self.forwarder.notify,
         )
+        self.tickets: TicketServer | None = None
+        if settings.ticket_port and settings.ticket_token:
+            intake = TicketIntake(settings.site, self.outbox, self.stats, self.clock, self.forwarder.notify)
+            try:
+                self.tickets = TicketServer(
+                    settings.ticket_host, settings.ticket_port, settings.ticket_token, intake
+                )
+            except OSError as exc:
+                self.outbox.close()
+                self.receipts.close()
+                raise GatewaySetupError(
+                    f"取号端口 {settings.ticket_port} 无法使用：{exc.strerror} / "
+                    f"Ticket port {settings.ticket_port} is not usable: {exc.strerror}"
+                ) from None
         self.health: HealthServer | None = None
         if settings.health_port:
             try:
@@ -218,6 +243,8 @@ class Gateway:
             self.health.start()
         self.forwarder.start()
         self.intake.start()
+        if self.tickets is not None:
+            self.tickets.start()
         log.info(
             "gateway %s for site %s: broker %s:%s -> %s (outbox %s)",
             self.settings.gateway_id,
@@ -229,6 +256,8 @@ class Gateway:
         )
 
     def stop(self) -> None:
+        if self.tickets is not None:
+            self.tickets.stop()
         self.intake.stop()
         self.forwarder.stop()
         if self.health is not None:

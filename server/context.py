@@ -3,7 +3,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
-ingest pipeline and its helper processes, token cache, the alert service, and the Prometheus
+ingest pipeline and its helper processes, token cache, the alert service, the wait display
+for in-hall screens (:mod:`server.wait_display`), and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -39,6 +40,7 @@ from server.storage.db import Database, run_migrations
 from server.storage.models import Device
 from server.storage.repo import bootstrap_tokens, sync_sites
 from server.timeseries.writer import InfluxWriter
+from server.wait_display import WaitDisplay
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class ServerContext:
     metrics: ServerMetrics
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
+    waits: WaitDisplay | None = field(default=None)
     started: bool = field(default=False)
 
     @classmethod
@@ -139,6 +142,8 @@ class ServerContext:
         self.writer.start()
         if self.with_alerts:
             self.alerts = self._start_alerts()
+        self.waits = WaitDisplay(self.live, self.registry.configs, self.clock)
+        self.waits.start()
         self.started = True
 
     def _start_alerts(self) -> AlertService:
@@ -174,6 +179,9 @@ class ServerContext:
         if self.alerts is not None:
             self.alerts.stop()
             self.alerts = None
+        if self.waits is not None:
+            self.waits.stop()
+            self.waits = None
         try:
             self.pipeline.flush_rollups(self.db)
         except Exception:

@@ -1,5 +1,6 @@
 """What the hall state (:mod:`server.hall_state`) holds: one record per hall, device, gateway
-and clock problem, and the answers it gives (:class:`DeviceNow`, :class:`FaultChange`)."""
+and clock problem (a hall's queue tickets: :mod:`server.hall_tickets`), and the answers it
+gives (:class:`DeviceNow`, :class:`FaultChange`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from lobbywatch.protocol.enums import CounterStatus, DeviceKind, Presence
+from lobbywatch.protocol.enums import DeviceKind, Presence
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import CameraStatus, CounterState, ZoneState
+from server.hall_tickets import HallTickets
 
 DeviceStateName = Literal["online", "offline", "out_of_service", "faulted", "unknown"]
 OfflineReason = Literal["will", "shutdown", "heartbeat"]
@@ -114,15 +116,14 @@ class Hall:
     zones: dict[str, ZoneState] = field(default_factory=dict)
     occupancy: dict[str, float] = field(default_factory=dict)  # zone -> zones[zone].occupancy
     counters: dict[str, CounterState] = field(default_factory=dict)
+    """What each counter's terminal last said (states: :mod:`server.counter_states`)."""
+    tickets: HallTickets = field(default_factory=HallTickets)
     cameras: dict[str, CameraStatus] = field(default_factory=dict)
     devices: dict[str, DeviceState] = field(default_factory=dict)
     gateways: dict[str, Gateway] = field(default_factory=dict)
     last_batch: datetime | None = None
     catching_up: bool = False
     clock_problems: dict[str, ClockProblem] = field(default_factory=dict)  # source -> its rejections
-
-    def counter_states(self) -> dict[str, CounterStatus]:
-        return {c: s.state for c, s in list(self.counters.items())}
 
 
 def camera_blind(status: CameraStatus) -> bool:

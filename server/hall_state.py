@@ -6,7 +6,9 @@ Ingest applies every accepted message (:meth:`HallState.apply`) and every gatewa
 :class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
 definitions every consumer shares: when a device is offline (its status or last-will says
 so, or its heartbeat expired while the hall's data is live), when a kiosk works, a camera is
-blind, a counter serves and a source's clock is wrong. docs/server.md ("One hall state") has the long story.
+blind, a counter serves (:mod:`server.counter_states`) and a source's clock is wrong. It
+holds each hall's queue tickets (:mod:`server.hall_tickets`). docs/server.md ("One hall
+state") has the long story.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from lobbywatch.clock import Clock
-from lobbywatch.config.site import SiteConfig
+from lobbywatch.config.business import business_limit_min
+from lobbywatch.config.site import SiteConfig, Thresholds
 from lobbywatch.protocol.enums import CounterStatus, DeviceEventKind, Presence
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import (
@@ -27,6 +30,8 @@ from lobbywatch.protocol.messages import (
     Envelope,
     ZoneState,
 )
+from lobbywatch.protocol.tickets import TicketEvent
+from server.counter_states import CounterNow, counter_states
 from server.hall_records import (
     ClockProblem,
     DeviceNow,
@@ -36,6 +41,7 @@ from server.hall_records import (
     Hall,
     camera_blind,
 )
+from server.hall_tickets import BusinessWait, HallTickets
 
 DEFAULT_HEARTBEAT_S = 30.0
 DEFAULT_GRACE_S = 90.0
@@ -57,6 +63,10 @@ class HallState:
     def set_configs(self, configs: Mapping[str, SiteConfig]) -> None:
         """Use these hall configurations (heartbeat intervals, grace, silence limits)."""
         self._configs = configs
+
+    def config(self, site: str) -> SiteConfig | None:
+        """The hall's configuration, where the server has one."""
+        return self._configs.get(site)
 
     def hall(self, site: str) -> Hall:
         h = self._halls.get(site)
@@ -105,6 +115,8 @@ class HallState:
                 old_c = h.counters.get(msg.counter)
                 if old_c is None or msg.ts >= old_c.ts:
                     h.counters[msg.counter] = msg
+            case TicketEvent():
+                h.tickets.apply(msg)
             case CameraStatus():
                 old_cam = h.cameras.get(msg.source)
                 if old_cam is None or msg.ts >= old_cam.ts:
@@ -293,8 +305,32 @@ class HallState:
         probe = DeviceState(site, device, "unknown", self._configured_kind(site, device))
         return self.device_now(probe, now).working
 
+    def counter_states(self, site: str) -> dict[str, CounterNow]:
+        """Each counter's state now, and what says so (:mod:`server.counter_states`)."""
+        return counter_states(self._configs.get(site), self.hall(site))
+
     def counters(self, site: str) -> dict[str, CounterStatus]:
-        return self.hall(site).counter_states()
+        return {c: now.state for c, now in self.counter_states(site).items()}
+
+    def tickets(self, site: str) -> HallTickets:
+        """The hall's queue tickets (open tickets, the ticket at each counter, service times)."""
+        return self.hall(site).tickets
+
+    def business_waits(self, site: str) -> list[BusinessWait]:
+        """Tell the wait: per business type, tickets ahead and the expected wait, over the
+        counters open now (serving or standby); empty while the hall has no ticket system."""
+        tickets = self.hall(site).tickets
+        if tickets.last_event_at is None:
+            return []
+        cfg = self._configs.get(site)
+        business = dict(cfg.business) if cfg is not None else {}
+        th = cfg.thresholds if cfg is not None else Thresholds()
+        open_now = sum(
+            1 for s in self.counters(site).values() if s in (CounterStatus.SERVING, CounterStatus.STANDBY)
+        )
+        return tickets.wait_by_business(
+            sorted(business), lambda b: business_limit_min(business, th, b) * 60, open_now
+        )
 
     def counters_serving(self, site: str) -> int:
         return sum(1 for s in self.counters(site).values() if s == CounterStatus.SERVING)

@@ -39,6 +39,7 @@ from lobbywatch.protocol.messages import (
     ZoneState,
 )
 from lobbywatch.protocol.sequence import SequenceTracker, Verdict
+from lobbywatch.protocol.tickets import TicketEvent
 from server.bus import IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
@@ -51,6 +52,7 @@ from server.rollups import Rollups
 from server.storage.db import Database
 from server.storage.models import ReceivedMessage, SeqStream
 from server.storage.repo import ensure_device, insert_keys, prune_received, save_streams, sql_time
+from server.storage.tickets import add_ticket_event
 from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
 
@@ -324,6 +326,8 @@ class IngestPipeline:
                     self._pending_rollups.append((msg, self.hall.occupancy(site)))
                 elif isinstance(msg, WaitRecord):
                     self._pending_rollups.append((msg, limit))
+                elif isinstance(msg, TicketEvent):
+                    add_ticket_event(session, msg)
             last = self._site_emitted.get(site)
             if last is None or (msg.ts - last).total_seconds() >= 1.0:
                 self._site_emitted[site] = msg.ts

@@ -1,6 +1,7 @@
-"""Live views of each hall (zones, queues, expected wait, devices, counters, cameras, gateway
-backlog) read from :mod:`server.hall_state`, and the change notifications the server-sent
-events are built on (ingest calls :meth:`LiveState.notify` after each commit).
+"""Live views of each hall (zones, queues, expected wait, devices, counters, the wait per
+business type, cameras, gateway backlog) read from :mod:`server.hall_state`, and the change
+notifications the server-sent events are built on (ingest calls :meth:`LiveState.notify`
+after each commit).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.clock import Clock
+from lobbywatch.config.business import business_name
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.ingest import Backlog
 from server.core.config import IngestConfig
@@ -67,9 +69,23 @@ class DeviceView(_Out):
 
 class CounterView(_Out):
     counter: str
-    state: str
+    state: str = Field(description="serving, standby, learning or away (server/counter_states.py).")
     since: datetime | None = None
-    ts: datetime
+    ts: datetime = Field(description="Time of what says so.")
+    source: str = Field(
+        default="terminal",
+        description="What says so: terminal (set by hand), ticket, zone (a person at the counter) or idle.",
+    )
+
+
+class BusinessWaitView(_Out):
+    """Tell the wait for one business type (from the queue tickets)."""
+
+    business: str = Field(description="Business type id.")
+    name: dict[str, str] = Field(description="Its name, en and zh-CN.")
+    ahead: int = Field(description="Tickets waiting (not yet called): ahead of someone taking one now.")
+    expected_wait_s: float = Field(description="Expected wait for a ticket taken now, s.")
+    service_s: float = Field(description="Service time it rests on: median of recent ones, else the limit.")
 
 
 class CameraView(_Out):
@@ -108,6 +124,9 @@ class SiteLiveView(_Out):
     queues: list[QueueView]
     devices: list[DeviceView]
     counters: list[CounterView]
+    waits_by_business: list[BusinessWaitView] = Field(
+        default_factory=list, description="Tell the wait per business type (empty without a ticket system)."
+    )
     cameras: list[CameraView]
     gateways: list[GatewayView]
 
@@ -167,6 +186,21 @@ class LiveState:
             serving,
         )
 
+    def business_waits(self, site: str) -> list[BusinessWaitView]:
+        """Tell the wait per business type, as the live state and the hall displays show it."""
+        cfg = self.hall.config(site)
+        types = cfg.business if cfg is not None else {}
+        return [
+            BusinessWaitView(
+                business=w.business,
+                name=business_name(types, w.business),
+                ahead=w.ahead,
+                expected_wait_s=round(w.expected_wait_s, 1),
+                service_s=round(w.service_s, 1),
+            )
+            for w in self.hall.business_waits(site)
+        ]
+
     def data_status(self, site: str) -> Literal["live", "delayed", "absent"]:
         h = self.hall.hall(site)
         if h.last_batch is None:
@@ -224,9 +258,10 @@ class LiveState:
                 _device_view(self.hall, d) for d in sorted(self.hall.devices(site), key=lambda d: d.device)
             ],
             counters=[
-                CounterView(counter=c.counter, state=c.state.value, since=c.since, ts=c.ts)
-                for c in sorted(list(h.counters.values()), key=lambda c: c.counter)
+                CounterView(counter=c.counter, state=c.state.value, since=c.since, ts=c.ts, source=c.source)
+                for c in sorted(self.hall.counter_states(site).values(), key=lambda c: c.counter)
             ],
+            waits_by_business=self.business_waits(site),
             cameras=[
                 CameraView(
                     camera=c.source,

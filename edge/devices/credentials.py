@@ -5,8 +5,11 @@ Users (one hall broker serves one site):
 ==================  ===========================================================
 ``dev.{device}``    publish under ``lobbywatch/v1/{site}/device/{device}/`` (status,
                     heartbeat, event, counter/#); read its own downlink, its own receipt
-                    (``lobbywatch/v1/{site}/receipt/{device}``) and the hall alerts
+                    (``lobbywatch/v1/{site}/receipt/{device}``), the hall alerts and the
+                    wait board (``lobbywatch/v1/{site}/downlink/wait``)
 ``cam.{camera}``    publish under ``lobbywatch/v1/{site}/camera/{camera}/``; read hall alerts
+``tix.{system}``    the queue-ticket system (``gateway.tickets.system``): publish its ticket
+                    events (``lobbywatch/v1/{site}/ticket/{system}/event``); read its receipt
 ``gateway``         read the whole site; publish downlinks (device downlinks, hall alerts)
                     and delivery receipts (``lobbywatch/v1/{site}/receipt/+``)
 ``server``          publish downlinks (device downlinks, hall alerts); read them back
@@ -39,6 +42,8 @@ from lobbywatch.protocol.topics import (
     device_status_topic,
     receipt_topic,
     site_root,
+    ticket_event_topic,
+    wait_board_topic,
 )
 
 #: Mosquitto 2's defaults for ``$7$`` hashes.
@@ -79,6 +84,10 @@ def camera_user(camera: str) -> str:
     return f"cam.{camera}"
 
 
+def ticket_user(system: str) -> str:
+    return f"tix.{system}"
+
+
 GATEWAY_USER = "gateway"
 SERVER_USER = "server"
 BROKER_GROUP = "mosquitto"
@@ -96,7 +105,7 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
         users.append(
             BrokerUser(
                 device_user(d),
-                read=(device_downlink_topic(site, d), alerts, receipt_topic(site, d)),
+                read=(device_downlink_topic(site, d), alerts, wait_board_topic(site), receipt_topic(site, d)),
                 write=(
                     device_status_topic(site, d),
                     device_heartbeat_topic(site, d),
@@ -109,6 +118,14 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
         users.append(
             BrokerUser(camera_user(cam.id), read=(alerts,), write=(f"{site_root(site)}/camera/{cam.id}/#",))
         )
+    system = cfg.gateway.tickets.system
+    users.append(
+        BrokerUser(
+            ticket_user(system),
+            read=(receipt_topic(site, system),),
+            write=(ticket_event_topic(site, system),),
+        )
+    )
     users.append(BrokerUser(GATEWAY_USER, read=(f"{site_root(site)}/#",), write=(*downlinks, receipts)))
     users.append(BrokerUser(SERVER_USER, read=downlinks, write=downlinks))
     return users

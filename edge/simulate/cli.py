@@ -58,6 +58,9 @@ def register(groups: Groups) -> None:
         truth_report: Annotated[
             Path | None, typer.Option("--truth-report", help="Write the truth report (JSON) here.")
         ] = None,
+        tickets: Annotated[
+            bool, typer.Option("--tickets", help="Add the hall's queue-ticket system (ticket events).")
+        ] = False,
     ) -> None:
         """Simulate a hall (people, queues, counters, kiosks) through the real vision pipeline."""
         import logging
@@ -105,6 +108,7 @@ def register(groups: Groups) -> None:
             duration_min=duration_min,
             tick_s=tick_s,
             devices=False if no_devices else None,
+            tickets=tickets,
             password=password,
             truth_report=truth_report,
         )

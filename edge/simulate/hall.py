@@ -16,6 +16,7 @@ from typing import Any
 from edge.devices.simulator import DeviceFleetSimulator, SimSettings
 from edge.simulate.cameras import CameraProjector
 from edge.simulate.scenario import Scenario
+from edge.simulate.tickets import TicketDesk
 from edge.simulate.truth import ErrorStats, Measured, TruthReport, ZoneLoad, errors, match
 from edge.simulate.world import CounterSim, HallWorld
 from edge.vision.pipeline import ZonePipeline
@@ -43,6 +44,7 @@ class HallSimulator:
         camera_births: bool = True,
         epoch: int | None = None,
         max_ticks_per_step: int = 600,
+        tickets: bool = False,
     ) -> None:
         """Build the hall's parts, each with its own generator drawn from ``rng``: the device fleet
         (when ``devices``, by default the scenario's ``kiosks.enabled``, and the site has devices),
@@ -51,7 +53,8 @@ class HallSimulator:
         ``tick_s`` (0.05–10 s) is the simulated step and camera frame period; ``epoch`` is every
         source's sequence epoch (default: the start time); ``camera_births=False`` leaves camera
         births to the caller (the MQTT runner's publishers); :meth:`step` runs at most
-        ``max_ticks_per_step`` ticks. Nothing runs until :meth:`start`.
+        ``max_ticks_per_step`` ticks; ``tickets`` adds the hall's queue-ticket system
+        (:mod:`edge.simulate.tickets`). Nothing runs until :meth:`start`.
         """
         if not 0.05 <= tick_s <= 10:
             raise ValueError(f"tick_s must be between 0.05 and 10 seconds, got {tick_s}")
@@ -99,6 +102,10 @@ class HallSimulator:
                         site.site, cs.terminal, clock=clock, epoch=ep
                     )
         self._counter_by_id = {cs.cfg.id: cs for cs in self.world.counters}
+        self.tickets: TicketDesk | None = None
+        if tickets:
+            desk = Stamper(site.site, site.gateway.tickets.system, clock=clock, epoch=ep)
+            self.tickets = TicketDesk(site, desk, clock, self.now_at)
         self.wills: dict[str, CameraStatus] = {}
         self.records: list[tuple[WaitKind, Measured]] = []
         self._expected: dict[str, float] = {}
@@ -212,6 +219,8 @@ class HallSimulator:
                 stay.expected_s = self._expected.get(stay.zone)
         for cs in ev.counter_changes:
             self._counter_state(cs)
+        if self.tickets is not None:
+            self._out += self.tickets.observe(self.world)
         people = list(self.world.people.values())
         for cam_id, proj in self.projectors.items():
             self._record(self.pipelines[cam_id].update(proj.frame(people), now))

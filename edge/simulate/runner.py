@@ -55,6 +55,7 @@ def run_hall(
     duration_min: float | None = None,
     tick_s: float = 1.0,
     devices: bool | None = None,
+    tickets: bool = False,
     password: str | None = None,
     truth_report: Path | None = None,
     stop: threading.Event | None = None,
@@ -75,6 +76,7 @@ def run_hall(
         scenario,
         tick_s=tick_s,
         devices=devices,
+        tickets=tickets,
         camera_births=False,
         epoch=int(time.time()),
     )

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from lobbywatch.config.business import BusinessType
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
+from lobbywatch.config.tickets import TicketIntakeConfig
 from lobbywatch.protocol.enums import DeviceKind, ZoneKind
 from lobbywatch.protocol.fields import Identifier
 
@@ -294,6 +296,7 @@ class GatewayConfig(_Model):
     server_ca_file: Path | None = Field(
         default=None, description="CA certificate(s) to trust for an https server_url (default: system CAs)."
     )
+    tickets: TicketIntakeConfig = Field(default_factory=TicketIntakeConfig, description="Ticket endpoint.")
 
 
 class SiteConfig(_Model):
@@ -317,6 +320,9 @@ class SiteConfig(_Model):
     )
     counters: list[CounterConfig] = Field(default_factory=list, max_length=200, description="Counters.")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Floor-rule numbers.")
+    business: dict[Identifier, BusinessType] = Field(
+        default_factory=dict, description="Ticket business types."
+    )
     notifications: NotificationsConfig = Field(
         default_factory=NotificationsConfig, description="Where alerts go."
     )

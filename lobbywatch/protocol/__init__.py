@@ -34,6 +34,7 @@ from lobbywatch.protocol.messages import (
     ZoneState,
 )
 from lobbywatch.protocol.sequence import SequenceTracker, Stamper, Verdict, stream_key
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 from lobbywatch.protocol.topics import parse_topic, topic_for
 
 __all__ = [
@@ -56,8 +57,10 @@ __all__ = [
     "Receipt",
     "SequenceTracker",
     "Stamper",
+    "TicketEvent",
     "Verdict",
     "Vitals",
+    "WaitBoard",
     "WaitRecord",
     "ZoneState",
     "decode",

@@ -97,3 +97,16 @@ class DeviceCommandKind(StrEnum):
     OUT_OF_SERVICE_ON = "out_of_service_on"
     OUT_OF_SERVICE_OFF = "out_of_service_off"
     PING = "ping"
+
+
+class TicketEventKind(StrEnum):
+    """What happened to a queue ticket (取号/叫号): issued at the printer or app, called to a
+    counter (again: recalled), served, finished, not answered (no-show) or sent on elsewhere."""
+
+    ISSUED = "issued"
+    CALLED = "called"
+    RECALLED = "recalled"
+    SERVICE_STARTED = "service_started"
+    FINISHED = "finished"
+    NO_SHOW = "no_show"
+    TRANSFERRED = "transferred"

@@ -136,4 +136,35 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         committed_seq=18,
         resend=False,
     ),
+    "ticket_event": _msg(
+        "qms-main",
+        511,
+        type="ticket_event",
+        event="service_started",
+        ticket="A023",
+        business="new_subscription",
+        issued_at="2026-11-23T01:18:40Z",
+        counter="c1",
+    ),
+    "wait_board": _msg(
+        "server",
+        79,
+        type="wait_board",
+        waits=[
+            {
+                "business": "new_subscription",
+                "name_en": "New subscription",
+                "name_zh-CN": "新装入网",
+                "ahead": 3,
+                "expected_wait_s": 720.0,
+            },
+            {
+                "business": "sim_replacement",
+                "name_en": "SIM replacement",
+                "name_zh-CN": "补换卡",
+                "ahead": 1,
+                "expected_wait_s": 90.0,
+            },
+        ],
+    ),
 }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from lobbywatch.protocol.enums import (
     AlertState,
@@ -30,6 +30,11 @@ from lobbywatch.protocol.enums import (
     WaitOutcome,
     ZoneKind,
 )
+from lobbywatch.protocol.envelope import PROTOCOL_VERSION as PROTOCOL_VERSION
+from lobbywatch.protocol.envelope import Delivery as Delivery
+from lobbywatch.protocol.envelope import Direction as Direction
+from lobbywatch.protocol.envelope import Envelope as Envelope
+from lobbywatch.protocol.envelope import Strict as _Strict
 from lobbywatch.protocol.fields import (
     MAX_SEQ,
     Count,
@@ -41,53 +46,7 @@ from lobbywatch.protocol.fields import (
     ShortText,
     UtcDateTime,
 )
-
-PROTOCOL_VERSION: Literal[1] = 1
-
-Delivery = Literal["event", "sample"]
-Direction = Literal["up", "down"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Envelope(_Strict):
-    """Fields every message carries, whatever its type."""
-
-    v: Literal[1] = Field(description="Protocol version. This build speaks 1.")
-    type: str = Field(description="Message type; selects the model for the remaining fields.")
-    id: MessageId = Field(description="Unique id of this message; receivers deduplicate on it.")
-    site: Identifier = Field(description="The hall (site) the source belongs to.")
-    source: Identifier = Field(description="The camera, device or server instance that produced the message.")
-    epoch: int = Field(
-        ge=0,
-        le=MAX_SEQ,
-        description=(
-            "Sequence epoch: changes only when the source's sequence restarts (for example "
-            "a device whose local store was wiped). Sequence continuity is checked per "
-            "(site, source, epoch)."
-        ),
-    )
-    seq: int = Field(
-        ge=0,
-        le=MAX_SEQ,
-        description=(
-            "Per-source sequence number, one more than the source's previous message, so "
-            "loss and duplication are visible downstream. Last-will messages repeat the seq "
-            "of the connection's birth message and are exempt from continuity checks."
-        ),
-    )
-    ts: UtcDateTime = Field(description="When the source produced the message (UTC).")
-
-    DELIVERY: ClassVar[Delivery] = "event"
-    RETAINED: ClassVar[bool] = False
-    DIRECTION: ClassVar[Direction] = "up"
-
-    @property
-    def is_will(self) -> bool:
-        """True for a last-will message (published by the broker for a dead source)."""
-        return False
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 
 
 class LocalizedText(_Strict):
@@ -363,7 +322,9 @@ Message = Annotated[
     | CounterState
     | AlertNotice
     | DeviceCommand
-    | Receipt,
+    | Receipt
+    | TicketEvent
+    | WaitBoard,
     Field(discriminator="type"),
 ]
 
@@ -380,5 +341,7 @@ MESSAGE_TYPES: dict[str, type[Envelope]] = {
         AlertNotice,
         DeviceCommand,
         Receipt,
+        TicketEvent,
+        WaitBoard,
     )
 }

@@ -12,6 +12,8 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/device/{device}/downlink          device_command  (server -> device)
     ROOT/{site}/downlink/alert                    alert           (server -> hall)
     ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
+    ROOT/{site}/ticket/{system}/event             ticket_event    (ticket system -> hall)
+    ROOT/{site}/downlink/wait                     wait_board      retained (server -> hall)
 
 Everything a device publishes lies under ``ROOT/{site}/device/{device}/``, so a broker ACL
 can confine each device to its own subtree.
@@ -37,6 +39,7 @@ from lobbywatch.protocol.messages import (
     WaitRecord,
     ZoneState,
 )
+from lobbywatch.protocol.tickets import TicketEvent, WaitBoard
 
 ROOT = "lobbywatch/v1"
 
@@ -90,6 +93,16 @@ def receipt_topic(site: str, source: str) -> str:
     return f"{ROOT}/{site}/receipt/{source}"
 
 
+def wait_board_topic(site: str) -> str:
+    """Where the hall's displays read the wait per business type."""
+    return f"{ROOT}/{site}/downlink/wait"
+
+
+def ticket_event_topic(site: str, system: str) -> str:
+    """Where the hall's ticket system ``system`` publishes its ticket events."""
+    return f"{ROOT}/{site}/ticket/{system}/event"
+
+
 def uplink_filter(site: str) -> str:
     """Subscription filter for everything a hall publishes (and its downlinks; filter those)."""
     return f"{ROOT}/{site}/#"
@@ -119,12 +132,16 @@ def topic_for(message: Envelope) -> str:
             return alert_downlink_topic(site)
         case Receipt():
             return receipt_topic(site, message.stream_source)
+        case TicketEvent():
+            return ticket_event_topic(site, source)
+        case WaitBoard():
+            return wait_board_topic(site)
     raise TypeError(f"no topic for message type {type(message).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
-    """What a topic says: its site, the branch (camera/device/downlink/receipt) and the ids in it."""
+    """What a topic says: its site, the branch (camera/device/ticket/downlink/receipt) and the ids in it."""
 
     site: str
     branch: str
@@ -143,14 +160,16 @@ def parse_topic(topic: str) -> TopicInfo | None:
     if not topic.startswith(prefix):
         return None
     parts = topic[len(prefix) :].split("/")
-    if len(parts) == 3 and parts[1] == "downlink" and parts[2] == "alert":
-        return TopicInfo(parts[0], "downlink", None, "alert")
+    if len(parts) == 3 and parts[1] == "downlink" and parts[2] in ("alert", "wait"):
+        return TopicInfo(parts[0], "downlink", None, parts[2])
     if len(parts) == 3 and parts[1] == "receipt" and parts[2]:
         return TopicInfo(parts[0], "receipt", parts[2], "receipt")
     if len(parts) == 4 and parts[1] in ("camera", "device"):
         if parts[3] in ("status", "wait", "heartbeat", "event", "downlink"):
             return TopicInfo(parts[0], parts[1], parts[2], parts[3])
         return None
+    if len(parts) == 4 and parts[1] == "ticket" and parts[3] == "event":
+        return TopicInfo(parts[0], "ticket", parts[2], "event")
     if len(parts) == 5:
         if parts[1] == "camera" and parts[3] == "zone":
             return TopicInfo(parts[0], "camera", parts[2], "zone", parts[4])

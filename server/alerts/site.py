@@ -22,6 +22,7 @@ from lobbywatch.protocol.messages import (
     Envelope,
     ZoneState,
 )
+from lobbywatch.protocol.tickets import TicketEvent
 from server.alerts import rules
 from server.alerts.device_facts import HallDevices
 from server.alerts.late import CatchUp
@@ -76,6 +77,7 @@ class SiteState:
         match message:
             case ZoneState():
                 signals = list(rules.zone_signals(cfg, message))
+                rules.give_way_to_tickets(cfg, self.hall.tickets(cfg.site), signals)
                 occupancy = self.hall.hall(cfg.site).occupancy
                 if (hall := rules.hall_crowding(cfg, occupancy)) is not None:
                     signals.append(hall)
@@ -85,19 +87,22 @@ class SiteState:
                 return signals
             case CameraStatus():
                 return [rules.camera_signal(message)]
+            case TicketEvent():
+                return rules.ticket_signals(cfg, self.hall.tickets(cfg.site), now)
             case DeviceStatus() | DeviceHeartbeat() | DeviceEvent():
                 return rules.device_signals(cfg, self.devices, self.devices.change(message), now)
         return []
 
     def timed_signals(self, now: datetime, forecast: ForecastProvider | None) -> list[Signal]:
         """The rules that run on time alone: gateway silence, clocks, heartbeat expiry, kiosk
-        capacity, surge decay, the forecast peak (asked at most once a minute)."""
+        capacity, ticket overtime, surge decay, the forecast peak (asked at most once a minute)."""
         cfg = self.cfg
         gateway = rules.gateway_signal(cfg, self.sensing, now)
         signals = [] if gateway is None else [gateway]
         signals += rules.clock_signals(cfg, self.sensing)
         signals += [rules.offline_signal(cfg, self.devices, d, now) for d in self.devices.devices()]
         signals += rules.capacity_signals(cfg, self.devices, now)
+        signals += rules.ticket_signals(cfg, self.hall.tickets(cfg.site), now)
         if self.arrivals.last_totals:
             signals.append(rules.surge_signal(cfg, self.arrivals.count(now), self.counters))
         if forecast is not None and (self.forecast_at is None or now - self.forecast_at >= FORECAST_EVERY):

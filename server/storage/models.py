@@ -213,3 +213,24 @@ class InfluxSpool(Base):
     created_at: Mapped[datetime] = mapped_column(UtcTime)
     n_lines: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+
+
+class TicketEventRow(Base):
+    """One queue-ticket event (protocol ``ticket_event``) as the hall's ticket system sent it."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, doc="The message id.")
+    site: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    ticket: Mapped[str] = mapped_column(String(32))
+    business: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_business: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcTime)
+    at: Mapped[datetime] = mapped_column(UtcTime, doc="When it happened (the message's ts).")
+    __table_args__ = (
+        Index("ix_ticket_events_site_at", "site", "at"),
+        Index("ix_ticket_events_ticket", "site", "ticket", "issued_at"),
+    )

@@ -3,7 +3,8 @@
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
 * ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
-* ``sensing``: camera blind, gateway silent, a source's clock wrong.
+* ``sensing``: camera blind, gateway silent, a source's clock wrong;
+* ``tickets``: transaction overtime per business type, from the queue tickets.
 
 A rule never fires an alert itself: the lifecycle (``server.alerts.lifecycle``) applies
 hold times, clear holds and flap suppression, muting (``server.alerts.muting``) holds
@@ -13,6 +14,7 @@ signals and alerts back (docs/alerts.md).
 from server.alerts.rules.devices import capacity_signals, device_signals, fault_signal, offline_signal
 from server.alerts.rules.sensing import Sensing, camera_signal, clock_signals, gateway_signal
 from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
+from server.alerts.rules.tickets import give_way_to_tickets, ticket_signals
 from server.alerts.rules.zones import (
     ArrivalWindow,
     forecast_signal,
@@ -36,10 +38,12 @@ __all__ = [
     "fault_signal",
     "forecast_signal",
     "gateway_signal",
+    "give_way_to_tickets",
     "hall_crowding",
     "hall_open",
     "offline_signal",
     "staffing",
     "surge_signal",
+    "ticket_signals",
     "zone_signals",
 ]

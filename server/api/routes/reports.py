@@ -1,9 +1,9 @@
-"""Device, vendor and monthly hall reports (JSON or CSV)."""
+"""Device, vendor and monthly hall reports, and the daily ticket outlier report (JSON or CSV)."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -15,6 +15,7 @@ from server.api.errors import ERROR_RESPONSES
 from server.api.routes.devices import get_visible_device, visible
 from server.reports import DeviceReport, GroupReport, device_report, devices_csv, group_report, month_period
 from server.storage.models import Device
+from server.ticket_report import TicketOutlierReport, outlier_report, outliers_csv
 
 router = APIRouter(tags=["reports"])
 Format = Literal["json", "csv"]
@@ -140,3 +141,29 @@ def monthly_report(
         title_zh=f"{month} 月度设备报告：{hall.name_zh}",
     )
     return _csv(devices_csv(report.devices), f"{site}-{month}") if format == "csv" else report
+
+
+@router.get(
+    "/api/v1/reports/sites/{site}/ticket-outliers",
+    response_model=TicketOutlierReport,
+    description=(
+        "**Role: admin or manager** (of the site). Transactions of one local day per counter and "
+        "business type, from the queue tickets: served, median and longest, and those past the "
+        'business type\'s limit (docs/server.md, "Reports").'
+    ),
+    responses={**ERROR_RESPONSES, **_CSV},
+)
+def ticket_outlier_report(
+    site: str,
+    principal: ManagerDep,
+    ctx: CtxDep,
+    session: SessionDep,
+    day: Annotated[date, Query(description="The hall's local day, YYYY-MM-DD.")],
+    format: Annotated[Format, Query(description="json or csv.")] = "json",
+) -> TicketOutlierReport | Response:
+    check_site(ctx, principal, site)
+    cfg = ctx.registry.configs.get(site)
+    if cfg is None:
+        raise HTTPException(404, f"no hall file for site {site!r}")
+    report = outlier_report(session, cfg, day)
+    return _csv(outliers_csv(report), f"{site}-tickets-{day}") if format == "csv" else report

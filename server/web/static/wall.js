@@ -169,7 +169,8 @@
     box.replaceChildren();
     const limitS = (layout ? layout.max_wait_min : 10) * 60;
     const queues = (live && live.queues) || [];
-    if (!queues.length) {
+    const tickets = (live && live.waits_by_business) || [];
+    if (!queues.length && !tickets.length) {
       box.append(el("div", { class: "empty", text: t("queue.none") }));
       return;
     }
@@ -184,6 +185,19 @@
           el("div", { class: "queue-len", "data-testid": "queue-len", text: t("queue.people", { n: q.queue_length }) }),
           el("div", { class: "meter", "data-level": lv }, fill, el("div", { class: "meter-line" })),
           el("div", { class: "queue-wait", text: q.expected_wait_s == null ? "—" : t("queue.expected", { m: fmtMin(q.expected_wait_s) }) })),
+      );
+    }
+    // Tell the wait per business type, from the queue tickets (server/hall_tickets.py).
+    for (const w of tickets) {
+      const lv = level(w.expected_wait_s, limitS);
+      const fill = el("div", { class: "meter-fill" });
+      fill.style.width = Math.min(100, (w.expected_wait_s / (limitS * 1.5)) * 100) + "%";
+      box.append(
+        el("div", { class: "queue", "data-testid": "business-" + w.business, "data-level": lv },
+          el("div", { class: "queue-name", text: w.name[LW.lang() === "zh-CN" ? "zh-CN" : "en"] }),
+          el("div", { class: "queue-len", text: t("queue.tickets", { n: w.ahead }) }),
+          el("div", { class: "meter", "data-level": lv }, fill, el("div", { class: "meter-line" })),
+          el("div", { class: "queue-wait", text: t("queue.expected", { m: fmtMin(w.expected_wait_s) }) })),
       );
     }
     fit(box, null);
