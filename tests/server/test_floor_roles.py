@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import ZoneState
+from lobbywatch.protocol.tickets import TicketEvent
 from server.core.config import BootstrapToken, check_role_binding, load_server_settings
 from server.core.security import create_token, hash_token
 from server.storage.db import Database
@@ -110,8 +111,8 @@ def test_counter_token_sees_only_its_counter(floor: Server) -> None:
         True,
         3,
     )
-    assert body["transaction"] == {"elapsed_s": 270.0, "limit_s": 180.0}
-    assert body["state"] is None
+    assert body["transaction"] == {"elapsed_s": 270.0, "limit_s": 180.0, "business": None}
+    assert body["state"] == "serving"  # someone is in the counter zone (server/counter_states.py)
     for role, counter, status in [
         ("counter_c1", "c2", 404),  # another counter: like a missing one
         ("counter_c2", "c1", 404),
@@ -209,3 +210,30 @@ def test_cli_creates_guide_and_counter_tokens(tmp_path: Path) -> None:
     missing = runner.invoke(cli_app, [*common, "--role", "counter", "--name", "desk-2"])
     assert missing.exit_code == 2
     assert "names its counter" in missing.output
+
+
+def test_counter_display_times_the_ticket_against_its_business_limit(floor: Server) -> None:
+    """Where a ticket system reports the counter's ticket, the display times it from service
+    start against that business type's limit (new subscription: 8 min), not transaction_min."""
+    issued = floor.clock.now()
+
+    def ticket(event: str, **fields: Any) -> TicketEvent:
+        ev: TicketEvent = floor.make(
+            TicketEvent,
+            "qms",
+            event=event,
+            ticket="A001",
+            business="new_subscription",
+            issued_at=issued,
+            **fields,
+        )
+        return ev
+
+    resp = floor.send(
+        [ticket("issued"), ticket("called", counter="c1"), ticket("service_started", counter="c1")]
+    )
+    assert resp.status_code == 200, resp.text
+    floor.clock.advance(300)
+    body = floor.get(f"/api/v1/sites/{floor.site}/counters/c1/display", "counter_c1").json()
+    assert body["transaction"] == {"elapsed_s": 300.0, "limit_s": 480.0, "business": "new_subscription"}
+    assert body["state"] == "serving"

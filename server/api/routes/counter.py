@@ -2,8 +2,10 @@
 
 * ``GET /api/v1/sites/{site}/counters/{counter}/display``: the no-upsell light (an open
   ``no_upsell`` alert on the counter's queue, from the alert engine), the queue length, the
-  current transaction's time against ``transaction_min`` (the counter zone's longest dwell,
-  from the live state), and the counter's state (from the live state).
+  current transaction's time against its limit (the counter's ticket and its business type's
+  limit where a ticket system reports one, else the counter zone's longest dwell against
+  ``transaction_min``), and the counter's state (from the live state: derived from tickets,
+  the counter zone and the terminal by :mod:`server.counter_states`).
 * ``GET .../display/stream``: a ``counter`` event with the same body at once and after every
   change of the hall's live state or alerts.
 * ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``: applied to
@@ -25,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lobbywatch.config.business import business_limit_min
 from lobbywatch.config.site import CounterConfig, SiteConfig
 from lobbywatch.protocol.enums import CounterStatus
 from lobbywatch.protocol.messages import CounterState
@@ -51,7 +54,12 @@ class _Out(BaseModel):
 
 class TransactionOut(_Out):
     elapsed_s: float = Field(description="How long the customer at the counter has been served, s.")
-    limit_s: float = Field(description="The single-transaction limit (thresholds.transaction_min), s.")
+    limit_s: float = Field(
+        description="The transaction limit, s: the ticket's business type's limit, else thresholds.transaction_min."
+    )
+    business: str | None = Field(
+        default=None, description="The ticket's business type; null: no ticket system."
+    )
 
 
 class CounterDisplay(_Out):
@@ -103,11 +111,7 @@ def display(ctx: ServerContext, cfg: SiteConfig, counter: CounterConfig) -> Coun
             a.kind == AlertKind.NO_UPSELL and a.zone == counter.queue
             for a in ctx.alerts.engine.open_alerts(cfg.site)
         )
-    transaction = None
-    if desk is not None and desk.longest_wait_s is not None:
-        transaction = TransactionOut(
-            elapsed_s=desk.longest_wait_s, limit_s=cfg.thresholds.transaction_min * 60
-        )
+    transaction = _transaction(ctx, cfg, counter, desk.longest_wait_s if desk is not None else None)
     name = zone_name(cfg, counter.zone)
     return CounterDisplay(
         site=cfg.site,
@@ -124,6 +128,23 @@ def display(ctx: ServerContext, cfg: SiteConfig, counter: CounterConfig) -> Coun
         data=live.data,
         as_of=live.as_of,
     )
+
+
+def _transaction(
+    ctx: ServerContext, cfg: SiteConfig, counter: CounterConfig, desk_dwell_s: float | None
+) -> TransactionOut | None:
+    """The current transaction: the counter's ticket (its time since service began, against
+    its business type's limit) where a ticket system reports one, else the longest dwell in
+    the counter zone against ``transaction_min``."""
+    ticket = ctx.hall.tickets(cfg.site).current(counter.id)
+    since = None if ticket is None else ticket.service_since
+    if ticket is not None and since is not None:
+        limit_min = business_limit_min(cfg.business, cfg.thresholds, ticket.business)
+        elapsed = max(0.0, (ctx.clock.now() - since).total_seconds())
+        return TransactionOut(elapsed_s=elapsed, limit_s=limit_min * 60, business=ticket.business)
+    if desk_dwell_s is None:
+        return None
+    return TransactionOut(elapsed_s=desk_dwell_s, limit_s=cfg.thresholds.transaction_min * 60)
 
 
 CounterDep = Annotated[Principal, Depends(require(*COUNTER_ROLES))]
