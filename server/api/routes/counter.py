@@ -55,7 +55,7 @@ class _Out(BaseModel):
 class TransactionOut(_Out):
     elapsed_s: float = Field(description="How long the customer at the counter has been served, s.")
     limit_s: float = Field(
-        description="The transaction limit, s: the ticket's business type's limit, else thresholds.transaction_min."
+        description="The limit, s: the ticket's business type's, else thresholds.transaction_min."
     )
     business: str | None = Field(
         default=None, description="The ticket's business type; null: no ticket system."
