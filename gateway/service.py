@@ -1,5 +1,5 @@
 """The gateway daemon: intake (broker -> outbox, with delivery receipts), forwarder (outbox ->
-server), health server."""
+server), downlink (server -> broker), health server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.downlink import Downlink, DownlinkSettings
 from gateway.forwarder import Forwarder, ForwarderSettings
 from gateway.health import HealthServer
 from gateway.intake import Intake
@@ -46,6 +47,7 @@ class GatewaySettings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 60.0
     server_ca_file: Path | None = None
+    downlink_wait_s: float = 25.0
 
     @property
     def client_id(self) -> str:
@@ -98,6 +100,7 @@ class GatewaySettings:
             retry_initial_s=g.retry_initial_s,
             retry_max_s=g.retry_max_s,
             server_ca_file=g.server_ca_file,
+            downlink_wait_s=g.downlink_wait_s,
         )
 
     def with_(self, **changes: Any) -> GatewaySettings:
@@ -159,6 +162,21 @@ class Gateway:
             gateway_id=settings.gateway_id,
             on_commit=self.forwarder.notify,
         )
+        self.downlink = Downlink(
+            DownlinkSettings(
+                site=settings.site,
+                server_url=settings.server_url,
+                token=settings.token,
+                position_file=settings.outbox.with_name(settings.outbox.name + ".downlink"),
+                wait_s=settings.downlink_wait_s,
+                request_timeout_s=settings.request_timeout_s,
+                retry_initial_s=settings.retry_initial_s,
+                retry_max_s=settings.retry_max_s,
+                server_ca_file=settings.server_ca_file,
+            ),
+            self.intake.session,
+            rng or random.Random(),
+        )
         self.health: HealthServer | None = None
         if settings.health_port:
             try:
@@ -211,6 +229,7 @@ class Gateway:
             "batches": s.batches,
             "retries": s.retries,
             "last_send_error": s.last_send_error,
+            "downlink": self.downlink.snapshot(),
         }
 
     def start(self) -> None:
@@ -218,6 +237,7 @@ class Gateway:
             self.health.start()
         self.forwarder.start()
         self.intake.start()
+        self.downlink.start()
         log.info(
             "gateway %s for site %s: broker %s:%s -> %s (outbox %s)",
             self.settings.gateway_id,
@@ -229,6 +249,7 @@ class Gateway:
         )
 
     def stop(self) -> None:
+        self.downlink.stop()
         self.intake.stop()
         self.forwarder.stop()
         if self.health is not None:

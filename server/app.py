@@ -20,20 +20,31 @@ from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
-from server.api.routes import admin, alerts, devices, forecast, ingest, live, metrics, pages, reports
+from server.api.routes import (
+    admin,
+    alerts,
+    devices,
+    downlink,
+    forecast,
+    ingest,
+    live,
+    metrics,
+    pages,
+    reports,
+)
 from server.context import ServerContext
 from server.core.config import ServerSettings
 from server.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
-ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics)
+ROUTES = (ingest, downlink, live, devices, reports, forecast, admin, pages, alerts, metrics)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 
 Authenticate with `Authorization: Bearer <token>`. Roles: **admin**; **manager** (a set of
 sites); **vendor** (its own devices, everywhere); **display** (read-only live state of one
-site); **gateway** (ingest for one site). Each endpoint states the roles it admits. Every
+site); **gateway** (ingest and downlink for one site). Each endpoint states the roles it admits. Every
 error is JSON with a `message`.
 """
 

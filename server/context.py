@@ -3,7 +3,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
-ingest pipeline and its helper processes, token cache, the alert service, and the Prometheus
+ingest pipeline and its helper processes, token cache, the hall downlink queue, the alert
+service, and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -18,6 +19,8 @@ from sqlalchemy import select
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
+from server.alerts.channels import default_senders
+from server.alerts.dispatch import Dispatcher
 from server.alerts.forecast import ServerForecast
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
@@ -25,6 +28,7 @@ from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
+from server.downlink import DownlinkQueue
 from server.hall_state import HallState
 from server.ingest import IngestPipeline
 from server.ingest_workers import PrepareWorkers
@@ -65,6 +69,7 @@ class ServerContext:
     prepare: PrepareWorkers
     principals: PrincipalCache
     metrics: ServerMetrics
+    downlink: DownlinkQueue
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
     started: bool = field(default=False)
@@ -108,6 +113,7 @@ class ServerContext:
             prepare,
             principals,
             ServerMetrics(),
+            DownlinkQueue(db, clock),
             with_alerts=with_alerts,
         )
         ctx.metrics.watch(ctx)
@@ -132,6 +138,7 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+        self.downlink.open_halls(self.registry.configs)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
         if self.with_alerts:
@@ -143,6 +150,7 @@ class ServerContext:
         subscribed to the bus until it stops (one per context: two engines on one store would
         raise every alert twice)."""
         writer = self.writer
+        store = SqlAlertStore(self.db.engine)
 
         def write_points(points: list[Any]) -> None:
             writer.enqueue([p.to_line_protocol() for p in points])
@@ -150,7 +158,10 @@ class ServerContext:
         service = AlertService(
             list(self.registry.configs.values()),
             clock=self.clock,
-            store=SqlAlertStore(self.db.engine),
+            store=store,
+            dispatcher=Dispatcher(
+                clock=self.clock, store=store, senders=default_senders(self.clock, self.downlink)
+            ),
             forecast=ServerForecast(self.db, self.clock),
             write_points=write_points,
             tick_s=ALERT_TICK_S,
