@@ -43,6 +43,9 @@ from lobbywatch.protocol.downlink import (
 
 log = logging.getLogger("lobbywatch.gateway.downlink")
 
+#: How long a stopping gateway still waits for the PUBACK of the item it is publishing.
+STOP_GRACE_S = 2.0
+
 
 class DownlinkError(RuntimeError):
     """The server did not answer a poll or an acknowledgement as it should."""
@@ -137,6 +140,8 @@ class Downlink:
             try:
                 self._step()
             except DownlinkError as exc:
+                if self._stop.is_set():
+                    break
                 self.last_error = str(exc)
                 delay = self.backoff.next_delay()
                 log.warning("downlink: %s; retry in %.2fs", exc, delay)
@@ -198,17 +203,21 @@ class Downlink:
                 self._stop.wait(0.5)  # refused at once (credentials) or still away
                 continue
             info = self.session.publish(message)
-            if info is not None and self._puback(info):
-                self.position.save(item.seq)
-                self.published += 1
-                return True
-            if info is None:
+            if info is None:  # paho refused it (counted and logged by the session): try again
                 self._stop.wait(self.backoff.next_delay())
+                continue
+            if not self._puback(info):
+                return False
+            self.position.save(item.seq)
+            self.published += 1
+            return True
         return False
 
     def _puback(self, info: mqtt.MQTTMessageInfo) -> bool:
         """Wait for the broker's acknowledgement (paho sends the message again after a
-        reconnect of the intake's persistent session); False when stopped first."""
+        reconnect of the intake's persistent session). When stopping, wait up to
+        :data:`STOP_GRACE_S` more, so a clean stop does not leave a published item unrecorded
+        (it would be published again after the restart); False if it did not come."""
         while not self._stop.is_set():
             try:
                 info.wait_for_publish(1.0)
@@ -216,7 +225,9 @@ class Downlink:
                 self._stop.wait(0.2)
             if info.is_published():
                 return True
-        return False
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(STOP_GRACE_S)
+        return info.is_published()
 
     def _ack(self, seq: int) -> None:
         body = DownlinkAck(seq=seq).model_dump_json().encode()

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from lobbywatch.clock import Clock
 from lobbywatch.protocol.codec import encode
@@ -118,11 +119,9 @@ class DownlinkQueue:
             last = n
         return int(last)
 
-    def _drop(self, session: Session, site: str, condition: object, why: str) -> None:
+    def _drop(self, session: Session, site: str, condition: ColumnElement[bool], why: str) -> None:
         """Delete ``site``'s unacknowledged items matching ``condition``, counting them."""
-        removed = session.execute(
-            delete(DownlinkItem).where(DownlinkItem.site == site, condition)  # type: ignore[arg-type]
-        ).rowcount
+        removed = _delete(session, DownlinkItem.site == site, condition)
         if removed:
             session.execute(
                 update(DownlinkHead)
@@ -150,9 +149,7 @@ class DownlinkQueue:
     def ack(self, site: str, seq: int) -> AckResult:
         """Forget every item of ``site`` up to ``seq`` (the gateway has put them on the broker)."""
         with self._db.session() as session:
-            removed = session.execute(
-                delete(DownlinkItem).where(DownlinkItem.site == site, DownlinkItem.seq <= seq)
-            ).rowcount
+            removed = _delete(session, DownlinkItem.site == site, DownlinkItem.seq <= seq)
             head = session.get(DownlinkHead, site)
             if head is None:
                 return AckResult(acked=0, removed=removed)
@@ -194,12 +191,23 @@ class DownlinkQueue:
                 with self._lock:
                     self._waiting.get(site, set()).discard(waiter)
 
+    def waiters(self, site: str) -> int:
+        """Long polls of ``site`` waiting now."""
+        with self._lock:
+            return len(self._waiting.get(site, ()))
+
     def _wake(self, site: str) -> None:
         with self._lock:
             waiters = list(self._waiting.get(site, ()))
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(event.set)
+
+
+def _delete(session: Session, *where: ColumnElement[bool]) -> int:
+    """Delete the items matching ``where``; return how many."""
+    result = session.execute(delete(DownlinkItem).where(*where))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _json(body: str) -> dict[str, Any]:
