@@ -59,6 +59,7 @@ class DownlinkQueue:
         self._lock = threading.Lock()
         self._waiting: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._stampers: dict[str, Stamper] = {}
+        self._closing = False
 
     # ------------------------------------------------------------------ writing
 
@@ -183,13 +184,22 @@ class DownlinkQueue:
             try:
                 batch = await asyncio.to_thread(self.after, site, after, limit)
                 left = deadline - loop.time()
-                if batch.items or left <= 0:
+                if batch.items or left <= 0 or self._closing:
                     return batch
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), min(left, RECHECK_S))
             finally:
                 with self._lock:
                     self._waiting.get(site, set()).discard(waiter)
+
+    def close(self) -> None:
+        """The server is stopping: answer every waiting poll now, and later ones at once (a
+        waiting poll would otherwise hold the stop for up to its ``wait``)."""
+        with self._lock:
+            self._closing = True
+            sites = list(self._waiting)
+        for site in sites:
+            self._wake(site)
 
     def waiters(self, site: str) -> int:
         """Long polls of ``site`` waiting now."""

@@ -108,3 +108,20 @@ def test_out_of_service_from_the_api_queues_a_device_command(server: Server) -> 
     missing = f"/api/v1/sites/{server.site}/devices/no-such-kiosk/out-of-service"
     assert server.post(missing, "manager", {"out_of_service": True}).status_code == 404
     assert server.ctx.downlink.pending(server.site) == 2
+
+
+def test_a_stopping_server_answers_waiting_polls_at_once(server: Server) -> None:
+    """``lobbywatch server run`` closes the queue when told to stop: a waiting poll must not
+    hold the stop for its whole ``wait``."""
+    path = f"/api/v1/gateways/{server.site}/downlink"
+    answers: list[httpx.Response] = []
+    poll = threading.Thread(target=lambda: answers.append(server.get(path, "gateway", after=0, wait=30)))
+    started = time.monotonic()
+    poll.start()
+    assert wait_until(lambda: server.ctx.downlink.waiters(server.site) == 1, 10)
+    server.ctx.downlink.close()
+    poll.join(10)
+    assert time.monotonic() - started < 10
+    assert answers[0].status_code == 200
+    assert answers[0].json()["items"] == []
+    assert server.get(path, "gateway", after=0, wait=30).json()["items"] == []  # at once, too
