@@ -155,9 +155,8 @@ class Downlink:
                 self.last_error = None
 
     def _step(self) -> None:
-        """One poll; publish what came, in order; acknowledge what is applied."""
-        if self.acked < self.position.applied:
-            self._ack(self.position.applied)
+        """One poll; publish what came, in order; acknowledge what is applied (only once a
+        poll has shown that the server gave those numbers out)."""
         query = urllib.parse.urlencode({"after": self.position.applied, "wait": self.settings.wait_s})
         answer = self._request("GET", f"{downlink_path(self.settings.site)}?{query}", None)
         try:

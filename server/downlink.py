@@ -46,6 +46,10 @@ RECHECK_S = 5.0
 COMMAND_SOURCE = "server-commands"
 
 
+class NotGivenOut(ValueError):
+    """An acknowledgement of a number the hall's sequence has not reached."""
+
+
 class DownlinkQueue:
     """The per-hall downlink queue in SQL. Thread-safe; :meth:`wait` is for the event loop."""
 
@@ -148,13 +152,18 @@ class DownlinkQueue:
         return DownlinkBatch(site=site, head=head.last_seq if head else 0, items=items)
 
     def ack(self, site: str, seq: int) -> AckResult:
-        """Forget every item of ``site`` up to ``seq`` (the gateway has put them on the broker)."""
+        """Forget every item of ``site`` up to ``seq`` (the gateway has put them on the broker).
+        :class:`NotGivenOut` when ``seq`` is above the last number given out: a gateway ahead
+        of this database (replaced) must not wipe items it has never seen."""
         with self._db.session() as session:
-            removed = _delete(session, DownlinkItem.site == site, DownlinkItem.seq <= seq)
             head = session.get(DownlinkHead, site)
+            last = head.last_seq if head is not None else 0
+            if seq > last:
+                raise NotGivenOut(f"{site} has given out downlink numbers up to {last}, not {seq}")
+            removed = _delete(session, DownlinkItem.site == site, DownlinkItem.seq <= seq)
             if head is None:
                 return AckResult(acked=0, removed=removed)
-            head.acked_seq = max(head.acked_seq, min(seq, head.last_seq))
+            head.acked_seq = max(head.acked_seq, seq)
             return AckResult(acked=head.acked_seq, removed=removed)
 
     def pending(self, site: str) -> int:

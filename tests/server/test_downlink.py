@@ -73,6 +73,9 @@ def test_only_the_halls_own_gateway_polls_and_acknowledges(server: Server) -> No
     r = server.post(path + "/ack", "gateway", {"seq": 1})
     assert r.json() == {"acked": 1, "removed": 1}
     assert [i["seq"] for i in server.get(path, "gateway", after=0, wait=0).json()["items"]] == [2]
+    r = server.post(path + "/ack", "gateway", {"seq": 3})  # never given out: nothing is removed
+    assert r.status_code == 409, r.text
+    assert server.ctx.downlink.pending(server.site) == 1
     assert server.get(path, "gateway", after=0, wait=61).status_code == 422
 
 

@@ -21,8 +21,9 @@ from lobbywatch.protocol.downlink import (
 from lobbywatch.protocol.enums import DeviceCommandKind
 from lobbywatch.protocol.fields import ShortText
 from server.api.deps import CtxDep, GatewayDep, ManagerDep, check_site
-from server.api.errors import ERROR_RESPONSES
+from server.api.errors import ERROR_RESPONSES, ErrorBody
 from server.core.security import Principal
+from server.downlink import NotGivenOut
 
 router = APIRouter(tags=["downlink"])
 
@@ -59,12 +60,16 @@ async def poll(
     downlink_ack_path("{site}"),
     response_model=AckResult,
     summary="Acknowledge what the gateway has put on the hall broker",
-    description=GATEWAY_TEXT + " Every item up to `seq` is forgotten.",
-    responses=ERROR_RESPONSES,
+    description=GATEWAY_TEXT
+    + " Every item up to `seq` is forgotten; 409 when `seq` is above the last number given out.",
+    responses={**ERROR_RESPONSES, 409: {"model": ErrorBody}},
 )
 async def ack(site: str, body: DownlinkAck, principal: GatewayDep, ctx: CtxDep) -> AckResult:
     _own_site(principal, site)
-    return await run_in_threadpool(ctx.downlink.ack, site, body.seq)
+    try:
+        return await run_in_threadpool(ctx.downlink.ack, site, body.seq)
+    except NotGivenOut as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 class OutOfServiceIn(BaseModel):
