@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -46,6 +47,10 @@ RECHECK_S = 5.0
 COMMAND_SOURCE = "server-commands"
 
 
+class DownlinkUnavailable(RuntimeError):
+    """The queue could not take the messages (the database refused or is unreachable)."""
+
+
 class NotGivenOut(ValueError):
     """An acknowledgement of a number the hall's sequence has not reached."""
 
@@ -68,9 +73,19 @@ class DownlinkQueue:
     # ------------------------------------------------------------------ writing
 
     def put(self, site: str, messages: Sequence[Envelope]) -> list[int]:
-        """Queue ``messages`` for ``site`` in one transaction; return their sequence numbers."""
+        """Queue ``messages`` for ``site`` in one transaction; return their sequence numbers.
+        :class:`DownlinkUnavailable` when the database does not take them."""
         if not messages:
             return []
+        try:
+            last = self._insert(site, messages)
+        except SQLAlchemyError as exc:
+            raise DownlinkUnavailable(str(exc)) from exc
+        self._wake(site)
+        return list(range(last - len(messages) + 1, last + 1))
+
+    def _insert(self, site: str, messages: Sequence[Envelope]) -> int:
+        """One transaction: take the numbers, add the rows, apply the bound; the last number."""
         now = self._clock.now()
         with self._db.session() as session:
             last = self._advance(session, site, len(messages))
@@ -87,8 +102,7 @@ class DownlinkQueue:
                     )
                 )
             self._drop(session, site, DownlinkItem.seq <= last - self.max_pending, "over the bound")
-        self._wake(site)
-        return list(range(first, last + 1))
+        return last
 
     def command(self, site: str, device: str, command: DeviceCommandKind, detail: str | None) -> int:
         """Queue a :class:`DeviceCommand` for ``device`` of ``site``; return its sequence number."""

@@ -34,8 +34,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from lobbywatch.clock import Clock
 from lobbywatch.config.notify import (
     Channel,
@@ -301,7 +299,8 @@ class EmailSender:
 
 
 class HallQueue(Protocol):
-    """Where messages for a hall wait for its gateway (:class:`server.downlink.DownlinkQueue`)."""
+    """Where messages for a hall wait for its gateway (:class:`server.downlink.DownlinkQueue`);
+    ``put`` raises :class:`RuntimeError` when it cannot take them."""
 
     def put(self, site: str, messages: Sequence[Envelope]) -> list[int]: ...
 
@@ -354,7 +353,7 @@ class HallDownlink:
             raise ChannelError("this server has no downlink queue")
         try:
             self._queue.put(site.site, self.notices(site, updates))
-        except SQLAlchemyError as exc:
+        except RuntimeError as exc:
             raise ChannelError(f"downlink queue of {site.site}: {exc}") from None
 
 

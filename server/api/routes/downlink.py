@@ -23,7 +23,7 @@ from lobbywatch.protocol.fields import ShortText
 from server.api.deps import CtxDep, GatewayDep, ManagerDep, check_site
 from server.api.errors import ERROR_RESPONSES, ErrorBody
 from server.core.security import Principal
-from server.downlink import NotGivenOut
+from server.downlink import DownlinkUnavailable, NotGivenOut
 
 router = APIRouter(tags=["downlink"])
 
@@ -92,7 +92,7 @@ class CommandQueued(BaseModel):
     description="**Role: admin** or **manager** of the site. Queues a `device_command` for the "
     "hall's gateway; the device confirms with its status, and the device's state (live view, "
     "episodes, reports) shows it once confirmed.",
-    responses=ERROR_RESPONSES,
+    responses={**ERROR_RESPONSES, 503: {"model": ErrorBody}},
 )
 async def out_of_service(
     site: str, device: str, body: OutOfServiceIn, principal: ManagerDep, ctx: CtxDep
@@ -103,5 +103,8 @@ async def out_of_service(
     on, off = DeviceCommandKind.OUT_OF_SERVICE_ON, DeviceCommandKind.OUT_OF_SERVICE_OFF
     kind = on if body.out_of_service else off
     detail = body.detail or f"by {principal.name}"
-    seq = await run_in_threadpool(ctx.downlink.command, site, device, kind, detail)
+    try:
+        seq = await run_in_threadpool(ctx.downlink.command, site, device, kind, detail)
+    except DownlinkUnavailable as exc:
+        raise HTTPException(503, f"the command could not be queued: {exc}") from None
     return CommandQueued(seq=seq, command=kind)
