@@ -1,5 +1,6 @@
 """The gateway daemon: intake (broker -> outbox, with delivery receipts), forwarder (outbox ->
-server), health server, and the ticket endpoint where the hall file turns it on."""
+server), downlink (server -> broker), health server, and the ticket endpoint where the hall
+file turns it on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.downlink import Downlink, DownlinkSettings
 from gateway.forwarder import Forwarder, ForwarderSettings
 from gateway.health import HealthServer
 from gateway.intake import Intake
@@ -50,6 +52,7 @@ class GatewaySettings:
     ticket_port: int = 0
     ticket_host: str = "0.0.0.0"
     ticket_token: str | None = None
+    downlink_wait_s: float = 25.0
 
     @property
     def client_id(self) -> str:
@@ -109,6 +112,7 @@ class GatewaySettings:
             ticket_port=g.tickets.port,
             ticket_host=g.tickets.host,
             ticket_token=ticket_token,
+            downlink_wait_s=g.downlink_wait_s,
         )
 
     def with_(self, **changes: Any) -> GatewaySettings:
@@ -184,6 +188,21 @@ class Gateway:
                     f"取号端口 {settings.ticket_port} 无法使用：{exc.strerror} / "
                     f"Ticket port {settings.ticket_port} is not usable: {exc.strerror}"
                 ) from None
+        self.downlink = Downlink(
+            DownlinkSettings(
+                site=settings.site,
+                server_url=settings.server_url,
+                token=settings.token,
+                position_file=settings.outbox.with_name(settings.outbox.name + ".downlink"),
+                wait_s=settings.downlink_wait_s,
+                request_timeout_s=settings.request_timeout_s,
+                retry_initial_s=settings.retry_initial_s,
+                retry_max_s=settings.retry_max_s,
+                server_ca_file=settings.server_ca_file,
+            ),
+            self.intake.session,
+            rng or random.Random(),
+        )
         self.health: HealthServer | None = None
         if settings.health_port:
             try:
@@ -236,6 +255,7 @@ class Gateway:
             "batches": s.batches,
             "retries": s.retries,
             "last_send_error": s.last_send_error,
+            "downlink": self.downlink.snapshot(),
         }
 
     def start(self) -> None:
@@ -245,6 +265,7 @@ class Gateway:
         self.intake.start()
         if self.tickets is not None:
             self.tickets.start()
+        self.downlink.start()
         log.info(
             "gateway %s for site %s: broker %s:%s -> %s (outbox %s)",
             self.settings.gateway_id,
@@ -258,6 +279,7 @@ class Gateway:
     def stop(self) -> None:
         if self.tickets is not None:
             self.tickets.stop()
+        self.downlink.stop()
         self.intake.stop()
         self.forwarder.stop()
         if self.health is not None:

@@ -26,6 +26,7 @@ from server.api.routes import (
     alerts,
     counter,
     devices,
+    downlink,
     forecast,
     guide,
     ingest,
@@ -40,13 +41,27 @@ from server.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
-ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics, counter, guide, ack_links)
+ROUTES = (
+    ingest,
+    downlink,
+    live,
+    devices,
+    reports,
+    forecast,
+    admin,
+    pages,
+    alerts,
+    metrics,
+    counter,
+    guide,
+    ack_links,
+)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 
 Authenticate with `Authorization: Bearer <token>`. Roles: **admin**; **manager** (a set of
 sites); **vendor** (its own devices, everywhere); **display** (read-only live state of one
-site); **gateway** (ingest for one site). Each endpoint states the roles it admits. Every
+site); **gateway** (ingest and downlink for one site). Each endpoint states the roles it admits. Every
 error is JSON with a `message`.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,10 @@ def _settings(config: Path) -> object:
 
     with exit_on_config_error():
         return load_server_settings(config)
+
+
+#: Seconds a stopping server waits for open requests (live streams) before it cuts them.
+SHUTDOWN_GRACE_S = 3
 
 
 def register(groups: Groups) -> None:
@@ -46,13 +51,23 @@ def register(groups: Groups) -> None:
         settings = _settings(config)
         assert isinstance(settings, ServerSettings)
         setup_logging("server", checked_log_format(log_format))
-        uvicorn.run(
-            create_app(settings, default_clock(), settle_gc=True),
+        app = create_app(settings, default_clock(), settle_gc=True)
+        stopping = app.state.ctx.downlink.close  # gateways' long polls answer at once
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                stopping()
+                super().handle_exit(sig, frame)
+
+        uv_config = uvicorn.Config(
+            app,
             host=host or settings.listen.host,
             port=settings.listen.port if port is None else port,
             log_level="info",
             access_log=settings.listen.access_log,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
+        Server(uv_config).run()
 
     @groups.server.command("migrate")
     def migrate(config: ConfigOpt) -> None:

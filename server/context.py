@@ -3,8 +3,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
-ingest pipeline and its helper processes, token cache, the alert service, the wait display
-for in-hall screens (:mod:`server.wait_display`), and the Prometheus
+ingest pipeline and its helper processes, token cache, the hall downlink queue, the alert
+service, the wait display for in-hall screens (:mod:`server.wait_display`), and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -29,6 +29,7 @@ from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
 from server.devices import DeviceTracker
+from server.downlink import DownlinkQueue
 from server.hall_state import HallState
 from server.ingest import IngestPipeline
 from server.ingest_workers import PrepareWorkers
@@ -40,7 +41,7 @@ from server.storage.db import Database, run_migrations
 from server.storage.models import Device
 from server.storage.repo import bootstrap_tokens, sync_sites
 from server.timeseries.writer import InfluxWriter
-from server.wait_display import WaitDisplay
+from server.wait_display import WaitDisplay, hall_downlink
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class ServerContext:
     prepare: PrepareWorkers
     principals: PrincipalCache
     metrics: ServerMetrics
+    downlink: DownlinkQueue
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
     waits: WaitDisplay | None = field(default=None)
@@ -114,6 +116,7 @@ class ServerContext:
             prepare,
             principals,
             ServerMetrics(),
+            DownlinkQueue(db, clock),
             with_alerts=with_alerts,
         )
         ctx.metrics.watch(ctx)
@@ -138,11 +141,12 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+        self.downlink.open_halls(self.registry.configs)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
         if self.with_alerts:
             self.alerts = self._start_alerts()
-        self.waits = WaitDisplay(self.live, self.registry.configs, self.clock)
+        self.waits = WaitDisplay(self.live, self.registry.configs, self.clock, hall_downlink(self.downlink))
         self.waits.start()
         self.started = True
 
@@ -151,12 +155,13 @@ class ServerContext:
         subscribed to the bus until it stops (one per context: two engines on one store would
         raise every alert twice)."""
         writer = self.writer
+        store = SqlAlertStore(self.db.engine)
 
         def write_points(points: list[Any]) -> None:
             writer.enqueue([p.to_line_protocol() for p in points])
 
         store = SqlAlertStore(self.db.engine)
-        senders = default_senders(self.clock, links=links_for(self.settings.ack_links))
+        senders = default_senders(self.clock, self.downlink, links=links_for(self.settings.ack_links))
         service = AlertService(
             list(self.registry.configs.values()),
             clock=self.clock,

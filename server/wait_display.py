@@ -5,9 +5,10 @@ After each committed ingest batch (a :meth:`server.live.LiveState.listen` listen
 (:meth:`server.live.LiveState.business_waits`, owned by the hall state; empty for a hall
 without tickets) and, when what a display shows changed (tickets ahead, or the expected wait
 in whole minutes), hands a :class:`lobbywatch.protocol.tickets.WaitBoard` to :data:`Publish`
-from its own thread. The transport is one function, :func:`hall_downlink`: today the hall
-broker, as the alert engine's MQTT downlink does (halls with an ``mqtt`` notification
-channel only). docs/server.md ("Queue tickets and counter states").
+from its own thread. The transport is :func:`hall_downlink`: the hall's downlink queue, which
+the hall's gateway fetches and publishes on its broker, as for the alert engine's hall
+displays (halls with an ``mqtt`` notification channel only). docs/server.md ("Queue tickets
+and counter states").
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import queue
 import threading
 from collections.abc import Callable, Mapping
 
-import paho.mqtt.client as mqtt
-
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.envelope import Envelope
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.tickets import BusinessWaitEntry, WaitBoard
+from server.alerts.channels import HallQueue
 from server.live import LiveState
 
 log = logging.getLogger(__name__)
@@ -32,32 +32,18 @@ Publish = Callable[[SiteConfig, Envelope], None]
 SOURCE = "server-waits"
 
 
-def hall_downlink() -> tuple[Publish, Callable[[], None]]:
-    """The transport to a hall's displays: publish on the hall broker (one client per hall,
-    connected on first use), and its closer. The one place to re-point to another downlink."""
-    from lobbywatch.mqtt import connect_and_wait, make_client, publish
-
-    clients: dict[str, mqtt.Client] = {}
+def hall_downlink(queue: HallQueue) -> tuple[Publish, Callable[[], None]]:
+    """The transport to a hall's displays: the hall's downlink queue, which its gateway
+    publishes on the hall broker (:mod:`server.downlink`), and its closer (nothing to close)."""
 
     def send(site: SiteConfig, message: Envelope) -> None:
-        client = clients.get(site.site)
-        if client is None:
-            client = make_client(f"lobbywatch-waits-{site.site}", site.broker)
-            connect_and_wait(client, site.broker)
-            clients[site.site] = client
-        publish(client, message)
+        queue.put(site.site, [message])
 
-    def close() -> None:
-        for client in clients.values():
-            client.loop_stop()
-            client.disconnect()
-        clients.clear()
-
-    return send, close
+    return send, lambda: None
 
 
 def wants_display(cfg: SiteConfig) -> bool:
-    """Whether the server speaks to this hall's broker (it has an ``mqtt`` notification channel)."""
+    """Whether the hall has displays on its broker (an ``mqtt`` notification channel)."""
     return any(ch.type == "mqtt" for ch in cfg.notifications.channels)
 
 
@@ -69,11 +55,11 @@ class WaitDisplay:
         live: LiveState,
         configs: Mapping[str, SiteConfig],
         clock: Clock,
-        downlink: tuple[Publish, Callable[[], None]] | None = None,
+        downlink: tuple[Publish, Callable[[], None]],
     ) -> None:
-        """``downlink``: (publish, close); by default :func:`hall_downlink`."""
+        """``downlink``: (publish, close), e.g. :func:`hall_downlink` of the server's queue."""
         self._live, self._configs, self._clock = live, configs, clock
-        self._publish, self._close = downlink or hall_downlink()
+        self._publish, self._close = downlink
         self._shown: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._stampers: dict[str, Stamper] = {}
         self._queue: queue.Queue[tuple[SiteConfig, Envelope] | None] = queue.Queue()

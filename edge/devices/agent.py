@@ -485,10 +485,11 @@ class DeviceAgent:
             log.warning("ignored downlink %s on %s", command.type, msg.topic)
             return
         self.counters.commands += 1
-        if command.command == DeviceCommandKind.OUT_OF_SERVICE_ON:
-            self.set_out_of_service(True, "remote", command.detail)
-        elif command.command == DeviceCommandKind.OUT_OF_SERVICE_OFF:
-            self.set_out_of_service(False, "remote", command.detail)
+        if command.command in (DeviceCommandKind.OUT_OF_SERVICE_ON, DeviceCommandKind.OUT_OF_SERVICE_OFF):
+            on = command.command == DeviceCommandKind.OUT_OF_SERVICE_ON
+            if not self.set_out_of_service(on, "remote", command.detail):
+                with self._lock:  # already so: confirm with the status all the same
+                    self._publish_status()
         else:
             self.heartbeat()
 

@@ -10,10 +10,13 @@ Users (one hall broker serves one site):
 ``cam.{camera}``    publish under ``lobbywatch/v1/{site}/camera/{camera}/``; read hall alerts
 ``tix.{system}``    the queue-ticket system (``gateway.tickets.system``): publish its ticket
                     events (``lobbywatch/v1/{site}/ticket/{system}/event``); read its receipt
-``gateway``         read the whole site; publish downlinks (device downlinks, hall alerts)
-                    and delivery receipts (``lobbywatch/v1/{site}/receipt/+``)
-``server``          publish downlinks (device downlinks, hall alerts); read them back
+``gateway``         read the whole site; publish downlinks (device downlinks, hall alerts,
+                    which it fetches from the central server) and delivery receipts
+                    (``lobbywatch/v1/{site}/receipt/+``)
 ==================  ===========================================================
+
+The central server has no account: it never connects to a hall broker (docs/gateway.md,
+"Downlink").
 
 Passwords are random (``secrets``) and written one file per user (mode 0600) for the device
 to use with ``--password-file``; the broker's password file holds Mosquitto's PBKDF2-SHA512
@@ -89,7 +92,6 @@ def ticket_user(system: str) -> str:
 
 
 GATEWAY_USER = "gateway"
-SERVER_USER = "server"
 BROKER_GROUP = "mosquitto"
 
 
@@ -127,7 +129,6 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
         )
     )
     users.append(BrokerUser(GATEWAY_USER, read=(f"{site_root(site)}/#",), write=(*downlinks, receipts)))
-    users.append(BrokerUser(SERVER_USER, read=downlinks, write=downlinks))
     return users
 
 
@@ -274,7 +275,6 @@ def render_broker_config(
 
 __all__ = [
     "GATEWAY_USER",
-    "SERVER_USER",
     "BrokerUser",
     "GeneratedCredentials",
     "TlsFiles",

@@ -87,7 +87,9 @@ class EmailChannel(_Channel):
 
 
 class MqttDownlinkChannel(_Channel):
-    """Send alerts back to the hall broker (in-hall displays, announcements)."""
+    """Alerts for the hall's own displays and announcements: queued on the server for the
+    hall's gateway, which publishes them on the hall broker's alert downlink topic (the
+    server never connects to a hall broker)."""
 
     type: Literal["mqtt"]
 

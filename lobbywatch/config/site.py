@@ -297,6 +297,15 @@ class GatewayConfig(_Model):
         default=None, description="CA certificate(s) to trust for an https server_url (default: system CAs)."
     )
     tickets: TicketIntakeConfig = Field(default_factory=TicketIntakeConfig, description="Ticket endpoint.")
+    downlink_wait_s: float = Field(
+        default=25,
+        ge=1,
+        le=60,
+        description=(
+            "How long the server holds each downlink poll open (alerts and commands for the hall); "
+            "keep it under the idle timeout of any proxy on the way."
+        ),
+    )
 
 
 class SiteConfig(_Model):

@@ -8,7 +8,9 @@ dispatcher can retry. Signatures follow each service's published scheme:
 * DingTalk: ``timestamp`` (ms) and ``sign`` = url-encoded base64 HMAC-SHA256 with the secret
   as key over ``"<timestamp>\\n<secret>"``, as query parameters;
 * Feishu: ``timestamp`` (s) and ``sign`` = base64 HMAC-SHA256 with ``"<timestamp>\\n<secret>"``
-  as key over an empty message, in the JSON body.
+  as key over an empty message, in the JSON body;
+* hall displays (``mqtt``): queued for the hall's gateway (:class:`HallDownlink`), which
+  publishes them on the hall broker.
 
 Words from devices, configurations or people are escaped per platform before they enter a
 message (:mod:`server.alerts.escaping`). With the server's public address configured, each
@@ -46,7 +48,7 @@ from lobbywatch.config.notify import (
     WeComChannel,
 )
 from lobbywatch.config.site import SiteConfig
-from lobbywatch.protocol.messages import AlertNotice, LocalizedText
+from lobbywatch.protocol.messages import AlertNotice, Envelope, LocalizedText
 from lobbywatch.protocol.sequence import Stamper
 from server.alerts.escaping import (
     Escape,
@@ -60,8 +62,6 @@ from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.templates import ACK_LINK, ACK_LINK_MARKDOWN, LANGS, Lang, render
 
 if TYPE_CHECKING:  # the edge's install (no SQL) imports this module through the CLI
-    import paho.mqtt.client as mqtt
-
     from server.core.ack_links import AckLinks
 
 
@@ -324,32 +324,25 @@ class EmailSender:
             raise ChannelError(f"SMTP {channel.host}:{channel.port}: {exc}") from None
 
 
-class MqttDownlink:
-    """Publishes an :class:`AlertNotice` per update on the hall's alert downlink topic.
+class HallQueue(Protocol):
+    """Where messages for a hall wait for its gateway (:class:`server.downlink.DownlinkQueue`);
+    ``put`` raises :class:`RuntimeError` when it cannot take them."""
 
-    ``client_for`` returns a connected client for a hall; by default one is made per hall
-    from its ``broker`` section and kept.
-    """
+    def put(self, site: str, messages: Sequence[Envelope]) -> list[int]: ...
+
+
+class HallDownlink:
+    """Queues an :class:`AlertNotice` per update for the hall's gateway, which publishes it on
+    the hall's alert downlink topic (``docs/gateway.md``, "Downlink"). The server never
+    connects to a hall's broker: halls sit behind NAT."""
 
     SOURCE = "server-alerts"
 
-    def __init__(self, clock: Clock, client_for: Callable[[SiteConfig], mqtt.Client] | None = None) -> None:
+    def __init__(self, clock: Clock, queue: HallQueue | None) -> None:
         self._clock = clock
-        self._client_for = client_for or self._connect
-        self._clients: dict[str, mqtt.Client] = {}
+        self._queue = queue
         self._stampers: dict[str, Stamper] = {}
         self._lock = threading.Lock()
-
-    def _connect(self, site: SiteConfig) -> mqtt.Client:
-        from lobbywatch.mqtt import connect_and_wait, make_client
-
-        with self._lock:
-            client = self._clients.get(site.site)
-            if client is None:
-                client = make_client(f"lobbywatch-alerts-{site.site}", site.broker)
-                connect_and_wait(client, site.broker)
-                self._clients[site.site] = client
-            return client
 
     def notices(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> list[AlertNotice]:
         with self._lock:
@@ -380,38 +373,21 @@ class MqttDownlink:
     def send(
         self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
     ) -> None:
-        from lobbywatch.mqtt import publish
-
         if not isinstance(channel, MqttDownlinkChannel):
-            raise ChannelError(f"MqttDownlink cannot send to a {channel.type} channel")
+            raise ChannelError(f"HallDownlink cannot send to a {channel.type} channel")
+        if self._queue is None:
+            raise ChannelError("this server has no downlink queue")
         try:
-            client = self._client_for(site)
-        except (ConnectionError, OSError) as exc:
-            raise ChannelError(f"MQTT broker of {site.site}: {exc}") from None
-        for notice in self.notices(site, updates):
-            info = publish(client, notice)
-            try:
-                info.wait_for_publish(timeout_s)
-            except (RuntimeError, ValueError) as exc:
-                raise ChannelError(f"MQTT publish failed: {exc}") from None
-            if not info.is_published():
-                raise ChannelError(f"MQTT publish not confirmed within {timeout_s} s")
-
-    def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.loop_stop()
-                client.disconnect()
-            self._clients.clear()
+            self._queue.put(site.site, self.notices(site, updates))
+        except RuntimeError as exc:
+            raise ChannelError(f"downlink queue of {site.site}: {exc}") from None
 
 
 def default_senders(
-    clock: Clock,
-    mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None,
-    *,
-    links: AckLinks | None = None,
+    clock: Clock, downlink: HallQueue | None = None, *, links: AckLinks | None = None
 ) -> dict[str, Sender]:
-    """A sender for every channel type; chat and webhook messages carry ``links``."""
+    """A sender for every channel type: chat and webhook messages carry ``links``; ``mqtt``
+    (the hall displays) goes through ``downlink``."""
     http = HttpSenders(links=links)
     return {
         "webhook": http,
@@ -420,5 +396,5 @@ def default_senders(
         "feishu": http,
         "slack": http,
         "email": EmailSender(),
-        "mqtt": MqttDownlink(clock, mqtt_client_for),
+        "mqtt": HallDownlink(clock, downlink),
     }

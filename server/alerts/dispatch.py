@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
 
@@ -25,9 +24,6 @@ from lobbywatch.config.site import SiteConfig
 from server.alerts.channels import ChannelError, Sender, default_senders
 from server.alerts.model import AlertUpdate, Delivery
 from server.alerts.store import AlertStore
-
-if TYPE_CHECKING:
-    import paho.mqtt.client as mqtt
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +71,6 @@ class Dispatcher:
         clock: Clock,
         store: AlertStore | None = None,
         senders: dict[str, Sender] | None = None,
-        mqtt_client_for: Callable[[SiteConfig], mqtt.Client] | None = None,
         attempts: int = 5,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
@@ -84,7 +79,7 @@ class Dispatcher:
     ) -> None:
         self._clock = clock
         self._store = store
-        self._senders = senders if senders is not None else default_senders(clock, mqtt_client_for)
+        self._senders = senders if senders is not None else default_senders(clock)
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -178,7 +173,7 @@ class Dispatcher:
         return False
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the workers (pending retries are abandoned) and close MQTT connections."""
+        """Stop the workers (pending retries are abandoned)."""
         self._stop.set()
         with self._lock:
             workers = list(self._workers.values())
@@ -186,7 +181,3 @@ class Dispatcher:
             w.jobs.put(None)
         for w in workers:
             w.thread.join(timeout)
-        for sender in self._senders.values():
-            close = getattr(sender, "close", None)
-            if callable(close):
-                close()

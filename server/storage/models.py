@@ -234,3 +234,26 @@ class TicketEventRow(Base):
         Index("ix_ticket_events_site_at", "site", "at"),
         Index("ix_ticket_events_ticket", "site", "ticket", "issued_at"),
     )
+
+
+class DownlinkHead(Base):
+    """One hall's downlink position (:mod:`server.downlink`): numbers given out, acknowledged,
+    and items dropped unacknowledged (expired, or over the bound)."""
+
+    __tablename__ = "downlink_heads"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    dropped: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DownlinkItem(Base):
+    """A message queued for a hall's gateway, kept until acknowledged (or expired)."""
+
+    __tablename__ = "downlink_items"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text, doc="The protocol v1 message, JSON.")
+    created_at: Mapped[datetime] = mapped_column(UtcTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcTime)

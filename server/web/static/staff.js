@@ -1,4 +1,5 @@
-/* The staff page: /staff. Open alerts of the token's halls, newest first; acknowledge. */
+/* The staff page: /staff. Open alerts of the token's halls, newest first; acknowledge; put the
+   device of a device alert out of service or back (a command through the hall's downlink). */
 "use strict";
 
 (() => {
@@ -51,12 +52,20 @@
       comment: el("textarea", { rows: 1, maxLength: 500, "data-testid": "comment" }),
       button: el("button", { type: "button", "data-testid": "ack" }),
       error: el("div", { class: "ack-error", "data-testid": "ack-error" }),
+      deviceLabel: el("span", { class: "device-label" }),
+      oosOn: el("button", { type: "button", "data-testid": "oos-on" }),
+      oosOff: el("button", { type: "button", "data-testid": "oos-off" }),
+      oosMsg: el("div", { class: "device-msg", "data-testid": "oos-msg" }),
     };
     parts.form = el("div", { class: "ack" }, parts.comment, parts.button, parts.error);
+    parts.device = el("div", { class: "device-ctl", "data-testid": "device-ctl" },
+      parts.deviceLabel, parts.oosOn, parts.oosOff, parts.oosMsg);
     const node = el("article", { class: "card", "data-testid": "alert-" + a.id },
       el("div", { class: "card-head" }, parts.title, parts.badge),
-      parts.meta, parts.todoLabel, parts.body, parts.acked, parts.form);
+      parts.meta, parts.todoLabel, parts.body, parts.acked, parts.form, parts.device);
     parts.button.addEventListener("click", () => acknowledge(a.id, parts));
+    parts.oosOn.addEventListener("click", () => outOfService(a, true, parts));
+    parts.oosOff.addEventListener("click", () => outOfService(a, false, parts));
     return { node, parts, busy: false };
   }
 
@@ -82,6 +91,10 @@
     parts.comment.placeholder = t("staff.comment");
     parts.button.textContent = card.busy ? t("staff.acking") : t("staff.ack");
     parts.button.disabled = card.busy;
+    parts.device.hidden = !a.device;
+    parts.deviceLabel.textContent = a.device ? t("staff.device", { d: a.device }) : "";
+    parts.oosOn.textContent = t("staff.oos");
+    parts.oosOff.textContent = t("staff.inservice");
   }
 
   function render() {
@@ -140,6 +153,18 @@
     } finally {
       card.busy = false;
       render();
+    }
+  }
+
+  async function outOfService(a, on, parts) {
+    parts.oosMsg.textContent = t("staff.acking");
+    const path = "/api/v1/sites/" + encodeURIComponent(a.site) + "/devices/" + encodeURIComponent(a.device)
+      + "/out-of-service";
+    try {
+      await LW.api(path, tok, { method: "POST", body: { out_of_service: on } });
+      parts.oosMsg.textContent = t(on ? "staff.oossent" : "staff.backsent");
+    } catch (e) {
+      parts.oosMsg.textContent = t("staff.oosfail", { msg: e.message });
     }
   }
 

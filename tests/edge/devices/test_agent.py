@@ -90,15 +90,29 @@ def test_counter_terminal_reports_counter_states(
 
 
 def test_remote_out_of_service_command(agent: DeviceAgent, mosquitto: Mosquitto, site_id: str) -> None:
-    server = make_client("srv-" + site_id, BrokerConfig(host=mosquitto.host, port=mosquitto.port))
-    connect_and_wait(server, BrokerConfig(host=mosquitto.host, port=mosquitto.port))
-    stamper = Stamper(site_id, "server", clock=FixedClock.at("2026-11-23T01:30:00Z"))
-    publish(server, stamper.make(DeviceCommand, device=KIOSK, command=DeviceCommandKind.OUT_OF_SERVICE_ON))
+    """A command from the hall's gateway (which fetched it from the server) is applied and
+    confirmed with the device's status; a command that changes nothing is confirmed too."""
+    rec = recorder(mosquitto.port, device_status_topic(site_id, KIOSK))
+    gateway = make_client("gw-" + site_id, BrokerConfig(host=mosquitto.host, port=mosquitto.port))
+    connect_and_wait(gateway, BrokerConfig(host=mosquitto.host, port=mosquitto.port))
+    stamper = Stamper(site_id, "server-commands", clock=FixedClock.at("2026-11-23T01:30:00Z"))
+
+    def confirmed() -> int:
+        statuses = rec.of_type("device_status")
+        return len([m for m in statuses if isinstance(m, DeviceStatus) and m.out_of_service])
+
+    on = DeviceCommandKind.OUT_OF_SERVICE_ON
+    publish(gateway, stamper.make(DeviceCommand, device=KIOSK, command=on))
     assert wait_until(lambda: agent.state.out_of_service and agent.state.oos_by == "remote", 10)
-    server.publish(f"{device_prefix(site_id, KIOSK)}/downlink", b"{not json", qos=1)
+    assert rec.wait_for(lambda _: confirmed() == 1, 10)
+    publish(gateway, stamper.make(DeviceCommand, device=KIOSK, command=on))
+    assert rec.wait_for(lambda _: confirmed() == 2, 10)
+    gateway.publish(f"{device_prefix(site_id, KIOSK)}/downlink", b"{not json", qos=1)
     assert wait_until(lambda: agent.counters.bad_downlinks == 1, 10)
-    server.loop_stop()
-    server.disconnect()
+    assert agent.counters.commands == 2
+    gateway.loop_stop()
+    gateway.disconnect()
+    rec.close()
 
 
 def test_bad_local_input_gets_4xx_and_agent_keeps_running(agent: DeviceAgent) -> None:

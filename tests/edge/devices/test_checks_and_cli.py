@@ -103,7 +103,8 @@ def test_mqtt_credentials_command(tmp_path: Path) -> None:
     user = device_user("kiosk-topup-1")
     password = (out / "secrets" / f"{user}.password").read_text().strip()
     assert verify_password(password, lines[user])
-    assert {"gateway", "server", "cam.cam-entrance", "dev.term-c4"} <= set(lines)
+    assert {"gateway", "cam.cam-entrance", "dev.term-c4"} <= set(lines)
+    assert "server" not in lines  # the central server never connects to a hall broker
     acl = (out / "acl").read_text()
     assert f"user {user}\ntopic read lobbywatch/v1/sh-pudong-01/device/kiosk-topup-1/downlink\n" in acl
     assert "topic write lobbywatch/v1/sh-pudong-01/device/kiosk-topup-1/counter/#" in acl

@@ -20,19 +20,20 @@ from typing import Any
 import pytest
 
 from lobbywatch.clock import FixedClock
-from lobbywatch.config.site import BrokerConfig, SiteConfig
-from lobbywatch.protocol.codec import decode
+from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.codec import decode_obj
 from lobbywatch.protocol.messages import AlertNotice
-from lobbywatch.protocol.topics import alert_downlink_topic
+from lobbywatch.protocol.topics import alert_downlink_topic, topic_for
 from lobbywatch.services import Influxd, wait_until
-from server.alerts.channels import dingtalk_sign
+from server.alerts.channels import default_senders, dingtalk_sign
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.escaping import escape_lark_text, escape_markdown, escape_slack
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
 from server.alerts.store import MemoryAlertStore
-from tests.conftest import MqttProbe
+from server.downlink import DownlinkQueue
+from server.storage.db import Database, run_migrations
 from tests.helpers_tls import make_certs
 
 from .helpers_hall import Hall, hall_dict
@@ -336,17 +337,18 @@ def test_a_down_channel_does_not_delay_the_others(
         dispatcher.close()
 
 
-def test_mqtt_downlink_to_the_hall(
-    site_id: str,
-    clock: FixedClock,
-    broker_cfg: BrokerConfig,
-    mqtt_probe: Any,
+def test_hall_displays_channel_queues_for_the_gateway(
+    site_id: str, clock: FixedClock, tmp_path: Path
 ) -> None:
-    probe: MqttProbe = mqtt_probe(alert_downlink_topic(site_id))
+    """The ``mqtt`` channel (in-hall displays) goes into the hall's downlink queue, which the
+    gateway fetches; the server itself never connects to the hall broker."""
+    db = Database(f"sqlite:///{tmp_path / 'server.sqlite3'}")
+    run_migrations(db)
+    queue = DownlinkQueue(db, clock)
     cfg = SiteConfig.model_validate(
         hall_dict(
             site_id,
-            broker=broker_cfg.model_dump(),
+            broker={"host": "192.0.2.1", "port": 1},  # unreachable: nothing may try it
             notifications={
                 "channels": [{"name": "displays", "type": "mqtt"}],
                 "routes": [{"channels": ["displays"]}],
@@ -354,29 +356,31 @@ def test_mqtt_downlink_to_the_hall(
             },
         )
     )
-    h, dispatcher, store = make(cfg, clock)
+    h, dispatcher, store = make(cfg, clock, senders=default_senders(clock, queue))
     try:
         alert_id = fault(h)
-        got = probe.get(topic=alert_downlink_topic(site_id))
-        notice = decode(got.payload, topic=got.topic)
-        assert isinstance(notice, AlertNotice)
-        assert (notice.alert_id, notice.kind, notice.state, notice.device) == (
-            alert_id,
-            "device_fault",
-            "firing",
-            "k1",
-        )
-        assert "PRN_PAPER_OUT" in notice.body.en
-        assert not got.retain
         h.device_event("k1", event="fault_cleared", code="PRN_PAPER_OUT")
-        second = decode(probe.get(topic=alert_downlink_topic(site_id)).payload)
-        assert isinstance(second, AlertNotice)
-        assert (second.alert_id, second.state) == (alert_id, "resolved")
-        assert second.seq == notice.seq + 1
         assert dispatcher.wait_idle(10)
         assert [d.ok for d in store.deliveries(alert_id)] == [True, True]
     finally:
         dispatcher.close()
+        db.dispose()
+    batch = queue.after(site_id, 0)
+    assert [i.seq for i in batch.items] == [1, 2]
+    notices = [decode_obj(i.message) for i in batch.items]
+    first, second = notices
+    assert isinstance(first, AlertNotice)
+    assert isinstance(second, AlertNotice)
+    assert (first.alert_id, first.kind, first.state, first.device) == (
+        alert_id,
+        "device_fault",
+        "firing",
+        "k1",
+    )
+    assert "PRN_PAPER_OUT" in first.body.en
+    assert topic_for(first) == alert_downlink_topic(site_id)
+    assert not first.RETAINED
+    assert (second.alert_id, second.state, second.seq) == (alert_id, "resolved", first.seq + 1)
 
 
 def test_alert_points_land_in_influxdb(
