@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
+from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
@@ -155,6 +156,7 @@ class ServerContext:
             write_points=write_points,
             tick_s=ALERT_TICK_S,
             hall=self.hall,
+            faults=SqlOpenFaults(self.db),
         )
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()

@@ -11,18 +11,18 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from server import opening_hours as hours
+from server.opening_hours import Interval, length, merge, overlap
 from server.storage.models import Device, DeviceEpisode, DeviceFault, Site
 
 DOWN_STATES = ("offline", "faulted", "out_of_service")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Interval = tuple[datetime, datetime]
 
 
 class _Out(BaseModel):
@@ -96,47 +96,7 @@ class GroupReport(_Out):
 
 def opening_intervals(site: Site, start: datetime, end: datetime) -> list[Interval]:
     """The site's opening hours within [start, end), as UTC intervals."""
-    tz = ZoneInfo(site.timezone)
-    periods = json.loads(site.opening_hours)
-    out: list[Interval] = []
-    day: date = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date() + timedelta(days=1)
-    while day <= last:
-        wd = WEEKDAYS[day.weekday()]
-        for p in periods:
-            if wd not in p["days"]:
-                continue
-            a = datetime.combine(day, time.fromisoformat(p["open"]), tz).astimezone(UTC)
-            b = datetime.combine(day, time.fromisoformat(p["close"]), tz).astimezone(UTC)
-            a, b = max(a, start), min(b, end)
-            if a < b:
-                out.append((a, b))
-        day += timedelta(days=1)
-    return _merge(out)
-
-
-def _merge(intervals: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
-def _overlap(xs: list[Interval], ys: list[Interval]) -> float:
-    total = 0.0
-    for a, b in xs:
-        for c, d in ys:
-            lo, hi = max(a, c), min(b, d)
-            if lo < hi:
-                total += (hi - lo).total_seconds()
-    return total
-
-
-def _length(xs: list[Interval]) -> float:
-    return sum((b - a).total_seconds() for a, b in xs)
+    return hours.opening_intervals(site.timezone, json.loads(site.opening_hours), start, end)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -171,10 +131,10 @@ def device_report(
         b = min(ep.end if ep.end is not None else horizon, end)
         if a < b:
             down.append((a, b))
-    down = _merge(down)
+    down = merge(down)
     opening = opening_intervals(site, start, end)
-    opening_s = _length(opening)
-    down_open = _overlap(opening, down)
+    opening_s = length(opening)
+    down_open = overlap(opening, down)
     faults = session.scalars(
         select(DeviceFault)
         .where(DeviceFault.site == device.site, DeviceFault.device == device.id, DeviceFault.raised_at < end)
@@ -197,7 +157,7 @@ def device_report(
         faults=len(in_period),
         mean_time_to_respond_s=_mean(respond),
         mean_time_to_repair_s=_mean(repair),
-        longest_outage_s=max((_length([iv]) for iv in down), default=0.0),
+        longest_outage_s=max((length([iv]) for iv in down), default=0.0),
         open_faults=open_faults,
         faults_by_code=dict(sorted(Counter(f.code for f in in_period).items())),
     )

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
+from lobbywatch.config.vendors import ServiceLevels
 from lobbywatch.protocol.enums import DeviceKind, ZoneKind
 from lobbywatch.protocol.fields import Identifier
 
@@ -321,6 +322,7 @@ class SiteConfig(_Model):
         default_factory=NotificationsConfig, description="Where alerts go."
     )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="Hall gateway.")
+    service_levels: ServiceLevels = Field(default_factory=ServiceLevels, description="Vendor targets.")
 
     # Lookups by id, indexed once (the model is frozen): rules look zones up per message.
     @cached_property

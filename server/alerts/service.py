@@ -26,7 +26,7 @@ from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
-from server.alerts.rules import ForecastProvider
+from server.alerts.rules import FaultProvider, ForecastProvider
 from server.alerts.store import AlertStore
 from server.bus import IngestContext
 from server.hall_state import HallState
@@ -48,11 +48,18 @@ class AlertService:
         write_points: Callable[[list[Any]], None] | None = None,
         tick_s: float = 1.0,
         hall: HallState | None = None,
+        faults: FaultProvider | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store)
         self.engine = AlertEngine(
-            sites, clock=clock, store=store, notifier=self.dispatcher, forecast=forecast, hall=hall
+            sites,
+            clock=clock,
+            store=store,
+            notifier=self.dispatcher,
+            forecast=forecast,
+            hall=hall,
+            faults=faults,
         )
         if write_points is not None:
             writer = write_points

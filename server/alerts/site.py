@@ -28,6 +28,7 @@ from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
 from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.alerts.rules.vendor_sla import FaultProvider, sla_signals
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
 
@@ -89,9 +90,12 @@ class SiteState:
                 return rules.device_signals(cfg, self.devices, self.devices.change(message), now)
         return []
 
-    def timed_signals(self, now: datetime, forecast: ForecastProvider | None) -> list[Signal]:
+    def timed_signals(
+        self, now: datetime, forecast: ForecastProvider | None, faults: FaultProvider | None = None
+    ) -> list[Signal]:
         """The rules that run on time alone: gateway silence, clocks, heartbeat expiry, kiosk
-        capacity, surge decay, the forecast peak (asked at most once a minute)."""
+        capacity, surge decay, the forecast peak (asked at most once a minute), the vendors'
+        service levels (when the hall sets targets and ``faults`` tells the open faults)."""
         cfg = self.cfg
         gateway = rules.gateway_signal(cfg, self.sensing, now)
         signals = [] if gateway is None else [gateway]
@@ -108,4 +112,11 @@ class SiteState:
                 log.exception("forecast provider failed for %s", cfg.site)
                 hours = []
             signals.append(rules.forecast_signal(cfg, hours, now, self.counters))
+        if faults is not None and cfg.service_levels.vendors:
+            try:
+                open_faults = faults.open_faults(cfg.site)
+            except Exception:
+                log.exception("open faults unavailable for %s", cfg.site)
+            else:
+                signals += sla_signals(cfg, open_faults, self.lifecycle.open.values(), now)
         return signals

@@ -3,7 +3,8 @@
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
 * ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
-* ``sensing``: camera blind, gateway silent, a source's clock wrong.
+* ``sensing``: camera blind, gateway silent, a source's clock wrong;
+* ``vendor_sla``: a vendor's response or repair target about to be missed, or missed.
 
 A rule never fires an alert itself: the lifecycle (``server.alerts.lifecycle``) applies
 hold times, clear holds and flap suppression, muting (``server.alerts.muting``) holds
@@ -13,6 +14,7 @@ signals and alerts back (docs/alerts.md).
 from server.alerts.rules.devices import capacity_signals, device_signals, fault_signal, offline_signal
 from server.alerts.rules.sensing import Sensing, camera_signal, clock_signals, gateway_signal
 from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
+from server.alerts.rules.vendor_sla import FaultProvider, OpenFault, sla_signals
 from server.alerts.rules.zones import (
     ArrivalWindow,
     forecast_signal,
@@ -25,7 +27,9 @@ from server.alerts.rules.zones import (
 __all__ = [
     "RULES",
     "ArrivalWindow",
+    "FaultProvider",
     "ForecastProvider",
+    "OpenFault",
     "RuleSpec",
     "Sensing",
     "Signal",
@@ -39,6 +43,7 @@ __all__ = [
     "hall_crowding",
     "hall_open",
     "offline_signal",
+    "sla_signals",
     "staffing",
     "surge_signal",
     "zone_signals",
