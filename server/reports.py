@@ -1,5 +1,6 @@
 """Vendor and device reports: availability within opening hours, faults, response and repair
-times, longest outage, open faults, faults by code; the monthly device log of a hall.
+times (each fault against its vendor's targets), longest outage, open faults, faults by code;
+the monthly device log of a hall.
 
 The definitions of these figures are in ``docs/server.md``, "Reports";
 ``tests/server/test_reports.py`` holds a hand-computed example to them.
@@ -11,13 +12,16 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from lobbywatch.config.vendors import ServiceLevels, VendorServiceLevel
 from server import opening_hours as hours
 from server.opening_hours import Interval, length, merge, overlap
 from server.storage.models import Device, DeviceEpisode, DeviceFault, Site
@@ -58,6 +62,18 @@ class FaultEntry(_Out):
     acknowledged_at: datetime | None
     cleared_at: datetime | None
     repair_s: float | None
+    respond_target_s: float | None = Field(default=None, description="The vendor's response target.")
+    respond_open_s: float | None = Field(
+        default=None, description="Raised -> first acknowledgement, in opening hours (so far, if none)."
+    )
+    respond_met: bool | None = Field(
+        default=None, description="Target met (true), missed (false), or not decided yet / none (null)."
+    )
+    repair_target_s: float | None = Field(default=None, description="The vendor's repair target.")
+    repair_open_s: float | None = Field(
+        default=None, description="Raised -> cleared, in opening hours (so far, while open)."
+    )
+    repair_met: bool | None = Field(default=None, description="As respond_met, for the repair.")
 
     @classmethod
     def of(cls, f: DeviceFault) -> FaultEntry:
@@ -76,6 +92,25 @@ class FaultEntry(_Out):
         )
 
 
+def against_targets(
+    entry: FaultEntry, site: Site, level: VendorServiceLevel | None, now: datetime
+) -> FaultEntry:
+    """``entry`` with its response and repair times in opening hours against the vendor's
+    targets (docs/server.md, "Reports"); unchanged when the vendor has none."""
+    if level is None:
+        return entry
+    periods = json.loads(site.opening_hours)
+    out: dict[str, Any] = {}
+    for target, done in (("respond", entry.acknowledged_at), ("repair", entry.cleared_at)):
+        target_s = level.target_s(target)
+        if target_s is None:
+            continue
+        taken = hours.open_seconds(site.timezone, periods, entry.raised_at, done or now)
+        met = taken <= target_s if done is not None else (False if taken > target_s else None)
+        out |= {f"{target}_target_s": target_s, f"{target}_open_s": round(taken, 3), f"{target}_met": met}
+    return entry.model_copy(update=out)
+
+
 class GroupReport(_Out):
     """A vendor's devices, or a hall's devices in a month."""
 
@@ -90,8 +125,10 @@ class GroupReport(_Out):
     longest_outage_s: float
     open_faults: int
     faults_by_code: dict[str, int]
+    respond_missed: int = Field(description="Faults whose response target was missed.")
+    repair_missed: int = Field(description="Faults whose repair target was missed.")
     devices: list[DeviceReport]
-    fault_log: list[FaultEntry]
+    fault_log: list[FaultEntry] = Field(description="Each fault, against its vendor's targets.")
 
 
 def opening_intervals(site: Site, start: datetime, end: datetime) -> list[Interval]:
@@ -173,11 +210,13 @@ def group_report(
     *,
     title_en: str,
     title_zh: str,
+    levels: Mapping[str, ServiceLevels] | None = None,
 ) -> GroupReport:
     """The report of several devices (a vendor's, a hall's): each device's :func:`device_report`,
     then the totals (availability over the summed opening time, means over every fault of the
-    group, the longest single outage) and the fault log in time order. Devices of unknown
-    sites are left out.
+    group, the longest single outage) and the fault log in time order, each fault against
+    its vendor's targets in its hall's ``levels`` (site -> service levels). Devices of
+    unknown sites are left out.
     """
     sites = {s.id: s for s in session.scalars(select(Site))}
     reports: list[DeviceReport] = []
@@ -188,7 +227,8 @@ def group_report(
             continue
         r, entries = device_report(session, dev, site, start, end, now)
         reports.append(r)
-        log += entries
+        level = levels[site.id].of(dev.vendor) if levels and site.id in levels else None
+        log += [against_targets(e, site, level, min(now, end)) for e in entries]
     opening = sum(r.opening_s for r in reports)
     down = sum(r.downtime_open_s for r in reports)
     respond = [(f.acknowledged_at - f.raised_at).total_seconds() for f in log if f.acknowledged_at]
@@ -207,6 +247,8 @@ def group_report(
         longest_outage_s=max((r.longest_outage_s for r in reports), default=0.0),
         open_faults=sum(r.open_faults for r in reports),
         faults_by_code=dict(sorted(by_code.items())),
+        respond_missed=sum(1 for f in log if f.respond_met is False),
+        repair_missed=sum(1 for f in log if f.repair_met is False),
         devices=reports,
         fault_log=sorted(log, key=lambda f: (f.raised_at, f.id)),
     )
@@ -238,6 +280,20 @@ CSV_COLUMNS = (
     "open_faults",
     "faults_by_code",
 )
+
+
+FAULT_COLUMNS = tuple(FaultEntry.model_fields)
+
+
+def faults_csv(entries: list[FaultEntry]) -> str:
+    """One row per fault, with its targets and whether they were met. Header names are the JSON keys."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FAULT_COLUMNS)
+    for e in entries:
+        data = e.model_dump(mode="json")
+        w.writerow(["" if data[c] is None else data[c] for c in FAULT_COLUMNS])
+    return buf.getvalue()
 
 
 def devices_csv(reports: list[DeviceReport]) -> str:

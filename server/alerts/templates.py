@@ -19,7 +19,7 @@ from server.alerts.device_facts import OfflineReason
 from server.alerts.model import Alert, AlertKind, MuteReason, UpdateEvent
 from server.alerts.muting import MuteText
 from server.alerts.rules.sensing import SensingText
-from server.alerts.rules.vendor_sla import TARGET_TEXT
+from server.alerts.rules.vendor_sla import SlaText
 
 Lang = Literal["zh-CN", "en"]
 LANGS: tuple[Lang, Lang] = ("zh-CN", "en")
@@ -157,8 +157,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
     SensingText.GATEWAY: {"zh-CN": "{hall}网关", "en": "gateway of {site}"},
     SensingText.STREAM_LOST: {"zh-CN": "视频流中断", "en": "stream lost"},
     SensingText.CAMERA_OFFLINE: {"zh-CN": "离线", "en": "offline"},
-    TARGET_TEXT["respond"]: {"zh-CN": "响应", "en": "response"},
-    TARGET_TEXT["repair"]: {"zh-CN": "修复", "en": "repair"},
+    SlaText.RESPOND: {"zh-CN": "响应", "en": "response"},
+    SlaText.REPAIR: {"zh-CN": "修复", "en": "repair"},
     SensingText.NO_DATA: {"zh-CN": "超过 {silence_s:g} 秒无数据", "en": "no data for over {silence_s:g} s"},
 }
 """The texts behind the text keys rules put in ``what`` and ``why``; filled from the alert's parameters."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -24,8 +25,16 @@ from server.opening_hours import config_periods, open_seconds, when_open_for
 
 KINDS = (AlertKind.VENDOR_SLA_WARNING, AlertKind.VENDOR_SLA_MISSED)
 TARGETS = ("respond", "repair")
-TARGET_TEXT = {"respond": "sla_respond", "repair": "sla_repair"}
-"""The text key (``what``) of each target."""
+
+
+class SlaText(StrEnum):
+    """Text keys (``what``) of the targets (``server.alerts.templates.TEXTS``)."""
+
+    RESPOND = "sla_respond"
+    REPAIR = "sla_repair"
+
+
+TARGET_TEXT = {"respond": SlaText.RESPOND, "repair": SlaText.REPAIR}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,7 @@ def _params(
         "code": fault.code,
         "fault_id": fault.id,
         "target": target,
-        "what": TARGET_TEXT[target],
+        "what": str(TARGET_TEXT[target]),
         "limit_min": round(target_s / 60.0, 1),
         "elapsed_min": round(elapsed_s / 60.0, 1),
         "warn_pct": warn_pct,

@@ -10,14 +10,27 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from lobbywatch.config.vendors import ServiceLevels
 from server.api.deps import CtxDep, DeviceReaderDep, ManagerDep, SessionDep, check_site, site_row
 from server.api.errors import ERROR_RESPONSES
 from server.api.routes.devices import get_visible_device, visible
-from server.reports import DeviceReport, GroupReport, device_report, devices_csv, group_report, month_period
+from server.reports import (
+    DeviceReport,
+    GroupReport,
+    device_report,
+    devices_csv,
+    faults_csv,
+    group_report,
+    month_period,
+)
 from server.storage.models import Device
 
 router = APIRouter(tags=["reports"])
 Format = Literal["json", "csv"]
+Rows = Literal["devices", "faults"]
+RowsQuery = Annotated[
+    Rows, Query(description="CSV rows: one per device, or one per fault with its targets met or missed.")
+]
 _CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "The report (JSON, or CSV with format=csv)."}
 }
@@ -31,6 +44,16 @@ def period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if (end - start).days > 400:
         raise HTTPException(422, "a report covers at most 400 days")
     return start, end
+
+
+def levels(ctx: Any) -> dict[str, ServiceLevels]:
+    """Each hall's vendor targets (the faults of a report are judged against them)."""
+    return {site: cfg.service_levels for site, cfg in ctx.registry.configs.items()}
+
+
+def _group_csv(report: GroupReport, rows: Rows, name: str) -> Response:
+    body = devices_csv(report.devices) if rows == "devices" else faults_csv(report.fault_log)
+    return _csv(body, name if rows == "devices" else f"{name}-faults")
 
 
 def _csv(body: str, name: str) -> Response:
@@ -71,7 +94,9 @@ def device_report_route(
     response_model=GroupReport,
     description=(
         "**Role: admin, manager** (the vendor's devices in the manager's sites) **or vendor** "
-        "(itself only; another vendor answers 404). Per device and in total, over [start, end)."
+        "(itself only; another vendor answers 404). Per device and in total, over [start, end); "
+        "the fault log shows each fault's response and repair time in opening hours against the "
+        "vendor's targets (the hall's service_levels), met or missed."
     ),
     responses={**ERROR_RESPONSES, **_CSV},
 )
@@ -83,6 +108,7 @@ def vendor_report(
     start: Annotated[datetime, Query(description="Period start (ISO 8601 with offset).")],
     end: Annotated[datetime, Query(description="Period end (exclusive).")],
     format: Annotated[Format, Query(description="json or csv.")] = "json",
+    rows: RowsQuery = "devices",
 ) -> GroupReport | Response:
     a, b = period(start, end)
     if principal.role == "vendor" and principal.vendor != vendor:
@@ -102,8 +128,9 @@ def vendor_report(
         ctx.clock.now(),
         title_en=f"Vendor report: {vendor}",
         title_zh=f"代维报告：{vendor}",
+        levels=levels(ctx),
     )
-    return _csv(devices_csv(report.devices), f"vendor-{vendor}") if format == "csv" else report
+    return _group_csv(report, rows, f"vendor-{vendor}") if format == "csv" else report
 
 
 @router.get(
@@ -123,6 +150,7 @@ def monthly_report(
     session: SessionDep,
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM.")],
     format: Annotated[Format, Query(description="json or csv.")] = "json",
+    rows: RowsQuery = "devices",
 ) -> GroupReport | Response:
     check_site(ctx, principal, site)
     if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", month) or not 1970 <= int(month[:4]) <= 9998:
@@ -138,5 +166,6 @@ def monthly_report(
         ctx.clock.now(),
         title_en=f"Monthly device report {month}: {hall.name_en}",
         title_zh=f"{month} 月度设备报告：{hall.name_zh}",
+        levels=levels(ctx),
     )
-    return _csv(devices_csv(report.devices), f"{site}-{month}") if format == "csv" else report
+    return _group_csv(report, rows, f"{site}-{month}") if format == "csv" else report

@@ -83,11 +83,11 @@ def test_repair_target_warns_and_breaches_on_opening_hours_not_overnight(site_id
     warning = updates[-1]
     assert warning.at == _at("2026-11-24T03:30:00Z")
     assert {"vendor-one", "managers"} <= set(warning.channels)  # the vendor and the manager
-    assert warning.alert.vendor == "v-one" and warning.alert.device == "k1"
+    assert (warning.alert.vendor, warning.alert.device) == ("v-one", "k1")
     assert warning.alert.params["due"] == "11-24 12:30"
     title_en, body_en = render(warning.alert, "en")
     assert title_en == "Vendor repair target at risk: k1"
-    assert "75 % of its 240-min repair target" in body_en and "12:30" in body_en
+    assert "75 % of its 240-min repair target; it is missed at 11-24 12:30" in body_en
     title_zh, _ = render(warning.alert, "zh-CN")
     assert title_zh == "修复即将超时：k1"
     # the target itself: Tuesday 12:30 local
