@@ -20,6 +20,7 @@ from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
 from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
+from server.alerts.outbox import SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus
@@ -157,6 +158,7 @@ class ServerContext:
             tick_s=ALERT_TICK_S,
             hall=self.hall,
             faults=SqlOpenFaults(self.db),
+            outbox=SqlOutbox(self.db.engine),
         )
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()
