@@ -3,7 +3,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
-ingest pipeline and its helper processes, token cache, the alert service, and the Prometheus
+ingest pipeline and its helper processes, token cache, the alert service, the monthly device
+logs (:class:`~server.device_logs.MonthlyDeviceLogs`), and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -26,6 +27,7 @@ from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
+from server.device_logs import MonthlyDeviceLogs
 from server.devices import DeviceTracker
 from server.hall_state import HallState
 from server.ingest import IngestPipeline
@@ -69,6 +71,7 @@ class ServerContext:
     metrics: ServerMetrics
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
+    device_logs: MonthlyDeviceLogs | None = field(default=None)
     started: bool = field(default=False)
 
     @classmethod
@@ -117,7 +120,7 @@ class ServerContext:
 
     def start(self) -> None:
         """Migrate the schema, load halls and tokens, restore state, start the writer, then the
-        alert service (on the loaded halls, subscribed to the bus)."""
+        alert service (on the loaded halls, subscribed to the bus) and the monthly device logs."""
         if self.started:
             return
         run_migrations(self.db)
@@ -138,6 +141,8 @@ class ServerContext:
         self.writer.start()
         if self.with_alerts:
             self.alerts = self._start_alerts()
+        self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
+        self.device_logs.start()
         self.started = True
 
     def _start_alerts(self) -> AlertService:
@@ -172,6 +177,9 @@ class ServerContext:
         if self.alerts is not None:
             self.alerts.stop()
             self.alerts = None
+        if self.device_logs is not None:
+            self.device_logs.stop()
+            self.device_logs = None
         try:
             self.pipeline.flush_rollups(self.db)
         except Exception:

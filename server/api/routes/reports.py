@@ -1,4 +1,5 @@
-"""Device, vendor and monthly hall reports (JSON or CSV)."""
+"""Device, vendor and monthly hall reports (JSON or CSV); the monthly device logs kept for
+download (list and files; :mod:`server.device_logs` makes them)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from lobbywatch.config.vendors import ServiceLevels
 from server.api.deps import CtxDep, DeviceReaderDep, ManagerDep, SessionDep, check_site, site_row
 from server.api.errors import ERROR_RESPONSES
 from server.api.routes.devices import get_visible_device, visible
+from server.core.security import Principal
+from server.device_logs import file_name
 from server.reports import (
     DeviceReport,
     GroupReport,
@@ -23,7 +27,7 @@ from server.reports import (
     group_report,
     month_period,
 )
-from server.storage.models import Device
+from server.storage.models import Device, DeviceLog
 
 router = APIRouter(tags=["reports"])
 Format = Literal["json", "csv"]
@@ -169,3 +173,88 @@ def monthly_report(
         levels=levels(ctx),
     )
     return _group_csv(report, rows, f"{site}-{month}") if format == "csv" else report
+
+
+LOG_FILES: dict[str, str] = {"csv": "text/csv", "faults.csv": "text/csv", "html": "text/html"}
+
+
+class DeviceLogEntry(BaseModel):
+    """A monthly device log kept for download."""
+
+    id: int
+    site: str
+    month: str
+    recipient: str = Field(description="manager, or vendor:<id>.")
+    vendor: str | None
+    created_at: datetime
+    sent_at: datetime | None = Field(description="When it was mailed; null: not (yet) mailed.")
+    error: str | None = Field(description="Why the last mailing failed.")
+    files: dict[str, str] = Field(description="Download paths: csv, faults.csv, html.")
+
+
+def _visible_log(principal: Principal, row: DeviceLog) -> bool:
+    """A vendor sees its own logs only; a manager its halls' logs (the manager's and vendors')."""
+    return visible(principal, row.site, row.vendor or "")
+
+
+@router.get(
+    "/api/v1/reports/device-logs",
+    response_model=list[DeviceLogEntry],
+    description=(
+        "**Role: admin, manager** (of the site) **or vendor** (its own logs only). The monthly "
+        "device logs made on the first day of each month (one for the hall's manager, one per "
+        "vendor), newest first."
+    ),
+    responses=ERROR_RESPONSES,
+)
+def device_logs(
+    principal: DeviceReaderDep,
+    session: SessionDep,
+    site: Annotated[str | None, Query(max_length=64, description="Only this site.")] = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM.")] = None,
+) -> list[DeviceLogEntry]:
+    q = select(DeviceLog).order_by(DeviceLog.month.desc(), DeviceLog.site, DeviceLog.recipient)
+    if site is not None:
+        q = q.where(DeviceLog.site == site)
+    if month is not None:
+        q = q.where(DeviceLog.month == month)
+    if principal.role == "vendor":
+        q = q.where(DeviceLog.vendor == principal.vendor)
+    return [
+        DeviceLogEntry(
+            id=r.id,
+            site=r.site,
+            month=r.month,
+            recipient=r.recipient,
+            vendor=r.vendor,
+            created_at=r.created_at,
+            sent_at=r.sent_at,
+            error=r.error,
+            files={kind: f"/api/v1/reports/device-logs/{r.id}/{kind}" for kind in LOG_FILES},
+        )
+        for r in session.scalars(q.limit(10_000))
+        if _visible_log(principal, r)
+    ]
+
+
+@router.get(
+    "/api/v1/reports/device-logs/{log_id}/{kind}",
+    description=(
+        "**Role: admin, manager** (of the site) **or vendor** (its own logs; another's answers "
+        "404). One file of a monthly device log: csv (per device), faults.csv (per fault, "
+        "against the vendor's targets) or html (both, readable, zh-CN and en)."
+    ),
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/csv": {}, "text/html": {}}, "description": "The file."},
+    },
+)
+def device_log_file(
+    log_id: int, kind: Literal["csv", "faults.csv", "html"], principal: DeviceReaderDep, session: SessionDep
+) -> Response:
+    row = session.get(DeviceLog, log_id) if -(2**62) < log_id < 2**62 else None
+    if row is None or not _visible_log(principal, row):  # out of scope answers like missing
+        raise HTTPException(404, f"no device log {log_id}")
+    body = {"csv": row.csv, "faults.csv": row.faults_csv, "html": row.html}[kind]
+    disposition = f'attachment; filename="{file_name(row, kind)}"'
+    return Response(body, media_type=LOG_FILES[kind], headers={"Content-Disposition": disposition})

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("vendor", sa.String(64), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("csv", sa.Text(), nullable=False),
+        sa.Column("faults_csv", sa.Text(), nullable=False),
         sa.Column("html", sa.Text(), nullable=False),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
