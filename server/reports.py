@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from lobbywatch.config.vendors import ServiceLevels, VendorServiceLevel
 from server import opening_hours as hours
 from server.opening_hours import Interval, length, merge, overlap
+from server.service_levels import target_use
 from server.storage.models import Device, DeviceEpisode, DeviceFault, Site
 
 DOWN_STATES = ("offline", "faulted", "out_of_service")
@@ -105,9 +106,12 @@ def against_targets(
         target_s = level.target_s(target)
         if target_s is None:
             continue
-        taken = hours.open_seconds(site.timezone, periods, entry.raised_at, done or now)
-        met = taken <= target_s if done is not None else (False if taken > target_s else None)
-        out |= {f"{target}_target_s": target_s, f"{target}_open_s": round(taken, 3), f"{target}_met": met}
+        use = target_use(site.timezone, periods, entry.raised_at, done, now, target_s)
+        out |= {
+            f"{target}_target_s": target_s,
+            f"{target}_open_s": round(use.used_s, 3),
+            f"{target}_met": use.met,
+        }
     return entry.model_copy(update=out)
 
 

@@ -16,13 +16,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.store import SqlAlertStore
 from server.storage.models import AlertOutbox
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from sqlalchemy.engine import Engine
 
 Outcome = Literal["sent", "failed"]
@@ -114,7 +115,7 @@ class SqlOutbox:
 
         self._sa = sa
         self.engine = engine
-        self.table: Any = AlertOutbox.__table__
+        self.table = cast("sa.Table", AlertOutbox.__table__)
         self.table.create(engine, checkfirst=True)
 
     def queue(self, site: str, channel: str, updates: Sequence[AlertUpdate], at: datetime) -> int:

@@ -231,7 +231,7 @@ class SqlAlertStore:
         }
 
     @staticmethod
-    def alert_of(m: Mapping[str, Any]) -> Alert:
+    def alert_of(m: Mapping[Any, Any]) -> Alert:
         """The alert of an ``alerts`` row (its mapping)."""
         started = _utc(m["started_at"])
         updated = _utc(m["updated_at"])

@@ -3,9 +3,9 @@
 For every open fault of a vendor with targets (``service_levels`` of the hall,
 :mod:`lobbywatch.config.vendors`), each target (``respond``: the fault's first
 acknowledgement; ``repair``: its clearing) is judged on the opening time passed since the
-fault was raised (:mod:`server.opening_hours`): ``vendor_sla_warning`` from ``warn_pct`` of
+fault was raised (:mod:`server.service_levels`): ``vendor_sla_warning`` from ``warn_pct`` of
 the target, ``vendor_sla_missed`` from the target on; both resolve when the target is met
-late or the fault is gone. The open faults are the device history's
+(late or not) or the fault is gone. The open faults are the device history's
 (:class:`FaultProvider`, the ``device_faults`` rows; docs/alerts.md, "Vendor service levels").
 """
 
@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 from lobbywatch.config.site import SiteConfig
 from server.alerts.model import Alert, AlertKind
 from server.alerts.rules.spec import Signal
-from server.opening_hours import config_periods, open_seconds, when_open_for
+from server.opening_hours import config_periods, when_open_for
+from server.service_levels import target_use
 
 KINDS = (AlertKind.VENDOR_SLA_WARNING, AlertKind.VENDOR_SLA_MISSED)
 TARGETS = ("respond", "repair")
@@ -75,14 +76,14 @@ def sla_signals(
             target_s = level.target_s(target)
             if target_s is None:
                 continue
-            done = fault.acknowledged_at is not None if target == "respond" else False
-            elapsed = 0.0 if done else open_seconds(cfg.timezone, periods, fault.raised_at, now)
-            share = elapsed / target_s
-            warn = level.warn_pct / 100.0
-            params = _params(cfg, fault, target, target_s, elapsed, level.warn_pct, periods)
+            done = fault.acknowledged_at if target == "respond" else None  # repaired: not open
+            use = target_use(cfg.timezone, periods, fault.raised_at, done, now, target_s)
+            warn = done is None and use.met is None and use.used_s >= level.warn_pct / 100.0 * target_s
+            missed = done is None and use.met is False
+            params = _params(cfg, fault, target, target_s, use.used_s, level.warn_pct, periods)
             for kind, on in (
-                (AlertKind.VENDOR_SLA_WARNING, None if share >= 1 else (not done and share >= warn)),
-                (AlertKind.VENDOR_SLA_MISSED, not done and share >= 1),
+                (AlertKind.VENDOR_SLA_WARNING, None if missed else warn),
+                (AlertKind.VENDOR_SLA_MISSED, missed),
             ):
                 signals.append(_signal(kind, subject(target, fault.id), on, fault, params))
     judged = {s.subject for s in signals}
