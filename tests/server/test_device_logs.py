@@ -9,7 +9,6 @@ import csv
 import email
 import io
 from datetime import datetime
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +68,16 @@ def _vendor_tokens(s: Served) -> None:
             s.tokens[vendor] = token
 
 
-def _parts(mail: bytes) -> dict[str, Message]:
-    message = email.message_from_bytes(mail)
-    return {p.get_filename(): p for p in message.walk() if p.get_filename()}
+def _files(mail: bytes) -> dict[str, str]:
+    """The attachments of a mail: file name -> text."""
+    out: dict[str, str] = {}
+    for part in email.message_from_bytes(mail).walk():
+        name = part.get_filename()
+        if name:
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            out[name] = payload.decode()
+    return out
 
 
 def test_monthly_logs_are_mailed_once_and_kept_for_download(tmp_path: Path, site_id: str) -> None:
@@ -90,33 +96,23 @@ def test_monthly_logs_are_mailed_once_and_kept_for_download(tmp_path: Path, site
         mails = smtp.wait_for(4)[2:]
         by_to = {m.recipients[0]: m for m in mails}
         assert set(by_to) == {"manager@example.com", "service@v-one.example"}
-        vendor_files = _parts(by_to["service@v-one.example"].data)
+        vendor_files = _files(by_to["service@v-one.example"].data)
         assert set(vendor_files) == {
             f"{site_id}-2026-11-v-one.csv",
             f"{site_id}-2026-11-v-one-faults.csv",
             f"{site_id}-2026-11-v-one.html",
         }
-        devices = list(
-            csv.DictReader(
-                io.StringIO(vendor_files[f"{site_id}-2026-11-v-one.csv"].get_payload(decode=True).decode())
-            )
-        )
+        devices = list(csv.DictReader(io.StringIO(vendor_files[f"{site_id}-2026-11-v-one.csv"])))
         assert [d["device"] for d in devices] == ["k1", "k2"]  # v-one's devices only
-        [fault] = list(
-            csv.DictReader(
-                io.StringIO(
-                    vendor_files[f"{site_id}-2026-11-v-one-faults.csv"].get_payload(decode=True).decode()
-                )
-            )
-        )
+        [fault] = list(csv.DictReader(io.StringIO(vendor_files[f"{site_id}-2026-11-v-one-faults.csv"])))
         assert (fault["code"], fault["repair_target_s"], fault["repair_met"]) == ("PRN_JAM", "14400.0", "")
-        page = vendor_files[f"{site_id}-2026-11-v-one.html"].get_payload(decode=True).decode()
+        page = vendor_files[f"{site_id}-2026-11-v-one.html"]
         assert "月度设备维护日志" in page
         assert "Monthly device log 2026-11" in page
         assert "PRN_JAM" in page
-        manager_files = _parts(by_to["manager@example.com"].data)
+        manager_files = _files(by_to["manager@example.com"].data)
         assert f"{site_id}-2026-11.csv" in manager_files
-        all_devices = manager_files[f"{site_id}-2026-11.csv"].get_payload(decode=True).decode()
+        all_devices = manager_files[f"{site_id}-2026-11.csv"]
         assert [d["device"] for d in csv.DictReader(io.StringIO(all_devices))] == ["k1", "k2", "k3"]
 
         # kept for download: the manager sees every log of the hall, a vendor its own

@@ -140,7 +140,7 @@ def test_killed_server_keeps_silences_escalations_and_notifications(tmp_path: Pa
         [fired] = [a for r in receiver.wait_for("/ok") for a in r.json()["alerts"]]
         receiver.wait_for("/hook")  # attempted, refused: retrying
         assert wait_until(
-            lambda: hall.rows("SELECT 1 FROM alert_outbox WHERE channel='ok' AND state='sent'"), 10
+            lambda: bool(hall.rows("SELECT 1 FROM alert_outbox WHERE channel='ok' AND state='sent'")), 10
         )
         first.kill()  # SIGKILL: no shutdown of any kind
         first.wait(10)
@@ -156,7 +156,7 @@ def test_killed_server_keeps_silences_escalations_and_notifications(tmp_path: Pa
         hook = receiver.wait_for("/hook", refused + 1)[refused:]
         assert [a["id"] for r in hook for a in r.json()["alerts"]] == [fired["id"]]
         # the escalation fires when due, counted from when the alert fired before the kill
-        assert wait_until(lambda: _alerts_of(receiver, "/esc"), 60)
+        assert wait_until(lambda: bool(_alerts_of(receiver, "/esc")), 60)
         [escalated] = _alerts_of(receiver, "/esc")
         assert (escalated["id"], escalated["event"]) == (fired["id"], "escalated")
         due = datetime.fromisoformat(fired["started_at"]) + timedelta(minutes=ESCALATE_MIN)
@@ -164,7 +164,7 @@ def test_killed_server_keeps_silences_escalations_and_notifications(tmp_path: Pa
         # the run-time silence is back: k3's fault is held back, not sent
         hall.fault("k3")
         assert wait_until(
-            lambda: hall.rows("SELECT 1 FROM alerts WHERE device = 'k3' AND muted LIKE '%silence%'"), 10
+            lambda: bool(hall.rows("SELECT 1 FROM alerts WHERE device = 'k3' AND muted LIKE '%silence%'")), 10
         )
         time.sleep(3)  # a few simulated minutes more: nothing is sent again
         assert len(receiver.on("/ok")) == 1
