@@ -27,7 +27,7 @@ from lobbywatch.config.notify import Channel
 from lobbywatch.config.site import SiteConfig
 from server.alerts.channels import ChannelError, Sender, default_senders
 from server.alerts.model import AlertUpdate, Delivery
-from server.alerts.outbox import Outbox, Outcome
+from server.alerts.outbox import KEEP_DONE, Outbox, Outcome
 from server.alerts.store import AlertStore
 
 if TYPE_CHECKING:
@@ -133,9 +133,14 @@ class Dispatcher:
 
     def resume(self, sites: Mapping[str, SiteConfig]) -> int:
         """Queue again what the outbox holds pending (at start); a notification whose hall or
-        channel is no longer configured is given up. Returns how many were queued."""
+        channel is no longer configured is given up; those done long ago are forgotten.
+        Returns how many were queued."""
         if self._outbox is None:
             return 0
+        try:
+            self._outbox.prune(self._clock.now() - KEEP_DONE)
+        except Exception:
+            log.exception("could not prune the notification outbox")
         resumed = 0
         now = time.monotonic()
         for q in self._outbox.pending():

@@ -5,7 +5,8 @@ before its first attempt, marked ``sent`` once the channel accepted it and ``fai
 once every attempt failed; a server that starts resumes the pending ones
 (:meth:`server.alerts.dispatch.Dispatcher.resume`). Delivery is at least once: a process
 killed between a channel's answer and the mark sends that one notification again, with
-the same updates (docs/alerts.md, "Restarts"). :class:`SqlOutbox` keeps the server's table
+the same updates (docs/alerts.md, "Restarts"). What was sent or given up is forgotten after
+:data:`KEEP_DONE` (the delivery log keeps every attempt). :class:`SqlOutbox` keeps the server's table
 ``alert_outbox`` (``server.storage.models.AlertOutbox``); :class:`MemoryOutbox` serves tests.
 """
 
@@ -15,7 +16,7 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from server.alerts.model import AlertUpdate, UpdateEvent
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 Outcome = Literal["sent", "failed"]
+KEEP_DONE = timedelta(days=30)
+"""How long a notification sent or given up stays in the outbox."""
 _TIMES = ("started_at", "updated_at", "acked_at", "resolved_at")
 
 
@@ -51,6 +54,10 @@ class Outbox(Protocol):
 
     def pending(self) -> list[QueuedNotification]:
         """Notifications neither sent nor given up, in the order queued."""
+        ...
+
+    def prune(self, before: datetime) -> int:
+        """Forget the notifications sent or given up before ``before``; returns how many."""
         ...
 
 
@@ -90,6 +97,7 @@ class MemoryOutbox:
 
     queued: dict[int, QueuedNotification] = field(default_factory=dict)
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    done_at: dict[int, datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def queue(self, site: str, channel: str, updates: Sequence[AlertUpdate], at: datetime) -> int:
@@ -101,10 +109,18 @@ class MemoryOutbox:
     def finish(self, notification_id: int, outcome: Outcome, at: datetime, error: str | None = None) -> None:
         with self._lock:
             self.outcomes[notification_id] = outcome
+            self.done_at[notification_id] = at
 
     def pending(self) -> list[QueuedNotification]:
         with self._lock:
             return [q for n, q in sorted(self.queued.items()) if n not in self.outcomes]
+
+    def prune(self, before: datetime) -> int:
+        with self._lock:
+            old = [n for n, at in self.done_at.items() if at < before]
+            for n in old:
+                del self.queued[n], self.outcomes[n], self.done_at[n]
+            return len(old)
 
 
 class SqlOutbox:
@@ -141,3 +157,9 @@ class SqlOutbox:
             QueuedNotification(n, site, channel, tuple(update_from_json(u) for u in json.loads(body)))
             for n, site, channel, body in rows
         ]
+
+    def prune(self, before: datetime) -> int:
+        t = self.table
+        with self.engine.begin() as conn:
+            done = conn.execute(t.delete().where(t.c.state != "pending", t.c.done_at < before))
+        return int(done.rowcount)

@@ -67,6 +67,10 @@ def test_pending_until_taken_resumed_by_the_next_dispatcher(site_id: str, clock:
     assert outbox.pending() == []
     assert second.resume({cfg.site: cfg}) == 0  # sent: never again
     second.close()
+    assert list(outbox.queued) == [kept.id]
+    clock.advance(31 * 86400)
+    Dispatcher(clock=clock, senders={"webhook": up}, outbox=outbox).resume({cfg.site: cfg})
+    assert outbox.queued == {}  # sent a month ago: forgotten
 
 
 def test_given_up_after_every_attempt_and_not_resumed(
@@ -86,3 +90,6 @@ def test_given_up_after_every_attempt_and_not_resumed(
     assert [q.id for q in outbox.pending()] == [kept]
     assert Dispatcher(clock=clock, senders={"webhook": down}, outbox=outbox).resume({"elsewhere": other}) == 0
     assert outbox.pending() == []  # its hall is gone: given up
+    assert outbox.prune(clock.now()) == 0
+    clock.advance(1)
+    assert outbox.prune(clock.now()) == 2
