@@ -99,11 +99,16 @@ class MonthlyDeviceLogs:
             key = (cfg.site, last_month(cfg, now))
             if key in self.done or now < self._retry_at.get(key, now):
                 continue
-            with self.db.session() as session:
-                made = self._make(session, cfg, key[1], now)
-            if made:
-                log.info("made %d device logs of %s for %s", made, key[1], cfg.site)
-            if self._send(cfg, key[1]):
+            try:
+                with self.db.session() as session:
+                    made = self._make(session, cfg, key[1], now)
+                if made:
+                    log.info("made %d device logs of %s for %s", made, key[1], cfg.site)
+                finished = self._send(cfg, key[1])
+            except Exception:  # one hall's trouble must not stop the others
+                log.exception("device logs of %s for %s failed", key[1], cfg.site)
+                finished = False
+            if finished:
                 self.done.add(key)
             else:
                 self._retry_at[key] = now + timedelta(seconds=self.retry_s)

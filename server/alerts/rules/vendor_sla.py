@@ -11,10 +11,11 @@ the target, ``vendor_sla_missed`` from the target on; both resolve when the targ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -80,7 +81,7 @@ def sla_signals(
             use = target_use(cfg.timezone, periods, fault.raised_at, done, now, target_s)
             warn = done is None and use.met is None and use.used_s >= level.warn_pct / 100.0 * target_s
             missed = done is None and use.met is False
-            params = _params(cfg, fault, target, target_s, use.used_s, level.warn_pct, periods)
+            params = partial(_params, cfg, fault, target, target_s, use.used_s, level.warn_pct, periods)
             for kind, on in (
                 (AlertKind.VENDOR_SLA_WARNING, None if missed else warn),
                 (AlertKind.VENDOR_SLA_MISSED, missed),
@@ -93,7 +94,10 @@ def sla_signals(
     return signals
 
 
-def _signal(kind: AlertKind, subj: str, on: bool | None, fault: OpenFault, params: dict[str, Any]) -> Signal:
+def _signal(
+    kind: AlertKind, subj: str, on: bool | None, fault: OpenFault, params: Callable[[], dict[str, Any]]
+) -> Signal:
+    """The parameters are made only when the lifecycle reads them (an alert fires or is open)."""
     return Signal(kind, subj, on, params, device=fault.device, vendor=fault.vendor)
 
 
