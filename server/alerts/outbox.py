@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.store import SqlAlertStore
-from server.storage.models import AlertOutbox
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -128,6 +127,8 @@ class SqlOutbox:
 
     def __init__(self, engine: Engine) -> None:
         import sqlalchemy as sa
+
+        from server.storage.models import AlertOutbox  # SQL only here: the edge install has none
 
         self._sa = sa
         self.engine = engine
