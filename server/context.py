@@ -4,7 +4,8 @@ by the app's lifespan (:func:`server.app.create_app`).
 This is the one place that builds and starts the server's services; each is a typed field
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
 ingest pipeline and its helper processes, token cache, the hall downlink queue, the alert
-service, the wait display for in-hall screens (:mod:`server.wait_display`), and the Prometheus
+service, the wait display for in-hall screens (:mod:`server.wait_display`), the monthly device
+logs (:class:`~server.device_logs.MonthlyDeviceLogs`), and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -21,13 +22,16 @@ from lobbywatch.clock import Clock
 from lobbywatch.config.site import load_site_config
 from server.alerts.channels import default_senders
 from server.alerts.dispatch import Dispatcher
+from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
+from server.alerts.outbox import SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus
 from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
+from server.device_logs import MonthlyDeviceLogs
 from server.devices import DeviceTracker
 from server.downlink import DownlinkQueue
 from server.hall_state import HallState
@@ -75,6 +79,7 @@ class ServerContext:
     with_alerts: bool = True
     alerts: AlertService | None = field(default=None)
     waits: WaitDisplay | None = field(default=None)
+    device_logs: MonthlyDeviceLogs | None = field(default=None)
     started: bool = field(default=False)
 
     @classmethod
@@ -124,7 +129,7 @@ class ServerContext:
 
     def start(self) -> None:
         """Migrate the schema, load halls and tokens, restore state, start the writer, then the
-        alert service (on the loaded halls, subscribed to the bus)."""
+        alert service (on the loaded halls, subscribed to the bus) and the monthly device logs."""
         if self.started:
             return
         run_migrations(self.db)
@@ -148,6 +153,8 @@ class ServerContext:
             self.alerts = self._start_alerts()
         self.waits = WaitDisplay(self.live, self.registry.configs, self.clock, hall_downlink(self.downlink))
         self.waits.start()
+        self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
+        self.device_logs.start()
         self.started = True
 
     def _start_alerts(self) -> AlertService:
@@ -155,7 +162,6 @@ class ServerContext:
         subscribed to the bus until it stops (one per context: two engines on one store would
         raise every alert twice)."""
         writer = self.writer
-        store = SqlAlertStore(self.db.engine)
 
         def write_points(points: list[Any]) -> None:
             writer.enqueue([p.to_line_protocol() for p in points])
@@ -166,11 +172,14 @@ class ServerContext:
             list(self.registry.configs.values()),
             clock=self.clock,
             store=store,
-            dispatcher=Dispatcher(clock=self.clock, store=store, senders=senders),
+            dispatcher=Dispatcher(
+                clock=self.clock, store=store, senders=senders, outbox=SqlOutbox(self.db.engine)
+            ),
             forecast=ServerForecast(self.db, self.clock),
             write_points=write_points,
             tick_s=ALERT_TICK_S,
             hall=self.hall,
+            faults=SqlOpenFaults(self.db),
         )
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()
@@ -187,6 +196,9 @@ class ServerContext:
         if self.waits is not None:
             self.waits.stop()
             self.waits = None
+        if self.device_logs is not None:
+            self.device_logs.stop()
+            self.device_logs = None
         try:
             self.pipeline.flush_rollups(self.db)
         except Exception:

@@ -1,5 +1,6 @@
 """Vendor and device reports: availability within opening hours, faults, response and repair
-times, longest outage, open faults, faults by code; the monthly device log of a hall.
+times (each fault against its vendor's targets), longest outage, open faults, faults by code;
+the monthly device log of a hall.
 
 The definitions of these figures are in ``docs/server.md``, "Reports";
 ``tests/server/test_reports.py`` holds a hand-computed example to them.
@@ -11,18 +12,22 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from lobbywatch.config.vendors import ServiceLevels, VendorServiceLevel
+from server import opening_hours as hours
+from server.opening_hours import Interval, length, merge, overlap
+from server.service_levels import target_use
 from server.storage.models import Device, DeviceEpisode, DeviceFault, Site
 
 DOWN_STATES = ("offline", "faulted", "out_of_service")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Interval = tuple[datetime, datetime]
 
 
 class _Out(BaseModel):
@@ -58,6 +63,18 @@ class FaultEntry(_Out):
     acknowledged_at: datetime | None
     cleared_at: datetime | None
     repair_s: float | None
+    respond_target_s: float | None = Field(default=None, description="The vendor's response target.")
+    respond_open_s: float | None = Field(
+        default=None, description="Raised -> first acknowledgement, in opening hours (so far, if none)."
+    )
+    respond_met: bool | None = Field(
+        default=None, description="Target met (true), missed (false), or not decided yet / none (null)."
+    )
+    repair_target_s: float | None = Field(default=None, description="The vendor's repair target.")
+    repair_open_s: float | None = Field(
+        default=None, description="Raised -> cleared, in opening hours (so far, while open)."
+    )
+    repair_met: bool | None = Field(default=None, description="As respond_met, for the repair.")
 
     @classmethod
     def of(cls, f: DeviceFault) -> FaultEntry:
@@ -76,6 +93,28 @@ class FaultEntry(_Out):
         )
 
 
+def against_targets(
+    entry: FaultEntry, site: Site, level: VendorServiceLevel | None, now: datetime
+) -> FaultEntry:
+    """``entry`` with its response and repair times in opening hours against the vendor's
+    targets (docs/server.md, "Reports"); unchanged when the vendor has none."""
+    if level is None:
+        return entry
+    periods = json.loads(site.opening_hours)
+    out: dict[str, Any] = {}
+    for target, done in (("respond", entry.acknowledged_at), ("repair", entry.cleared_at)):
+        target_s = level.target_s(target)
+        if target_s is None:
+            continue
+        use = target_use(site.timezone, periods, entry.raised_at, done, now, target_s)
+        out |= {
+            f"{target}_target_s": target_s,
+            f"{target}_open_s": round(use.used_s, 3),
+            f"{target}_met": use.met,
+        }
+    return entry.model_copy(update=out)
+
+
 class GroupReport(_Out):
     """A vendor's devices, or a hall's devices in a month."""
 
@@ -90,53 +129,15 @@ class GroupReport(_Out):
     longest_outage_s: float
     open_faults: int
     faults_by_code: dict[str, int]
+    respond_missed: int = Field(description="Faults whose response target was missed.")
+    repair_missed: int = Field(description="Faults whose repair target was missed.")
     devices: list[DeviceReport]
-    fault_log: list[FaultEntry]
+    fault_log: list[FaultEntry] = Field(description="Each fault, against its vendor's targets.")
 
 
 def opening_intervals(site: Site, start: datetime, end: datetime) -> list[Interval]:
     """The site's opening hours within [start, end), as UTC intervals."""
-    tz = ZoneInfo(site.timezone)
-    periods = json.loads(site.opening_hours)
-    out: list[Interval] = []
-    day: date = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date() + timedelta(days=1)
-    while day <= last:
-        wd = WEEKDAYS[day.weekday()]
-        for p in periods:
-            if wd not in p["days"]:
-                continue
-            a = datetime.combine(day, time.fromisoformat(p["open"]), tz).astimezone(UTC)
-            b = datetime.combine(day, time.fromisoformat(p["close"]), tz).astimezone(UTC)
-            a, b = max(a, start), min(b, end)
-            if a < b:
-                out.append((a, b))
-        day += timedelta(days=1)
-    return _merge(out)
-
-
-def _merge(intervals: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
-def _overlap(xs: list[Interval], ys: list[Interval]) -> float:
-    total = 0.0
-    for a, b in xs:
-        for c, d in ys:
-            lo, hi = max(a, c), min(b, d)
-            if lo < hi:
-                total += (hi - lo).total_seconds()
-    return total
-
-
-def _length(xs: list[Interval]) -> float:
-    return sum((b - a).total_seconds() for a, b in xs)
+    return hours.opening_intervals(site.timezone, json.loads(site.opening_hours), start, end)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -171,10 +172,10 @@ def device_report(
         b = min(ep.end if ep.end is not None else horizon, end)
         if a < b:
             down.append((a, b))
-    down = _merge(down)
+    down = merge(down)
     opening = opening_intervals(site, start, end)
-    opening_s = _length(opening)
-    down_open = _overlap(opening, down)
+    opening_s = length(opening)
+    down_open = overlap(opening, down)
     faults = session.scalars(
         select(DeviceFault)
         .where(DeviceFault.site == device.site, DeviceFault.device == device.id, DeviceFault.raised_at < end)
@@ -197,7 +198,7 @@ def device_report(
         faults=len(in_period),
         mean_time_to_respond_s=_mean(respond),
         mean_time_to_repair_s=_mean(repair),
-        longest_outage_s=max((_length([iv]) for iv in down), default=0.0),
+        longest_outage_s=max((length([iv]) for iv in down), default=0.0),
         open_faults=open_faults,
         faults_by_code=dict(sorted(Counter(f.code for f in in_period).items())),
     )
@@ -213,11 +214,13 @@ def group_report(
     *,
     title_en: str,
     title_zh: str,
+    levels: Mapping[str, ServiceLevels] | None = None,
 ) -> GroupReport:
     """The report of several devices (a vendor's, a hall's): each device's :func:`device_report`,
     then the totals (availability over the summed opening time, means over every fault of the
-    group, the longest single outage) and the fault log in time order. Devices of unknown
-    sites are left out.
+    group, the longest single outage) and the fault log in time order, each fault against
+    its vendor's targets in its hall's ``levels`` (site -> service levels). Devices of
+    unknown sites are left out.
     """
     sites = {s.id: s for s in session.scalars(select(Site))}
     reports: list[DeviceReport] = []
@@ -228,7 +231,8 @@ def group_report(
             continue
         r, entries = device_report(session, dev, site, start, end, now)
         reports.append(r)
-        log += entries
+        level = levels[site.id].of(dev.vendor) if levels and site.id in levels else None
+        log += [against_targets(e, site, level, min(now, end)) for e in entries]
     opening = sum(r.opening_s for r in reports)
     down = sum(r.downtime_open_s for r in reports)
     respond = [(f.acknowledged_at - f.raised_at).total_seconds() for f in log if f.acknowledged_at]
@@ -247,6 +251,8 @@ def group_report(
         longest_outage_s=max((r.longest_outage_s for r in reports), default=0.0),
         open_faults=sum(r.open_faults for r in reports),
         faults_by_code=dict(sorted(by_code.items())),
+        respond_missed=sum(1 for f in log if f.respond_met is False),
+        repair_missed=sum(1 for f in log if f.repair_met is False),
         devices=reports,
         fault_log=sorted(log, key=lambda f: (f.raised_at, f.id)),
     )
@@ -278,6 +284,20 @@ CSV_COLUMNS = (
     "open_faults",
     "faults_by_code",
 )
+
+
+FAULT_COLUMNS = tuple(FaultEntry.model_fields)
+
+
+def faults_csv(entries: list[FaultEntry]) -> str:
+    """One row per fault, with its targets and whether they were met. Header names are the JSON keys."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FAULT_COLUMNS)
+    for e in entries:
+        data = e.model_dump(mode="json")
+        w.writerow(["" if data[c] is None else data[c] for c in FAULT_COLUMNS])
+    return buf.getvalue()
 
 
 def devices_csv(reports: list[DeviceReport]) -> str:

@@ -21,6 +21,7 @@ from lobbywatch.config.business import BusinessType
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.config.tickets import TicketIntakeConfig
+from lobbywatch.config.vendors import ServiceLevels
 from lobbywatch.protocol.enums import DeviceKind, ZoneKind
 from lobbywatch.protocol.fields import Identifier
 
@@ -336,6 +337,7 @@ class SiteConfig(_Model):
         default_factory=NotificationsConfig, description="Where alerts go."
     )
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="Hall gateway.")
+    service_levels: ServiceLevels = Field(default_factory=ServiceLevels, description="Vendor targets.")
 
     # Lookups by id, indexed once (the model is frozen): rules look zones up per message.
     @cached_property

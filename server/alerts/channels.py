@@ -24,8 +24,6 @@ import base64
 import hashlib
 import hmac
 import json
-import smtplib
-import ssl
 import threading
 import time
 import urllib.error
@@ -60,6 +58,7 @@ from server.alerts.escaping import (
 )
 from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.templates import ACK_LINK, ACK_LINK_MARKDOWN, LANGS, Lang, render
+from server.mail import MailError, send_mail
 
 if TYPE_CHECKING:  # the edge's install (no SQL) imports this module through the CLI
     from server.core.ack_links import AckLinks
@@ -303,25 +302,11 @@ class EmailSender:
         subject, text = compose(channel, site, updates, markdown=False)
         msg = EmailMessage()
         msg["Subject"] = f"[LobbyWatch] {subject}"
-        msg["From"] = channel.sender
-        msg["To"] = ", ".join(channel.to)
         msg.set_content(text)
         try:
-            with smtplib.SMTP(channel.host, channel.port, timeout=timeout_s) as smtp:
-                if channel.starttls:
-                    cafile = str(channel.ca_file) if channel.ca_file is not None else None
-                    smtp.starttls(context=ssl.create_default_context(cafile=cafile))
-                if channel.username is not None:
-                    password = channel.password_file.read_text().strip() if channel.password_file else ""
-                    smtp.login(channel.username, password)
-                smtp.send_message(msg)
-        except ssl.SSLCertVerificationError as exc:
-            raise ChannelError(
-                f"SMTP {channel.host}:{channel.port}: the server's TLS certificate is not trusted "
-                f"({exc.verify_message}); give the channel the CA that signed it (ca_file)"
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise ChannelError(f"SMTP {channel.host}:{channel.port}: {exc}") from None
+            send_mail(channel, msg, timeout_s)
+        except MailError as exc:
+            raise ChannelError(str(exc)) from None
 
 
 class HallQueue(Protocol):

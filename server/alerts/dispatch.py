@@ -4,6 +4,9 @@ A channel that is down retries in its own worker thread, so the others are not d
 the engine only puts work on queues. Each attempt is written to the store's delivery log
 and counted, per channel type and result, with its latency (:attr:`Dispatcher.attempt_count`,
 :attr:`Dispatcher.attempt_latency`, read by the server's ``/metrics``; docs/server.md).
+With an outbox (:mod:`server.alerts.outbox`) every notification is kept until a channel took
+it or every attempt failed, and :meth:`Dispatcher.resume` sends what a stopped or killed
+process left pending (docs/alerts.md, "Restarts").
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
@@ -23,6 +26,7 @@ from lobbywatch.config.notify import Channel
 from lobbywatch.config.site import SiteConfig
 from server.alerts.channels import ChannelError, Sender, default_senders
 from server.alerts.model import AlertUpdate, Delivery
+from server.alerts.outbox import KEEP_DONE, Outbox, Outcome
 from server.alerts.store import AlertStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ class _Job:
     channel: Channel
     updates: tuple[AlertUpdate, ...]
     queued: float
+    kept: int | None = None
+    """Its id in the outbox."""
 
 
 class _Worker:
@@ -76,9 +82,11 @@ class Dispatcher:
         max_backoff_s: float = 60.0,
         timeout_s: float = 5.0,
         on_delivery: Callable[[Delivery], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._clock = clock
         self._store = store
+        self._outbox = outbox
         self._senders = senders if senders is not None else default_senders(clock)
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -115,7 +123,49 @@ class Dispatcher:
                     per_channel.setdefault(name, []).append(u)
         now = time.monotonic()
         for name, batch in per_channel.items():
-            self._worker(site.site, name).jobs.put(_Job(site, channels[name], tuple(batch), now))
+            kept = self._keep(site.site, name, batch)
+            self._worker(site.site, name).jobs.put(_Job(site, channels[name], tuple(batch), now, kept))
+
+    def resume(self, sites: Mapping[str, SiteConfig]) -> int:
+        """Queue again what the outbox holds pending (at start); a notification whose hall or
+        channel is no longer configured is given up; those done long ago are forgotten.
+        Returns how many were queued."""
+        if self._outbox is None:
+            return 0
+        try:
+            self._outbox.prune(self._clock.now() - KEEP_DONE)
+        except Exception:
+            log.exception("could not prune the notification outbox")
+        resumed = 0
+        now = time.monotonic()
+        for q in self._outbox.pending():
+            site = sites.get(q.site)
+            channel = (
+                next((c for c in site.notifications.channels if c.name == q.channel), None) if site else None
+            )
+            if site is None or channel is None:
+                self._finish(q.id, "failed", "its hall or channel is no longer configured")
+                continue
+            self._worker(q.site, q.channel).jobs.put(_Job(site, channel, q.updates, now, q.id))
+            resumed += 1
+        return resumed
+
+    def _keep(self, site: str, channel: str, updates: Sequence[AlertUpdate]) -> int | None:
+        if self._outbox is None:
+            return None
+        try:
+            return self._outbox.queue(site, channel, updates, self._clock.now())
+        except Exception:  # sent anyway, only not kept across a restart
+            log.exception("could not keep the notification of %s to %s", site, channel)
+            return None
+
+    def _finish(self, kept: int | None, outcome: Outcome, error: str | None = None) -> None:
+        if self._outbox is None or kept is None:
+            return
+        try:
+            self._outbox.finish(kept, outcome, self._clock.now(), error)
+        except Exception:
+            log.exception("could not mark notification %d %s", kept, outcome)
 
     def _worker(self, site: str, channel: str) -> _Worker:
         with self._lock:
@@ -142,10 +192,14 @@ class Dispatcher:
             self.attempt_latency.labels(job.channel.type).observe(latency_s)
             self._log(job, attempt, error, latency_s * 1000)
             if error is None:
+                self._finish(job.kept, "sent")
                 return
             log.warning("alert channel %s attempt %d failed: %s", job.channel.name, attempt, error)
-            if attempt == self.attempts or self._stop.wait(backoff.next_delay()):
+            if attempt == self.attempts:
+                self._finish(job.kept, "failed", error)
                 return
+            if self._stop.wait(backoff.next_delay()):
+                return  # stopping: it stays pending in the outbox, for the next start
 
     def _log(self, job: _Job, attempt: int, error: str | None, latency_ms: float) -> None:
         at = self._clock.now()
@@ -173,7 +227,7 @@ class Dispatcher:
         return False
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the workers (pending retries are abandoned)."""
+        """Stop the workers (pending retries are abandoned here, kept in the outbox)."""
         self._stop.set()
         with self._lock:
             workers = list(self._workers.values())

@@ -26,7 +26,7 @@ from server.alerts.lifecycle import Step
 from server.alerts.model import Alert, AlertUpdate, EngineStats, UpdateEvent
 from server.alerts.muting import flapping
 from server.alerts.routing import Notifier, held_deliveries, routed
-from server.alerts.rules import ForecastProvider, Signal, gateway_signal
+from server.alerts.rules import FaultProvider, ForecastProvider, Signal, gateway_signal
 from server.alerts.site import SiteState
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
@@ -50,9 +50,11 @@ class AlertEngine:
         forecast: ForecastProvider | None = None,
         listeners: Sequence[Listener] = (),
         hall: HallState | None = None,
+        faults: FaultProvider | None = None,
     ) -> None:
-        """``hall``: the server's hall state (ingest keeps it); without it, the engine's own."""
-        self._clock, self._store, self._notifier, self._forecast = clock, store, notifier, forecast
+        """``hall``: the server's hall state (else the engine's own); ``faults``: open faults (SLAs)."""
+        self._clock, self._store, self._notifier = clock, store, notifier
+        self._forecast, self._faults = forecast, faults
         self._listeners = Subscribers[Listener]()
         for listener in listeners:
             self._listeners.add(listener)
@@ -60,8 +62,7 @@ class AlertEngine:
         self._sites: dict[str, SiteState] = {}
         self._configs: dict[str, SiteConfig] = {}
         self.hall, self._feeds_hall = hall or HallState(clock, self._configs), hall is None
-        self._now = clock.now()
-        self.stats = EngineStats()
+        self._now, self.stats = clock.now(), EngineStats()
         for cfg in sites:
             self.set_site(cfg)
 
@@ -76,8 +77,7 @@ class AlertEngine:
             site.cfg = cfg
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every update (server-sent events, InfluxDB points, ...);
-        it runs under the engine's lock, so it must only enqueue. Returns its remover."""
+        """Call ``listener`` with every update (SSE, points); it runs under the lock: only enqueue."""
         return self._listeners.add(listener)
 
     def add_silence(self, site: str, silence: Silence) -> list[AlertUpdate]:
@@ -160,8 +160,8 @@ class AlertEngine:
             return out
 
     def tick(self, now: datetime | None = None) -> list[AlertUpdate]:
-        """Timers (at the hall's data time while it catches up on late data): hold times, heartbeats,
-        gateway silence, forecast, surge decay, escalation, muting, the end of a catch-up."""
+        """Timers (at the hall's data time while it catches up): holds, heartbeats, gateway silence,
+        forecast, surge decay, vendor targets, escalation, muting, the end of a catch-up."""
         with self._lock:
             t_now = self._advance(now)
             all_out: list[AlertUpdate] = []
@@ -169,7 +169,7 @@ class AlertEngine:
                 out, changed = list[AlertUpdate](), list[Alert]()
                 try:
                     t, late = site.catch_up.timers_at(t_now)
-                    for signal in site.timed_signals(t, self._forecast):
+                    for signal in site.timed_signals(t, self._forecast, self._faults):
                         self._apply(site, signal, t, out, late)
                     for signal in site.lifecycle.pending():  # after: those just cleared are gone
                         self._apply(site, signal, t, out, late)

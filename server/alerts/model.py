@@ -28,6 +28,8 @@ class AlertKind(StrEnum):
     LOITERING = "loitering"
     SENSING_BLIND = "sensing_blind"
     DEVICE_CLOCK = "device_clock"
+    VENDOR_SLA_WARNING = "vendor_sla_warning"
+    VENDOR_SLA_MISSED = "vendor_sla_missed"
 
 
 class UpdateEvent(StrEnum):

@@ -5,8 +5,10 @@ starts: :meth:`AlertService.on_batch` is subscribed to the message bus (accepted
 and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s`` seconds and
 ``stop()`` leaves the bus and ends the timer and the channel workers. The alerts API
 (:mod:`server.api.routes.alerts`) reads and acknowledges through ``service.engine``; the
-live stream listens with ``engine.add_listener``. :attr:`AlertService.evaluation_seconds` times
-each batch's evaluation (read by the server's ``/metrics``). See docs/alerts.md.
+live stream listens with ``engine.add_listener``. Notifications not yet delivered are kept in
+the outbox and resumed at ``start()`` (docs/alerts.md, "Restarts").
+:attr:`AlertService.evaluation_seconds` times each batch's evaluation (read by the server's
+``/metrics``). See docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
 from server.alerts.influx import alert_points
 from server.alerts.model import AlertUpdate
-from server.alerts.rules import ForecastProvider
+from server.alerts.outbox import Outbox
+from server.alerts.rules import FaultProvider, ForecastProvider
 from server.alerts.store import AlertStore
 from server.bus import IngestContext
 from server.hall_state import HallState
@@ -48,11 +51,27 @@ class AlertService:
         write_points: Callable[[list[Any]], None] | None = None,
         tick_s: float = 1.0,
         hall: HallState | None = None,
+        faults: FaultProvider | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        """``outbox``: where notifications are kept until delivered (resumed at :meth:`start`),
+        for the dispatcher made here; a ``dispatcher`` given is built with its own."""
+        if dispatcher is not None and outbox is not None:
+            raise ValueError("give the outbox to the dispatcher (Dispatcher(outbox=...)), not both")
+        sites = list(sites)
+        self._configs = {cfg.site: cfg for cfg in sites}
         self.store = store
-        self.dispatcher = dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store)
+        self.dispatcher = (
+            dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store, outbox=outbox)
+        )
         self.engine = AlertEngine(
-            sites, clock=clock, store=store, notifier=self.dispatcher, forecast=forecast, hall=hall
+            sites,
+            clock=clock,
+            store=store,
+            notifier=self.dispatcher,
+            forecast=forecast,
+            hall=hall,
+            faults=faults,
         )
         if write_points is not None:
             writer = write_points
@@ -95,8 +114,12 @@ class AlertService:
         self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
+        """Resume the notifications a previous process left pending, then tick."""
         if self._thread is not None:
             return
+        resumed = self.dispatcher.resume(self._configs)
+        if resumed:
+            log.info("resumed %d pending notifications", resumed)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="alerts-tick", daemon=True)
         self._thread.start()

@@ -29,12 +29,15 @@ from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
 from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.alerts.rules.vendor_sla import FaultProvider, sla_signals
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
 
 log = logging.getLogger(__name__)
 
 FORECAST_EVERY = timedelta(seconds=60)
+FAULTS_EVERY = timedelta(seconds=10)
+"""How often the vendor targets read the open faults (a query per hall)."""
 
 
 @dataclass
@@ -49,6 +52,7 @@ class SiteState:
     devices: HallDevices = field(init=False)
     arrivals: ArrivalWindow = field(default_factory=ArrivalWindow)
     forecast_at: datetime | None = None
+    faults_at: datetime | None = None
     muting: Muting = field(init=False)
     catch_up: CatchUp = field(init=False)
 
@@ -93,9 +97,13 @@ class SiteState:
                 return rules.device_signals(cfg, self.devices, self.devices.change(message), now)
         return []
 
-    def timed_signals(self, now: datetime, forecast: ForecastProvider | None) -> list[Signal]:
+    def timed_signals(
+        self, now: datetime, forecast: ForecastProvider | None, faults: FaultProvider | None = None
+    ) -> list[Signal]:
         """The rules that run on time alone: gateway silence, clocks, heartbeat expiry, kiosk
-        capacity, ticket overtime, surge decay, the forecast peak (asked at most once a minute)."""
+        capacity, ticket overtime, surge decay, the forecast peak (asked at most once a minute),
+        the vendors' service levels (when the hall sets targets and ``faults`` tells the open
+        faults; read at most every 10 s)."""
         cfg = self.cfg
         gateway = rules.gateway_signal(cfg, self.sensing, now)
         signals = [] if gateway is None else [gateway]
@@ -113,4 +121,17 @@ class SiteState:
                 log.exception("forecast provider failed for %s", cfg.site)
                 hours = []
             signals.append(rules.forecast_signal(cfg, hours, now, self.counters))
+        if faults is not None and cfg.service_levels.vendors and self._due_faults(now):
+            try:
+                open_faults = faults.open_faults(cfg.site)
+            except Exception:
+                log.exception("open faults unavailable for %s", cfg.site)
+            else:
+                signals += sla_signals(cfg, open_faults, self.lifecycle.open.values(), now)
         return signals
+
+    def _due_faults(self, now: datetime) -> bool:
+        if self.faults_at is not None and now - self.faults_at < FAULTS_EVERY:
+            return False
+        self.faults_at = now
+        return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -197,7 +198,9 @@ class SqlAlertStore:
                     with self.engine.begin() as conn:
                         conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
 
-    def _row(self, alert: Alert) -> dict[str, Any]:
+    @staticmethod
+    def row(alert: Alert) -> dict[str, Any]:
+        """The ``alerts`` row of ``alert``."""
         return {
             "id": alert.id,
             "site": alert.site,
@@ -228,8 +231,8 @@ class SqlAlertStore:
         }
 
     @staticmethod
-    def _alert(row: Any) -> Alert:
-        m = row._mapping
+    def alert_of(m: Mapping[Any, Any]) -> Alert:
+        """The alert of an ``alerts`` row (its mapping)."""
         started = _utc(m["started_at"])
         updated = _utc(m["updated_at"])
         assert started is not None
@@ -258,7 +261,7 @@ class SqlAlertStore:
         )
 
     def save(self, alert: Alert) -> None:
-        row = self._row(alert)
+        row = self.row(alert)
         t = self.alerts
         with self.engine.begin() as conn:
             done = conn.execute(t.update().where(t.c.id == alert.id).values(**row))
@@ -269,7 +272,7 @@ class SqlAlertStore:
         t = self.alerts
         with self.engine.connect() as conn:
             row = conn.execute(self._sa.select(t).where(t.c.id == alert_id)).first()
-        return None if row is None else self._alert(row)
+        return None if row is None else self.alert_of(row._mapping)
 
     def open_alerts(self, site: str | None = None) -> list[Alert]:
         t = self.alerts
@@ -277,7 +280,7 @@ class SqlAlertStore:
         if site is not None:
             q = q.where(t.c.site == site)
         with self.engine.connect() as conn:
-            return [self._alert(r) for r in conn.execute(q)]
+            return [self.alert_of(r._mapping) for r in conn.execute(q)]
 
     def history(
         self, site: str | None = None, since: datetime | None = None, limit: int = 500
@@ -289,7 +292,7 @@ class SqlAlertStore:
         if since is not None:
             q = q.where(t.c.started_at >= since)
         with self.engine.connect() as conn:
-            return [self._alert(r) for r in conn.execute(q)]
+            return [self.alert_of(r._mapping) for r in conn.execute(q)]
 
     def add_delivery(self, delivery: Delivery) -> None:
         with self.engine.begin() as conn:

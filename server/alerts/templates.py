@@ -19,6 +19,7 @@ from server.alerts.device_facts import OfflineReason
 from server.alerts.model import Alert, AlertKind, MuteReason, UpdateEvent
 from server.alerts.muting import MuteText
 from server.alerts.rules.sensing import SensingText
+from server.alerts.rules.vendor_sla import SlaText
 
 Lang = Literal["zh-CN", "en"]
 LANGS: tuple[Lang, Lang] = ("zh-CN", "en")
@@ -129,6 +130,23 @@ TEMPLATES: dict[str, Template] = {
         "{source} stamps its messages with a wrong time (the last: {stamped}); {count} rejected, "
         "its data is not stored. Fix its clock (NTP).",
     ),
+    AlertKind.VENDOR_SLA_WARNING: _t(
+        "{what}即将超时：{device}",
+        "Vendor {what} target at risk: {device}",
+        "{device}故障 {code}（代维 {vendor}）已计营业时间 {elapsed_min:g} 分钟，达到{what}时限 "
+        "{limit_min:g} 分钟的 {warn_pct:g}%，将于 {due} 超时。请代维尽快处理。",
+        "Fault {code} of {device} (vendor {vendor}) has been open {elapsed_min:g} min of opening "
+        "hours, {warn_pct:g} % of its {limit_min:g}-min {what} target; it is missed at {due}. "
+        "Vendor: please act now.",
+    ),
+    AlertKind.VENDOR_SLA_MISSED: _t(
+        "{what}超时：{device}",
+        "Vendor {what} target missed: {device}",
+        "{device}故障 {code}（代维 {vendor}）已超过{what}时限 {limit_min:g} 分钟（营业时间，"
+        "于 {due} 到期）。请值班经理督促代维。",
+        "Fault {code} of {device} (vendor {vendor}) has missed its {limit_min:g}-min {what} "
+        "target (opening hours, due at {due}). Manager: chase the vendor.",
+    ),
 }
 
 TEXTS: dict[str, dict[Lang, str]] = {
@@ -139,6 +157,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
     SensingText.GATEWAY: {"zh-CN": "{hall}网关", "en": "gateway of {site}"},
     SensingText.STREAM_LOST: {"zh-CN": "视频流中断", "en": "stream lost"},
     SensingText.CAMERA_OFFLINE: {"zh-CN": "离线", "en": "offline"},
+    SlaText.RESPOND: {"zh-CN": "响应", "en": "response"},
+    SlaText.REPAIR: {"zh-CN": "修复", "en": "repair"},
     SensingText.NO_DATA: {"zh-CN": "超过 {silence_s:g} 秒无数据", "en": "no data for over {silence_s:g} s"},
 }
 """The texts behind the text keys rules put in ``what`` and ``why``; filled from the alert's parameters."""

@@ -257,3 +257,39 @@ class DownlinkItem(Base):
     body: Mapped[str] = mapped_column(Text, doc="The protocol v1 message, JSON.")
     created_at: Mapped[datetime] = mapped_column(UtcTime)
     expires_at: Mapped[datetime] = mapped_column(UtcTime)
+
+
+class AlertOutbox(Base):
+    """A notification handed to a channel and not known to be delivered: one row per (hall,
+    channel, grouped updates), ``pending`` until the channel took it (``sent``) or every
+    attempt failed (``failed``). Taken back when the server starts (docs/alerts.md, "Restarts")."""
+
+    __tablename__ = "alert_outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    updates: Mapped[str] = mapped_column(Text, doc="JSON list of the alert updates, as queued.")
+    queued_at: Mapped[datetime] = mapped_column(UtcTime)
+    state: Mapped[str] = mapped_column(String(16), index=True, doc="pending, sent or failed.")
+    done_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DeviceLog(Base):
+    """A monthly device log made for one recipient of a hall: its manager (``recipient``
+    ``manager``, every device) or a vendor (``vendor:<id>``, its devices), as CSV and HTML;
+    ``sent_at`` once mailed. One per (site, month, recipient) (docs/server.md, "Reports")."""
+
+    __tablename__ = "device_logs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7), doc="YYYY-MM, in the hall's time zone.")
+    recipient: Mapped[str] = mapped_column(String(80))
+    vendor: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcTime)
+    csv: Mapped[str] = mapped_column(Text, doc="One row per device.")
+    faults_csv: Mapped[str] = mapped_column(Text, doc="One row per fault, against the vendor's targets.")
+    html: Mapped[str] = mapped_column(Text, doc="Both, readable, in zh-CN and en.")
+    sent_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (UniqueConstraint("site", "month", "recipient", name="uq_device_log_recipient"),)

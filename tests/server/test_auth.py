@@ -48,6 +48,7 @@ MATRIX: dict[str, tuple[str, dict[str, str], list[int]]] = {
         {"month": "2026-11"},
         [200, 200, 404, 403, 403, 403, 403, 403],
     ),
+    "device_logs": ("/api/v1/reports/device-logs", {}, [200, 200, 200, 200, 200, 403, 403, 403]),
     "admin": ("/api/v1/admin/tokens", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
     "status": ("/api/v1/admin/status", {}, [200, 403, 403, 403, 403, 403, 403, 403]),
 }

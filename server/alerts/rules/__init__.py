@@ -4,7 +4,8 @@
 * ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
 * ``sensing``: camera blind, gateway silent, a source's clock wrong;
-* ``tickets``: transaction overtime per business type, from the queue tickets.
+* ``tickets``: transaction overtime per business type, from the queue tickets;
+* ``vendor_sla``: a vendor's response or repair target about to be missed, or missed.
 
 A rule never fires an alert itself: the lifecycle (``server.alerts.lifecycle``) applies
 hold times, clear holds and flap suppression, muting (``server.alerts.muting``) holds
@@ -15,6 +16,7 @@ from server.alerts.rules.devices import capacity_signals, device_signals, fault_
 from server.alerts.rules.sensing import Sensing, camera_signal, clock_signals, gateway_signal
 from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
 from server.alerts.rules.tickets import give_way_to_tickets, ticket_signals
+from server.alerts.rules.vendor_sla import FaultProvider, OpenFault, sla_signals
 from server.alerts.rules.zones import (
     ArrivalWindow,
     forecast_signal,
@@ -27,7 +29,9 @@ from server.alerts.rules.zones import (
 __all__ = [
     "RULES",
     "ArrivalWindow",
+    "FaultProvider",
     "ForecastProvider",
+    "OpenFault",
     "RuleSpec",
     "Sensing",
     "Signal",
@@ -42,6 +46,7 @@ __all__ = [
     "hall_crowding",
     "hall_open",
     "offline_signal",
+    "sla_signals",
     "staffing",
     "surge_signal",
     "ticket_signals",

@@ -55,6 +55,8 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec(AlertKind.LOITERING, ("guide",), Severity.INFO),
         RuleSpec(AlertKind.SENSING_BLIND, ("manager",), Severity.WARNING, 0.0, 0.0),
         RuleSpec(AlertKind.DEVICE_CLOCK, ("manager", "vendor"), Severity.WARNING, 0.0, 0.0),
+        RuleSpec(AlertKind.VENDOR_SLA_WARNING, ("vendor", "manager"), Severity.WARNING, 0.0, 0.0),
+        RuleSpec(AlertKind.VENDOR_SLA_MISSED, ("vendor", "manager"), Severity.CRITICAL, 0.0, 0.0),
     )
 }
 

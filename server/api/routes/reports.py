@@ -1,4 +1,6 @@
-"""Device, vendor and monthly hall reports, and the daily ticket outlier report (JSON or CSV)."""
+"""Device, vendor and monthly hall reports, and the daily ticket outlier report (JSON or CSV);
+the monthly device logs kept for download (list and files; :mod:`server.device_logs` makes
+them)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,33 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from lobbywatch.config.vendors import ServiceLevels
 from server.api.deps import CtxDep, DeviceReaderDep, ManagerDep, SessionDep, check_site, site_row
 from server.api.errors import ERROR_RESPONSES
 from server.api.routes.devices import get_visible_device, visible
-from server.reports import DeviceReport, GroupReport, device_report, devices_csv, group_report, month_period
-from server.storage.models import Device
+from server.core.security import Principal
+from server.device_logs import file_name
+from server.reports import (
+    DeviceReport,
+    GroupReport,
+    device_report,
+    devices_csv,
+    faults_csv,
+    group_report,
+    month_period,
+)
+from server.storage.models import Device, DeviceLog
 from server.ticket_report import TicketOutlierReport, outlier_report, outliers_csv
 
 router = APIRouter(tags=["reports"])
 Format = Literal["json", "csv"]
+Rows = Literal["devices", "faults"]
+RowsQuery = Annotated[
+    Rows, Query(description="CSV rows: one per device, or one per fault with its targets met or missed.")
+]
 _CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "The report (JSON, or CSV with format=csv)."}
 }
@@ -32,6 +50,16 @@ def period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     if (end - start).days > 400:
         raise HTTPException(422, "a report covers at most 400 days")
     return start, end
+
+
+def levels(ctx: Any) -> dict[str, ServiceLevels]:
+    """Each hall's vendor targets (the faults of a report are judged against them)."""
+    return {site: cfg.service_levels for site, cfg in ctx.registry.configs.items()}
+
+
+def _group_csv(report: GroupReport, rows: Rows, name: str) -> Response:
+    body = devices_csv(report.devices) if rows == "devices" else faults_csv(report.fault_log)
+    return _csv(body, name if rows == "devices" else f"{name}-faults")
 
 
 def _csv(body: str, name: str) -> Response:
@@ -72,7 +100,9 @@ def device_report_route(
     response_model=GroupReport,
     description=(
         "**Role: admin, manager** (the vendor's devices in the manager's sites) **or vendor** "
-        "(itself only; another vendor answers 404). Per device and in total, over [start, end)."
+        "(itself only; another vendor answers 404). Per device and in total, over [start, end); "
+        "the fault log shows each fault's response and repair time in opening hours against the "
+        "vendor's targets (the hall's service_levels), met or missed."
     ),
     responses={**ERROR_RESPONSES, **_CSV},
 )
@@ -84,6 +114,7 @@ def vendor_report(
     start: Annotated[datetime, Query(description="Period start (ISO 8601 with offset).")],
     end: Annotated[datetime, Query(description="Period end (exclusive).")],
     format: Annotated[Format, Query(description="json or csv.")] = "json",
+    rows: RowsQuery = "devices",
 ) -> GroupReport | Response:
     a, b = period(start, end)
     if principal.role == "vendor" and principal.vendor != vendor:
@@ -103,8 +134,9 @@ def vendor_report(
         ctx.clock.now(),
         title_en=f"Vendor report: {vendor}",
         title_zh=f"代维报告：{vendor}",
+        levels=levels(ctx),
     )
-    return _csv(devices_csv(report.devices), f"vendor-{vendor}") if format == "csv" else report
+    return _group_csv(report, rows, f"vendor-{vendor}") if format == "csv" else report
 
 
 @router.get(
@@ -124,6 +156,7 @@ def monthly_report(
     session: SessionDep,
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM.")],
     format: Annotated[Format, Query(description="json or csv.")] = "json",
+    rows: RowsQuery = "devices",
 ) -> GroupReport | Response:
     check_site(ctx, principal, site)
     if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", month) or not 1970 <= int(month[:4]) <= 9998:
@@ -139,8 +172,9 @@ def monthly_report(
         ctx.clock.now(),
         title_en=f"Monthly device report {month}: {hall.name_en}",
         title_zh=f"{month} 月度设备报告：{hall.name_zh}",
+        levels=levels(ctx),
     )
-    return _csv(devices_csv(report.devices), f"{site}-{month}") if format == "csv" else report
+    return _group_csv(report, rows, f"{site}-{month}") if format == "csv" else report
 
 
 @router.get(
@@ -167,3 +201,88 @@ def ticket_outlier_report(
         raise HTTPException(404, f"no hall file for site {site!r}")
     report = outlier_report(session, cfg, day)
     return _csv(outliers_csv(report), f"{site}-tickets-{day}") if format == "csv" else report
+
+
+LOG_FILES: dict[str, str] = {"csv": "text/csv", "faults.csv": "text/csv", "html": "text/html"}
+
+
+class DeviceLogEntry(BaseModel):
+    """A monthly device log kept for download."""
+
+    id: int
+    site: str
+    month: str
+    recipient: str = Field(description="manager, or vendor:<id>.")
+    vendor: str | None
+    created_at: datetime
+    sent_at: datetime | None = Field(description="When it was mailed; null: not (yet) mailed.")
+    error: str | None = Field(description="Why the last mailing failed.")
+    files: dict[str, str] = Field(description="Download paths: csv, faults.csv, html.")
+
+
+def _visible_log(principal: Principal, row: DeviceLog) -> bool:
+    """A vendor sees its own logs only; a manager its halls' logs (the manager's and vendors')."""
+    return visible(principal, row.site, row.vendor or "")
+
+
+@router.get(
+    "/api/v1/reports/device-logs",
+    response_model=list[DeviceLogEntry],
+    description=(
+        "**Role: admin, manager** (of the site) **or vendor** (its own logs only). The monthly "
+        "device logs made on the first day of each month (one for the hall's manager, one per "
+        "vendor), newest first."
+    ),
+    responses=ERROR_RESPONSES,
+)
+def device_logs(
+    principal: DeviceReaderDep,
+    session: SessionDep,
+    site: Annotated[str | None, Query(max_length=64, description="Only this site.")] = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM.")] = None,
+) -> list[DeviceLogEntry]:
+    q = select(DeviceLog).order_by(DeviceLog.month.desc(), DeviceLog.site, DeviceLog.recipient)
+    if site is not None:
+        q = q.where(DeviceLog.site == site)
+    if month is not None:
+        q = q.where(DeviceLog.month == month)
+    if principal.role == "vendor":
+        q = q.where(DeviceLog.vendor == principal.vendor)
+    return [
+        DeviceLogEntry(
+            id=r.id,
+            site=r.site,
+            month=r.month,
+            recipient=r.recipient,
+            vendor=r.vendor,
+            created_at=r.created_at,
+            sent_at=r.sent_at,
+            error=r.error,
+            files={kind: f"/api/v1/reports/device-logs/{r.id}/{kind}" for kind in LOG_FILES},
+        )
+        for r in session.scalars(q.limit(10_000))
+        if _visible_log(principal, r)
+    ]
+
+
+@router.get(
+    "/api/v1/reports/device-logs/{log_id}/{kind}",
+    description=(
+        "**Role: admin, manager** (of the site) **or vendor** (its own logs; another's answers "
+        "404). One file of a monthly device log: csv (per device), faults.csv (per fault, "
+        "against the vendor's targets) or html (both, readable, zh-CN and en)."
+    ),
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/csv": {}, "text/html": {}}, "description": "The file."},
+    },
+)
+def device_log_file(
+    log_id: int, kind: Literal["csv", "faults.csv", "html"], principal: DeviceReaderDep, session: SessionDep
+) -> Response:
+    row = session.get(DeviceLog, log_id) if -(2**62) < log_id < 2**62 else None
+    if row is None or not _visible_log(principal, row):  # out of scope answers like missing
+        raise HTTPException(404, f"no device log {log_id}")
+    body = {"csv": row.csv, "faults.csv": row.faults_csv, "html": row.html}[kind]
+    disposition = f'attachment; filename="{file_name(row, kind)}"'
+    return Response(body, media_type=LOG_FILES[kind], headers={"Content-Disposition": disposition})

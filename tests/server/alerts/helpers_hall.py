@@ -22,7 +22,7 @@ from lobbywatch.protocol.messages import (
 from lobbywatch.protocol.sequence import Stamper
 from server.alerts.engine import AlertEngine
 from server.alerts.model import AlertUpdate, UpdateEvent
-from server.alerts.rules import ForecastProvider
+from server.alerts.rules import FaultProvider, ForecastProvider
 from server.alerts.store import AlertStore, MemoryAlertStore
 
 ZONE_KINDS = {
@@ -153,6 +153,7 @@ class Hall:
         store: AlertStore | None = None,
         forecast: ForecastProvider | None = None,
         data_clock: FixedClock | None = None,
+        faults: FaultProvider | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -160,7 +161,7 @@ class Hall:
         self.notifier = RecordingNotifier()
         self.store = store if store is not None else MemoryAlertStore()
         self.engine = AlertEngine(
-            [cfg], clock=clock, store=self.store, notifier=self.notifier, forecast=forecast
+            [cfg], clock=clock, store=self.store, notifier=self.notifier, forecast=forecast, faults=faults
         )
         self.updates: list[AlertUpdate] = []
         self.engine.add_listener(self.updates.append)

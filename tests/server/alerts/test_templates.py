@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from lobbywatch.clock import FixedClock
 from server.alerts.model import UpdateEvent
-from server.alerts.rules import RULES
+from server.alerts.rules import RULES, OpenFault
 from server.alerts.templates import LANGS, TEMPLATES, render
 
 from .helpers_hall import Hall, hall
@@ -20,9 +20,26 @@ class _Peak:
         return [(self.start, 500.0)]
 
 
+class _Faults:
+    def __init__(self, faults: list[OpenFault]) -> None:
+        self.faults = faults
+
+    def open_faults(self, site: str) -> list[OpenFault]:
+        return self.faults
+
+
 def test_every_kind_renders_in_both_languages(site_id: str, clock: FixedClock) -> None:
     assert set(RULES) == set(TEMPLATES)
-    h = Hall(hall(site_id), clock, forecast=_Peak(clock.now() + timedelta(minutes=10)))
+    # a fault of v-one open since opening (09:00): 30 min is 75 % of its response target (a
+    # warning) and past its repair target (missed)
+    levels = {"vendors": [{"vendor": "v-one", "respond_min": 40, "repair_min": 20}]}
+    fault = OpenFault(1, "k2", "v-one", "CARD_JAM", clock.now() - timedelta(minutes=30))
+    h = Hall(
+        hall(site_id, service_levels=levels),
+        clock,
+        forecast=_Peak(clock.now() + timedelta(minutes=10)),
+        faults=_Faults([fault]),
+    )
     h.engine.gateway_seen(site_id)
     h.counter("c1", "away")
     h.zone("entrance", occupancy=9, loitering=1, entered_total=0)
@@ -59,9 +76,10 @@ def test_every_text_key_renders_in_both_languages(site_id: str, clock: FixedCloc
     from server.alerts.model import Alert, AlertKind, MuteReason
     from server.alerts.muting import MuteText
     from server.alerts.rules.sensing import SensingText
+    from server.alerts.rules.vendor_sla import SlaText
     from server.alerts.templates import MUTE_TEXTS, TEXTS, mute_text
 
-    assert set(TEXTS) == {*OfflineReason, *SensingText}
+    assert set(TEXTS) == {*OfflineReason, *SensingText, *SlaText}
     assert set(MUTE_TEXTS) == set(MuteText)
     h = Hall(hall(site_id), clock)
     h.device_status("k1", state="online")
