@@ -45,15 +45,17 @@ class NcnnBackend:
     name = "ncnn"
 
     def __init__(self, folder: Path, *, threads: int | None = None) -> None:
+        # Threads sleep between layers instead of spinning (as the ONNX Runtime backend's do): a
+        # camera node shares its cores with the gateway and broker. The wheel's GNU OpenMP reads
+        # this once, when ncnn loads (opt.openmp_blocktime is for other OpenMPs); spinning cost
+        # 8x the CPU time on the loaded 2-core box here (docs/benchmarks.md).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import ncnn
 
         self.fixed = export_input_shape(folder)
         self.net: Any = ncnn.Net()
         self.net.opt.use_vulkan_compute = False
         self.net.opt.num_threads = threads or os.cpu_count() or 1
-        # Threads sleep between layers instead of spinning (as the ONNX Runtime backend's do):
-        # a camera node shares its cores with the gateway and broker.
-        self.net.opt.openmp_blocktime = 0
         if self.net.load_param(str(folder / PARAM)) or self.net.load_model(str(folder / WEIGHTS)):
             raise ValueError(f"{folder}: NCNN could not load {PARAM} and {WEIGHTS}")
         self.input_name: str = self.net.input_names()[0]
