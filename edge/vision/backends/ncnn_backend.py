@@ -50,7 +50,7 @@ class NcnnBackend:
         # this once, when ncnn loads (opt.openmp_blocktime is for other OpenMPs); spinning cost
         # 8x the CPU time on the loaded 2-core box here (docs/benchmarks.md).
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        import ncnn
+        import ncnn  # type: ignore[import-untyped]
 
         self.fixed = export_input_shape(folder)
         self.net: Any = ncnn.Net()
@@ -65,7 +65,7 @@ class NcnnBackend:
     def predict(
         self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
     ) -> list[Detections]:
-        import ncnn
+        import ncnn  # type: ignore[import-untyped]
 
         if self.fixed != (imgsz, imgsz) and not self._warned:
             log.warning("NCNN model input is fixed at %s; imgsz %d is not used", self.fixed, imgsz)
