@@ -30,6 +30,13 @@ Prints one JSON object last.
 
 from __future__ import annotations
 
+import os
+
+# Every runtime's threads sleep between parallel regions instead of spinning (ONNX Runtime's
+# session sets this for itself). Set before torch loads: torch's GNU OpenMP is the one NCNN then
+# runs on too, and it reads this once (spinning, NCNN took 8x the CPU time here).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import shutil

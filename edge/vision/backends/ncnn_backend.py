@@ -48,7 +48,8 @@ class NcnnBackend:
         # Threads sleep between layers instead of spinning (as the ONNX Runtime backend's do): a
         # camera node shares its cores with the gateway and broker. The wheel's GNU OpenMP reads
         # this once, when ncnn loads (opt.openmp_blocktime is for other OpenMPs); spinning cost
-        # 8x the CPU time on the loaded 2-core box here (docs/benchmarks.md).
+        # 8x the CPU time on the loaded 2-core box here (docs/benchmarks.md). In a process that
+        # loaded torch first, NCNN runs on torch's OpenMP, which has read it already.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import ncnn  # type: ignore[import-untyped]
 
