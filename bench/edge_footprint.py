@@ -6,12 +6,14 @@ In a temporary folder (or ``--keep DIR``) it creates a fresh virtual environment
 ``python -m venv`` and installs this checkout's ``edge`` profile into it
 (``pip install '<repo>[edge]'``, with this machine's pip configuration: PyPI or its mirror),
 timing the install. It then reports the environment's size on disk (largest packages too),
-checks that ``import torch`` and ``import ultralytics`` fail inside it, and runs the vision
-daemon from it (``lobbywatch edge vision``) on a short video made from ultralytics' bus.jpg
-(810x1080) with the ONNX export of the bundled detector (``models/person-yolov8s.onnx``, or
-exported into the temporary folder when absent), publishing to a real Mosquitto, and samples
-its resident memory until the video ends. Prints one JSON object last. The ONNX export and the video need the
-development environment (torch, ultralytics); the edge environment never does.
+checks that ``import torch`` and ``import ultralytics`` fail inside it (and ``import ncnn``
+works), and runs the vision daemon from it (``lobbywatch edge vision``) on a short video made
+from ultralytics' bus.jpg (810x1080), once on each torch-free backend: the ONNX export of the
+bundled detector (``models/person-yolov8s.onnx``) and its NCNN export
+(``models/person-yolov8s_ncnn_model``), each exported into the temporary folder when absent,
+publishing to a real Mosquitto, and samples its resident memory until the video ends. Prints
+one JSON object last. The exports and the video need the development environment (torch,
+ultralytics); the edge environment never does.
 
 The helpers (install, video, hall) are shared with tests/edge/vision/test_edge_install.py.
 """
@@ -32,7 +34,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ONNX_MODEL = ROOT / "models" / "person-yolov8s.onnx"
+MODELS = ROOT / "models"
+# What scripts/setup.sh exports the bundled detector to, by format, and the backend that runs it.
+EXPORTS = {"onnx": ("person-yolov8s.onnx", "onnxruntime"), "ncnn": ("person-yolov8s_ncnn_model", "ncnn")}
 CAMERA = "cam-bus"
 
 
@@ -168,17 +172,19 @@ def run_daemon(venv: Path, config: Path, broker_url: str, timeout_s: float = 600
     }
 
 
-def onnx_model(folder: Path) -> Path:
-    """``models/person-yolov8s.onnx`` (scripts/setup.sh), else an export made in ``folder``."""
-    if ONNX_MODEL.exists():
-        return ONNX_MODEL
+def exported_model(fmt: str, folder: Path) -> Path:
+    """The bundled detector's ``fmt`` export from scripts/setup.sh, else one made in ``folder``."""
+    beside = MODELS / EXPORTS[fmt][0]
+    if beside.exists():
+        return beside
     sys.path.insert(0, str(ROOT))
     from edge.vision.detector import DEFAULT_MODEL
     from edge.vision.export import export_model
 
     weights = folder / DEFAULT_MODEL.name
-    shutil.copy(DEFAULT_MODEL, weights)
-    return export_model(weights, "onnx", 640)
+    if not weights.exists():
+        shutil.copy(DEFAULT_MODEL, weights)
+    return export_model(weights, fmt, 640)
 
 
 def main() -> None:
@@ -190,30 +196,37 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        model = onnx_model(tmp)
+        models = {fmt: exported_model(fmt, tmp) for fmt in EXPORTS}
         venv = a.keep or tmp / "edge-venv"
         install_s = install_edge_venv(venv)
         size = tree_bytes(venv)
         print(f"edge install: {install_s:.0f} s, {size / 1e6:.0f} MB on disk", file=sys.stderr)
         video = tmp / "bus.avi"
         write_video(video, a.frames)
-        config = write_hall(tmp / "hall.yaml", hall_config("footprint", video, model))
+        runs: dict[str, dict[str, Any]] = {}
         with Mosquitto(tmp / "mosquitto") as broker:
-            run = run_daemon(venv, config, broker.url)
-        result = {
+            for fmt, model in models.items():
+                config = write_hall(tmp / f"hall-{fmt}.yaml", hall_config("footprint", video, model))
+                runs[fmt] = run_daemon(venv, config, broker.url)
+        result: dict[str, Any] = {
             "install_seconds": round(install_s, 1),
             "venv_mb": round(size / 1e6, 1),
             "largest_mb": largest_packages(venv),
             "torch_import_fails": imports_fail(venv, "torch"),
             "ultralytics_import_fails": imports_fail(venv, "ultralytics"),
+            "ncnn_imports": not imports_fail(venv, "ncnn"),
             "video_frames": a.frames,
-            "daemon_returncode": run["returncode"],
-            "daemon_seconds": run["seconds"],
-            "daemon_peak_rss_mb": run["peak_rss_mb"],
-            "backend_logged": "onnxruntime backend" in run["log"],
         }
-        if run["returncode"] != 0:
-            print(run["log"][-3000:], file=sys.stderr)
+        for fmt, run in runs.items():
+            backend = EXPORTS[fmt][1]
+            result[f"daemon_{fmt}"] = {
+                "returncode": run["returncode"],
+                "seconds": run["seconds"],
+                "peak_rss_mb": run["peak_rss_mb"],
+                "backend_logged": f"detector: {backend} backend" in run["log"],
+            }
+            if run["returncode"] != 0:
+                print(run["log"][-3000:], file=sys.stderr)
     print(json.dumps(result))
 
 

@@ -1,16 +1,19 @@
 """Vision throughput: raw ultralytics predict loop against the full pipeline; the backends.
 
     nice .venv/bin/python bench/vision_fps.py [--frames DIR] [--n 30] [--imgsz 640]
-        [--mall DIR] [--limit 20] [--int8 CALIBRATION_DIR] [--no-backends]
+        [--mall DIR] [--limit 20] [--int8 CALIBRATION_DIR] [--no-pipeline | --no-backends]
 
 In one run, on the same frames:
 
 * raw: ``YOLO(model).predict(frame)`` in a loop (what the model alone costs);
 * pipeline: detect (same model and settings) + ByteTrack + zones/dwell + publish to a real
-  Mosquitto (started here via ``lobbywatch.services.Mosquitto``), with per-stage ms;
+  Mosquitto (started here via ``lobbywatch.services.Mosquitto``), with per-stage ms
+  (``--no-pipeline`` skips raw and pipeline);
 * backends: the detector on the ``.pt`` through ultralytics against the same model's ONNX
-  export on ONNX Runtime (:mod:`edge.vision.backends`), whole frame at ``--imgsz``: fps and
-  CPU seconds per frame (all threads; steadier than fps on a shared machine);
+  export on ONNX Runtime and its NCNN export on NCNN (:mod:`edge.vision.backends`), whole
+  frame at ``--imgsz``: fps and CPU seconds per frame (all threads; steadier than fps on a
+  shared machine). The NCNN export has a fixed square input (640x640 from scripts/setup.sh),
+  so on a 4:3 frame it reads a third more pixels than the others (640x480);
 * counting: ``eval counts`` (:func:`edge.vision.evaluate.evaluate_counts`, its default
   settings: 3x3 tiles, whole frame, mirror image; 20 passes per image) with each backend on
   the first ``--limit`` frames of the Mall sample (``--mall``: frames/, counts.csv, roi.json):
@@ -18,13 +21,21 @@ In one run, on the same frames:
 * with ``--int8 DIR``, the same for an INT8 copy of the ONNX export calibrated on the frames
   in DIR (:func:`edge.vision.export.quantize_onnx`; give it frames that are not counted).
 
-The backends are interleaved frame by frame (a, b, a, b, ...) so that load from other processes
-on a shared machine hits both alike. The ONNX model is ``models/person-yolov8s.onnx``
+The backends are interleaved frame by frame, the order rotating each frame (a b c, b c a, ...),
+so that load from other processes on a shared machine hits all alike. The ONNX model is
+``models/person-yolov8s.onnx`` and the NCNN one ``models/person-yolov8s_ncnn_model``
 (scripts/setup.sh) for the bundled detector, else exported into a temporary folder.
 Prints one JSON object last.
 """
 
 from __future__ import annotations
+
+import os
+
+# Every runtime's threads sleep between parallel regions instead of spinning (ONNX Runtime's
+# session sets this for itself). Set before torch loads: torch's GNU OpenMP is the one NCNN then
+# runs on too, and it reads this once (spinning, NCNN took 8x the CPU time here).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json
@@ -107,10 +118,29 @@ def main() -> None:
     ap.add_argument("--mall", type=Path, default=MALL, help="Mall sample: frames/, counts.csv, roi.json")
     ap.add_argument("--limit", type=int, default=20, help="Mall frames counted per backend")
     ap.add_argument("--int8", type=Path, default=None, help="calibration frames: also compare INT8 ONNX")
-    ap.add_argument("--no-backends", action="store_true", help="skip the backend comparison")
+    skip = ap.add_mutually_exclusive_group()
+    skip.add_argument("--no-backends", action="store_true", help="skip the backend comparison")
+    skip.add_argument("--no-pipeline", action="store_true", help="only the backend comparison")
     a = ap.parse_args()
 
     prepare_ultralytics_env()
+    model_path = resolve_model_path(a.model)
+    frames = _frames(a.frames, a.n)
+    result: dict[str, Any] = {
+        "frames": len(frames),
+        "frame_size": list(frames[0].shape[1::-1]),
+        "imgsz": a.imgsz,
+    }
+    if not a.no_pipeline:
+        result.update(_pipeline(model_path, frames, a))
+    if not a.no_backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            result.update(_backends(model_path, frames, a, Path(tmp)))
+    print(json.dumps(result))
+
+
+def _pipeline(model_path: Path, frames: list[Any], a: argparse.Namespace) -> dict[str, Any]:
+    """The raw ultralytics predict loop against the daemon's whole pipeline, interleaved."""
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     from edge.vision.daemon import VisionDaemon
@@ -119,8 +149,6 @@ def main() -> None:
     from lobbywatch.config.site import BrokerConfig
     from lobbywatch.services import Mosquitto
 
-    model_path = resolve_model_path(a.model)
-    frames = _frames(a.frames, a.n)
     h, w = frames[0].shape[:2]
     raw_model = YOLO(str(model_path), task="detect")
     kw = {"imgsz": a.imgsz, "conf": a.conf, "iou": 0.5, "agnostic_nms": True, "verbose": False}
@@ -159,9 +187,6 @@ def main() -> None:
     raw_fps = len(raw_s) / sum(raw_s)
     pipe_fps = len(pipe_s) / sum(pipe_s)
     result: dict[str, Any] = {
-        "frames": len(frames),
-        "frame_size": [w, h],
-        "imgsz": a.imgsz,
         "raw_fps": round(raw_fps, 3),
         "pipeline_fps": round(pipe_fps, 3),
         "ratio": round(pipe_fps / raw_fps, 3),
@@ -174,45 +199,51 @@ def main() -> None:
     print(f"raw predict     : {raw_fps:.2f} fps", file=sys.stderr)
     print(f"full pipeline   : {pipe_fps:.2f} fps (ratio {pipe_fps / raw_fps:.3f})", file=sys.stderr)
     print(f"per stage (ms)  : {stages}", file=sys.stderr)
-
-    if not a.no_backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            result.update(_backends(model_path, frames, a, Path(tmp)))
-    print(json.dumps(result))
+    return result
 
 
-def _onnx_for(model_path: Path, folder: Path) -> Path:
-    """The ONNX export of ``model_path``: next to it when there, else exported into ``folder``."""
-    beside = model_path.with_suffix(".onnx")
+def _export_for(model_path: Path, fmt: str, folder: Path) -> Path:
+    """The ``fmt`` (onnx, ncnn) export of ``model_path``: next to it as scripts/setup.sh writes
+    it when there, else exported (at 640) into ``folder``."""
+    beside = (
+        model_path.with_suffix(".onnx")
+        if fmt == "onnx"
+        else model_path.with_name(f"{model_path.stem}_ncnn_model")
+    )
     if beside.exists():
         return beside
     from edge.vision.export import export_model
 
     weights = folder / model_path.name
-    shutil.copy(model_path, weights)
-    return export_model(weights, "onnx", 640)
+    if not weights.exists():
+        shutil.copy(model_path, weights)
+    return export_model(weights, fmt, 640)
 
 
 def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """The .pt on ultralytics against its ONNX export (and INT8 copy) on ONNX Runtime: fps, MAE."""
+    """The .pt on ultralytics against its ONNX export (and INT8 copy) on ONNX Runtime and its
+    NCNN export on NCNN: fps, CPU time, counting MAE and time."""
     from edge.vision.evaluate import evaluate_counts, read_roi, read_truth
     from lobbywatch.config.site import TilingConfig
 
-    paths = {"pt": model_path, "onnx": _onnx_for(model_path, tmp)}
+    paths = {k: _export_for(model_path, k, tmp) for k in ("onnx", "ncnn")}
+    paths = {"pt": model_path, **paths}
     if a.int8 is not None:
         from edge.vision.export import quantize_onnx
 
         fp32 = tmp / "fp32.onnx"
         shutil.copy(paths["onnx"], fp32)
         paths["int8"] = quantize_onnx(fp32, sorted(a.int8.glob("*.jpg")), 640)
-    out: dict[str, Any] = {"onnx_model": str(paths["onnx"])}
+    out: dict[str, Any] = {"onnx_model": str(paths["onnx"]), "ncnn_model": str(paths["ncnn"])}
     plain = {k: PersonDetector(p, imgsz=a.imgsz, conf=a.conf, iou=0.5) for k, p in paths.items()}
     wall: dict[str, list[float]] = {k: [] for k in plain}
     cpu: dict[str, list[float]] = {k: [] for k in plain}
     for det in plain.values():
         det.detect(frames[0])  # warm-up
-    for f in frames:
-        for k, det in plain.items():
+    keys = list(plain)
+    for i, f in enumerate(frames):
+        for k in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            det = plain[k]
             c0, t0 = time.process_time(), time.perf_counter()
             det.detect(f)
             wall[k].append(time.perf_counter() - t0)
@@ -235,8 +266,9 @@ def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: P
     roi = read_roi(a.mall / "roi.json")
     errors: dict[str, list[float]] = {k: [] for k in counting}
     seconds: dict[str, float] = dict.fromkeys(counting, 0.0)
-    for row in read_truth(a.mall / "counts.csv")[: a.limit]:
-        for k, det in counting.items():
+    for i, row in enumerate(read_truth(a.mall / "counts.csv")[: a.limit]):
+        for k in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            det = counting[k]
             one = evaluate_counts(a.mall / "frames", [row], det.detect_orientations, roi=roi, progress=None)
             errors[k].append(one.bias)  # predicted - true, for this one image
             seconds[k] += one.seconds_per_image

@@ -67,4 +67,13 @@ if [ ! -s "$ONNX" ] || [ "$ONNX" -ot "$MODEL" ]; then
   log "exporting the detector to ONNX: $ONNX"
   YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format onnx >/dev/null
 fi
+# Its NCNN export (a folder with a fixed 640x640 input), the other torch-free runtime (fastest
+# on a Pi's ARM cores). ultralytics converts with PNNX: the pnnx wheel from PyPI, at the version
+# its exporter pins (the wheel bundles the converter binary; the export itself runs offline).
+NCNN=${MODEL%.pt}_ncnn_model
+if [ ! -s "$NCNN/model.ncnn.bin" ] || [ "$NCNN/model.ncnn.bin" -ot "$MODEL" ]; then
+  .venv/bin/python -c "import pnnx" 2>/dev/null || $VPIP install -q "pnnx==20260526"
+  log "exporting the detector to NCNN: $NCNN"
+  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format ncnn --imgsz 640 >/dev/null
+fi
 log "ready: $(.venv/bin/lobbywatch version)"

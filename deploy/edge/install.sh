@@ -9,11 +9,12 @@
 #   1. detects the platform (pi / jetson / generic) and installs system packages;
 #   2. creates the system user "lobbywatch" (home /var/lib/lobbywatch, groups video[, render]);
 #   3. creates the venv /opt/lobbywatch/.venv and installs LobbyWatch: on a camera node of a Pi
-#      or a generic machine the edge extra (ONNX Runtime, OpenCV; no torch), on Jetson or with
-#      --format ncnn/openvino/engine the vision extra (torch, ultralytics);
-#   4. edge: ships the ONNX detector exported on the set-up machine (models/person-yolov8s.onnx,
-#      written by scripts/setup.sh) to /opt/lobbywatch/models. vision: fetches the bundled
-#      person detector (scripts/fetch-model.sh) and
+#      or a generic machine the edge extra (ONNX Runtime, NCNN, OpenCV; no torch), on Jetson or
+#      with --format openvino/engine (or a .pt --model) the vision extra (torch, ultralytics);
+#   4. edge: ships the detector exported on the set-up machine by scripts/setup.sh, its ONNX
+#      file and its NCNN folder (models/person-yolov8s.onnx, models/person-yolov8s_ncnn_model),
+#      to /opt/lobbywatch/models; --format picks the one the cameras run. vision: fetches the
+#      bundled person detector (scripts/fetch-model.sh) and
 #   5. exports it for the hardware (a TensorRT engine on Jetson) with `lobbywatch edge export-model`;
 #      (steps 3-5 only on nodes with a camera: a gateway/broker/device-only node gets neither)
 #   6. installs the systemd units (deploy/systemd/) and, when absent, /etc/lobbywatch/hall.yaml;
@@ -33,8 +34,10 @@ SYSROOT=${LOBBYWATCH_SYSROOT:-}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1}
 TORCHVISION_SPEC=${TORCHVISION_SPEC:-torchvision==0.29.1}
 MODEL_NAME=person-yolov8s.pt
-# The ONNX export scripts/setup.sh writes on the set-up machine; camera nodes run it without torch.
+# The exports scripts/setup.sh writes on the set-up machine; camera nodes run them without torch.
 ONNX_MODEL=$SRC/models/person-yolov8s.onnx
+NCNN_MODEL=$SRC/models/person-yolov8s_ncnn_model
+NCNN_FILES=(model.ncnn.param model.ncnn.bin metadata.yaml)
 
 platform=auto
 format=auto
@@ -87,13 +90,15 @@ Usage: sudo deploy/edge/install.sh [options]
   --server             install lobbywatch-server.service as well (bare-metal central server)
   --platform P         auto | pi | jetson | generic            (default: auto)
   --format F           auto | onnx | ncnn | openvino | engine | none
-                       (auto: onnx on pi and generic, engine on jetson). onnx installs the
-                       edge extra (no torch) and ships models/person-yolov8s.onnx from this
-                       checkout (run scripts/setup.sh first); the others install torch and
-                       export on this node
+                       (auto: onnx on pi and generic, engine on jetson). onnx and ncnn
+                       install the edge extra (no torch) and ship models/person-yolov8s.onnx
+                       and models/person-yolov8s_ncnn_model (fixed 640x640 input) from this
+                       checkout (run scripts/setup.sh first), the cameras running the one
+                       named; the others install torch and export on this node
   --imgsz N            detector input size the model is exported for (default: 960)
-  --model FILE         use this model: an .onnx is shipped as it is; a .pt is exported
-                       (torch) instead of fetching the bundled detector
+  --model FILE         use this model: an .onnx file (or, with --format ncnn, an NCNN
+                       folder) is shipped as it is; a .pt is exported (torch) instead of
+                       fetching the bundled detector
   --wheelhouse DIR     install Python packages offline from DIR (pip --no-index --find-links)
   --python PY          Python 3.11+ to build the venv with (default: python3)
   --torch-index-url U  pip index for torch/torchvision. Pi default: PyTorch's CPU index.
@@ -133,7 +138,7 @@ if ! [[ $imgsz =~ ^[0-9]+$ ]] || ((imgsz < 160 || imgsz > 4096 || imgsz % 32 != 
   die "--imgsz must be a multiple of 32 between 160 and 4096, not '$imgsz'"
 fi
 [ -z "$config" ] || [ -f "$config" ] || die "--config: no such file: $config"
-[ -z "$model" ] || [ -f "$model" ] || die "--model: no such file: $model"
+[ -z "$model" ] || [ -e "$model" ] || die "--model: no such file: $model"
 [ -z "$wheelhouse" ] || [ -d "$wheelhouse" ] || die "--wheelhouse: no such directory: $wheelhouse"
 [ -f "$SRC/pyproject.toml" ] || die "run this script from a LobbyWatch checkout ($SRC has no pyproject.toml)"
 if ((!dry_run)) && [ "$(id -u)" -ne 0 ]; then
@@ -175,9 +180,11 @@ if ((${#cameras[@]} == 0)) && ((gateway || broker || server || ${#devices[@]}));
   vision=0
   format=none
 fi
-# The edge profile: an ONNX model run by ONNX Runtime, no torch on the node.
+# The edge profile: an ONNX model run by ONNX Runtime or an NCNN folder run by NCNN, exported on
+# the set-up machine; no torch on the node.
 edge=0
-if ((vision)) && [ "$format" = onnx ] && { [ -z "$model" ] || [[ $model == *.onnx ]]; }; then
+if ((vision)) && { { [ "$format" = onnx ] && { [ -z "$model" ] || [[ $model == *.onnx ]]; }; } \
+  || { [ "$format" = ncnn ] && { [ -z "$model" ] || [ -d "$model" ]; }; }; }; then
   edge=1
 fi
 # torch for the Pi from PyTorch's CPU index: PyPI's aarch64 wheels carry CUDA libraries a Pi
@@ -185,8 +192,14 @@ fi
 if [ -z "$torch_index" ] && [ "$platform" = pi ] && ((!edge)); then
   torch_index=https://download.pytorch.org/whl/cpu
 fi
+# An NCNN export has a fixed input size (its metadata.yaml): the cameras' imgsz is the export's.
+ncnn_meta=${model:-$NCNN_MODEL}/metadata.yaml
+if ((edge)) && [ "$format" = ncnn ] && [ -f "$ncnn_meta" ]; then
+  imgsz=$(awk '/^imgsz:/ { getline; print $2; exit }' "$ncnn_meta")
+fi
 if ((edge)); then
-  log "platform: $platform ($arch), model format: onnx (ONNX Runtime, no torch), input size: $imgsz"
+  [ "$format" = onnx ] && runtime="ONNX Runtime" || runtime="NCNN"
+  log "platform: $platform ($arch), model format: $format ($runtime, no torch), input size: $imgsz"
 elif ((vision)); then
   log "platform: $platform ($arch), model format: $format, input size: $imgsz"
 else
@@ -268,7 +281,7 @@ else
 fi
 
 if ((edge)); then
-  log "installing LobbyWatch from $SRC (edge extra: ONNX Runtime, no torch)"
+  log "installing LobbyWatch from $SRC (edge extra: ONNX Runtime and NCNN, no torch)"
   run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[edge]"
 elif ((vision)); then
   log "installing LobbyWatch from $SRC (vision extra)"
@@ -289,18 +302,36 @@ MODEL=$PREFIX/models/$MODEL_NAME
 if ((!vision)); then
   :
 elif ((edge)); then
-  shipped=${model:-$ONNX_MODEL}
-  if [ ! -f "$shipped" ]; then
-    hint="run scripts/setup.sh on the set-up machine (it exports $ONNX_MODEL), pass --model FILE.onnx, or --format ncnn/openvino to export on this node (installs torch)"
+  # The cameras' model first; the bundled detector's other export goes along when present, so
+  # that switching runtime is a change of LOBBYWATCH_MODEL (docs/deploy.md).
+  if [ -n "$model" ]; then
+    shipped=("$model")
+  elif [ "$format" = ncnn ]; then
+    shipped=("$NCNN_MODEL" "$ONNX_MODEL")
+  else
+    shipped=("$ONNX_MODEL" "$NCNN_MODEL")
+  fi
+  if [ ! -e "${shipped[0]}" ]; then
+    hint="run scripts/setup.sh on the set-up machine (it exports $ONNX_MODEL and $NCNN_MODEL), pass --model, or --format openvino to export on this node (installs torch)"
     if ((dry_run)); then
-      warn "$shipped is missing; a real run would stop here: $hint"
+      warn "${shipped[0]} is missing; a real run would stop here: $hint"
     else
-      die "$shipped is missing: $hint"
+      die "${shipped[0]} is missing: $hint"
     fi
   fi
-  MODEL=$PREFIX/models/$(basename "$shipped")
-  log "shipping the ONNX detector $shipped to $MODEL"
-  run install -m 0644 "$shipped" "$MODEL"
+  MODEL=$PREFIX/models/$(basename "${shipped[0]}")
+  for src in "${shipped[@]}"; do
+    [ -e "$src" ] || [ "$src" = "${shipped[0]}" ] || continue
+    dst=$PREFIX/models/$(basename "$src")
+    if [[ $src == *.onnx ]]; then
+      log "shipping the ONNX detector $src to $dst"
+      run install -m 0644 "$src" "$dst"
+    else
+      log "shipping the NCNN detector $src to $dst"
+      run install -d -m 0755 "$dst"
+      run install -m 0644 "${NCNN_FILES[@]/#/$src/}" "$dst/"
+    fi
+  done
   format=none
 elif [ -n "$model" ]; then
   MODEL=$PREFIX/models/$(basename "$model")

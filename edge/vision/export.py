@@ -1,9 +1,11 @@
 """Export the detector to another runtime's format (ultralytics' exporter; needs torch).
 
-Used by ``lobbywatch edge export-model``, ``scripts/setup.sh`` (the ONNX model that camera
-nodes run without torch) and the benchmarks. ONNX is exported with dynamic axes, so one file
-takes any input size and a batch of tiles at once, and without onnxslim (ONNX Runtime
-optimises the graph itself when it loads it), so the export needs no network.
+Used by ``lobbywatch edge export-model``, ``scripts/setup.sh`` (the ONNX file and NCNN folder
+that camera nodes run without torch) and the benchmarks. ONNX is exported with dynamic axes, so
+one file takes any input size and a batch of tiles at once, and without onnxslim (ONNX Runtime
+optimises the graph itself when it loads it), so the export needs no network. NCNN is
+converted by PNNX (the ``pnnx`` wheel, which scripts/setup.sh installs) with a fixed input
+shape. INT8 (:func:`quantize_onnx`) is a benchmark option, not shipped (docs/benchmarks.md).
 Imports nothing heavy at module level (the command line reads :data:`EXPORT_FORMATS`).
 """
 

@@ -99,7 +99,7 @@ def _export_command(plan: list[list[str]]) -> list[str]:
 @pytest.mark.parametrize(
     ("kind", "args", "fmt", "artefact"),
     [
-        ("pi", ("--format", "ncnn"), "ncnn", "/opt/lobbywatch/models/person-yolov8s_ncnn_model"),
+        ("pi", ("--format", "openvino"), "openvino", "/opt/lobbywatch/models/person-yolov8s_openvino_model"),
         ("jetson", (), "engine", "/opt/lobbywatch/models/person-yolov8s.engine"),
         (
             "generic",
@@ -203,6 +203,22 @@ def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str,
 
 
 @pytest.mark.real
+def test_installer_ships_the_ncnn_export_without_torch(tmp_path: Path) -> None:
+    """--format ncnn: the edge extra, the NCNN folder (and the ONNX file) from scripts/setup.sh."""
+    result = _install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "ncnn")
+    plan = _plan(result)
+    assert not any("torch" in " ".join(cmd) or "export-model" in cmd for cmd in plan)
+    ncnn = "/opt/lobbywatch/models/person-yolov8s_ncnn_model"
+    src = REPO / "models" / "person-yolov8s_ncnn_model"
+    files = [str(src / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
+    assert ["install", "-m", "0644", *files, f"{ncnn}/"] in plan
+    onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
+    assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert "model format: ncnn (NCNN, no torch), input size: 640" in result.stderr
+    assert f"detector model: {ncnn}" in result.stderr
+
+
+@pytest.mark.real
 def test_installer_ships_a_given_onnx_model(tmp_path: Path) -> None:
     model = tmp_path / "yolo11n.onnx"
     model.write_bytes(b"onnx")
@@ -213,7 +229,7 @@ def test_installer_ships_a_given_onnx_model(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_installer_takes_cpu_torch_on_the_pi(tmp_path: Path) -> None:
-    cmd = _torch_install(_plan(_install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "ncnn")))
+    cmd = _torch_install(_plan(_install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "openvino")))
     assert cmd[cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
     assert "torch==2.14.1" in cmd
 

@@ -1,9 +1,10 @@
 """Detector backends: what runs the model. Each maps a batch of BGR images to boxes.
 
-The backend follows from the model file: ``.onnx`` runs on ONNX Runtime (no torch: the
-``edge`` install), everything else (``.pt``, a TensorRT ``.engine``, an OpenVINO or NCNN
-folder) through ultralytics (torch: the ``vision`` install). Tiling, merging and tracking
-sit above the backend and are the same for all (:mod:`edge.vision.detector`). See docs/vision.md.
+The backend follows from the model path: an ``.onnx`` file runs on ONNX Runtime and an NCNN
+export folder (``model.ncnn.param``/``.bin``) on NCNN, both without torch (the ``edge``
+install); everything else (``.pt``, a TensorRT ``.engine``, an OpenVINO folder) through
+ultralytics (torch: the ``vision`` install). Tiling, merging and tracking sit above the
+backend and are the same for all (:mod:`edge.vision.detector`). See docs/vision.md.
 """
 
 from __future__ import annotations
@@ -29,28 +30,37 @@ class BackendMissingError(ImportError):
 
 
 def backend_name(path: Path) -> str:
-    """``onnxruntime`` for an ``.onnx`` file, else ``ultralytics``."""
-    return "onnxruntime" if path.suffix.lower() == ".onnx" else "ultralytics"
+    """``onnxruntime`` for an ``.onnx`` file, ``ncnn`` for an NCNN export folder, else ``ultralytics``."""
+    from edge.vision.backends.ncnn_backend import is_ncnn_folder
+
+    if path.suffix.lower() == ".onnx":
+        return "onnxruntime"
+    return "ncnn" if is_ncnn_folder(path) else "ultralytics"
 
 
 def load_backend(path: Path, *, device: str = "cpu") -> DetectorBackend:
-    """The backend for the model file ``path`` (see :func:`backend_name`), with the model loaded."""
-    if backend_name(path) == "onnxruntime":
-        try:
-            from edge.vision.backends.onnx_runtime import OnnxRuntimeBackend
-        except ImportError as exc:
-            raise BackendMissingError(
-                f"{path}: ONNX models need onnxruntime ({exc.name} is missing): "
-                "pip install 'lobbywatch[edge]'"
-            ) from None
-        return OnnxRuntimeBackend(path)
+    """The backend for the model at ``path`` (see :func:`backend_name`), with the model loaded."""
+    name = backend_name(path)
     try:
+        if name == "onnxruntime":
+            from edge.vision.backends.onnx_runtime import OnnxRuntimeBackend
+
+            return OnnxRuntimeBackend(path)
+        if name == "ncnn":
+            from edge.vision.backends.ncnn_backend import NcnnBackend
+
+            return NcnnBackend(path)
         from edge.vision.backends.ultralytics_yolo import UltralyticsBackend
 
         return UltralyticsBackend(path, device=device)
     except ImportError as exc:
+        if name != "ultralytics":
+            raise BackendMissingError(
+                f"{path}: this model needs {name} ({exc.name} is missing): pip install 'lobbywatch[edge]'"
+            ) from None
         raise BackendMissingError(
             f"{path}: this model format needs torch and ultralytics ({exc.name} is missing): "
-            "pip install 'lobbywatch[vision]', or use the ONNX export (models/person-yolov8s.onnx, "
-            "written by scripts/setup.sh) on a camera node with the edge install"
+            "pip install 'lobbywatch[vision]', or use the ONNX or NCNN export (models/person-yolov8s.onnx, "
+            "models/person-yolov8s_ncnn_model, written by scripts/setup.sh) on a camera node with the "
+            "edge install"
         ) from None

@@ -13,16 +13,22 @@ from edge.vision.detector import Detections, Frame, prepare_ultralytics_env
 
 
 class UltralyticsBackend:
-    """``YOLO(path).predict`` with ultralytics' own pre-processing and class-agnostic NMS."""
+    """``YOLO(path).predict`` with ultralytics' own pre-processing and class-agnostic NMS.
+
+    ``rect=False`` letterboxes every image to the whole ``imgsz`` square, the input a
+    fixed-shape export (NCNN) sees, instead of the minimal rectangle (the parity test
+    compares the two on the same input).
+    """
 
     name = "ultralytics"
 
-    def __init__(self, path: Path, *, device: str = "cpu") -> None:
+    def __init__(self, path: Path, *, device: str = "cpu", rect: bool = True) -> None:
         prepare_ultralytics_env()
         from ultralytics import YOLO  # type: ignore[attr-defined]
 
         self.model: Any = YOLO(str(path), task="detect")
         self.device = device
+        self.rect = rect
 
     def predict(
         self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
@@ -35,6 +41,7 @@ class UltralyticsBackend:
             classes=classes,
             agnostic_nms=True,
             device=self.device,
+            rect=self.rect,
             verbose=False,
         )
         out: list[Detections] = []
