@@ -35,6 +35,7 @@ from lobbywatch.protocol.messages import (
     DeviceHeartbeat,
     DeviceStatus,
     Envelope,
+    VisitRecord,
     WaitRecord,
     ZoneState,
 )
@@ -53,6 +54,7 @@ from server.storage.models import ReceivedMessage, SeqStream
 from server.storage.repo import ensure_device, insert_keys, prune_received, save_streams, sql_time
 from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
+from server.visits import store_visit
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +326,8 @@ class IngestPipeline:
                     self._pending_rollups.append((msg, self.hall.occupancy(site)))
                 elif isinstance(msg, WaitRecord):
                     self._pending_rollups.append((msg, limit))
+                elif isinstance(msg, VisitRecord):
+                    store_visit(session, msg)
             last = self._site_emitted.get(site)
             if last is None or (msg.ts - last).total_seconds() >= 1.0:
                 self._site_emitted[site] = msg.ts

@@ -27,7 +27,7 @@ from server.alerts.device_facts import HallDevices
 from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
-from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.alerts.rules import ArrivalWindow, CareTasks, ForecastProvider, Sensing, Signal
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
 
@@ -47,6 +47,7 @@ class SiteState:
     sensing: Sensing = field(init=False)
     devices: HallDevices = field(init=False)
     arrivals: ArrivalWindow = field(default_factory=ArrivalWindow)
+    care: CareTasks = field(default_factory=CareTasks)
     forecast_at: datetime | None = None
     muting: Muting = field(init=False)
     catch_up: CatchUp = field(init=False)
@@ -76,6 +77,7 @@ class SiteState:
         match message:
             case ZoneState():
                 signals = list(rules.zone_signals(cfg, message))
+                signals += self.care.signals(cfg, message)
                 occupancy = self.hall.hall(cfg.site).occupancy
                 if (hall := rules.hall_crowding(cfg, occupancy)) is not None:
                     signals.append(hall)

@@ -1,7 +1,7 @@
 """The floor rules, by concern: functions from what a hall reports to signals.
 
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
-* ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
+* ``zones``: crowding, waits, care tasks per customer, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
 * ``sensing``: camera blind, gateway silent, a source's clock wrong.
 
@@ -15,6 +15,7 @@ from server.alerts.rules.sensing import Sensing, camera_signal, clock_signals, g
 from server.alerts.rules.spec import RULES, ForecastProvider, RuleSpec, Signal, hall_open
 from server.alerts.rules.zones import (
     ArrivalWindow,
+    CareTasks,
     forecast_signal,
     hall_crowding,
     staffing,
@@ -25,6 +26,7 @@ from server.alerts.rules.zones import (
 __all__ = [
     "RULES",
     "ArrivalWindow",
+    "CareTasks",
     "ForecastProvider",
     "RuleSpec",
     "Sensing",
