@@ -73,7 +73,8 @@ class CameraProjector:
         self.frame_size = frame_size or frame_size_for(camera)
         self.polygons: dict[str, Poly] = {cz.zone: list(cz.polygon) for cz in camera.zones}
         self.roi: Poly | None = list(camera.roi) if camera.roi else None
-        self.staff_areas: list[Poly] = [list(p.polygon) for p in camera.staff.positions] if camera.staff else []
+        positions = camera.staff.positions if camera.staff else []
+        self.staff_areas: list[Poly] = [list(p.polygon) for p in positions]
         # staff spots from their own stream: customers' spots stay as without staff positions
         self.staff_rng = random.Random(f"{camera.id}-staff")
         self.margin = 2 * noise.jitter_px + 2.0
