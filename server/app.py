@@ -20,14 +20,14 @@ from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.gc_tuning import settle_heap
 from lobbywatch.protocol.ingest import INGEST_PATH
 from server.api.errors import BodyLimitMiddleware, install_error_handlers
-from server.api.routes import admin, alerts, devices, forecast, ingest, live, metrics, pages, reports
+from server.api.routes import admin, alerts, devices, forecast, ingest, live, metrics, pages, reports, visits
 from server.context import ServerContext
 from server.core.config import ServerSettings
 from server.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
-ROUTES = (ingest, live, devices, reports, forecast, admin, pages, alerts, metrics)
+ROUTES = (ingest, live, devices, reports, visits, forecast, admin, pages, alerts, metrics)
 
 DESCRIPTION = """LobbyWatch central server: gateway ingest, live state, device reports, forecasts.
 

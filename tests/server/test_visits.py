@@ -9,7 +9,7 @@ from typing import Any
 
 from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.protocol.messages import VisitRecord
-from server.visits import percentile, visit_summary
+from server.visits import percentile
 
 from .conftest import Server
 
@@ -47,11 +47,28 @@ def test_visits_are_stored_once_and_summarised(make_server: Callable[..., Server
     assert r["accepted"] == 5
     assert server.send(visits[:2]).json()["duplicates"] == 2
     now = server.clock.now()
-    with server.ctx.db.session() as session:
-        s = visit_summary(session, server.site, now - timedelta(hours=1), now + timedelta(seconds=1), 600.0)
-    assert (s.visits, s.waited, s.served, s.walked_out, s.served_within_limit) == (5, 4, 3, 1, 2)
-    assert s.served_within_limit_pct == 50.0  # the walk-out was not served in time
-    assert (s.wait_p50_s, s.wait_p90_s) == (540.0, 900.0)
+    period = {
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(seconds=1)).isoformat(),
+    }
+    r = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager", **period)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert [s[k] for k in ("visits", "waited", "served", "walked_out", "served_within_limit")] == [
+        5,
+        4,
+        3,
+        1,
+        2,
+    ]
+    assert s["served_within_limit_pct"] == 50.0  # the walk-out was not served in time (10-min limit)
+    assert (s["wait_p50_s"], s["wait_p90_s"]) == (540.0, 900.0)
+    other = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager_other", **period)
+    assert other.status_code == 404
+    assert (
+        server.get(f"/api/v1/sites/{server.site}/visits/summary", role="vendor_a", **period).status_code
+        == 403
+    )
 
 
 def test_nearest_rank_percentile() -> None:
