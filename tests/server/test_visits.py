@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from lobbywatch.protocol.enums import VisitOutcome
-from lobbywatch.protocol.messages import VisitRecord
+from lobbywatch.protocol.messages import Envelope, VisitRecord
 from server.visits import percentile
 
 from .conftest import Server
@@ -36,7 +36,7 @@ def _visit(server: Server, visit: str, wait_s: float | None, outcome: VisitOutco
 
 def test_visits_are_stored_once_and_summarised(make_server: Callable[..., Server], sql_url: str) -> None:
     server = make_server(sql_url=sql_url)
-    visits = [
+    visits: list[Envelope | dict[str, Any]] = [
         _visit(server, "v-1", 120.0, VisitOutcome.SERVED),
         _visit(server, "v-2", 540.0, VisitOutcome.SERVED),
         _visit(server, "v-3", 900.0, VisitOutcome.SERVED),
