@@ -65,6 +65,8 @@ class SiteState:
             return
         for alert in store.open_alerts(self.cfg.site):
             self.lifecycle.replace(alert)
+            if alert.kind == "long_wait":
+                self.care.restore(alert.subject, alert.zone)
         self.muting.added += store.silences(self.cfg.site, now)
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import CounterStatus, ZoneKind
-from lobbywatch.protocol.messages import LongWait, ZoneState
+from lobbywatch.protocol.messages import ZoneState
 from server.alerts.model import AlertKind
 from server.alerts.rules.spec import Signal, hall_name, hysteresis, named
 from server.arrivals import arrivals_total
@@ -147,17 +147,24 @@ class CareTasks:
     any more (served, gone) clears its task.
     """
 
-    listed: dict[tuple[str, str], dict[str, LongWait]] = field(default_factory=dict)
+    listed: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (camera, zone) -> visits
+
+    def restore(self, subject: str, zone: str | None) -> None:
+        """Take back an open task (engine restart): the next state of its zone judges it."""
+        kind, _, rest = subject.partition(":")
+        camera, _, visit = rest.partition(":")
+        if kind == "visit" and visit and zone is not None:
+            self.listed.setdefault((camera, zone), set()).add(visit)
 
     def _of_camera(self, camera: str) -> set[str]:
-        return {v for (cam, _z), waits in self.listed.items() if cam == camera for v in waits}
+        return {v for (cam, _z), visits in self.listed.items() if cam == camera for v in visits}
 
     def signals(self, cfg: SiteConfig, z: ZoneState) -> list[Signal]:
         """Raise (or refresh) the task of each long wait ``z`` lists; clear those now gone."""
         if z.long_waits is None:
             return []
         before = self._of_camera(z.source)
-        self.listed[(z.source, z.zone)] = {w.visit: w for w in z.long_waits}
+        self.listed[(z.source, z.zone)] = {w.visit for w in z.long_waits}
         gone = before - self._of_camera(z.source)
         limit_min = cfg.thresholds.care_visit_min
         over = len(z.long_waits)

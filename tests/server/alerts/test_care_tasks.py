@@ -8,6 +8,7 @@ import pytest
 
 from lobbywatch.clock import FixedClock
 from server.alerts.model import UpdateEvent
+from server.alerts.store import MemoryAlertStore
 
 from .helpers_hall import Hall, hall
 
@@ -57,3 +58,14 @@ def test_a_camera_without_visits_keeps_the_zone_task(site_id: str, clock: FixedC
     h.zone("waiting", occupancy=3, longest_wait_s=600, waits_over_limit=1)
     [fired] = h.fired("long_wait")
     assert fired.alert.subject == "zone:waiting"
+
+
+def test_a_restarted_engine_resolves_the_task_of_a_customer_who_left(site_id: str, clock: FixedClock) -> None:
+    store = MemoryAlertStore()
+    h = Hall(hall(site_id), clock, store=store)
+    h.zone("waiting", occupancy=3, longest_wait_s=600, long_waits=[_long("aaa111", 600)])
+    [task] = h.fired("long_wait")
+    h2 = Hall(hall(site_id), clock, store=store)  # the server restarts; the customer was served
+    h2.zone("waiting", occupancy=2, long_waits=[])
+    h2.run(60)
+    assert [u.alert.id for u in h2.events("long_wait", UpdateEvent.RESOLVED)] == [task.alert.id]
