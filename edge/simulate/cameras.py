@@ -1,7 +1,7 @@
 """What a tracker on each virtual camera would report: person boxes in pixel space, with
 track ids kept while a camera sees a person, a clean walk-out, a walk-in from the hall (not
 the door) into an entrance zone, staff standing in the camera's staff positions (customers
-never do), and optional detector noise.
+never do), and optional detector noise and identity switches.
 
 How boxes are placed and sized: ``docs/simulator.md``, "Cameras".
 """
@@ -65,6 +65,7 @@ class CameraProjector:
         noise: CameraNoise,
         frame_size: tuple[int, int] | None = None,
         entrances: frozenset[str] = frozenset(),
+        frame_s: float = 1.0,
     ) -> None:
         self.camera = camera
         self.entrances = entrances
@@ -77,6 +78,9 @@ class CameraProjector:
         self.staff_areas: list[Poly] = [list(p.polygon) for p in positions]
         # staff spots from their own stream: customers' spots stay as without staff positions
         self.staff_rng = random.Random(f"{camera.id}-staff")
+        # identity switches from their own stream too: chance per person and frame
+        self.switch_rng = random.Random(f"{camera.id}-switches")
+        self.switch_prob = noise.id_switch_per_min * frame_s / 60.0
         self.margin = 2 * noise.jitter_px + 2.0
         self.walkout_frames = camera.exit_frames + 2
         self.outside = self._outside_spot()
@@ -167,6 +171,8 @@ class CameraProjector:
                     # first seen on the hall side, then in the entrance (next frame)
                     out.append(TrackedBox(tid, self.box(self.outside or seen.point), 0.6))
                     continue
+            if self.switch_prob and self.switch_rng.random() < self.switch_prob:
+                seen.track_id = self._new_track()  # the tracker lost them and starts a new id
             if seen.place != p.place or seen.zone != p.zone:
                 spot = self.spot_in(p.zone, staff=p.phase == Phase.STAFF)
                 seen.place, seen.zone, seen.point = p.place, p.zone, spot

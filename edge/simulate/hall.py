@@ -85,7 +85,9 @@ class HallSimulator:
         self.pipelines: dict[str, ZonePipeline] = {}
         entrances = frozenset(z.id for z in site.zones if z.kind == ZoneKind.ENTRANCE)
         for cam in site.cameras:
-            proj = CameraProjector(cam, random.Random(rng.random()), scenario.camera, entrances=entrances)
+            proj = CameraProjector(
+                cam, random.Random(rng.random()), scenario.camera, entrances=entrances, frame_s=tick_s
+            )
             stamper = Stamper(site.site, cam.id, clock=clock, epoch=ep)
             self.projectors[cam.id] = proj
             self.stampers[cam.id] = stamper

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_KINDS = (ZoneKind.QUEUE, ZoneKind.WAITING)
 LOITER_KINDS = (ZoneKind.ENTRANCE, ZoneKind.EXPERIENCE)
+HANDOVER_FRAME_SHARE = 0.04
+"""How far (share of the frame's larger side) a new track may appear from where a customer's
+track vanished and still take over their visit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +190,19 @@ class ZonePipeline:
         for tid in self.staff.update(anchors, now):
             self._forget_staff(tid)
         customers = {tid: pt for tid, pt in anchors.items() if tid not in self.staff.staff}
+        fresh = {tid for tid in anchors if tid not in self._last_seen}
         for tid, pt in anchors.items():
-            if tid not in self._last_seen:
+            if tid in fresh:
                 self._origin[tid] = self._entrance_at(pt)
             self._last_seen[tid] = now
         for tid, pt in customers.items():
-            self.visits.seen(tid, now, pt)
+            if tid not in fresh:
+                self.visits.seen(tid, now, pt)
+        for tid in fresh & customers.keys():
+            if self._took_over(tid, customers[tid], now):
+                self._origin[tid] = None  # the same person under a new id: no new arrival
+            else:
+                self.visits.seen(tid, now, customers[tid])
         out: list[Envelope] = []
         for z in self.zones.values():
             for tr in z.membership.update(customers, now):
@@ -233,6 +243,21 @@ class ZonePipeline:
             if z.kind == ZoneKind.ENTRANCE and point_in_polygon(pt, z.polygon):
                 return z.id
         return None
+
+    def _took_over(self, tid: int, pt: Point, now: datetime) -> bool:
+        """A new track first seen inside a zone other than an entrance (where people come and go
+        through the door), where a customer's track vanished a moment ago, takes over that
+        customer's visit (docs/vision.md, "Visits")."""
+        inside = [z for z in self.zones.values() if point_in_polygon(pt, z.polygon)]
+        if not inside or any(z.kind == ZoneKind.ENTRANCE for z in inside):
+            return False
+        return self.visits.take_over(
+            tid,
+            now,
+            pt,
+            within_s=self.lost_timeout.total_seconds(),
+            within_px=HANDOVER_FRAME_SHARE * max(self.frame_size),
+        )
 
     def _forget_staff(self, tid: int) -> None:
         """A track just judged staff: it leaves memberships, dwells and visits unrecorded."""

@@ -2,9 +2,11 @@
 of "how long has this person waited".
 
 A visit opens when a customer track is first seen and ends when the track is lost for good
-(or the picture is lost). It records the zones passed through, the wait (from joining the
-first queue or waiting zone until service starts, i.e. the first counter-zone entry, or until
-the person leaves: outcome ``walked_out``) and the service at the counter. The visit's
+(or the picture is lost); a new track that appears where a customer's track vanished a moment
+ago takes their visit over (a tracker identity switch). It records the zones passed through,
+the wait (from joining the first queue or waiting zone until service starts, i.e. the first
+counter-zone entry, or until the person leaves: outcome ``walked_out``) and the service at
+the counter. The visit's
 *current zone* is the zone it entered last; the zone states list and time waits by it, so a
 customer is in exactly one zone's list at a time. Staff never have visits
 (:mod:`edge.vision.staff`). docs/vision.md, "Visits", tells the whole story.
@@ -12,6 +14,7 @@ customer is in exactly one zone's list at a time. Staff never have visits
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,6 +96,28 @@ class VisitBook:
         else:
             v.last_seen = now
             v.where = where
+
+    def take_over(
+        self, track: int, now: datetime, where: Point, *, within_s: float, within_px: float
+    ) -> bool:
+        """A new track appearing where a customer's track vanished a moment ago (unseen since at
+        most ``within_s``, last seen at most ``within_px`` away) is that customer after a tracker
+        identity switch: it takes over the nearest such visit. Call it after every track seen
+        in the frame has been :meth:`seen`. False when there is none."""
+        best: tuple[float, int] | None = None
+        for old, v in self._open.items():
+            gap = (now - v.last_seen).total_seconds()
+            if old == track or gap <= 0 or gap > within_s:
+                continue
+            d = math.dist(where, v.where)
+            if d <= within_px and (best is None or d < best[0]):
+                best = (d, old)
+        if best is None:
+            return False
+        v = self._open.pop(best[1])
+        v.track, v.last_seen, v.where = track, now, where
+        self._open[track] = v
+        return True
 
     def entered(self, track: int, zone: str, kind: ZoneKind, at: datetime) -> None:
         """A confirmed zone entry: the zone becomes current; a wait or service may begin."""

@@ -1,6 +1,12 @@
-"""Acceptance on the simulator with perfect tracks: a care task per customer waiting past the
-limit (exactly one, within 60 s of passing it, nobody else), visit waits within 5 % of the
-truth at p90, and the guide at the desk never a wait, a visit or a care task.
+"""Acceptance (issue #17) on the simulator: a care task per customer waiting past the limit
+and visit waits against the truth, and the guide at the desk never a wait, a visit or a care
+task.
+
+* perfect tracks: every customer past 10 min gets exactly one care task, within 60 s of
+  passing 10 min, nobody else gets one; visit waits within 5 % of the truth at p90;
+* 2 % identity switches per person and minute, detector noise, the telecom hall's two
+  cameras: care-task recall and precision at least 95 %, wait error at most 10 % at p90
+  (figures in docs/benchmarks.md).
 
 The hall's messages drive the real alert engine tick by tick; visits are tied to the world's
 people through the tracker ids the virtual cameras gave them (the test's only look inside).
@@ -28,6 +34,7 @@ from tests.server.alerts.helpers_hall import RecordingNotifier
 
 LIMIT_S = 600.0
 TICK_S = 2.0
+MINUTES = 100
 
 
 @dataclass
@@ -40,19 +47,26 @@ class Outcome:
     staff: set[int] = field(default_factory=set)
 
 
-@pytest.fixture(scope="module")
-def outcome() -> Outcome:
+@dataclass(frozen=True)
+class Scores:
+    due: int
+    recall: float
+    precision: float
+    wait_error_p90: float
+    waits: int
+
+
+def simulate(noise: CameraNoise, seed: int = 4) -> Outcome:
+    """The busy morning in the telecom hall (two cameras), its messages fed to the engine."""
     site = hall(TELECOM)
-    scenario = SCENARIOS["busy-morning"].model_copy(
-        update={"camera": CameraNoise(jitter_px=0, dropout_prob=0)}
-    )
+    scenario = SCENARIOS["busy-morning"].model_copy(update={"camera": noise})
     clock = FixedClock.at(OPENING)
-    sim = HallSimulator(site, clock, random.Random(4), scenario, tick_s=TICK_S, devices=False)
+    sim = HallSimulator(site, clock, random.Random(seed), scenario, tick_s=TICK_S, devices=False)
     engine = AlertEngine([site], clock=clock, store=MemoryAlertStore(), notifier=RecordingNotifier())
     out = Outcome(sim)
     start = clock.now()
     updates = engine.feed_batch(sim.start())
-    for _ in range(round(100 * 60 / TICK_S)):
+    for _ in range(round(MINUTES * 60 / TICK_S)):
         clock.advance(TICK_S)
         messages = sim.step()
         for cam, proj in sim.projectors.items():
@@ -74,43 +88,84 @@ def outcome() -> Outcome:
     return out
 
 
-def test_every_customer_past_the_limit_gets_exactly_one_care_task_in_time(outcome: Outcome) -> None:
-    world = outcome.sim.world
-    end = world.t
+def passing(o: Outcome) -> tuple[dict[int, float], set[int]]:
+    """Customers whose true wait passed the limit by a minute (when they passed it), and those
+    whose wait stayed under it."""
+    world = o.sim.world
     waits = [s for s in world.stays if s.kind == "wait"]
-    due = {s.pid: s.start_s + LIMIT_S for s in waits if (s.end_s or end) - s.start_s > LIMIT_S + 60}
-    never = {s.pid for s in waits if (s.end_s or end) - s.start_s < LIMIT_S - 5}
-    assert len(due) >= 5, "the scenario must make several customers wait past the limit"
-    for pid, passed_at in due.items():
-        tasks = outcome.tasks.get(pid, [])
-        assert len({alert_id for alert_id, _ in tasks}) == 1, (pid, tasks)
-        assert len(tasks) == 1, (pid, tasks)  # fired once, never reopened
-        assert passed_at - 5 <= tasks[0][1] <= passed_at + 60, (pid, passed_at, tasks)
-    assert not never & set(outcome.tasks)
+    due = {s.pid: s.start_s + LIMIT_S for s in waits if (s.end_s or world.t) - s.start_s > LIMIT_S + 60}
+    never = {s.pid for s in waits if (s.end_s or world.t) - s.start_s < LIMIT_S - 5}
+    return due, never
 
 
-def test_visit_waits_are_within_five_percent_of_the_truth_at_p90(outcome: Outcome) -> None:
-    true_wait = {
-        s.pid: s.duration_s for s in outcome.sim.world.stays if s.kind == "wait" and s.end_s is not None
-    }
+def wait_errors(o: Outcome) -> list[float]:
+    """Relative error of each completed visit's wait against the person's true wait."""
+    true_wait = {s.pid: s.duration_s for s in o.sim.world.stays if s.kind == "wait" and s.end_s is not None}
     errors = []
-    for v in outcome.visits:
-        pid = outcome.pid_of.get((v.source, v.visit))
+    for v in o.visits:
+        pid = o.pid_of.get((v.source, v.visit))
         if v.wait_s is None or pid not in true_wait:
             continue
         truth = true_wait[pid] or 0.0
         errors.append(abs(v.wait_s - truth) / max(truth, 60.0))
+    return errors
+
+
+def scores(o: Outcome) -> Scores:
+    due, never = passing(o)
+    on_time = {pid for pid, at in due.items() if any(at - 5 <= t <= at + 60 for _, t in o.tasks.get(pid, []))}
+    tasks = [(pid, alert_id) for pid, ts in o.tasks.items() for alert_id, _ in ts]
+    first = {pid: ts[0][0] for pid, ts in o.tasks.items()}
+    right = sum(1 for pid, alert_id in tasks if pid not in never and first[pid] == alert_id)
+    errors = wait_errors(o)
+    return Scores(
+        due=len(due),
+        recall=len(on_time) / len(due),
+        precision=right / len(tasks) if tasks else 1.0,
+        wait_error_p90=percentile(errors, 90) or 0.0,
+        waits=len(errors),
+    )
+
+
+@pytest.fixture(scope="module")
+def perfect() -> Outcome:
+    return simulate(CameraNoise(jitter_px=0, dropout_prob=0))
+
+
+def test_every_customer_past_the_limit_gets_exactly_one_care_task_in_time(perfect: Outcome) -> None:
+    due, never = passing(perfect)
+    assert len(due) >= 5, "the scenario must make several customers wait past the limit"
+    for pid, passed_at in due.items():
+        tasks = perfect.tasks.get(pid, [])
+        assert len({alert_id for alert_id, _ in tasks}) == 1, (pid, tasks)
+        assert len(tasks) == 1, (pid, tasks)  # fired once, never reopened
+        assert passed_at - 5 <= tasks[0][1] <= passed_at + 60, (pid, passed_at, tasks)
+    assert not never & set(perfect.tasks)
+
+
+def test_visit_waits_are_within_five_percent_of_the_truth_at_p90(perfect: Outcome) -> None:
+    errors = wait_errors(perfect)
     assert len(errors) >= 30
     p90 = percentile(errors, 90)
     assert p90 is not None
     assert p90 <= 0.05
 
 
-def test_the_guide_is_never_a_wait_a_visit_or_a_care_task(outcome: Outcome) -> None:
-    assert outcome.staff, "the scenario has a guide on the floor"
-    visited = {outcome.pid_of.get((v.source, v.visit)) for v in outcome.visits}
-    listed = {outcome.pid_of.get(key) for key in outcome.listed}
-    assert not outcome.staff & visited
-    assert not outcome.staff & listed
-    assert not outcome.staff & set(outcome.tasks)
-    assert not outcome.staff & set(outcome.pid_of.values())
+def test_the_guide_is_never_a_wait_a_visit_or_a_care_task(perfect: Outcome) -> None:
+    assert perfect.staff, "the scenario has a guide on the floor"
+    visited = {perfect.pid_of.get((v.source, v.visit)) for v in perfect.visits}
+    listed = {perfect.pid_of.get(key) for key in perfect.listed}
+    assert not perfect.staff & visited
+    assert not perfect.staff & listed
+    assert not perfect.staff & set(perfect.tasks)
+    assert not perfect.staff & set(perfect.pid_of.values())
+
+
+@pytest.mark.slow
+def test_identity_switches_keep_care_tasks_and_waits_right() -> None:
+    s = scores(simulate(CameraNoise(jitter_px=2.0, dropout_prob=0.02, id_switch_per_min=0.02)))
+    print(s)  # the figures of docs/benchmarks.md
+    assert s.due >= 20
+    assert s.recall >= 0.95
+    assert s.precision >= 0.95
+    assert s.wait_error_p90 <= 0.10

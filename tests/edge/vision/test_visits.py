@@ -188,3 +188,26 @@ def test_stream_loss_ends_every_visit_as_lost() -> None:
     run.out += run.pipe.stream_lost(run.clock.now())
     [visit] = run.visits()
     assert visit.outcome == VisitOutcome.LOST
+
+
+def test_a_new_track_where_a_waiting_customer_vanished_keeps_their_visit() -> None:
+    run = Run(make_hall())
+    run.step([(1, QUEUE)], 130)
+    [before] = run.state("queue-a").long_waits or []
+    run.step([(2, QUEUE)], 30)  # the tracker switched the customer's id
+    [after] = run.state("queue-a").long_waits or []
+    assert after.visit == before.visit
+    assert after.wait_s > before.wait_s
+    run.step([(2, COUNTER)], 10)
+    run.step([], 15)
+    [visit] = run.visits()
+    assert visit.outcome == VisitOutcome.SERVED
+    assert visit.wait_s == pytest.approx(160, abs=1)
+
+
+def test_someone_appearing_where_another_left_through_the_door_is_a_new_visit() -> None:
+    run = Run(make_hall())
+    run.step([(1, ENTRANCE)], 10)
+    run.step([(2, ENTRANCE)], 10)
+    run.step([], 15)
+    assert len(run.visits()) == 2
