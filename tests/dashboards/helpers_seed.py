@@ -172,18 +172,18 @@ def lines(halls: Halls) -> list[str]:
     for site, total, within in ((a, 10, 8), (b, 4, 4)):
         for i in range(total):
             outcome = "served" if i != within + 1 else "walked_out"
-            fields: dict[str, Any] = {
+            visit: dict[str, Any] = {
                 "wait_s": 300.0 if i < within else 800.0,
                 "within_limit": int(i < within),
             }
             if outcome == "served":
-                fields["service_s"] = 200.0
+                visit["service_s"] = 200.0
             out.append(
                 _p(
                     "visit",
                     NOW - timedelta(minutes=10 + 7 * i),
                     {"site": site, "camera": "cam-1", "outcome": outcome},
-                    fields,
+                    visit,
                 )
             )
         out.append(
