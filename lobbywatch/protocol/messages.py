@@ -123,7 +123,11 @@ class ZoneState(Envelope):
         default=None, description="People standing in line (queue zones only)."
     )
     longest_wait_s: Seconds | None = Field(
-        default=None, description="Longest current dwell of anyone in the zone, in seconds."
+        default=None,
+        description=(
+            "Longest current wait (since joining the first queue/waiting zone) of the customers "
+            "whose current zone this is, in seconds; in a counter zone, the longest service under way."
+        ),
     )
     longest_wait_at: tuple[float, float] | None = Field(
         default=None,
@@ -133,7 +137,7 @@ class ZoneState(Envelope):
         default=None, description="Expected wait for someone joining now (queue/waiting zones)."
     )
     waits_over_limit: Count = Field(
-        default=0, description="People in the zone whose dwell is past the site's wait limit."
+        default=0, description="Customers in the zone whose wait is past the site's wait limit."
     )
     loitering: Count = Field(
         default=0, description="People loitering (entrance/experience zones) past the threshold."
