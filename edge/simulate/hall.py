@@ -16,7 +16,7 @@ from typing import Any
 from edge.devices.simulator import DeviceFleetSimulator, SimSettings
 from edge.simulate.cameras import CameraProjector
 from edge.simulate.scenario import Scenario
-from edge.simulate.truth import ErrorStats, Measured, TruthReport, ZoneLoad, errors, match
+from edge.simulate.truth import ErrorStats, Measured, TruthReport, ZoneLoad, errors, match, true_visits
 from edge.simulate.world import CounterSim, HallWorld
 from edge.vision.pipeline import ZonePipeline
 from lobbywatch.clock import Clock
@@ -298,4 +298,5 @@ class HallSimulator:
             unmatched_truth=len(unmatched),
             too_short_to_see=len(too_short),
             zones=zones,
+            visits=true_visits(self.world.stays, self.world.t),
         )

@@ -169,3 +169,16 @@ def test_identity_switches_keep_care_tasks_and_waits_right() -> None:
     assert s.recall >= 0.95
     assert s.precision >= 0.95
     assert s.wait_error_p90 <= 0.10
+
+
+def test_the_truth_report_writes_every_customers_true_wait(perfect: Outcome) -> None:
+    report = perfect.sim.report()
+    by_customer = {v.customer: v for v in report.visits}
+    due, _never = passing(perfect)
+    assert set(due) <= set(by_customer)
+    assert all((by_customer[pid].wait_s or 0.0) > LIMIT_S for pid in due)
+    assert not perfect.staff & set(by_customer)
+    served = [v for v in report.visits if v.outcome == "served"]
+    assert served
+    assert all(v.service_s is not None and v.service_start_s is not None for v in served)
+    assert '"visits"' in report.model_dump_json()
