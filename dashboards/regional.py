@@ -14,16 +14,16 @@ from dashboards.builder import (
     site_variable,
 )
 from dashboards.hall import ARRIVALS, BARS, MULTI_SERIES, WAIT_CHART, line_chart
-from lobbywatch.protocol.enums import WaitKind
-from lobbywatch.series import DeviceStatus, Site, Wait
+from lobbywatch.series import DeviceStatus, Site, Visit
 
 HALL_COLUMNS = (Site.OCCUPANCY, Site.EXPECTED_WAIT_S, Site.KIOSKS_WORKING, Site.COUNTERS_SERVING)
 """The ``site`` fields the halls table compares."""
 WITHIN_LIMIT_PCT = (
-    f'SELECT mean("{Wait.WITHIN_LIMIT}") * 100 FROM "{Wait.MEASUREMENT}" WHERE {SITE_MATCHES} '
-    f"AND \"{Wait.KIND}\" = '{WaitKind.WAIT.value}' AND $timeFilter"
+    f'SELECT mean("{Visit.WITHIN_LIMIT}") * 100 FROM "{Visit.MEASUREMENT}" WHERE {SITE_MATCHES} '
+    f"AND $timeFilter"
 )
-"""Share (%) of the picked halls' waits that ended within the limit; the caller groups it."""
+"""Share (%) of the picked halls' customers who waited and were served within the limit (from
+their visits: a walk-out counts as not served in time); the caller groups it."""
 SHARE_THRESHOLDS = (Threshold(None, "red"), Threshold(80, "orange"), Threshold(90, "green"))
 
 
@@ -64,8 +64,8 @@ def regional_overview() -> Dashboard:
             grid=GridPos(14, 0, 10, 8),
             targets=[
                 Target(
-                    f'{WITHIN_LIMIT_PCT} GROUP BY "{Wait.SITE}"',
-                    alias=f"$tag_{Wait.SITE}",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY "{Visit.SITE}"',
+                    alias=f"$tag_{Visit.SITE}",
                 )
             ],
             unit="percent",
@@ -82,8 +82,8 @@ def regional_overview() -> Dashboard:
             grid=GridPos(0, 8, 12, 9),
             targets=[
                 Target(
-                    f'{WITHIN_LIMIT_PCT} GROUP BY time(1d), "{Wait.SITE}" fill(none)',
-                    alias=f"$tag_{Wait.SITE}",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY time(1d), "{Visit.SITE}" fill(none)',
+                    alias=f"$tag_{Visit.SITE}",
                 )
             ],
             unit="percent",

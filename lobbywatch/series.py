@@ -68,6 +68,19 @@ class Wait(Series):
     FIELDS = (DURATION_S, WITHIN_LIMIT)
 
 
+class Visit(Series):
+    """``visit``: one point per ``visit`` record (time = when the person left)."""
+
+    MEASUREMENT = "visit"
+    CAMERA: Final = "camera"
+    OUTCOME: Final = "outcome"
+    WAIT_S: Final = "wait_s"
+    SERVICE_S: Final = "service_s"
+    WITHIN_LIMIT: Final = "within_limit"
+    TAGS = (SITE, CAMERA, OUTCOME)
+    FIELDS = (WAIT_S, SERVICE_S, WITHIN_LIMIT)
+
+
 class Camera(Series):
     """``camera``: one point per ``camera_status``."""
 
@@ -207,6 +220,7 @@ class Stream(Series):
 ALL: Final[tuple[type[Series], ...]] = (
     Zone,
     Wait,
+    Visit,
     Camera,
     DeviceStatus,
     DeviceHeartbeat,

@@ -34,6 +34,7 @@ from server.api.routes import (
     metrics,
     pages,
     reports,
+    visits,
 )
 from server.context import ServerContext
 from server.core.config import ServerSettings
@@ -47,6 +48,7 @@ ROUTES = (
     live,
     devices,
     reports,
+    visits,
     forecast,
     admin,
     pages,

@@ -35,6 +35,7 @@ from lobbywatch.protocol.messages import (
     DeviceHeartbeat,
     DeviceStatus,
     Envelope,
+    VisitRecord,
     WaitRecord,
     ZoneState,
 )
@@ -55,6 +56,7 @@ from server.storage.repo import ensure_device, insert_keys, prune_received, save
 from server.storage.tickets import add_ticket_event
 from server.timeseries.lines import gateway_line, site_line, stream_line
 from server.timeseries.writer import InfluxWriter
+from server.visits import store_visit
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +330,8 @@ class IngestPipeline:
                     self._pending_rollups.append((msg, limit))
                 elif isinstance(msg, TicketEvent):
                     add_ticket_event(session, msg)
+                elif isinstance(msg, VisitRecord):
+                    store_visit(session, msg)
             last = self._site_emitted.get(site)
             if last is None or (msg.ts - last).total_seconds() >= 1.0:
                 self._site_emitted[site] = msg.ts

@@ -16,6 +16,7 @@ from lobbywatch.clock import Clock
 from lobbywatch.config.business import business_name
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.ingest import Backlog
+from lobbywatch.protocol.messages import LongWait
 from server.core.config import IngestConfig
 from server.hall_records import DeviceState
 from server.hall_state import HallState
@@ -37,6 +38,13 @@ class ZoneView(_Out):
     expected_wait_s: float | None = Field(default=None, description="Expected wait joining now, s.")
     waits_over_limit: int = Field(description="People past the wait limit.")
     loitering: int = Field(description="People loitering.")
+    long_waits: list[LongWait] = Field(
+        default_factory=list,
+        description=(
+            "Customers here waiting past the care-visit limit, one per visit; each has a care "
+            "task (alert subject visit:<camera>:<visit>)."
+        ),
+    )
     entered_total: int = Field(description="Entries since the camera's epoch began.")
     exited_total: int = Field(description="Exits since the camera's epoch began.")
     ts: datetime = Field(description="Source time of the reading.")
@@ -228,6 +236,7 @@ class LiveState:
                 expected_wait_s=z.expected_wait_s,
                 waits_over_limit=z.waits_over_limit,
                 loitering=z.loitering,
+                long_waits=list(z.long_waits or ()),
                 entered_total=z.entered_total,
                 exited_total=z.exited_total,
                 ts=z.ts,

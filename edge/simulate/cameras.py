@@ -1,6 +1,7 @@
 """What a tracker on each virtual camera would report: person boxes in pixel space, with
 track ids kept while a camera sees a person, a clean walk-out, a walk-in from the hall (not
-the door) into an entrance zone, and optional detector noise.
+the door) into an entrance zone, staff standing in the camera's staff positions (customers
+never do), and optional detector noise and identity switches.
 
 How boxes are placed and sized: ``docs/simulator.md``, "Cameras".
 """
@@ -64,6 +65,7 @@ class CameraProjector:
         noise: CameraNoise,
         frame_size: tuple[int, int] | None = None,
         entrances: frozenset[str] = frozenset(),
+        frame_s: float = 1.0,
     ) -> None:
         self.camera = camera
         self.entrances = entrances
@@ -72,6 +74,13 @@ class CameraProjector:
         self.frame_size = frame_size or frame_size_for(camera)
         self.polygons: dict[str, Poly] = {cz.zone: list(cz.polygon) for cz in camera.zones}
         self.roi: Poly | None = list(camera.roi) if camera.roi else None
+        positions = camera.staff.positions if camera.staff else []
+        self.staff_areas: list[Poly] = [list(p.polygon) for p in positions]
+        # staff spots from their own stream: customers' spots stay as without staff positions
+        self.staff_rng = random.Random(f"{camera.id}-staff")
+        # identity switches from their own stream too: chance per person and frame
+        self.switch_rng = random.Random(f"{camera.id}-switches")
+        self.switch_prob = noise.id_switch_per_min * frame_s / 60.0
         self.margin = 2 * noise.jitter_px + 2.0
         self.walkout_frames = camera.exit_frames + 2
         self.outside = self._outside_spot()
@@ -81,7 +90,7 @@ class CameraProjector:
 
     # ------------------------------------------------------------------ geometry
 
-    def _clear_spot(self, pt: Point, own: str | None) -> bool:
+    def _clear_spot(self, pt: Point, own: str | None, staff: bool = False) -> bool:
         m = self.margin
         probes = [
             pt,
@@ -92,22 +101,38 @@ class CameraProjector:
         ]
         if self.roi is not None and not all(inside(q, self.roi) for q in probes):
             return False
+        in_staff_area = [any(inside(q, a) for a in self.staff_areas) for q in probes]
+        if (staff and not all(in_staff_area)) or (not staff and any(in_staff_area)):
+            return False
         for zone, poly in self.polygons.items():
             hits = [inside(q, poly) for q in probes]
             if (zone == own and not all(hits)) or (zone != own and any(hits)):
                 return False
         return True
 
-    def spot_in(self, zone: str) -> Point:
-        """A random floor spot inside ``zone``, clear of its edges and of the other zones."""
+    def spot_in(self, zone: str, staff: bool = False) -> Point:
+        """A random floor spot inside ``zone``, clear of its edges and of the other zones; for
+        ``staff``, inside a staff position (where the camera has any), else outside every one."""
         poly = self.polygons[zone]
         xs = [x for x, _ in poly]
         ys = [y for _, y in poly]
+        staff = staff and bool(self.staff_areas)  # no staff positions: staff stand anywhere
+        rng = self.staff_rng if staff else self.rng
         for _ in range(200):
-            pt = (self.rng.uniform(min(xs), max(xs)), self.rng.uniform(min(ys), max(ys)))
-            if self._clear_spot(pt, zone):
+            pt = (rng.uniform(min(xs), max(xs)), rng.uniform(min(ys), max(ys)))
+            if not staff:
+                pt = self._in_front_of_staff(pt)
+            if self._clear_spot(pt, zone, staff):
                 return pt
         return (sum(xs) / len(xs), sum(ys) / len(ys))
+
+    def _in_front_of_staff(self, pt: Point) -> Point:
+        """A customer's spot that fell in a staff position, moved just in front of it (below
+        it in the image): customers stand at the desk, not behind it."""
+        for area in self.staff_areas:
+            if inside(pt, area):
+                return (pt[0], max(y for _, y in area) + self.margin + 1.0)
+        return pt
 
     def _outside_spot(self) -> Point | None:
         w, h = self.frame_size
@@ -146,8 +171,11 @@ class CameraProjector:
                     # first seen on the hall side, then in the entrance (next frame)
                     out.append(TrackedBox(tid, self.box(self.outside or seen.point), 0.6))
                     continue
+            if self.switch_prob and self.switch_rng.random() < self.switch_prob:
+                seen.track_id = self._new_track()  # the tracker lost them and starts a new id
             if seen.place != p.place or seen.zone != p.zone:
-                seen.place, seen.zone, seen.point = p.place, p.zone, self.spot_in(p.zone)
+                spot = self.spot_in(p.zone, staff=p.phase == Phase.STAFF)
+                seen.place, seen.zone, seen.point = p.place, p.zone, spot
             if noise.dropout_prob and self.rng.random() < noise.dropout_prob:
                 continue
             x, y = seen.point

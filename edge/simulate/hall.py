@@ -17,7 +17,7 @@ from edge.devices.simulator import DeviceFleetSimulator, SimSettings
 from edge.simulate.cameras import CameraProjector
 from edge.simulate.scenario import Scenario
 from edge.simulate.tickets import TicketDesk
-from edge.simulate.truth import ErrorStats, Measured, TruthReport, ZoneLoad, errors, match
+from edge.simulate.truth import ErrorStats, Measured, TruthReport, ZoneLoad, errors, match, true_visits
 from edge.simulate.world import CounterSim, HallWorld
 from edge.vision.pipeline import ZonePipeline
 from lobbywatch.clock import Clock
@@ -88,7 +88,9 @@ class HallSimulator:
         self.pipelines: dict[str, ZonePipeline] = {}
         entrances = frozenset(z.id for z in site.zones if z.kind == ZoneKind.ENTRANCE)
         for cam in site.cameras:
-            proj = CameraProjector(cam, random.Random(rng.random()), scenario.camera, entrances=entrances)
+            proj = CameraProjector(
+                cam, random.Random(rng.random()), scenario.camera, entrances=entrances, frame_s=tick_s
+            )
             stamper = Stamper(site.site, cam.id, clock=clock, epoch=ep)
             self.projectors[cam.id] = proj
             self.stampers[cam.id] = stamper
@@ -305,4 +307,5 @@ class HallSimulator:
             unmatched_truth=len(unmatched),
             too_short_to_see=len(too_short),
             zones=zones,
+            visits=true_visits(self.world.stays, self.world.t),
         )

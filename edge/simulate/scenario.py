@@ -108,6 +108,12 @@ class CameraNoise(_Model):
     dropout_prob: float = Field(
         default=0.02, ge=0, le=0.5, description="Chance a person is missing from one frame."
     )
+    id_switch_per_min: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Chance per person and minute in view that the tracker gives them a new id.",
+    )
 
 
 class KioskFaults(_Model):

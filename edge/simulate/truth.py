@@ -51,6 +51,48 @@ class ZoneLoad(_Model):
     seconds_over_capacity: float = 0.0
 
 
+class TrueVisit(_Model):
+    """One customer's true wait and service (times in simulated seconds from the start)."""
+
+    customer: int = Field(description="The simulator's person number (no identity).")
+    wait_zone: str | None = Field(default=None, description="The queue/waiting zone joined.")
+    wait_start_s: float | None = Field(default=None, description="When they joined it.")
+    wait_s: float | None = Field(
+        default=None, description="Until service (or leaving); so far if still waiting."
+    )
+    service_zone: str | None = Field(default=None, description="The counter zone served at.")
+    service_start_s: float | None = Field(default=None, description="When service began.")
+    service_s: float | None = Field(default=None, description="Time at the counter; so far if still there.")
+    outcome: str = Field(description="served, walked_out, waiting or in_service (at the end of the run).")
+
+
+def true_visits(stays: Sequence[TrueStay], now_s: float) -> list[TrueVisit]:
+    """The customers who waited or were served, from the world's true stays."""
+    by_pid: dict[int, dict[str, TrueStay]] = defaultdict(dict)
+    for s in stays:
+        by_pid[s.pid].setdefault(s.kind, s)
+    out = []
+    for pid, kinds in sorted(by_pid.items()):
+        w, sv = kinds.get("wait"), kinds.get("service")
+        if sv is not None:
+            outcome = "served" if sv.end_s is not None else "in_service"
+        else:
+            outcome = "walked_out" if w is not None and w.end_s is not None else "waiting"
+        out.append(
+            TrueVisit(
+                customer=pid,
+                wait_zone=None if w is None else w.zone,
+                wait_start_s=None if w is None else round(w.start_s, 3),
+                wait_s=None if w is None else round((w.end_s or now_s) - w.start_s, 3),
+                service_zone=None if sv is None else sv.zone,
+                service_start_s=None if sv is None else round(sv.start_s, 3),
+                service_s=None if sv is None else round((sv.end_s or now_s) - sv.start_s, 3),
+                outcome=outcome,
+            )
+        )
+    return out
+
+
 class TruthReport(_Model):
     """The simulator's verdict on the pipeline's waits (printed and written as JSON)."""
 
@@ -77,6 +119,9 @@ class TruthReport(_Model):
         default=0, description="True stays shorter than the entry debounce (no camera can see them)."
     )
     zones: list[ZoneLoad] = Field(default_factory=list, description="Published occupancy vs capacity.")
+    visits: list[TrueVisit] = Field(
+        default_factory=list, description="Every customer's true wait and service (written out, not printed)."
+    )
 
     def text(self) -> str:
         """A short bilingual summary for the terminal."""

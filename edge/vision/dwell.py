@@ -5,6 +5,8 @@ the inside streak) and closes exactly once: on a confirmed exit (outcome ``exite
 last frame seen inside) or when the track has been unseen for the lost-track timeout
 (outcome ``lost``, ended = last time it was seen). Closed dwells become completed-wait
 records in queue/waiting zones (kind ``wait``) and counter zones (kind ``service``).
+How long a *person* has waited is not a dwell: it belongs to their visit
+(:mod:`edge.vision.visits`), which runs across zones.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ class DwellBook:
         end = max(ended, d.started)
         return ClosedDwell(self.zone, track, d.started, end, outcome)
 
+    def discard(self, track: int) -> None:
+        """Drop a track's clock without a record (the track turned out to be staff)."""
+        self._open.pop(track, None)
+
     def close_all(self, now: datetime, outcome: WaitOutcome) -> list[ClosedDwell]:
         """Close every clock (stream lost, shutdown)."""
         out = [c for t in list(self._open) if (c := self.close(t, now, outcome)) is not None]
@@ -82,9 +88,6 @@ class DwellBook:
             return None
         d = min(self._open.values(), key=lambda o: o.started)
         return max(0.0, (now - d.started).total_seconds()), d.where
-
-    def count_over(self, now: datetime, limit_s: float) -> int:
-        return sum(1 for d in self._open.values() if (now - d.started).total_seconds() > limit_s)
 
     def __len__(self) -> int:
         return len(self._open)

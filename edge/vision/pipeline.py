@@ -1,5 +1,6 @@
-"""From tracked boxes to protocol messages: zones, dwell, waits, loitering, arrivals, rate
-limiting (what counts as an arrival: docs/vision.md, "Arrivals").
+"""From tracked boxes to protocol messages: staff, zones, dwell, visits and their waits,
+loitering, arrivals, rate limiting (what counts as an arrival: docs/vision.md, "Arrivals";
+visits and staff: docs/vision.md, "Visits" and "Staff").
 
 This part knows nothing about cameras or detectors, so anything that produces tracked boxes
 can drive it: the vision daemon (detector + tracker) or a lobby simulator feeding synthetic
@@ -15,8 +16,9 @@ tracks::
 :meth:`ZonePipeline.update` is called once per processed frame with every track the tracker
 reports in that frame and the frame's time (from the injected clock); it returns the
 messages to publish: :class:`ZoneState` (per zone at most once per ``min_interval_s`` when it
-changed, and at least every ``keepalive_s``) and :class:`WaitRecord` (one per completed
-dwell in queue, waiting and counter zones). It never publishes itself.
+changed, and at least every ``keepalive_s``; its waits come from the visits), :class:`WaitRecord`
+(one per completed dwell in queue, waiting and counter zones) and :class:`VisitRecord` (one per
+completed visit). It never publishes itself.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from datetime import datetime, timedelta
 
 from edge.vision.dwell import ClosedDwell, DwellBook, OccupancySmoother, ServiceStats
 from edge.vision.expected_wait import expected_wait
+from edge.vision.staff import StaffJudge
+from edge.vision.visits import ClosedVisit, VisitBook
 from edge.vision.zones import (
     Point,
     Polygon,
@@ -40,13 +44,16 @@ from edge.vision.zones import (
 from lobbywatch.config.site import CameraConfig, SiteConfig
 from lobbywatch.protocol.codec import new_message_id
 from lobbywatch.protocol.enums import WaitKind, WaitOutcome, ZoneKind
-from lobbywatch.protocol.messages import Envelope, WaitRecord, ZoneState
+from lobbywatch.protocol.messages import Envelope, LongWait, VisitRecord, WaitRecord, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 
 log = logging.getLogger(__name__)
 
 QUEUE_KINDS = (ZoneKind.QUEUE, ZoneKind.WAITING)
 LOITER_KINDS = (ZoneKind.ENTRANCE, ZoneKind.EXPERIENCE)
+HANDOVER_FRAME_SHARE = 0.04
+"""How far (share of the frame's larger side) a new track may appear from where a customer's
+track vanished and still take over their visit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +110,11 @@ class ZonePipeline:
         th = site.thresholds
         self.wait_limit_s = th.max_wait_min * 60
         self.loiter_s = th.loiter_min * 60
+        self.care_s = th.care_visit_min * 60
         self.cold_start_service_s = th.transaction_min * 60
         self.services = ServiceStats()
+        self.staff = StaffJudge(self.camera.staff)
+        self.visits = VisitBook()
         self.departures: dict[str, ServiceStats] = {}
         self._last_seen: dict[int, datetime] = {}
         self._joined_queue: set[int] = set()
@@ -137,6 +147,8 @@ class ZonePipeline:
         self._last_seen.clear()
         self._joined_queue.clear()
         self._origin.clear()
+        self.staff.reset()
+        self.visits = VisitBook()
         for z in self.zones.values():
             z.membership.reset()
             z.dwell = DwellBook(z.id)
@@ -148,8 +160,9 @@ class ZonePipeline:
         return [self._emit(z, now) for z in self.zones.values()]
 
     def stream_lost(self, now: datetime) -> list[Envelope]:
-        """The picture is gone: close every dwell as lost and publish zeroed states."""
-        out: list[Envelope] = []
+        """The picture is gone: close every dwell and visit as lost and publish zeroed states."""
+        out: list[Envelope] = [self._visit_record(c) for c in self.visits.end_all(now)]
+        self.staff.reset()
         for z in self.zones.values():
             for closed in z.dwell.close_all(now, WaitOutcome.LOST):
                 z.exited += 1
@@ -174,14 +187,27 @@ class ZonePipeline:
         """Feed one processed frame's tracks; return the messages to publish."""
         anchors: dict[int, Point] = {t.track_id: anchor(t.xyxy, self.frame_size) for t in tracks}
         anchors = filter_roi(anchors, self.roi)
+        for tid in self.staff.update(anchors, now):
+            self._forget_staff(tid)
+        customers = {tid: pt for tid, pt in anchors.items() if tid not in self.staff.staff}
+        fresh = {tid for tid in anchors if tid not in self._last_seen}
         for tid, pt in anchors.items():
-            if tid not in self._last_seen:
+            if tid in fresh:
                 self._origin[tid] = self._entrance_at(pt)
             self._last_seen[tid] = now
+        for tid, pt in customers.items():
+            if tid not in fresh:
+                self.visits.seen(tid, now, pt)
+        for tid in fresh & customers.keys():
+            if self._took_over(tid, customers[tid], now):
+                self._origin[tid] = None  # the same person under a new id: no new arrival
+            else:
+                self.visits.seen(tid, now, customers[tid])
         out: list[Envelope] = []
         for z in self.zones.values():
-            for tr in z.membership.update(anchors, now):
+            for tr in z.membership.update(customers, now):
                 if tr.entered:
+                    self.visits.entered(tr.track, z.id, z.kind, tr.at)
                     z.entered += 1
                     if tr.track in self._origin and self._origin.pop(tr.track) == z.id:
                         z.arrived += 1
@@ -190,12 +216,14 @@ class ZonePipeline:
                         self._joined_queue.add(tr.track)
                 else:
                     z.exited += 1
+                    self.visits.exited(tr.track, z.id, tr.at)
                     closed = z.dwell.close(tr.track, tr.at, WaitOutcome.EXITED)
                     if closed is not None:
                         out += self._record(z, closed)
-            for tid in z.dwell.tracks() & anchors.keys():
-                z.dwell.seen(tid, now, anchors[tid])
-            z.count = zone_count(anchors.values(), z.polygon)
+            for tid in z.dwell.tracks() & customers.keys():
+                z.dwell.seen(tid, now, customers[tid])
+            counted = anchors if self.staff.counts_in(z.id) else customers
+            z.count = zone_count(counted.values(), z.polygon)
             z.occupancy = z.smoother.update(z.count)
         out += self._expire_lost(now)
         for z in self.zones.values():
@@ -216,6 +244,30 @@ class ZonePipeline:
                 return z.id
         return None
 
+    def _took_over(self, tid: int, pt: Point, now: datetime) -> bool:
+        """A new track first seen inside a zone other than an entrance (where people come and go
+        through the door), where a customer's track vanished a moment ago, takes over that
+        customer's visit (docs/vision.md, "Visits")."""
+        inside = [z for z in self.zones.values() if point_in_polygon(pt, z.polygon)]
+        if not inside or any(z.kind == ZoneKind.ENTRANCE for z in inside):
+            return False
+        return self.visits.take_over(
+            tid,
+            now,
+            pt,
+            within_s=self.lost_timeout.total_seconds(),
+            within_px=HANDOVER_FRAME_SHARE * max(self.frame_size),
+        )
+
+    def _forget_staff(self, tid: int) -> None:
+        """A track just judged staff: it leaves memberships, dwells and visits unrecorded."""
+        self._joined_queue.discard(tid)
+        self.visits.discard(tid)
+        for z in self.zones.values():
+            if z.membership.drop(tid):
+                z.exited += 1
+            z.dwell.discard(tid)
+
     def _expire_lost(self, now: datetime) -> list[Envelope]:
         out: list[Envelope] = []
         for tid, seen in list(self._last_seen.items()):
@@ -224,6 +276,9 @@ class ZonePipeline:
             del self._last_seen[tid]
             self._joined_queue.discard(tid)
             self._origin.pop(tid, None)
+            self.staff.forget(tid)
+            if (visit := self.visits.end(tid, seen)) is not None:
+                out.append(self._visit_record(visit))
             for z in self.zones.values():
                 if z.membership.drop(tid):
                     z.exited += 1
@@ -256,23 +311,52 @@ class ZonePipeline:
             )
         ]
 
+    def _visit_record(self, closed: ClosedVisit) -> VisitRecord:
+        v = closed.visit
+        return self.stamper.make(
+            VisitRecord,
+            visit=v.id,
+            arrived=v.arrived,
+            left=closed.left,
+            zones=v.zones[-64:],
+            wait_zone=v.wait_zone,
+            wait_started=v.wait_started,
+            wait_s=None if (w := closed.wait_s) is None else round(min(w, 7 * 86400), 1),
+            service_zone=v.service_zone,
+            service_started=v.service_started,
+            service_s=None if (s := closed.service_s) is None else round(min(s, 7 * 86400), 1),
+            outcome=closed.outcome,
+        )
+
+    def _norm(self, pt: Point) -> tuple[float, float]:
+        """A pixel point as normalised (x, y) in the image, 0..1."""
+        w, h = self.frame_size
+        return (min(1.0, max(0.0, pt[0] / max(w, 1))), min(1.0, max(0.0, pt[1] / max(h, 1))))
+
     def _serving(self, z: _Zone) -> int:
         if z.feeders:
             return sum(1 for f in z.feeders if self.zones[f].membership.members())
         return z.configured_counters
 
     def _build(self, z: _Zone, now: datetime) -> ZoneState:
-        longest = z.dwell.longest(now)
-        where: tuple[float, float] | None = None
-        if longest is not None:
-            w, h = self.frame_size
-            where = (
-                min(1.0, max(0.0, longest[1][0] / max(w, 1))),
-                min(1.0, max(0.0, longest[1][1] / max(h, 1))),
-            )
+        """The zone's state now. Its waits are the waits of the visits whose current zone it
+        is (a counter zone's longest is the service under way there)."""
+        long_waits: list[LongWait] = []
+        over = 0
+        if z.kind == ZoneKind.COUNTER:
+            longest = z.dwell.longest(now)
+        else:
+            waiting = [(v.wait_s(now) or 0.0, v) for v in self.visits.waiting_in(z.id)]
+            longest = (waiting[0][0], waiting[0][1].where) if waiting else None
+            over = sum(1 for w, _ in waiting if w > self.wait_limit_s)
+            long_waits = [
+                LongWait(visit=v.id, wait_s=round(min(w, 7 * 86400), 1), at=self._norm(v.where))
+                for w, v in waiting
+                if w >= self.care_s
+            ]
+        where = None if longest is None else self._norm(longest[1])
         queue_length: int | None = None
         expected: float | None = None
-        over = 0
         if z.kind in QUEUE_KINDS:
             queue_length = len(z.membership.members())
             est = expected_wait(
@@ -290,7 +374,6 @@ class ZonePipeline:
                     est.littles_law_s or 0.0,
                 )
             expected = round(min(est.seconds, 7 * 86400), 1)
-            over = z.dwell.count_over(now, self.wait_limit_s)
         loitering = 0
         if z.kind in LOITER_KINDS:
             loitering = sum(
@@ -319,6 +402,7 @@ class ZonePipeline:
             entered_total=z.entered,
             exited_total=z.exited,
             arrivals_total=z.arrived if z.kind == ZoneKind.ENTRANCE else None,
+            long_waits=long_waits,
         )
 
     @staticmethod
@@ -337,6 +421,7 @@ class ZonePipeline:
             state.entered_total,
             state.exited_total,
             state.arrivals_total,
+            tuple(w.visit for w in state.long_waits or ()),
         )
 
     def _send(self, z: _Zone, draft: ZoneState, now: datetime) -> ZoneState:

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from lobbywatch.config.business import BusinessType
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
+from lobbywatch.config.staff import StaffConfig
 from lobbywatch.config.tickets import TicketIntakeConfig
 from lobbywatch.config.vendors import ServiceLevels
 from lobbywatch.protocol.enums import DeviceKind, ZoneKind
@@ -185,6 +186,7 @@ class CameraConfig(_Model):
         default=None, gt=0, le=120, description="Process at most this many frames per second."
     )
     zones: list[CameraZone] = Field(min_length=1, description="Zones this camera sees.")
+    staff: StaffConfig | None = Field(default=None, description="Staff positions and rules.")
 
 
 class DeviceConfig(_Model):

@@ -85,6 +85,16 @@ class WaitOutcome(StrEnum):
     LOST = "lost"
 
 
+class VisitOutcome(StrEnum):
+    """How a visit ended: served at a counter, walked out after waiting, passed through
+    (never waited nor was served: kiosks, questions), or cut short by a lost picture."""
+
+    SERVED = "served"
+    WALKED_OUT = "walked_out"
+    PASSED = "passed"
+    LOST = "lost"
+
+
 class AlertState(StrEnum):
     FIRING = "firing"
     ACKNOWLEDGED = "acknowledged"

@@ -26,6 +26,7 @@ from lobbywatch.protocol.enums import (
     DeviceKind,
     Presence,
     Severity,
+    VisitOutcome,
     WaitKind,
     WaitOutcome,
     ZoneKind,
@@ -59,6 +60,16 @@ class LocalizedText(_Strict):
 # --------------------------------------------------------------------------- cameras
 
 
+class LongWait(_Strict):
+    """One customer (visit) in a zone whose wait has passed the site's care-visit limit."""
+
+    visit: Identifier = Field(description="The camera's opaque id of the visit.")
+    wait_s: Seconds = Field(description="How long they have waited so far, in seconds.")
+    at: tuple[float, float] | None = Field(
+        default=None, description="Where they stand: normalised (x, y) in the camera image, 0..1."
+    )
+
+
 class ZoneState(Envelope):
     """Current state of one zone as seen by one camera. Retained; at most 1/s per zone."""
 
@@ -71,7 +82,11 @@ class ZoneState(Envelope):
         default=None, description="People standing in line (queue zones only)."
     )
     longest_wait_s: Seconds | None = Field(
-        default=None, description="Longest current dwell of anyone in the zone, in seconds."
+        default=None,
+        description=(
+            "Longest current wait (since joining the first queue/waiting zone) of the customers "
+            "whose current zone this is, in seconds; in a counter zone, the longest service under way."
+        ),
     )
     longest_wait_at: tuple[float, float] | None = Field(
         default=None,
@@ -81,7 +96,7 @@ class ZoneState(Envelope):
         default=None, description="Expected wait for someone joining now (queue/waiting zones)."
     )
     waits_over_limit: Count = Field(
-        default=0, description="People in the zone whose dwell is past the site's wait limit."
+        default=0, description="Customers in the zone whose wait is past the site's wait limit."
     )
     loitering: Count = Field(
         default=0, description="People loitering (entrance/experience zones) past the threshold."
@@ -102,6 +117,15 @@ class ZoneState(Envelope):
         ),
     )
 
+    long_waits: list[LongWait] | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "Customers in the zone (their visit's current zone) waiting past the care-visit "
+            "limit, one entry per visit; absent from cameras that do not track visits."
+        ),
+    )
+
     DELIVERY: ClassVar[Delivery] = "sample"
     RETAINED: ClassVar[bool] = True
 
@@ -113,6 +137,9 @@ class ZoneState(Envelope):
             raise ValueError("longest_wait_at must be normalised to 0..1")
         if self.arrivals_total is not None and self.kind != ZoneKind.ENTRANCE:
             raise ValueError("arrivals_total is only sent for entrance zones")
+        for w in self.long_waits or ():
+            if w.at is not None and not all(0.0 <= c <= 1.0 for c in w.at):
+                raise ValueError("long_waits[].at must be normalised to 0..1")
         return self
 
 
@@ -155,6 +182,39 @@ class WaitRecord(Envelope):
         span = (self.ended - self.started).total_seconds()
         if abs(span - self.duration_s) > 1.0:
             raise ValueError(f"duration_s {self.duration_s} differs from ended - started ({span})")
+        return self
+
+
+class VisitRecord(Envelope):
+    """One completed, anonymous visit: a person's path through the part of the hall one camera
+    sees, from arrival to departure (docs/vision.md, "Visits"). No image, no identity: the
+    visit id is opaque and means nothing outside the camera that made it."""
+
+    type: Literal["visit"] = "visit"
+    visit: Identifier = Field(description="The camera's opaque id of the visit.")
+    arrived: UtcDateTime = Field(description="When the person was first seen.")
+    left: UtcDateTime = Field(description="When the person was last seen.")
+    zones: list[Identifier] = Field(
+        default_factory=list, max_length=64, description="Zones passed through, in order."
+    )
+    wait_zone: Identifier | None = Field(default=None, description="The first queue/waiting zone joined.")
+    wait_started: UtcDateTime | None = Field(default=None, description="When the wait began.")
+    wait_s: Seconds | None = Field(
+        default=None, description="From joining the first queue/waiting zone to service (or departure)."
+    )
+    service_zone: Identifier | None = Field(default=None, description="The counter zone served at.")
+    service_started: UtcDateTime | None = Field(default=None, description="When service began.")
+    service_s: Seconds | None = Field(default=None, description="Time at the counter, seconds.")
+    outcome: VisitOutcome = Field(description="served, walked_out, passed or lost.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VisitRecord:
+        if self.left < self.arrived:
+            raise ValueError("left is before arrived")
+        if (self.wait_started is None) != (self.wait_s is None):
+            raise ValueError("wait_started and wait_s come together")
+        if (self.service_started is not None) != (self.outcome == VisitOutcome.SERVED):
+            raise ValueError("service_started is set exactly when the outcome is served")
         return self
 
 
@@ -316,6 +376,7 @@ Message = Annotated[
     ZoneState
     | CameraStatus
     | WaitRecord
+    | VisitRecord
     | DeviceStatus
     | DeviceHeartbeat
     | DeviceEvent
@@ -334,6 +395,7 @@ MESSAGE_TYPES: dict[str, type[Envelope]] = {
         ZoneState,
         CameraStatus,
         WaitRecord,
+        VisitRecord,
         DeviceStatus,
         DeviceHeartbeat,
         DeviceEvent,

@@ -5,6 +5,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/camera/{camera}/zone/{zone}       zone_state      retained
     ROOT/{site}/camera/{camera}/status            camera_status   retained, last-will
     ROOT/{site}/camera/{camera}/wait              wait_record
+    ROOT/{site}/camera/{camera}/visit             visit
     ROOT/{site}/device/{device}/status            device_status   retained, last-will
     ROOT/{site}/device/{device}/heartbeat         device_heartbeat
     ROOT/{site}/device/{device}/event             device_event
@@ -36,6 +37,7 @@ from lobbywatch.protocol.messages import (
     DeviceStatus,
     Envelope,
     Receipt,
+    VisitRecord,
     WaitRecord,
     ZoneState,
 )
@@ -58,6 +60,10 @@ def camera_status_topic(site: str, camera: str) -> str:
 
 def wait_topic(site: str, camera: str) -> str:
     return f"{ROOT}/{site}/camera/{camera}/wait"
+
+
+def visit_topic(site: str, camera: str) -> str:
+    return f"{ROOT}/{site}/camera/{camera}/visit"
 
 
 def device_prefix(site: str, device: str) -> str:
@@ -118,6 +124,8 @@ def topic_for(message: Envelope) -> str:
             return camera_status_topic(site, source)
         case WaitRecord():
             return wait_topic(site, source)
+        case VisitRecord():
+            return visit_topic(site, source)
         case DeviceStatus():
             return device_status_topic(site, source)
         case DeviceHeartbeat():
@@ -165,7 +173,7 @@ def parse_topic(topic: str) -> TopicInfo | None:
     if len(parts) == 3 and parts[1] == "receipt" and parts[2]:
         return TopicInfo(parts[0], "receipt", parts[2], "receipt")
     if len(parts) == 4 and parts[1] in ("camera", "device"):
-        if parts[3] in ("status", "wait", "heartbeat", "event", "downlink"):
+        if parts[3] in ("status", "wait", "visit", "heartbeat", "event", "downlink"):
             return TopicInfo(parts[0], parts[1], parts[2], parts[3])
         return None
     if len(parts) == 4 and parts[1] == "ticket" and parts[3] == "event":

@@ -28,7 +28,7 @@ from server.alerts.device_facts import HallDevices
 from server.alerts.late import CatchUp
 from server.alerts.lifecycle import Lifecycle
 from server.alerts.muting import Muting
-from server.alerts.rules import ArrivalWindow, ForecastProvider, Sensing, Signal
+from server.alerts.rules import ArrivalWindow, CareTasks, ForecastProvider, Sensing, Signal
 from server.alerts.rules.vendor_sla import FaultProvider, sla_signals
 from server.alerts.store import AlertStore
 from server.hall_state import HallState
@@ -51,6 +51,7 @@ class SiteState:
     sensing: Sensing = field(init=False)
     devices: HallDevices = field(init=False)
     arrivals: ArrivalWindow = field(default_factory=ArrivalWindow)
+    care: CareTasks = field(default_factory=CareTasks)
     forecast_at: datetime | None = None
     faults_at: datetime | None = None
     muting: Muting = field(init=False)
@@ -69,6 +70,8 @@ class SiteState:
             return
         for alert in store.open_alerts(self.cfg.site):
             self.lifecycle.replace(alert)
+            if alert.kind == "long_wait":
+                self.care.restore(alert.subject, alert.zone)
         self.muting.added += store.silences(self.cfg.site, now)
 
     @property
@@ -82,6 +85,7 @@ class SiteState:
             case ZoneState():
                 signals = list(rules.zone_signals(cfg, message))
                 rules.give_way_to_tickets(cfg, self.hall.tickets(cfg.site), signals)
+                signals += self.care.signals(cfg, message)
                 occupancy = self.hall.hall(cfg.site).occupancy
                 if (hall := rules.hall_crowding(cfg, occupancy)) is not None:
                     signals.append(hall)

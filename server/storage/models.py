@@ -193,6 +193,30 @@ class ZoneMinute(Base):
     wait_max_s: Mapped[float] = mapped_column(Float, default=0)
 
 
+class VisitRow(Base):
+    """One completed, anonymous visit as a camera published it (``visit`` message)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        UniqueConstraint("site", "camera", "visit", name="uq_visits_visit"),
+        Index("ix_visits_site_left", "site", "left_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    visit: Mapped[str] = mapped_column(String(64))
+    arrived_at: Mapped[datetime] = mapped_column(UtcTime)
+    left_at: Mapped[datetime] = mapped_column(UtcTime)
+    zones: Mapped[str] = mapped_column(Text, default="")
+    wait_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wait_started: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    service_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    service_started: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    service_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+
+
 class SiteMinute(Base):
     """Per-minute rollup of a hall: arrivals and total occupancy (feeds the forecast)."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import influxdb_client
 
 from lobbywatch import series
-from lobbywatch.protocol.enums import CounterStatus
+from lobbywatch.protocol.enums import CounterStatus, VisitOutcome
 from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import (
     CameraStatus,
@@ -26,6 +26,7 @@ from lobbywatch.protocol.messages import (
     DeviceEvent,
     DeviceHeartbeat,
     Envelope,
+    VisitRecord,
     WaitRecord,
     ZoneState,
 )
@@ -146,6 +147,24 @@ def message_lines(message: Envelope, *, wait_limit_s: float = 600.0) -> list[str
         if message.kind.value == "wait":
             p.field(W.WITHIN_LIMIT, int(message.duration_s <= wait_limit_s))
         return [_line(p)]
+    if isinstance(message, VisitRecord):
+        V = series.Visit
+        p = (
+            _Line(V.MEASUREMENT)
+            .tag(V.SITE, message.site)
+            .tag(V.CAMERA, message.source)
+            .tag(V.OUTCOME, message.outcome.value)
+            .time(msg_time(message, message.left), WritePrecision.NS)
+        )
+        if message.wait_s is not None:
+            p.field(V.WAIT_S, float(message.wait_s))
+            if message.outcome != VisitOutcome.LOST:
+                served = message.outcome == VisitOutcome.SERVED
+                p.field(V.WITHIN_LIMIT, int(served and message.wait_s <= wait_limit_s))
+        if message.service_s is not None:
+            p.field(V.SERVICE_S, float(message.service_s))
+        line = _line(p)
+        return [line] if line else []  # passed through: no wait, no service, no point
     if isinstance(message, CameraStatus):
         C = series.Camera
         p = (

@@ -1,7 +1,7 @@
 """Seed data for the dashboard query tests, shaped exactly as docs/data-model.md says.
 
 Two halls (``a`` and ``b`` ids derived from the test's site id), a morning of zone and site
-state, device history over three weeks, completed waits, arrivals today and a week ago,
+state, device history over three weeks, completed waits and visits, arrivals today and a week ago,
 and an alert lifecycle. The expected values the tests check are constants here.
 """
 
@@ -165,6 +165,33 @@ def lines(halls: Halls) -> list[str]:
                 NOW - timedelta(minutes=3),
                 {**tags, "kind": "service", "outcome": "exited"},
                 {"duration_s": 900.0},
+            )
+        )
+    # visits: hall a 8 of 10 served within the limit (one served late, one walked out), hall b
+    # 4 of 4; a visit that passed through writes no point, one cut short no within_limit
+    for site, total, within in ((a, 10, 8), (b, 4, 4)):
+        for i in range(total):
+            outcome = "served" if i != within + 1 else "walked_out"
+            visit: dict[str, Any] = {
+                "wait_s": 300.0 if i < within else 800.0,
+                "within_limit": int(i < within),
+            }
+            if outcome == "served":
+                visit["service_s"] = 200.0
+            out.append(
+                _p(
+                    "visit",
+                    NOW - timedelta(minutes=10 + 7 * i),
+                    {"site": site, "camera": "cam-1", "outcome": outcome},
+                    visit,
+                )
+            )
+        out.append(
+            _p(
+                "visit",
+                NOW - timedelta(minutes=4),
+                {"site": site, "camera": "cam-1", "outcome": "lost"},
+                {"wait_s": 60.0},
             )
         )
     # arrivals per minute since opening, today and 1-4 weeks ago

@@ -15,7 +15,7 @@ from lobbywatch.protocol.messages import DeviceEvent
 from server.timeseries import lines
 from server.timeseries.lines import Point, WritePrecision, _Line
 
-LINE_KINDS = {"zone_state", "wait_record", "camera_status", "device_heartbeat", "counter_state"}
+LINE_KINDS = {"zone_state", "wait_record", "visit", "camera_status", "device_heartbeat", "counter_state"}
 
 
 def _plain(line: _Line) -> str:
@@ -110,3 +110,24 @@ def test_lines_use_the_names_of_lobbywatch_series(monkeypatch: pytest.MonkeyPatc
         assert set(line.tags) <= set(s.TAGS), line.measurement
         assert set(line.point._fields) <= set(s.FIELDS), line.measurement
     assert written == set(by_name) - {series.Alert.MEASUREMENT}  # alerts: server/alerts/influx.py
+
+
+def test_visit_lines_judge_the_wait_against_the_limit() -> None:
+    served = decode_obj(EXAMPLES["visit"])  # waited 510 s, served
+    assert "within_limit=1i" in lines.message_lines(served, wait_limit_s=600)[0]
+    assert "within_limit=0i" in lines.message_lines(served, wait_limit_s=300)[0]
+    walked = decode_obj(
+        {
+            **EXAMPLES["visit"],
+            "outcome": "walked_out",
+            "service_zone": None,
+            "service_started": None,
+            "service_s": None,
+        }
+    )
+    assert "within_limit=0i" in lines.message_lines(walked, wait_limit_s=600)[0]
+    passed = decode_obj(
+        {**EXAMPLES["visit"], "outcome": "passed", "wait_zone": None, "wait_started": None, "wait_s": None}
+        | {"service_zone": None, "service_started": None, "service_s": None}
+    )
+    assert lines.message_lines(passed) == []

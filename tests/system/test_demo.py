@@ -162,6 +162,15 @@ def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None
         return seen >= REQUIRED and bool(PEAK_KINDS & seen)
 
     assert wait_until(fired, 120, 1.0), f"alert kinds seen: {sorted(seen)}\n{demo.output()}"
+    # Staff are not customers: the guide at the desk is never a wait or a care task, and each
+    # care task is one customer's (issue #17).
+    care = [a for a in _get(f"{demo.base}/api/v1/alerts", manager) if a["kind"] == "long_wait"]
+    assert all(a["subject"].startswith("visit:") for a in care), care
+    for s in sites:
+        view = _get(f"{demo.base}/api/v1/sites/{s}/live", manager)
+        desks = [z for z in view["zones"] if z["kind"] == "consultation"]
+        assert desks
+        assert all(z["longest_wait_s"] is None and z["long_waits"] == [] for z in desks), desks
 
     # A child that dies is reported with its log tail; the rest keeps running.
     pids = demo.pids()

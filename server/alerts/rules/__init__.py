@@ -1,7 +1,7 @@
 """The floor rules, by concern: functions from what a hall reports to signals.
 
 * ``spec``: the rule table :data:`RULES`, :class:`Signal` and shared helpers;
-* ``zones``: crowding, waits, no-upsell, overtime, loitering, surge, forecast peak;
+* ``zones``: crowding, waits, care tasks per customer, no-upsell, overtime, loitering, surge, forecast peak;
 * ``devices``: device offline, device fault, kiosk capacity;
 * ``sensing``: camera blind, gateway silent, a source's clock wrong;
 * ``tickets``: transaction overtime per business type, from the queue tickets;
@@ -19,6 +19,7 @@ from server.alerts.rules.tickets import give_way_to_tickets, ticket_signals
 from server.alerts.rules.vendor_sla import FaultProvider, OpenFault, sla_signals
 from server.alerts.rules.zones import (
     ArrivalWindow,
+    CareTasks,
     forecast_signal,
     hall_crowding,
     staffing,
@@ -29,6 +30,7 @@ from server.alerts.rules.zones import (
 __all__ = [
     "RULES",
     "ArrivalWindow",
+    "CareTasks",
     "FaultProvider",
     "ForecastProvider",
     "OpenFault",

@@ -1,7 +1,8 @@
 """Zone rules: what the cameras' zone readings and the forecast say about the floor.
 
-Crowding (per zone and for the whole hall), waits, no-upsell, transaction overtime,
-loitering, the arrivals surge and the forecast peak (docs/alerts.md has the table).
+Crowding (per zone and for the whole hall), waits, the care task per customer
+(:class:`CareTasks`), no-upsell, transaction overtime, loitering, the arrivals surge and the
+forecast peak (docs/alerts.md has the table).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
             **common,
         )
     wait = z.longest_wait_s or 0.0
-    if z.kind in WAIT_ZONES:
+    if z.kind in WAIT_ZONES and z.long_waits is None:  # a camera without visits: per zone
         care_s = th.care_visit_min * 60
         yield Signal(
             AlertKind.LONG_WAIT,
@@ -74,20 +75,20 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
             },
             **common,
         )
-        if z.expected_wait_s is not None:
-            expected_s = z.expected_wait_s
-            max_s = th.max_wait_min * 60
-            yield Signal(
-                AlertKind.EXPECTED_WAIT,
-                subject,
-                hysteresis(expected_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
-                lambda: {
-                    "where": zone_name(cfg, z.zone),
-                    "expected_min": expected_s / 60,
-                    "limit_min": th.max_wait_min,
-                },
-                **common,
-            )
+    if z.kind in WAIT_ZONES and z.expected_wait_s is not None:
+        expected_s = z.expected_wait_s
+        max_s = th.max_wait_min * 60
+        yield Signal(
+            AlertKind.EXPECTED_WAIT,
+            subject,
+            hysteresis(expected_s, max_s, max_s * EXPECTED_WAIT_CLEAR_RATIO, inclusive=False),
+            lambda: {
+                "where": zone_name(cfg, z.zone),
+                "expected_min": expected_s / 60,
+                "limit_min": th.max_wait_min,
+            },
+            **common,
+        )
     if z.queue_length is not None and z.kind == ZoneKind.QUEUE:
         queue = z.queue_length
         on_q: bool | None = None
@@ -129,6 +130,62 @@ def zone_signals(cfg: SiteConfig, z: ZoneState) -> Iterator[Signal]:
             lambda: {"where": zone_name(cfg, z.zone), "count": z.loitering},
             **common,
         )
+
+
+def visit_subject(camera: str, visit: str) -> str:
+    """The care task's subject: one customer (a camera's visit), never the zone."""
+    return f"visit:{camera}:{visit}"
+
+
+@dataclass
+class CareTasks:
+    """One care task per customer waiting past the care-visit limit (docs/alerts.md).
+
+    Each zone_state that carries ``long_waits`` lists the visits whose current zone it is;
+    a visit is waiting long while the latest state of some zone of its camera lists it, so
+    a customer moving between two zones of a camera keeps one task. A visit no zone lists
+    any more (served, gone) clears its task.
+    """
+
+    listed: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (camera, zone) -> visits
+
+    def restore(self, subject: str, zone: str | None) -> None:
+        """Take back an open task (engine restart): the next state of its zone judges it."""
+        kind, _, rest = subject.partition(":")
+        camera, _, visit = rest.partition(":")
+        if kind == "visit" and visit and zone is not None:
+            self.listed.setdefault((camera, zone), set()).add(visit)
+
+    def _of_camera(self, camera: str) -> set[str]:
+        return {v for (cam, _z), visits in self.listed.items() if cam == camera for v in visits}
+
+    def signals(self, cfg: SiteConfig, z: ZoneState) -> list[Signal]:
+        """Raise (or refresh) the task of each long wait ``z`` lists; clear those now gone."""
+        if z.long_waits is None:
+            return []
+        before = self._of_camera(z.source)
+        self.listed[(z.source, z.zone)] = {w.visit for w in z.long_waits}
+        gone = before - self._of_camera(z.source)
+        limit_min = cfg.thresholds.care_visit_min
+        over = len(z.long_waits)
+        out = [
+            Signal(
+                AlertKind.LONG_WAIT,
+                visit_subject(z.source, w.visit),
+                True,
+                {
+                    "where": zone_name(cfg, z.zone),
+                    "wait_min": w.wait_s / 60,
+                    "over": over,
+                    "limit_min": limit_min,
+                },
+                zone=z.zone,
+                camera=z.source,
+            )
+            for w in z.long_waits
+        ]
+        out += [Signal(AlertKind.LONG_WAIT, visit_subject(z.source, v), False, camera=z.source) for v in gone]
+        return out
 
 
 def hall_crowding(cfg: SiteConfig, occupancy: dict[str, float]) -> Signal | None:

@@ -143,7 +143,21 @@
     }
     $("kpi-longest").dataset.level = level(longest, limitS);
     $("longest-value").textContent = fmtMin(longest);
-    $("longest-sub").textContent = where ? zoneName(where) : live ? t("kpi.nobody") : "";
+    // Customers past the care limit (one care task each), and how many a guide has visited.
+    const acked = new Set(((alerts && alerts.items) || [])
+      .filter((a) => a.kind === "long_wait" && a.state === "acknowledged").map((a) => a.subject));
+    let care = 0;
+    let visited = 0;
+    for (const z of (live && live.zones) || []) {
+      for (const w of z.long_waits || []) {
+        care += 1;
+        if (acked.has("visit:" + z.camera + ":" + w.visit)) visited += 1;
+      }
+    }
+    $("kpi-longest").dataset.care = String(care);
+    $("kpi-longest").dataset.visited = String(visited);
+    const sub = where ? zoneName(where) : live ? t("kpi.nobody") : "";
+    $("longest-sub").textContent = care ? sub + " · " + t("kpi.care", { n: care, visited }) : sub;
     // People in the hall.
     const people = live ? Math.round(live.occupancy) : null;
     const cap = layout ? layout.hall_capacity : null;
@@ -350,6 +364,7 @@
           if (name !== "alerts") return;
           alerts = { items: data.alerts };
           clock.sync(data.as_of);
+          renderKpis(); // visited care tasks
           renderAlerts();
         },
         onState(state) {
