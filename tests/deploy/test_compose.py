@@ -88,7 +88,7 @@ def test_env_example_and_secrets_are_git_ignored() -> None:
 
 def test_central_services(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"server", "postgres", "influxdb", "grafana", "mosquitto"}
+    assert set(services) == {"server", "postgres", "influxdb", "grafana", "mosquitto", "prometheus"}
     assert services["postgres"]["image"] == "postgres:16"
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["grafana"]["image"].startswith("grafana/grafana")
@@ -97,6 +97,7 @@ def test_central_services(config: dict[str, Any]) -> None:
         if name != "mosquitto":  # needs a broker credential to probe; see the comment there
             assert service["healthcheck"]["test"], name
     assert services["mosquitto"]["profiles"] == ["broker"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
     for dep in ("postgres", "influxdb"):
         assert services["server"]["depends_on"][dep]["condition"] == "service_healthy"
 
@@ -189,3 +190,16 @@ def test_dockerfile_copies_every_packaged_module() -> None:
         assert (REPO / source).exists(), f"Dockerfile copies {source}, which does not exist"
     assert '".[server]"' in dockerfile
     assert re.search(r"^USER lobbywatch$", dockerfile, flags=re.MULTILINE)
+
+
+def test_prometheus_reads_the_shipped_rules_and_scrapes_the_server(config: dict[str, Any]) -> None:
+    """The monitoring profile mounts deploy/prometheus/ (scrape config and alerting rules), and
+    the example scrape config's server target is the compose service."""
+    prom = config["services"]["prometheus"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in prom["volumes"]]
+    assert any(m.removesuffix(":ro").endswith("/deploy/prometheus:/etc/prometheus") for m in mounts), mounts
+    example = COMPOSE_DIR.parent / "prometheus" / "prometheus.yml"
+    scrape = yaml.safe_load(example.read_text(encoding="utf-8"))
+    [server_job] = [j for j in scrape["scrape_configs"] if j["job_name"] == "lobbywatch-server"]
+    assert server_job["static_configs"][0]["targets"] == ["server:8000"]
