@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from lobbywatch.config.counting import CountingConfig
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.protocol.enums import DeviceKind, ZoneKind
@@ -112,39 +113,6 @@ class ZoneConfig(_Model):
     )
 
 
-class TilingConfig(_Model):
-    """Sliced inference for wide scenes with small, distant people."""
-
-    rows: int = Field(default=2, ge=1, le=8, description="Tile rows.")
-    cols: int = Field(default=2, ge=1, le=8, description="Tile columns.")
-    overlap: float = Field(default=0.2, ge=0, le=0.5, description="Overlap between tiles, 0..0.5.")
-    full_frame: bool = Field(
-        default=True, description="Also run on the whole frame (for people near the camera)."
-    )
-    tile_imgsz: int | None = Field(
-        default=None,
-        ge=160,
-        le=4096,
-        description="Input size for tiles, pixels; default: the camera's imgsz.",
-    )
-    flip: bool = Field(
-        default=False,
-        description=(
-            "Also run every view mirrored left-right and merge (test-time augmentation): "
-            "steadier counts in crowds, at twice the inference cost."
-        ),
-    )
-    containment: float = Field(
-        default=0.8,
-        ge=0.3,
-        le=1.0,
-        description=(
-            "Merge a box into a better one when this share of it lies inside (a person cut "
-            "by a tile border is a part of the same person seen whole); 1.0 turns it off."
-        ),
-    )
-
-
 class CameraZone(_Model):
     zone: Identifier = Field(description="Id of a zone from the 'zones' list.")
     polygon: Polygon
@@ -161,13 +129,10 @@ class CameraConfig(_Model):
     model: Path | None = Field(
         default=None, description="Detector weights; default: the bundled person detector."
     )
-    imgsz: int = Field(default=960, ge=160, le=4096, description="Detector input size, pixels.")
-    confidence: float = Field(default=0.25, ge=0.01, le=0.99, description="Detection threshold.")
-    iou: float = Field(default=0.5, ge=0.05, le=0.95, description="NMS IoU threshold.")
-    person_classes: list[int] | None = Field(
-        default=None, description="Class ids counted as a person; default: every class."
+    counting: CountingConfig = Field(
+        default_factory=CountingConfig,
+        description="How people are detected and counted (detector, slicing, merge, scale).",
     )
-    tiling: TilingConfig | None = Field(default=None, description="Sliced inference.")
     roi: Polygon | None = Field(default=None, description="Count only people inside this region.")
     entry_frames: int = Field(
         default=3, ge=1, le=100, description="Consecutive frames inside before a person enters."

@@ -1,8 +1,8 @@
 """The ONNX Runtime backend finds what the ultralytics backend finds, on the same frames.
 
 Frames: ultralytics' bundled images (bus.jpg: people in front of a bus; zidane.jpg: two men),
-as they are, mirrored and at half size; once whole-frame at 640 and once tiled (2x2 tiles,
-the whole frame and the mirror image, as ``eval counts`` reads a still). Required: the same
+as they are, mirrored and at half size; once whole-frame at 640 and once sliced (the whole
+frame and a 2x2 grid of slices, merged as the counting detector merges them). Required: the same
 person count on every frame, and each ultralytics box matched by an ONNX box of IoU >= 0.9,
 except at most MAX_UNMATCHED_SHARE of all boxes (in practice they agree to the pixel).
 """
@@ -17,7 +17,7 @@ import pytest
 import ultralytics
 
 from edge.vision.detector import Detections, Frame, PersonDetector
-from lobbywatch.config.site import TilingConfig
+from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MIN_IOU = 0.9
@@ -60,10 +60,10 @@ def _unmatched(reference: Detections, other: Detections) -> int:
 def _compare(pt: PersonDetector, onnx: PersonDetector) -> tuple[int, int]:
     boxes = unmatched = 0
     for frame in _frames():
-        for a, b in zip(pt.detect_orientations(frame), onnx.detect_orientations(frame), strict=True):
-            assert len(a) == len(b), f"person count differs on a {frame.shape} frame: {len(a)} vs {len(b)}"
-            boxes += len(a)
-            unmatched += _unmatched(a, b)
+        a, b = pt.detect(frame), onnx.detect(frame)
+        assert len(a) == len(b), f"person count differs on a {frame.shape} frame: {len(a)} vs {len(b)}"
+        boxes += len(a)
+        unmatched += _unmatched(a, b)
     return boxes, unmatched
 
 
@@ -73,14 +73,20 @@ def test_the_backend_follows_the_model_file(onnx_model: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "tiling",
-    [None, TilingConfig(rows=2, cols=2, tile_imgsz=320, flip=True, containment=0.6)],
-    ids=["whole-frame", "tiled"],
+    "settings",
+    [
+        CountingConfig(imgsz=640, confidence=0.25, slicing=SlicingConfig(mode=SlicingMode.OFF)),
+        CountingConfig(
+            imgsz=640,
+            confidence=0.1,
+            slicing=SlicingConfig(mode=SlicingMode.GRID, rows=2, cols=2, imgsz=320, confidence=0.1),
+        ),
+    ],
+    ids=["whole-frame", "sliced"],
 )
-def test_onnx_runtime_matches_ultralytics(onnx_model: Path, tiling: TilingConfig | None) -> None:
-    conf = 0.25 if tiling is None else 0.1
-    pt = PersonDetector(onnx_model.with_suffix(".pt"), imgsz=640, conf=conf, tiling=tiling)
-    onnx = PersonDetector(onnx_model, imgsz=640, conf=conf, tiling=tiling)
+def test_onnx_runtime_matches_ultralytics(onnx_model: Path, settings: CountingConfig) -> None:
+    pt = PersonDetector(onnx_model.with_suffix(".pt"), settings)
+    onnx = PersonDetector(onnx_model, settings)
     boxes, unmatched = _compare(pt, onnx)
     assert boxes >= 10  # the frames do hold people
     assert unmatched <= MAX_UNMATCHED_SHARE * boxes, f"{unmatched} of {boxes} boxes unmatched"
