@@ -39,10 +39,10 @@ class SlicingConfig(_Model):
     )
     imgsz: int = Field(default=640, ge=160, le=4096, description="Input size of each slice, pixels.")
     confidence: float = Field(
-        default=0.25, ge=0.01, le=0.99, description="Detection threshold on slices (small people)."
+        default=0.15, ge=0.01, le=0.99, description="Detection threshold on slices (small people)."
     )
     min_person_px: float = Field(
-        default=40,
+        default=160,
         ge=8,
         le=512,
         description=(
@@ -51,13 +51,13 @@ class SlicingConfig(_Model):
         ),
     )
     target_person_px: float = Field(
-        default=64,
+        default=160,
         ge=16,
         le=1024,
         description="adaptive: slices are sized so the smallest person in them is this tall at the input.",
     )
     max_zoom: float = Field(
-        default=3.0, ge=1.0, le=8.0, description="adaptive: at most this magnification of a slice."
+        default=4.0, ge=1.0, le=8.0, description="adaptive: at most this magnification of a slice."
     )
     max_slices: int = Field(
         default=12, ge=1, le=64, description="adaptive: at most this many slices a frame."
@@ -74,7 +74,7 @@ class MergeConfig(_Model):
 
     iou: float = Field(default=0.5, ge=0.05, le=0.95, description="NMS IoU threshold across views.")
     containment: float = Field(
-        default=0.6,
+        default=0.8,
         ge=0.3,
         le=1.0,
         description=(
@@ -83,7 +83,7 @@ class MergeConfig(_Model):
         ),
     )
     part_height: float = Field(
-        default=0.6,
+        default=0.7,
         ge=0.0,
         le=1.0,
         description=(
@@ -117,7 +117,7 @@ class CountingConfig(_Model):
 
     imgsz: int = Field(default=640, ge=160, le=4096, description="Full-frame input size, pixels.")
     confidence: float = Field(
-        default=0.3,
+        default=0.2,
         ge=0.01,
         le=0.99,
         description="Detection threshold on the full frame (also the tracker's).",

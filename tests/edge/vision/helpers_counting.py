@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.vision.detector import Detections, Frame
 
@@ -12,6 +13,10 @@ A, B = 10.0, 0.25
 
 def person_height(y: float) -> float:
     return A + B * y
+
+
+def person_heights(ys: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    return np.asarray(A + B * ys, np.float64)
 
 
 def dets(boxes: list[list[float]], conf: float = 0.9) -> Detections:

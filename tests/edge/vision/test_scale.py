@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from edge.vision.scale import ScaleModel
 from lobbywatch.config.counting import ScaleConfig
-from tests.edge.vision.helpers_counting import A, B, person_height
+from tests.edge.vision.helpers_counting import A, B, person_height, person_heights
 
 
-def _boxes(ys: np.ndarray, heights: np.ndarray) -> np.ndarray:
+def _boxes(ys: npt.NDArray[np.floating], heights: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     return np.stack([np.full_like(ys, 100), ys - heights, 100 + heights / 3, ys], axis=1).astype(np.float32)
 
 
@@ -20,7 +21,7 @@ def test_learns_a_synthetic_perspective_despite_outliers() -> None:
     assert not model.ready
     for _frame in range(20):
         ys = rng.uniform(50, 470, 8)
-        hs = person_height(ys) * rng.normal(1.0, 0.05, 8)
+        hs = person_heights(ys) * rng.normal(1.0, 0.05, 8)
         hs[0] *= 0.4  # an occluded person: a short box, left out by the robust refit
         model.observe(_boxes(ys, hs), np.full(8, 0.8, np.float32), 480)
     assert model.ready
@@ -33,7 +34,7 @@ def test_learns_a_synthetic_perspective_despite_outliers() -> None:
 def test_waits_for_warm_up_and_learns_only_from_confident_uncut_upright_boxes() -> None:
     model = ScaleModel(ScaleConfig(warmup_boxes=5, min_confidence=0.5))
     ys = np.asarray([100.0, 200.0, 300.0, 400.0, 479.5, 150.0], np.float32)
-    boxes = _boxes(ys, person_height(ys))
+    boxes = _boxes(ys, person_heights(ys))
     boxes[5, 2] = boxes[5, 0] + 200  # wider than tall: not an upright person
     conf = np.asarray([0.9, 0.9, 0.9, 0.2, 0.9, 0.9], np.float32)  # one unsure, one cut by the edge
     model.observe(boxes, conf, 480)
@@ -50,9 +51,9 @@ def test_keeps_up_with_a_changed_camera_within_its_window() -> None:
     ys = np.linspace(50, 450, 10).astype(np.float32)
     conf = np.full(10, 0.9, np.float32)
     for _ in range(20):
-        model.observe(_boxes(ys, person_height(ys)), conf, 480)
+        model.observe(_boxes(ys, person_heights(ys)), conf, 480)
     for _ in range(20):  # zoomed in: people twice as tall
-        model.observe(_boxes(ys, 2 * person_height(ys)), conf, 480)
+        model.observe(_boxes(ys, 2 * person_heights(ys)), conf, 480)
     assert model.samples == 100
     assert model.height_at(300.0) == pytest.approx(2 * person_height(300), rel=0.05)
 

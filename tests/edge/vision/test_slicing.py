@@ -27,7 +27,10 @@ def test_slices_only_the_rows_where_people_are_too_small() -> None:
     # people are A + B*y tall: below 60 px (the full frame's limit) for feet above row 200
     assert plan.band == (0.0, 200.0)
     assert plan.windows
-    assert max(y1 for _, _, _, y1 in plan.windows) < 480  # the near rows: the full frame only
+    assert all(y0 < 200 for _, y0, _, _ in plan.windows)  # no slice for the near rows' people
+    everyone_small = plan_slices(640, 480, settings, _scale(a=10.0, b=0.05))
+    assert everyone_small.band == (0.0, 481.0)
+    assert len(everyone_small.windows) > len(plan.windows)
     covered = np.zeros(640, bool)
     for x0, y0, x1, _ in plan.windows:
         if y0 == 0:
@@ -38,7 +41,7 @@ def test_slices_only_the_rows_where_people_are_too_small() -> None:
 
 def test_a_close_scene_and_a_warming_up_camera_run_the_full_frame_only() -> None:
     settings = CountingConfig()
-    close = _scale(a=150.0, b=0.2)  # people 150 px and taller everywhere
+    close = _scale(a=200.0, b=0.2)  # people 200 px and taller everywhere
     assert plan_slices(640, 480, settings, close).windows == []
     assert plan_slices(640, 480, settings, ScaleModel()).windows == []  # no scale yet
 
