@@ -195,8 +195,8 @@ class PersonDetector:
         plan = plan_slices(w, h, self.settings, self.scale, self.region)
         full = self._full_frame(frame)
         self.frames += 1
-        if not plan.windows:
-            return full
+        if not plan.windows:  # the merge still decides (the pass's own NMS is a loose pre-filter)
+            return merge_views(full, Detections.empty(), plan, self.settings, self.scale)
         crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in plan.windows]
         sliced = self._predict(crops, self.settings.slicing.imgsz, self.settings.slicing.confidence)
         shifted = [
