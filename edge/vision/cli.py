@@ -148,8 +148,8 @@ def register(groups: Groups) -> None:
             raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
         typer.echo(str(out))
         typer.echo(
-            f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
-            f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `imgsz: {imgsz}`。"
+            f"Use it: set `model: {out}` and `counting: {{imgsz: {imgsz}}}` for the camera in hall.yaml.\n"
+            f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `counting: {{imgsz: {imgsz}}}`。"
         )
 
     @groups.eval.command("counts")
