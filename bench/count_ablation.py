@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.vision.detector import Detections, PersonDetector, nms, tile_windows
+from edge.vision.detector import Detections, PersonDetector, nms
 from edge.vision.evaluate import count_in_roi, read_roi, read_truth
-from lobbywatch.config.site import TilingConfig
+from edge.vision.slicing import grid_windows
+from lobbywatch.config.counting import CountingConfig, MergeConfig
 
 FRAME_SIZE = (640, 480)  # the Mall frames
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mall"
@@ -58,13 +59,10 @@ def run_view(det: PersonDetector, frame: np.ndarray, spec: str, overlap: float) 
     h, w = frame.shape[:2]
     src = frame[:, ::-1] if flip else frame
     src = np.ascontiguousarray(src)
-    if rows == 0:
-        windows = [(0, 0, w, h)]
-    else:
-        windows = tile_windows(w, h, TilingConfig(rows=rows, cols=cols, overlap=overlap))
+    windows = [(0, 0, w, h)] if rows == 0 else grid_windows(w, h, rows, cols, overlap)
     crops = [np.ascontiguousarray(src[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
     out = []
-    for (x0, y0, _, _), d in zip(windows, det._predict(crops, imgsz), strict=True):
+    for (x0, y0, _, _), d in zip(windows, det._predict(crops, imgsz, det.settings.confidence), strict=True):
         xyxy = d.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
         if flip:
             xyxy = np.stack([w - xyxy[:, 2], xyxy[:, 1], w - xyxy[:, 0], xyxy[:, 3]], axis=1)
@@ -79,7 +77,9 @@ def cache(args: argparse.Namespace) -> None:
     store: dict[str, np.ndarray] = {}
     if args.cache.exists():
         store = dict(np.load(args.cache))
-    det = PersonDetector(args.model, conf=args.conf, iou=args.nms_iou)
+    det = PersonDetector(
+        args.model, CountingConfig(confidence=args.conf, merge=MergeConfig(iou=args.nms_iou))
+    )
     todo = [(name, v) for name, _ in truth for v in args.views if f"{name}|{v}" not in store]
     started = time.perf_counter()
     for i, (name, view) in enumerate(todo, start=1):
@@ -101,7 +101,7 @@ def cut_flags(boxes: np.ndarray, view: str, overlap: float = 0.2, tol: float = 2
         return cut
     w, h = FRAME_SIZE
     bx1, by1, bx2, by2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    for x0, y0, x1, y1 in tile_windows(w, h, TilingConfig(rows=rows, cols=cols, overlap=overlap)):
+    for x0, y0, x1, y1 in grid_windows(w, h, rows, cols, overlap):
         inside = (bx1 >= x0 - 1) & (by1 >= y0 - 1) & (bx2 <= x1 + 1) & (by2 <= y1 + 1)
         edge = np.zeros(len(boxes), np.bool_)
         if x0 > 0:

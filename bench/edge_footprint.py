@@ -107,8 +107,7 @@ def hall_config(site_id: str, video: Path, model: Path, *, loop: bool = False) -
                 "source": str(video),
                 "loop": loop,
                 "model": str(model),
-                "imgsz": 640,
-                "confidence": 0.25,
+                "counting": {"imgsz": 640, "confidence": 0.25},
                 "entry_frames": 1,
                 "exit_frames": 3,
                 "zones": [

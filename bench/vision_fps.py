@@ -55,6 +55,13 @@ from edge.vision.detector import PersonDetector, prepare_ultralytics_env, resolv
 MALL = ROOT.parent / "shared" / "data" / "mall"
 
 
+def _whole_frame(imgsz: int, conf: float) -> Any:
+    """Counting settings for timing the model alone: the full frame, no slicing."""
+    from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
+
+    return CountingConfig(imgsz=imgsz, confidence=conf, slicing=SlicingConfig(mode=SlicingMode.OFF))
+
+
 def _frames(folder: Path | None, n: int) -> list[Any]:
     import cv2
 
@@ -152,7 +159,7 @@ def _pipeline(model_path: Path, frames: list[Any], a: argparse.Namespace) -> dic
     h, w = frames[0].shape[:2]
     raw_model = YOLO(str(model_path), task="detect")
     kw = {"imgsz": a.imgsz, "conf": a.conf, "iou": 0.5, "agnostic_nms": True, "verbose": False}
-    detector = PersonDetector(model_path, imgsz=a.imgsz, conf=a.conf, iou=0.5)
+    detector = PersonDetector(model_path, _whole_frame(a.imgsz, a.conf))
 
     with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp)) as broker:
         site = _site(w, h)
@@ -224,7 +231,6 @@ def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: P
     """The .pt on ultralytics against its ONNX export (and INT8 copy) on ONNX Runtime and its
     NCNN export on NCNN: fps, CPU time, counting MAE and time."""
     from edge.vision.evaluate import evaluate_counts, read_roi, read_truth
-    from lobbywatch.config.site import TilingConfig
 
     paths = {k: _export_for(model_path, k, tmp) for k in ("onnx", "ncnn")}
     paths = {"pt": model_path, **paths}
@@ -235,7 +241,7 @@ def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: P
         shutil.copy(paths["onnx"], fp32)
         paths["int8"] = quantize_onnx(fp32, sorted(a.int8.glob("*.jpg")), 640)
     out: dict[str, Any] = {"onnx_model": str(paths["onnx"]), "ncnn_model": str(paths["ncnn"])}
-    plain = {k: PersonDetector(p, imgsz=a.imgsz, conf=a.conf, iou=0.5) for k, p in paths.items()}
+    plain = {k: PersonDetector(p, _whole_frame(a.imgsz, a.conf)) for k, p in paths.items()}
     wall: dict[str, list[float]] = {k: [] for k in plain}
     cpu: dict[str, list[float]] = {k: [] for k in plain}
     for det in plain.values():
@@ -260,18 +266,16 @@ def _backends(model_path: Path, frames: list[Any], a: argparse.Namespace, tmp: P
         )
     if not (a.mall / "counts.csv").exists() or a.limit <= 0:
         return out
-    # eval counts' defaults (edge/vision/cli.py): imgsz 640, conf 0.1, 3x3 tiles of 640, flip.
-    tiling = TilingConfig(rows=3, cols=3, tile_imgsz=640, flip=True, containment=0.6)
-    counting = {k: PersonDetector(p, imgsz=640, conf=0.1, tiling=tiling) for k, p in paths.items()}
+    # eval counts' defaults (lobbywatch/config/counting.py): scale-adaptive slicing
+    counting = {k: PersonDetector(p) for k, p in paths.items()}
     roi = read_roi(a.mall / "roi.json")
     errors: dict[str, list[float]] = {k: [] for k in counting}
     seconds: dict[str, float] = dict.fromkeys(counting, 0.0)
     for i, row in enumerate(read_truth(a.mall / "counts.csv")[: a.limit]):
         for k in keys[i % len(keys) :] + keys[: i % len(keys)]:
-            det = counting[k]
-            one = evaluate_counts(a.mall / "frames", [row], det.detect_orientations, roi=roi, progress=None)
+            one = evaluate_counts(a.mall / "frames", [row], counting[k], roi=roi, progress=None)
             errors[k].append(one.bias)  # predicted - true, for this one image
-            seconds[k] += one.seconds_per_image
+            seconds[k] += one.ms_per_frame / 1000
     out["mall_images"] = len(errors["pt"])
     for k in counting:
         out[f"{k}_mae"] = round(statistics.mean(abs(e) for e in errors[k]), 3)

@@ -422,7 +422,7 @@ for id in "${devices[@]}"; do enable+=("lobbywatch-device@$id.service"); done
 
 if ((vision)); then
   log "detector model: $exported"
-  log "cameras without model: in $ETC/hall.yaml use it (LOBBYWATCH_MODEL in $ETC/vision.env); give them imgsz: $imgsz"
+  log "cameras without model: in $ETC/hall.yaml use it (LOBBYWATCH_MODEL in $ETC/vision.env); give them counting: {imgsz: $imgsz}"
 fi
 if ((${#enable[@]})); then
   if ((start && !config_is_example)); then

@@ -148,67 +148,70 @@ def register(groups: Groups) -> None:
             raise fail(f"export to {format} failed: {exc}", f"导出为 {format} 失败：{exc}", 1) from None
         typer.echo(str(out))
         typer.echo(
-            f"Use it: set `model: {out}` and `imgsz: {imgsz}` for the camera in the hall config.\n"
-            f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `imgsz: {imgsz}`。"
+            f"Use it: set `model: {out}` and `counting: {{imgsz: {imgsz}}}` for the camera in hall.yaml.\n"
+            f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `counting: {{imgsz: {imgsz}}}`。"
         )
 
     @groups.eval.command("counts")
     def eval_counts(
         images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
         truth: Annotated[Path, typer.Option("--truth", help="counts.csv with header image,persons.")],
-        roi: Annotated[Path | None, typer.Option("--roi", help=ROI_HELP)] = None,
-        model: Annotated[Path | None, typer.Option("--model", help="Detector weights.")] = None,
-        imgsz: Annotated[
-            int, typer.Option("--imgsz", min=160, max=4096, help="Full-frame input size.")
-        ] = 640,
-        conf: Annotated[
-            float, typer.Option("--conf", min=0.01, max=0.99, help="Confidence threshold.")
-        ] = 0.1,
-        tiles: Annotated[
-            str, typer.Option("--tiles", help="Tiling ROWSxCOLS (e.g. 3x3), or 'none'.")
-        ] = "3x3",
-        tile_imgsz: Annotated[
-            int, typer.Option("--tile-imgsz", min=160, max=4096, help="Tile input size.")
-        ] = 640,
-        flip: Annotated[
-            bool,
-            typer.Option("--flip/--no-flip", help="Also count the mirrored frame; report the mean (TTA)."),
-        ] = True,
-        containment: Annotated[
-            float,
-            typer.Option(
-                "--containment", min=0.3, max=1.0, help="Merge a box this much inside a better one."
-            ),
-        ] = 0.6,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", help="Hall file: evaluate what --camera runs (default: the defaults)."),
+        ] = None,
+        camera: Annotated[
+            str | None, typer.Option("--camera", help="Camera id in --config whose counting settings to use.")
+        ] = None,
+        roi: Annotated[
+            Path | None, typer.Option("--roi", help=ROI_HELP + " Replaces the camera's ROI.")
+        ] = None,
+        model: Annotated[
+            Path | None, typer.Option("--model", help="Detector weights; replaces the camera's model.")
+        ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Write per-image results (CSV).")] = None,
     ) -> None:
-        """Count people in still images and compare with true counts (MAE, RMSE, bias)."""
+        """Count people in still images with a camera's own detector and compare with true counts.
+
+        Prints MAE, RMSE, bias, relative error and the cost (detector passes and ms per frame)
+        as JSON. The images are read once first to learn the person scale (docs/vision.md).
+        """
         from edge.vision.backends import BackendMissingError
         from edge.vision.detector import ModelMissingError, PersonDetector
         from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
-        from lobbywatch.config.site import TilingConfig
+        from lobbywatch.config.counting import CountingConfig
 
-        tiling: TilingConfig | None = None
-        if tiles.lower() != "none":
+        if (config is None) != (camera is None):
+            raise fail("--config and --camera go together", "--config 与 --camera 需同时给出")
+        settings, cam_model, polygon = CountingConfig(), None, None
+        if config is not None and camera is not None:
+            site = load_site_or_exit(config)
             try:
-                rows, cols = (int(v) for v in tiles.lower().split("x"))
-                tiling = TilingConfig(
-                    rows=rows, cols=cols, tile_imgsz=tile_imgsz, flip=flip, containment=containment
-                )
-            except ValueError:
+                cam = site.camera(camera)
+            except KeyError:
+                ids = ", ".join(c.id for c in site.cameras) or "(none)"
                 raise fail(
-                    f"--tiles must look like 3x3 (1..8 each) or 'none', got {tiles!r}",
-                    f"--tiles 应形如 3x3（各 1..8）或 none，收到 {tiles!r}",
+                    f"{config}: no camera {camera!r}; cameras are: {ids}",
+                    f"{config}：没有摄像头 {camera!r}；已配置的摄像头：{ids}",
                 ) from None
+            settings, cam_model, polygon = cam.counting, cam.model, cam.roi
         if not images.is_dir():
             raise fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
         try:
             rows_truth = read_truth(truth)
-            polygon = read_roi(roi) if roi is not None else None
-            detector = PersonDetector(model, imgsz=imgsz, conf=conf, tiling=tiling)
-            summary = evaluate_counts(images, rows_truth, detector.detect_orientations, roi=polygon, out=out)
+            if roi is not None:
+                polygon = read_roi(roi)
+            detector = PersonDetector(model or cam_model, settings, roi=polygon)
+            summary = evaluate_counts(images, rows_truth, detector, roi=polygon, out=out)
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
             raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        n = summary.scale_learned_from
+        typer.echo(
+            f"the person scale was learned first from {n} of the images (full frame only), "
+            "as the daemon learns it in its first minutes\n"
+            f"已先用其中 {n} 张图像（仅整帧）学习人体尺度，与守护进程启动后最初几分钟的学习相同",
+            err=True,
+        )
         typer.echo(summary.as_json())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.vision.debug_view import DebugView
-from edge.vision.detector import Detections, Frame
+from edge.vision.detector import Detections, Frame, build_detector
 from edge.vision.pipeline import TrackedBox, ZonePipeline
 from edge.vision.publisher import VisionPublisher
 from edge.vision.source import FrameSource
@@ -51,28 +51,14 @@ class StageTimes:
         return {k: round(v * 1000 / n, 2) for k, v in self.totals.items()}
 
 
-def build_detector(camera: CameraConfig) -> Detector:
-    """The configured YOLO detector, on the backend its model file needs (edge.vision.backends)."""
-    from edge.vision.detector import PersonDetector
-
-    return PersonDetector(
-        camera.model,
-        imgsz=camera.imgsz,
-        conf=camera.confidence,
-        iou=camera.iou,
-        person_classes=camera.person_classes,
-        tiling=camera.tiling,
-    )
-
-
 def build_tracker(camera: CameraConfig) -> Tracker:
     from edge.vision.tracker import ByteTracker
 
     fps_guess = camera.max_fps or 10.0
     return ByteTracker(
-        high_thresh=max(camera.confidence, 0.2),
-        low_thresh=min(0.1, camera.confidence),
-        new_track_thresh=max(camera.confidence, 0.2),
+        high_thresh=max(camera.counting.confidence, 0.2),
+        low_thresh=min(0.1, camera.counting.confidence),
+        new_track_thresh=max(camera.counting.confidence, 0.2),
         track_buffer=max(5, int(fps_guess * 2)),
     )
 

@@ -1,19 +1,16 @@
-"""Person detection with a YOLO model, with optional sliced (tiled) inference.
+"""Person detection with a YOLO model: the boxes, the NMS, and the counting detector.
 
 The detector loads a model *by file path* and runs it on a backend chosen from the file
-(:mod:`edge.vision.backends`: ONNX Runtime for ``.onnx``, without torch; ultralytics for
-``.pt``, TensorRT engines, OpenVINO and NCNN folders). It keeps only the classes that count
-as a person, and merges all classes with class-agnostic NMS (the bundled model has two person
-classes, "Normal" and "Fall", that may both fire on one person).
+(:mod:`edge.vision.backends`: ONNX Runtime for ``.onnx`` and NCNN for an NCNN export folder,
+both without torch; ultralytics for ``.pt``, TensorRT engines and OpenVINO folders). It keeps
+only the classes that count as a person, and merges all classes with class-agnostic NMS (the
+bundled model has two person classes, "Normal" and "Fall", that may both fire on one person).
 
-Tiling splits the frame into ``rows x cols`` overlapping tiles, runs the model on each tile
-(at the same input size, so small distant people are magnified) and, optionally, on the
-whole frame (for people near the camera, who are cut by tile borders); all boxes are then
-merged with NMS plus containment suppression (a tile-cut part of a person inside the whole
-person's box). Each view's own NMS is only a loose pre-filter, so that suppression is decided
-with every view's boxes in. With ``tiling.flip`` the mirrored frame is read the same way:
-:meth:`PersonDetector.detect_orientations` returns both readings (still-image counting
-averages their counts), :meth:`PersonDetector.detect` merges them (tracking needs one set).
+:class:`PersonDetector` is the one counting path: the vision daemon and ``lobbywatch eval
+counts`` both build it from a camera's ``counting`` settings (:func:`build_detector`). Each
+frame it runs the full frame, plus the slices that the planner (:mod:`edge.vision.slicing`)
+asks for where the learned scale (:mod:`edge.vision.scale`) says people are too small, and
+merges the views. See docs/vision.md ("Counting").
 """
 
 from __future__ import annotations
@@ -27,10 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from lobbywatch.config.site import TilingConfig
+from edge.vision.scale import ScaleModel
+from lobbywatch.config.counting import CountingConfig
 
 if TYPE_CHECKING:
     from edge.vision.backends import DetectorBackend
+    from edge.vision.zones import Polygon
+    from lobbywatch.config.site import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -131,22 +131,12 @@ def nms(
     return np.asarray(keep, np.intp)
 
 
-def tile_windows(width: int, height: int, tiling: TilingConfig) -> list[tuple[int, int, int, int]]:
-    """Tile rectangles ``(x0, y0, x1, y1)`` covering the frame with the configured overlap."""
-    out: list[tuple[int, int, int, int]] = []
-    tw = width / (tiling.cols - (tiling.cols - 1) * tiling.overlap)
-    th = height / (tiling.rows - (tiling.rows - 1) * tiling.overlap)
-    for r in range(tiling.rows):
-        for c in range(tiling.cols):
-            x0 = round(c * tw * (1 - tiling.overlap))
-            y0 = round(r * th * (1 - tiling.overlap))
-            out.append((x0, y0, min(width, round(x0 + tw)), min(height, round(y0 + th))))
-    return out
-
-
 class PersonDetector:
-    """YOLO person detector. ``detect(frame)`` returns merged :class:`Detections`.
+    """The counting detector. ``detect(frame)`` returns the frame's people as :class:`Detections`.
 
+    ``settings`` are a camera's ``counting`` block (defaults: scale-adaptive slicing);
+    ``roi`` bounds where people are counted, so nothing outside it is sliced. ``passes`` and
+    ``frames`` count detector passes (full frame and slices) and frames since start.
     Raises :class:`ModelMissingError` when the file is not there and
     :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed.
     """
@@ -154,84 +144,73 @@ class PersonDetector:
     def __init__(
         self,
         model: Path | str | None = None,
+        settings: CountingConfig | None = None,
         *,
-        imgsz: int = 960,
-        conf: float = 0.25,
-        iou: float = 0.5,
-        person_classes: list[int] | None = None,
-        tiling: TilingConfig | None = None,
+        roi: Polygon | None = None,
         device: str = "cpu",
+        backend: DetectorBackend | None = None,
     ) -> None:
         from edge.vision.backends import load_backend
 
-        self.model_path = resolve_model_path(model)
-        self.backend: DetectorBackend = load_backend(self.model_path, device=device)
-        log.info("detector: %s backend, model %s", self.backend.name, self.model_path)
-        self.imgsz = imgsz
-        self.tile_imgsz = (tiling.tile_imgsz if tiling else None) or imgsz
-        self.conf = conf
-        self.iou = iou
-        self.person_classes = person_classes
-        self.tiling = tiling
-        # containment 1.0 means off (tiling.containment's documented meaning)
-        self.containment = tiling.containment if tiling and tiling.containment < 1.0 else None
+        if backend is None:  # the model file's backend (``backend``: tests inject a stand-in)
+            path = resolve_model_path(model)
+            backend = load_backend(path, device=device)
+            log.info("detector: %s backend, model %s", backend.name, path)
+        self.backend: DetectorBackend = backend
+        self.settings = settings or CountingConfig()
+        self.scale = ScaleModel(self.settings.scale)
+        self.region: tuple[int, int, int, int] | None = None
+        if roi:
+            xs, ys = [p[0] for p in roi], [p[1] for p in roi]
+            self.region = (int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1)
+        self.passes = 0
+        self.frames = 0
 
-    def _predict(self, images: list[Frame], imgsz: int, iou: float | None = None) -> list[Detections]:
+    def _predict(self, images: list[Frame], imgsz: int, conf: float) -> list[Detections]:
+        # Each view's own NMS is only a pre-filter (at ultralytics' default IoU); the merge
+        # decides once every view's boxes are in (edge.vision.slicing.merge_views).
+        self.passes += len(images)
         return self.backend.predict(
             images,
             imgsz=imgsz,
-            conf=self.conf,
-            iou=self.iou if iou is None else iou,
-            classes=self.person_classes,
+            conf=conf,
+            iou=max(self.settings.merge.iou, VIEW_NMS_IOU),
+            classes=self.settings.person_classes,
         )
 
-    def _views(self, frame: Frame) -> list[Detections]:
-        """Boxes of every view of one frame (whole frame and tiles), in frame pixels."""
-        assert self.tiling is not None
-        h, w = frame.shape[:2]
-        windows = tile_windows(w, h, self.tiling)
-        parts: list[Detections] = []
-        # Each view's own NMS is only a pre-filter (at ultralytics' default IoU); the configured
-        # IoU and containment decide once every view's boxes are in (:meth:`_merge`).
-        view_iou = max(self.iou, VIEW_NMS_IOU)
-        if self.tiling.full_frame:
-            parts += self._predict([frame], self.imgsz, view_iou)
-        crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
-        tiles = self._predict(crops, self.tile_imgsz, view_iou)
-        for (x0, y0, _x1, _y1), det in zip(windows, tiles, strict=True):
-            shifted = det.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
-            parts.append(Detections(shifted, det.conf, det.cls))
-        return parts
+    def _full_frame(self, frame: Frame) -> Detections:
+        full = self._predict([frame], self.settings.imgsz, self.settings.confidence)[0]
+        self.scale.observe(full.xyxy, full.conf, frame.shape[0])
+        return full
 
-    def detect_orientations(self, frame: Frame) -> list[Detections]:
-        """Merged boxes of the frame as seen and, with ``tiling.flip``, of its mirror image.
-
-        Each entry is one complete reading of the frame, in frame pixels. Counting on stills
-        averages their counts (:func:`edge.vision.evaluate.evaluate_counts`); :meth:`detect`
-        merges them into one set of boxes for tracking.
-        """
-        if self.tiling is None:
-            return self._predict([frame], self.imgsz)
-        readings = [self._merge(self._views(frame))]
-        if self.tiling.flip:
-            w = frame.shape[1]
-            mirrored: list[Detections] = []
-            for det in self._views(np.ascontiguousarray(frame[:, ::-1])):
-                x1, y1, x2, y2 = det.xyxy.T
-                unflipped = np.stack([w - x2, y1, w - x1, y2], axis=1).astype(np.float32)
-                mirrored.append(Detections(unflipped, det.conf, det.cls))
-            readings.append(self._merge(mirrored))
-        return readings
+    def learn(self, frame: Frame) -> None:
+        """Run the full frame only, to teach the scale model (stills have no warm-up)."""
+        self._full_frame(frame)
 
     def detect(self, frame: Frame) -> Detections:
-        """Detect people in one BGR frame (full frame, tiles, mirrored views: merged by NMS)."""
-        readings = self.detect_orientations(frame)
-        return readings[0] if len(readings) == 1 else self._merge(readings)
+        """The people in one BGR frame: the full frame and the planned slices, merged."""
+        from edge.vision.slicing import merge_views, plan_slices
 
-    def _merge(self, parts: list[Detections]) -> Detections:
-        merged = Detections(
-            np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
-            np.concatenate([p.conf for p in parts]).astype(np.float32),
-            np.concatenate([p.cls for p in parts]).astype(np.float32),
+        h, w = frame.shape[:2]
+        plan = plan_slices(w, h, self.settings, self.scale, self.region)
+        full = self._full_frame(frame)
+        self.frames += 1
+        if not plan.windows:  # the merge still decides (the pass's own NMS is a loose pre-filter)
+            return merge_views(full, Detections.empty(), plan, self.settings, self.scale)
+        crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in plan.windows]
+        sliced = self._predict(crops, self.settings.slicing.imgsz, self.settings.slicing.confidence)
+        shifted = [
+            Detections(d.xyxy + np.asarray([x0, y0, x0, y0], np.float32), d.conf, d.cls)
+            for (x0, y0, _x1, _y1), d in zip(plan.windows, sliced, strict=True)
+        ]
+        slices = Detections(
+            np.concatenate([d.xyxy for d in shifted]).reshape(-1, 4).astype(np.float32),
+            np.concatenate([d.conf for d in shifted]).astype(np.float32),
+            np.concatenate([d.cls for d in shifted]).astype(np.float32),
         )
-        return merged.select(nms(merged.xyxy, merged.conf, self.iou, self.containment))
+        return merge_views(full, slices, plan, self.settings, self.scale)
+
+
+def build_detector(camera: CameraConfig) -> PersonDetector:
+    """The detector a camera runs: its model, its ``counting`` settings, its ROI."""
+    return PersonDetector(camera.model, camera.counting, roi=camera.roi)

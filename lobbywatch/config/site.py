@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from lobbywatch.config.business import BusinessType
+from lobbywatch.config.counting import CountingConfig
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.config.staff import StaffConfig
@@ -116,42 +117,19 @@ class ZoneConfig(_Model):
     )
 
 
-class TilingConfig(_Model):
-    """Sliced inference for wide scenes with small, distant people."""
-
-    rows: int = Field(default=2, ge=1, le=8, description="Tile rows.")
-    cols: int = Field(default=2, ge=1, le=8, description="Tile columns.")
-    overlap: float = Field(default=0.2, ge=0, le=0.5, description="Overlap between tiles, 0..0.5.")
-    full_frame: bool = Field(
-        default=True, description="Also run on the whole frame (for people near the camera)."
-    )
-    tile_imgsz: int | None = Field(
-        default=None,
-        ge=160,
-        le=4096,
-        description="Input size for tiles, pixels; default: the camera's imgsz.",
-    )
-    flip: bool = Field(
-        default=False,
-        description=(
-            "Also run every view mirrored left-right and merge (test-time augmentation): "
-            "steadier counts in crowds, at twice the inference cost."
-        ),
-    )
-    containment: float = Field(
-        default=0.8,
-        ge=0.3,
-        le=1.0,
-        description=(
-            "Merge a box into a better one when this share of it lies inside (a person cut "
-            "by a tile border is a part of the same person seen whole); 1.0 turns it off."
-        ),
-    )
-
-
 class CameraZone(_Model):
     zone: Identifier = Field(description="Id of a zone from the 'zones' list.")
     polygon: Polygon
+
+
+#: Camera keys of hall files before the ``counting`` block, and where each went.
+MOVED_TO_COUNTING = {
+    "imgsz": "counting.imgsz",
+    "confidence": "counting.confidence",
+    "iou": "counting.merge.iou",
+    "person_classes": "counting.person_classes",
+    "tiling": "counting.slicing (mode: grid for fixed tiles; the default is adaptive)",
+}
 
 
 class CameraConfig(_Model):
@@ -165,13 +143,10 @@ class CameraConfig(_Model):
     model: Path | None = Field(
         default=None, description="Detector weights; default: the bundled person detector."
     )
-    imgsz: int = Field(default=960, ge=160, le=4096, description="Detector input size, pixels.")
-    confidence: float = Field(default=0.25, ge=0.01, le=0.99, description="Detection threshold.")
-    iou: float = Field(default=0.5, ge=0.05, le=0.95, description="NMS IoU threshold.")
-    person_classes: list[int] | None = Field(
-        default=None, description="Class ids counted as a person; default: every class."
+    counting: CountingConfig = Field(
+        default_factory=CountingConfig,
+        description="How people are detected and counted (detector, slicing, merge, scale).",
     )
-    tiling: TilingConfig | None = Field(default=None, description="Sliced inference.")
     roi: Polygon | None = Field(default=None, description="Count only people inside this region.")
     entry_frames: int = Field(
         default=3, ge=1, le=100, description="Consecutive frames inside before a person enters."
@@ -187,6 +162,20 @@ class CameraConfig(_Model):
     )
     zones: list[CameraZone] = Field(min_length=1, description="Zones this camera sees.")
     staff: StaffConfig | None = Field(default=None, description="Staff positions and rules.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_detector_keys(cls, data: object) -> object:
+        """Hall files written before the ``counting`` block: say where each key went."""
+        if isinstance(data, dict):
+            moved = [key for key in MOVED_TO_COUNTING if key in data]
+            if moved:
+                where = "; ".join(f"{key} -> {MOVED_TO_COUNTING[key]}" for key in moved)
+                raise ValueError(
+                    f"camera keys moved into its 'counting' block (docs/vision.md, \"Counting\"): {where} / "
+                    f"这些摄像头参数已移入 counting 段：{where}"
+                )
+        return data
 
 
 class DeviceConfig(_Model):

@@ -122,10 +122,17 @@ BROKEN = [
     pytest.param(
         GOOD.replace(
             "    source: /videos/hall.mp4\n",
-            "    source: /videos/hall.mp4\n    tiling: {rows: 3, cols: 3, containment: 0.1}\n",
+            "    source: /videos/hall.mp4\n    counting: {merge: {containment: 0.1}}\n",
         ),
-        "hall-001.yaml:12 cameras[0].tiling.containment: Input should be greater than or equal to 0.3",
-        id="tiling-containment-out-of-range",
+        "hall-001.yaml:12 cameras[0].counting.merge.containment: "
+        "Input should be greater than or equal to 0.3",
+        id="merge-containment-out-of-range",
+    ),
+    pytest.param(
+        GOOD.replace("    source: /videos/hall.mp4\n", "    source: /videos/hall.mp4\n    imgsz: 960\n"),
+        "hall-001.yaml:10 cameras[0]: camera keys moved into its 'counting' block "
+        '(docs/vision.md, "Counting"): imgsz -> counting.imgsz',
+        id="pre-counting-camera-key",
     ),
     pytest.param(
         GOOD.replace("capacity: 10}", "capacity: -4}"),

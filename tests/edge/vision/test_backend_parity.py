@@ -1,12 +1,12 @@
 """The torch-free backends (ONNX Runtime, NCNN) find what the ultralytics backend finds.
 
 Frames: ultralytics' bundled images (bus.jpg: people in front of a bus; zidane.jpg: two men),
-as they are, mirrored and at half size; once whole-frame at 640 and once tiled (2x2 tiles,
-the whole frame and the mirror image, as ``eval counts`` reads a still). Required: the same
+as they are, mirrored and at half size; once whole-frame at 640 and once sliced (the whole
+frame and a 2x2 grid of slices, merged as the counting detector merges them). Required: the same
 person count on every frame, and each ultralytics box matched by a box of the other backend
 with IoU >= 0.9, except at most MAX_UNMATCHED_SHARE of all boxes (in practice they agree to
 the pixel). The NCNN export has a fixed 640x640 input, so the ``.pt`` it is compared with
-letterboxes to that square too (``rect=False``), and its tiles run at 640 (without the mirror).
+letterboxes to that square too (``rect=False``), and its slices run at 640.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import ultralytics
 from edge.vision.backends.ncnn_backend import NcnnBackend
 from edge.vision.backends.ultralytics_yolo import UltralyticsBackend
 from edge.vision.detector import DEFAULT_MODEL, Detections, Frame, PersonDetector
-from lobbywatch.config.site import TilingConfig
+from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MIN_IOU = 0.9
@@ -72,10 +72,10 @@ def _unmatched(reference: Detections, other: Detections) -> int:
 def _compare(pt: PersonDetector, other: PersonDetector) -> tuple[int, int]:
     boxes = unmatched = 0
     for frame in _frames():
-        for a, b in zip(pt.detect_orientations(frame), other.detect_orientations(frame), strict=True):
-            assert len(a) == len(b), f"person count differs on a {frame.shape} frame: {len(a)} vs {len(b)}"
-            boxes += len(a)
-            unmatched += _unmatched(a, b)
+        a, b = pt.detect(frame), other.detect(frame)
+        assert len(a) == len(b), f"person count differs on a {frame.shape} frame: {len(a)} vs {len(b)}"
+        boxes += len(a)
+        unmatched += _unmatched(a, b)
     return boxes, unmatched
 
 
@@ -86,32 +86,42 @@ def test_the_backend_follows_the_model_file(onnx_model: Path, ncnn_model: Path) 
 
 
 @pytest.mark.parametrize(
-    "tiling",
-    [None, TilingConfig(rows=2, cols=2, tile_imgsz=320, flip=True, containment=0.6)],
-    ids=["whole-frame", "tiled"],
+    "settings",
+    [
+        CountingConfig(imgsz=640, confidence=0.25, slicing=SlicingConfig(mode=SlicingMode.OFF)),
+        CountingConfig(
+            imgsz=640,
+            confidence=0.1,
+            slicing=SlicingConfig(mode=SlicingMode.GRID, rows=2, cols=2, imgsz=320, confidence=0.1),
+        ),
+    ],
+    ids=["whole-frame", "sliced"],
 )
-def test_onnx_runtime_matches_ultralytics(onnx_model: Path, tiling: TilingConfig | None) -> None:
-    conf = 0.25 if tiling is None else 0.1
-    pt = PersonDetector(onnx_model.with_suffix(".pt"), imgsz=640, conf=conf, tiling=tiling)
-    onnx = PersonDetector(onnx_model, imgsz=640, conf=conf, tiling=tiling)
+def test_onnx_runtime_matches_ultralytics(onnx_model: Path, settings: CountingConfig) -> None:
+    pt = PersonDetector(onnx_model.with_suffix(".pt"), settings)
+    onnx = PersonDetector(onnx_model, settings)
     boxes, unmatched = _compare(pt, onnx)
     assert boxes >= 10  # the frames do hold people
     assert unmatched <= MAX_UNMATCHED_SHARE * boxes, f"{unmatched} of {boxes} boxes unmatched"
 
 
 @pytest.mark.parametrize(
-    "tiling",
-    # No mirror image here: tiles at 640 cost four times those at 320, and the ONNX test covers it.
-    [None, TilingConfig(rows=2, cols=2, tile_imgsz=640, flip=False, containment=0.6)],
-    ids=["whole-frame", "tiled"],
+    "settings",
+    [
+        CountingConfig(imgsz=640, confidence=0.25, slicing=SlicingConfig(mode=SlicingMode.OFF)),
+        CountingConfig(
+            imgsz=640,
+            confidence=0.1,
+            slicing=SlicingConfig(mode=SlicingMode.GRID, rows=2, cols=2, imgsz=640, confidence=0.1),
+        ),
+    ],
+    ids=["whole-frame", "sliced"],
 )
-def test_ncnn_matches_ultralytics(ncnn_model: Path, tiling: TilingConfig | None) -> None:
-    conf = 0.25 if tiling is None else 0.1
-    pt = PersonDetector(DEFAULT_MODEL, imgsz=640, conf=conf, tiling=tiling)
-    pt.backend = UltralyticsBackend(DEFAULT_MODEL, rect=False)  # the square input NCNN's export has
-    ncnn = PersonDetector(ncnn_model, imgsz=640, conf=conf, tiling=tiling)
-    # One thread: beside torch, NCNN runs on torch's spinning OpenMP (slow on a shared box).
-    ncnn.backend = NcnnBackend(ncnn_model, threads=1)
+def test_ncnn_matches_ultralytics(ncnn_model: Path, settings: CountingConfig) -> None:
+    # The .pt letterboxed to the square input NCNN's export has; NCNN on one thread: beside
+    # torch it runs on torch's spinning OpenMP (slow on a shared box).
+    pt = PersonDetector(DEFAULT_MODEL, settings, backend=UltralyticsBackend(DEFAULT_MODEL, rect=False))
+    ncnn = PersonDetector(ncnn_model, settings, backend=NcnnBackend(ncnn_model, threads=1))
     boxes, unmatched = _compare(pt, ncnn)
     assert boxes >= 10
     assert unmatched <= MAX_UNMATCHED_SHARE * boxes, f"{unmatched} of {boxes} boxes unmatched"

@@ -51,8 +51,7 @@ def _site(site_id: str, video: Path) -> SiteConfig:
                     "id": "cam-bus",
                     "source": str(video),
                     "loop": True,
-                    "imgsz": 416,
-                    "confidence": 0.25,
+                    "counting": {"imgsz": 416, "confidence": 0.25},
                     "entry_frames": 1,
                     "exit_frames": 3,
                     "zones": [

@@ -10,15 +10,33 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge.vision.detector import Detections, ModelMissingError, nms, resolve_model_path, tile_windows
+from edge.vision.detector import Detections, Frame, ModelMissingError, PersonDetector, nms, resolve_model_path
 from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
-from lobbywatch.config.site import TilingConfig
+from edge.vision.slicing import grid_windows
+from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 from system.cli import app
+from tests.edge.vision.helpers_counting import WhiteBlobModel
 
 
 def _dets(boxes: list[list[float]]) -> Detections:
     a = np.asarray(boxes, np.float32).reshape(-1, 4)
     return Detections(a, np.full(len(a), 0.9, np.float32), np.zeros(len(a), np.float32))
+
+
+class _Fixed:
+    """A counter that finds the same boxes in every frame, in one pass."""
+
+    def __init__(self, boxes: list[list[float]]) -> None:
+        self.boxes = boxes
+        self.passes = 0
+        self.learned = 0
+
+    def learn(self, frame: Frame) -> None:
+        self.learned += 1
+
+    def detect(self, frame: Frame) -> Detections:
+        self.passes += 1
+        return _dets(self.boxes)
 
 
 def test_evaluate_counts_mae_rmse_bias_and_roi(tmp_path: Path) -> None:
@@ -28,15 +46,21 @@ def test_evaluate_counts_mae_rmse_bias_and_roi(tmp_path: Path) -> None:
     boxes = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 15.0], [25.0, 0.0, 35.0, 10.0]]
     roi = [(0.0, 0.0), (20.0, 0.0), (20.0, 40.0), (0.0, 40.0)]
     out = tmp_path / "per_image.csv"
+    counter = _Fixed(boxes)
     summary = evaluate_counts(
-        tmp_path, [("a.jpg", 2), ("b.jpg", 4)], lambda _f: _dets(boxes), roi=roi, out=out, progress=None
+        tmp_path, [("a.jpg", 2), ("b.jpg", 4)], counter, roi=roi, out=out, progress=None
     )
     # Predicted 2 and 2: errors 0 and -2.
     assert summary.images == 2
     assert summary.mae == pytest.approx(1.0)
     assert summary.bias == pytest.approx(-1.0)
     assert summary.rmse == pytest.approx(2**0.5)
-    assert json.loads(summary.as_json())["mae"] == 1.0
+    assert summary.relative_error == pytest.approx(1.0 / 3.0)
+    result = json.loads(summary.as_json())
+    assert result["mae"] == 1.0
+    assert result["passes_per_frame"] == 1.0
+    assert result["ms_per_frame"] >= 0
+    assert counter.learned == result["scale_learned_from"] == 2  # the first pass learns the scale
     assert out.read_text().splitlines()[1:] == ["a.jpg,2,2,0", "b.jpg,4,2,-2"]
 
 
@@ -73,10 +97,29 @@ def test_cli_input_errors(tmp_path: Path) -> None:
     assert "not a folder" in r.output
     r = runner.invoke(
         app,
-        ["eval", "counts", "--images", str(tmp_path), "--truth", str(tmp_path / "c.csv"), "--tiles", "3by3"],
+        [
+            "eval",
+            "counts",
+            "--images",
+            str(tmp_path),
+            "--truth",
+            str(tmp_path / "c.csv"),
+            "--camera",
+            "cam-1",
+        ],
     )
     assert r.exit_code == 2
-    assert "3x3" in r.output
+    assert "--config and --camera go together" in r.output
+    config = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "telecom-hall.yaml"
+    r = runner.invoke(
+        app,
+        [
+            *("eval", "counts", "--images", str(tmp_path), "--truth", str(tmp_path / "c.csv")),
+            *("--config", str(config), "--camera", "nope"),
+        ],
+    )
+    assert r.exit_code == 2
+    assert "no camera 'nope'" in r.output
 
 
 def test_nms_containment_removes_tile_cut_duplicates() -> None:
@@ -91,7 +134,7 @@ def test_nms_containment_removes_tile_cut_duplicates() -> None:
 
 @pytest.mark.parametrize(("rows", "cols"), [(1, 1), (2, 2), (3, 3), (2, 4)])
 def test_tiles_cover_the_frame_with_overlap(rows: int, cols: int) -> None:
-    wins = tile_windows(640, 480, TilingConfig(rows=rows, cols=cols, overlap=0.2))
+    wins = grid_windows(640, 480, rows, cols, 0.2)
     assert len(wins) == rows * cols
     covered = np.zeros((480, 640), bool)
     for x0, y0, x1, y1 in wins:
@@ -109,42 +152,14 @@ def test_vision_cli_names_an_unknown_camera() -> None:
     assert "cam-entrance" in r.output
 
 
-def _box_finder(images: list[np.ndarray], imgsz: int, iou: float | None = None) -> list[Detections]:
-    """A stand-in model: one box around the white pixels of each image (none if none)."""
-    out = []
-    for img in images:
-        ys, xs = np.nonzero(img[:, :, 0] > 127)
-        if len(xs) == 0:
-            out.append(Detections.empty())
-            continue
-        box = [[float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1]]
-        out.append(_dets(box))
-    return out
-
-
-@pytest.mark.parametrize("flip", [False, True])
-def test_tiled_and_mirrored_views_map_back_to_frame_pixels(flip: bool) -> None:
-    from edge.vision.detector import PersonDetector
-
-    det = PersonDetector.__new__(PersonDetector)  # no weights: the views' geometry only
-    det.imgsz = det.tile_imgsz = 640
-    det.iou = 0.5
-    det.tiling = TilingConfig(rows=2, cols=2, overlap=0.2, flip=flip, containment=0.8)
-    det.containment = det.tiling.containment
-    det._predict = _box_finder  # type: ignore[method-assign]
+def test_slices_map_back_to_frame_pixels() -> None:
+    model = WhiteBlobModel(min_px=1)
+    grid = CountingConfig(slicing=SlicingConfig(mode=SlicingMode.GRID, rows=2, cols=2, overlap=0.2))
+    det = PersonDetector(settings=grid, backend=model)
     frame = np.zeros((100, 200, 3), np.uint8)
-    frame[20:40, 150:170] = 255  # one "person", inside the top-right tile only
+    frame[20:40, 150:170] = 255  # one "person", inside the top-right slice only
     found = det.detect(frame)
-    # every view (whole frame, one tile, and their mirrors) found the same box: one survives
+    # the whole frame and one slice found the same box: one survives, in frame pixels
     assert len(found) == 1
     assert found.xyxy[0].tolist() == [150.0, 20.0, 170.0, 40.0]
-
-
-def test_several_readings_of_a_frame_count_as_their_mean(tmp_path: Path) -> None:
-    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((40, 40, 3), np.uint8))
-    seen = _dets([[0, 0, 10, 10], [12, 0, 20, 10]])
-    mirrored = _dets([[0, 0, 10, 10], [12, 0, 20, 10], [22, 0, 30, 10]])
-    out = tmp_path / "per_image.csv"
-    summary = evaluate_counts(tmp_path, [("a.jpg", 3)], lambda _f: [seen, mirrored], out=out, progress=None)
-    assert summary.bias == pytest.approx(-0.5)
-    assert out.read_text().splitlines()[1] == "a.jpg,3,2.5,-0.5"
+    assert det.passes == model.images == 5

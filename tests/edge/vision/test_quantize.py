@@ -13,6 +13,7 @@ import ultralytics
 from typer.testing import CliRunner
 
 from edge.vision.detector import PersonDetector
+from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 from system.cli import app
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
@@ -43,8 +44,9 @@ def test_int8_copy_finds_the_people_of_the_float_model(tmp_path: Path, onnx_mode
     assert int8.name == f"{model.stem}-int8.onnx"
     assert int8.stat().st_size < model.stat().st_size / 3
     bus = np.asarray(cv2.imread(str(ASSETS / "bus.jpg")), np.uint8)
-    fp32_found = PersonDetector(model, imgsz=640).detect(bus)
-    int8_found = PersonDetector(int8, imgsz=640).detect(bus)
+    whole_frame = CountingConfig(imgsz=640, confidence=0.25, slicing=SlicingConfig(mode=SlicingMode.OFF))
+    fp32_found = PersonDetector(model, whole_frame).detect(bus)
+    int8_found = PersonDetector(int8, whole_frame).detect(bus)
     assert len(int8_found) == len(fp32_found) == 3
     # the same three people, box for box (sorted left to right)
     a = fp32_found.xyxy[np.argsort(fp32_found.xyxy[:, 0])]

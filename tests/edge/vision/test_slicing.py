@@ -1,0 +1,94 @@
+"""The slicing planner slices only where people are too small; the merge drops sliced parts.
+
+The detector runs on a stand-in model that, like a real one, misses people small at its input
+(tests/edge/vision/helpers_counting.py), in a synthetic ground-plane scene.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.vision.detector import PersonDetector
+from edge.vision.scale import ScaleModel
+from edge.vision.slicing import SlicePlan, grid_windows, merge_views, plan_slices
+from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
+from tests.edge.vision.helpers_counting import A, B, WhiteBlobModel, dets, perspective_frame
+
+
+def _scale(a: float = A, b: float = B) -> ScaleModel:
+    model = ScaleModel()
+    model.coef = (a, b)
+    return model
+
+
+def test_slices_only_the_rows_where_people_are_too_small() -> None:
+    settings = CountingConfig(imgsz=640, slicing=SlicingConfig(min_person_px=60, target_person_px=80))
+    plan = plan_slices(640, 480, settings, _scale())
+    # people are A + B*y tall: below 60 px (the full frame's limit) for feet above row 200
+    assert plan.band == (0.0, 200.0)
+    assert plan.windows
+    assert all(y0 < 200 for _, y0, _, _ in plan.windows)  # no slice for the near rows' people
+    everyone_small = plan_slices(640, 480, settings, _scale(a=10.0, b=0.05))
+    assert everyone_small.band == (0.0, 481.0)
+    assert len(everyone_small.windows) > len(plan.windows)
+    covered = np.zeros(640, bool)
+    for x0, y0, x1, _ in plan.windows:
+        if y0 == 0:
+            covered[x0:x1] = True
+    assert covered.all()  # the first row of slices spans the width
+    assert len(plan.windows) <= settings.slicing.max_slices
+
+
+def test_a_close_scene_and_a_warming_up_camera_run_the_full_frame_only() -> None:
+    settings = CountingConfig()
+    close = _scale(a=200.0, b=0.2)  # people 200 px and taller everywhere
+    assert plan_slices(640, 480, settings, close).windows == []
+    assert plan_slices(640, 480, settings, ScaleModel()).windows == []  # no scale yet
+
+
+def test_grid_and_off_modes() -> None:
+    grid = CountingConfig(slicing=SlicingConfig(mode=SlicingMode.GRID, rows=2, cols=3))
+    plan = plan_slices(640, 480, grid, ScaleModel())
+    assert plan.windows == grid_windows(640, 480, 2, 3, grid.slicing.overlap)
+    assert plan.passes == 7
+    off = CountingConfig(slicing=SlicingConfig(mode=SlicingMode.OFF))
+    assert plan_slices(640, 480, off, _scale()).passes == 1
+
+
+def test_only_the_counting_region_is_sliced() -> None:
+    settings = CountingConfig(imgsz=640, slicing=SlicingConfig(min_person_px=60, target_person_px=80))
+    plan = plan_slices(640, 480, settings, _scale(), region=(0, 0, 200, 480))
+    assert plan.windows
+    assert all(x0 < 200 for x0, _, _, _ in plan.windows)
+    assert len(plan.windows) < len(plan_slices(640, 480, settings, _scale()).windows)
+
+
+def test_merge_drops_parts_of_people_seen_whole_and_slice_boxes_outside_the_band() -> None:
+    settings = CountingConfig()
+    scale = _scale()  # a person with feet at row 300 is 85 px tall
+    whole = [100.0, 215.0, 130.0, 300.0]
+    full = dets([whole])
+    upper_body = [100.0, 215.0, 130.0, 255.0]  # a slice saw the top half (its border cut the legs)
+    distant = [400.0, 60.0, 410.0, 90.0]  # a small person the full frame missed, in the band
+    near_duplicate = [300.0, 315.0, 330.0, 400.0]  # below the band: the full frame's business
+    slices = dets([upper_body, distant, near_duplicate], conf=0.95)
+    plan = SlicePlan([(0, 0, 320, 320)], band=(0.0, 350.0))
+    merged = merge_views(full, slices, plan, settings, scale)
+    assert sorted(merged.xyxy.tolist()) == sorted([whole, distant])
+
+
+def test_detector_counts_every_person_of_a_perspective_scene_with_few_passes() -> None:
+    model = WhiteBlobModel(min_px=40)
+    settings = CountingConfig(
+        imgsz=640, confidence=0.3, slicing=SlicingConfig(min_person_px=60, target_person_px=80)
+    )
+    det = PersonDetector(settings=settings, backend=model)
+    frame = perspective_frame()  # 3 people on each of the rows 60, 140, 260, 400
+    assert len(det.detect(frame)) == 9  # warming up: the full frame misses the 25-px people
+    for _ in range(10):
+        det.learn(frame)
+    assert det.scale.ready
+    model.images = 0
+    found = det.detect(frame)
+    assert len(found) == 12
+    assert 1 < model.images <= 1 + settings.slicing.max_slices
