@@ -23,7 +23,7 @@ from server.alerts.dispatch import Dispatcher
 from server.alerts.forecast import ServerForecast
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
-from server.bus import MessageBus
+from server.bus import MessageBus, build_bus
 from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
@@ -81,7 +81,7 @@ class ServerContext:
         devices = DeviceTracker(hall)
         live = LiveState(hall, clock, settings.ingest)
         rollups = Rollups()
-        bus = MessageBus()
+        bus = build_bus(settings.bus)
         registry = SiteRegistry()
         pipeline = IngestPipeline(
             writer=writer,
@@ -137,6 +137,7 @@ class ServerContext:
             self.pipeline.load(session)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
+        self.bus.start()
         if self.with_alerts:
             self.alerts = self._start_alerts()
         self.started = True
@@ -178,6 +179,7 @@ class ServerContext:
             self.pipeline.flush_rollups(self.db)
         except Exception:
             log.exception("could not flush rollups at shutdown")
+        self.bus.stop()
         self.prepare.stop()
         self.writer.stop()
         self.db.dispose()
