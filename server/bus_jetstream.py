@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import uuid
 import zlib
@@ -117,7 +118,11 @@ class JetStreamBus:
     async def _connect(self) -> None:
         cfg = self.cfg
         self._nc = await nats.connect(
-            servers=cfg.servers, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            servers=cfg.servers,
+            name=f"lobbywatch-server-{os.getpid()}",  # in the servers' /connz
+            connect_timeout=5,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
         )
         self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         stream = StreamConfig(
