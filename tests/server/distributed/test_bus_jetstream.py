@@ -61,10 +61,10 @@ def test_batches_reach_subscribers_through_the_stream(
     server.ctx.bus.subscribe(record)
     a, b = zone(server), zone(server)
     assert server.send([a, b]).status_code == 200
-    # Stored before the answer: the stream holds both, under family, partition and site.
+    # Stored before the answer: one stream message for the batch, under partition and site.
     part = partition_of(server.site, 4)
-    subject = f"{cfg.subject_prefix}.zone_state.{part}.{server.site}"
-    assert stream_subjects(nats_server.url, cfg.stream) == {subject: 2}
+    subject = f"{cfg.subject_prefix}.batch.{part}.{server.site}"
+    assert stream_subjects(nats_server.url, cfg.stream) == {subject: 1}
     assert server.send([a, b]).status_code == 200  # duplicates: the gateway is alive, no messages
     assert wait_until(lambda: len(calls) == 2, 10)
     assert [ids for ids, _ in calls] == [[a.id, b.id], []]
