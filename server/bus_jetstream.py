@@ -15,7 +15,8 @@ nats-py is asyncio and ingest runs in worker threads: the client lives on one ev
 its own thread (:class:`EventLoopThread`), and threads hand it coroutines with
 ``run_coroutine_threadsafe``. The consumer runs in a second thread that fetches from the
 durable pull consumer through that loop, calls the subscribers once per stored batch in stream
-order, then acknowledges.
+order, then acknowledges. Only the process holding the consumer's lease
+(:class:`server.bus_lease.Lease`, a JetStream KV key) consumes; the others stand by.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
+import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -38,12 +41,13 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StreamConfig
 
 from lobbywatch.protocol import codec
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.bus import BusUnavailable, IngestContext, Subscriber, deliver
+from server.bus_lease import Lease
 from server.core.config import BusConfig
 from server.subscribers import Subscribers
 
@@ -100,7 +104,7 @@ class JetStreamBus:
     def __init__(self, cfg: BusConfig) -> None:
         self.cfg = cfg
         self.errors = 0
-        self.stored = 0  # messages JetStream acknowledged (duplicates included)
+        self.stored = 0  # stream messages (batches) JetStream acknowledged, duplicates included
         self.delivered = 0  # batches handed to the subscribers
         self._subscribers = Subscribers[Subscriber]()
         self._io = EventLoopThread("bus-nats")
@@ -109,6 +113,12 @@ class JetStreamBus:
         self._stop = threading.Event()
         self._consumer: threading.Thread | None = None
         self._recent = RecentKeys()
+        self._lease: Lease | None = None  # one consuming alert engine across processes
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process holds the consumer's lease (its subscribers get the batches)."""
+        return self._lease is not None and self._lease.held
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,12 +158,29 @@ class JetStreamBus:
                 num_replicas=cfg.replicas,
             ),
         )
+        bucket = f"{cfg.stream}_LEASES"
+        try:
+            kv = await self._js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            kv = await self._js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
+            )
+        holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lease = Lease(kv, cfg.consumer, holder, cfg.lease_ttl_s)
 
     def stop(self) -> None:
+        """Stop consuming, give the lease up, close the connection, end the loop thread (once)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._consumer is not None:
             self._consumer.join(10)
             self._consumer = None
+        if self._lease is not None:
+            try:
+                self._io.run(self._lease.release(), 10)
+            except Exception:
+                log.exception("releasing the consumer lease failed")
         if self._nc is not None:
             try:
                 self._io.run(self._nc.close(), 10)
@@ -206,13 +233,18 @@ class JetStreamBus:
     # ------------------------------------------------------------------ consumer
 
     def _consume(self) -> None:
-        """Fetch, deliver one call per stored batch, acknowledge; until :meth:`stop`."""
+        """While this process holds the lease: fetch, deliver one call per stored batch,
+        acknowledge; until :meth:`stop`."""
         sub: JetStreamContext.PullSubscription | None = None
         while not self._stop.is_set():
             if not self._subscribers.snapshot():
                 self._stop.wait(0.2)
                 continue
             try:
+                if self._lease is None or not self._io.run(self._lease.hold(), 10):
+                    sub = None  # another process's engine consumes: stand by
+                    self._stop.wait(self.cfg.lease_ttl_s / 3)
+                    continue
                 if sub is None:
                     sub = self._io.run(self._pull_subscription(), 30)
                 msgs = self._io.run(self._fetch(sub), 10)

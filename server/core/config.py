@@ -163,6 +163,15 @@ class BusConfig(_Model):
     consumer: NatsName = Field(
         default="alerts", description="Durable consumer name the alert engine reads through."
     )
+    lease_ttl_s: float = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description=(
+            "One server process at a time consumes (its alert engine): it holds a lease of this "
+            "length in a JetStream KV bucket; another takes over this long after it dies."
+        ),
+    )
     duplicate_window_s: float = Field(
         default=3600,
         ge=1,
