@@ -144,6 +144,7 @@ class JetStreamBus:
             subjects=[f"{cfg.subject_prefix}.>"],
             num_replicas=cfg.replicas,
             duplicate_window=cfg.duplicate_window_s,
+            max_age=cfg.retention_s,
         )
         try:
             await self._js.stream_info(cfg.stream)

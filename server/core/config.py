@@ -184,6 +184,18 @@ class BusConfig(_Model):
         le=120,
         description="Longest wait for JetStream to store a batch before ingest answers 503.",
     )
+    retention_s: float = Field(
+        default=7 * 86_400,
+        ge=3600,
+        le=365 * 86_400,
+        description="Stored batches are dropped after this long (a stopped consumer's time to catch up).",
+    )
+
+    @model_validator(mode="after")
+    def _window_within_retention(self) -> BusConfig:
+        if self.duplicate_window_s > self.retention_s:
+            raise ValueError("duplicate_window_s cannot be longer than retention_s")
+        return self
 
 
 class BootstrapToken(_Model):

@@ -74,3 +74,5 @@ def test_the_bus_setting_defaults_to_in_process_and_is_bounded() -> None:
         BusConfig(stream="has.dot")
     with pytest.raises(ValidationError):
         BusConfig.model_validate({"kind": "jetstream", "extra": 1})
+    with pytest.raises(ValidationError, match="duplicate_window_s"):
+        BusConfig(duplicate_window_s=7200, retention_s=3600)
