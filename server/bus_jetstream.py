@@ -125,19 +125,27 @@ class JetStreamBus:
     def start(self) -> None:
         """Connect, make sure the stream and the durable consumer exist, start consuming."""
         self._io.start()
-        self._io.run(self._connect(), self.cfg.publish_timeout_s + 30)
+        try:
+            self._io.run(self._connect(), self.cfg.publish_timeout_s + 30)
+        except Exception as exc:
+            self.stop()
+            servers = ", ".join(self.cfg.servers)
+            raise BusUnavailable(
+                f"cannot set up JetStream at {servers}: {type(exc).__name__}: {exc}"
+            ) from exc
         self._consumer = threading.Thread(target=self._consume, name="bus-consumer", daemon=True)
         self._consumer.start()
 
     async def _connect(self) -> None:
         cfg = self.cfg
-        self._nc = await nats.connect(
+        connecting = nats.connect(
             servers=cfg.servers,
             name=f"lobbywatch-server-{os.getpid()}",  # in the servers' /connz
             connect_timeout=5,
-            max_reconnect_attempts=-1,
+            max_reconnect_attempts=-1,  # forever once connected; the first connect is bounded here
             reconnect_time_wait=0.5,
         )
+        self._nc = await asyncio.wait_for(connecting, cfg.publish_timeout_s)
         self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         stream = StreamConfig(
             name=cfg.stream,

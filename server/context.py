@@ -135,9 +135,9 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+        self.bus.start()  # first: a bus that cannot start (NATS unreachable) leaves nothing running
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
-        self.bus.start()
         if self.with_alerts:
             self.alerts = self._start_alerts()
         self.started = True

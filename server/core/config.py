@@ -182,7 +182,9 @@ class BusConfig(_Model):
         default=10,
         gt=0,
         le=120,
-        description="Longest wait for JetStream to store a batch before ingest answers 503.",
+        description=(
+            "Longest wait for JetStream to store a batch (ingest then answers 503), or to connect at start."
+        ),
     )
     retention_s: float = Field(
         default=7 * 86_400,

@@ -13,8 +13,9 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import DeviceEvent, Envelope
 from lobbywatch.protocol.sequence import Stamper
-from server.bus import IngestContext, InProcessBus, build_bus
-from server.bus_jetstream import RecentKeys, batch_messages, decode_batch, partition_of
+from lobbywatch.services import free_port
+from server.bus import BusUnavailable, IngestContext, InProcessBus, build_bus
+from server.bus_jetstream import JetStreamBus, RecentKeys, batch_messages, decode_batch, partition_of
 from server.core.config import BusConfig, ServerSettings
 
 CTX_TIME = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -76,3 +77,11 @@ def test_the_bus_setting_defaults_to_in_process_and_is_bounded() -> None:
         BusConfig.model_validate({"kind": "jetstream", "extra": 1})
     with pytest.raises(ValidationError, match="duplicate_window_s"):
         BusConfig(duplicate_window_s=7200, retention_s=3600)
+
+
+def test_a_bus_that_cannot_reach_nats_says_where_it_looked() -> None:
+    url = f"nats://127.0.0.1:{free_port()}"  # nothing listens there
+    bus = JetStreamBus(BusConfig(kind="jetstream", servers=[url], publish_timeout_s=1))
+    with pytest.raises(BusUnavailable, match=f"cannot set up JetStream at {url}"):
+        bus.start()
+    bus.stop()  # already stopped: harmless
