@@ -1,9 +1,12 @@
-"""The in-process message bus: the hook other server parts (the alert engine) subscribe to.
+"""The message bus: how a batch's accepted messages reach the subscribers (the alert engine).
 
-After each ingest batch is committed, every subscriber is called once with the batch's
-*accepted* messages, in batch order (possibly none: a batch of duplicates still shows the
-gateway is alive), in the ingest worker thread. The server context subscribes its alert
-service when it starts (:class:`server.context.ServerContext`)::
+:class:`MessageBus` is the interface; :func:`build_bus` picks the implementation from the
+server settings (``bus.kind``). The default, :class:`InProcessBus`, calls every subscriber in
+the ingest worker thread after the batch's SQL commit, in batch order (possibly with no
+messages: a batch of duplicates still shows the gateway is alive). The JetStream one
+(:mod:`server.bus_jetstream`) stores the batch in a NATS stream before the SQL commit and
+feeds the subscribers from a durable consumer (docs/distributed.md). Either way a subscriber
+gets ``(messages, IngestContext)``; the server context subscribes its alert service::
 
     unsubscribe = ctx.bus.subscribe(alerts.on_batch)  # on_batch(messages, ingest_context)
 
@@ -17,9 +20,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
+from server.core.config import BusConfig
 from server.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
@@ -38,22 +43,78 @@ class IngestContext:
 Subscriber = Callable[[Sequence[Envelope], IngestContext], None]
 
 
-class MessageBus:
+class BusUnavailable(RuntimeError):
+    """The bus could not store a batch; nothing of it is committed and the gateway resends."""
+
+
+class MessageBus(Protocol):
+    """The path from "batch accepted" to the subscribers.
+
+    Ingest calls :meth:`store` inside the batch's SQL transaction (raising aborts the batch)
+    and :meth:`publish` after the commit, both under the ingest lock, in commit order.
+    """
+
+    errors: int  # subscriber exceptions so far
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Register ``callback``; returns a function that unsubscribes it."""
+        ...
+
+    def subscribers(self) -> list[Subscriber]: ...
+
+    def store(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """Make the batch durable on the bus before the SQL commit, or raise :class:`BusUnavailable`."""
+        ...
+
+    def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """The batch is committed (the in-process bus calls its subscribers here)."""
+        ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class InProcessBus:
+    """The single box: subscribers are called in the ingest thread after the commit."""
+
     def __init__(self) -> None:
         self._subscribers = Subscribers[Subscriber]()
         self.errors = 0
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Register ``callback``; returns a function that unsubscribes it."""
         return self._subscribers.add(callback)
 
     def subscribers(self) -> list[Subscriber]:
         return self._subscribers.snapshot()
 
+    def store(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """Nothing to do: the batch is delivered after the commit."""
+
     def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
-        for callback in self._subscribers.snapshot():
-            try:
-                callback(messages, ctx)
-            except Exception:
-                self.errors += 1
-                log.exception("bus subscriber %r failed on a batch from %s", callback, ctx.gateway)
+        deliver(self, messages, ctx)
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+
+def deliver(bus: MessageBus, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+    """Call each of ``bus``'s subscribers once; a failing one is logged and counted."""
+    for callback in bus.subscribers():
+        try:
+            callback(messages, ctx)
+        except Exception:
+            bus.errors += 1
+            log.exception("bus subscriber %r failed on a batch from %s", callback, ctx.gateway)
+
+
+def build_bus(cfg: BusConfig) -> MessageBus:
+    """The bus ``cfg.kind`` names (nats-py is imported only for ``jetstream``)."""
+    if cfg.kind == "jetstream":
+        from server.bus_jetstream import JetStreamBus
+
+        return JetStreamBus(cfg)
+    return InProcessBus()

@@ -27,7 +27,7 @@ from server.alerts.forecast import ServerForecast
 from server.alerts.outbox import SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
-from server.bus import MessageBus
+from server.bus import MessageBus, build_bus
 from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
@@ -91,7 +91,7 @@ class ServerContext:
         devices = DeviceTracker(hall)
         live = LiveState(hall, clock, settings.ingest)
         rollups = Rollups()
-        bus = MessageBus()
+        bus = build_bus(settings.bus)
         registry = SiteRegistry()
         pipeline = IngestPipeline(
             writer=writer,
@@ -146,6 +146,7 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+        self.bus.start()  # first: a bus that cannot start (NATS unreachable) leaves nothing running
         self.downlink.open_halls(self.registry.configs)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
@@ -203,6 +204,7 @@ class ServerContext:
             self.pipeline.flush_rollups(self.db)
         except Exception:
             log.exception("could not flush rollups at shutdown")
+        self.bus.stop()
         self.prepare.stop()
         self.writer.stop()
         self.db.dispose()

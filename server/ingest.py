@@ -7,7 +7,9 @@ server's memory or its SQL transaction.
 One batch is one SQL transaction: idempotency keys (``received_messages``, unique by message
 id and by (site, source, epoch, seq, is_will)), sequence statistics, device episodes and
 faults, closed per-minute rollups, and the batch's InfluxDB lines (into the spool) commit
-together or not at all. Batches are processed one at a time per server process (a lock),
+together or not at all; the message bus stores the accepted messages inside that transaction
+(:meth:`server.bus.MessageBus.store`: JetStream must acknowledge them before the commit) and
+hears of the commit after it. Batches are processed one at a time per server process (a lock),
 so in-process races cannot produce duplicates; across processes the unique constraints do,
 and the loser gets a 503 and resends.
 
@@ -41,7 +43,7 @@ from lobbywatch.protocol.messages import (
 )
 from lobbywatch.protocol.sequence import SequenceTracker, Verdict
 from lobbywatch.protocol.tickets import TicketEvent
-from server.bus import IngestContext, MessageBus
+from server.bus import BusUnavailable, IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
 from server.hall_state import HallState
@@ -158,6 +160,7 @@ class IngestPipeline:
         if self.writer.overloaded:
             raise Overloaded("the InfluxDB spool is full; retry later")
         now = self.clock.now()
+        bus_ctx = IngestContext(batch.site, batch.gateway, now, batch.backlog)
         with self.lock:
             accepted: list[Candidate] = []
             n_lines = 0
@@ -169,11 +172,16 @@ class IngestPipeline:
                     with session_factory.session() as session:
                         accepted = self._store(session, batch, candidates, results, now, trust_memory)
                         n_lines = self._domain(session, batch, accepted)
+                        # On the bus before the commit: a bus that cannot store the batch
+                        # aborts it, and the gateway resends (the bus drops repeated ids).
+                        self.bus.store([c.message for c in accepted], bus_ctx)
                     break
                 except Exception as exc:
                     # Nothing was stored: put the in-memory state back to what SQL holds.
                     self.rollups.rollback()
                     self._reload(session_factory)
+                    if isinstance(exc, BusUnavailable):
+                        raise Overloaded(f"the message bus did not store the batch: {exc}") from exc
                     if not isinstance(exc, IntegrityError):
                         raise
                     if not trust_memory:
@@ -191,8 +199,7 @@ class IngestPipeline:
                     self.hall.clock_rejected(batch.site, r.source, r.ts, r.reason)
             # Still under the lock, so subscribers see batches in commit order.
             self.live.notify(batch.site)
-            messages = [c.message for c in accepted]
-            self.bus.publish(messages, IngestContext(batch.site, batch.gateway, now, batch.backlog))
+            self.bus.publish([c.message for c in accepted], bus_ctx)
         out: list[Answer] = [r if r is not None else ("rejected", None, "internal") for r in results]
         n_accepted = len(accepted)
         n_rejected = sum(1 for r in out if r[0] == "rejected")

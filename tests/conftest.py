@@ -33,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.services import Influxd, Mosquitto, Postgres, wait_until
+from tests.helpers_nats import nats_cluster, nats_server  # noqa: F401 (fixtures)
 from tests.helpers_prometheus import prometheus  # noqa: F401  (the fixture, registered here)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
@@ -259,6 +260,8 @@ REAL_FIXTURES = frozenset(
         "influxd",
         "fresh_influxd",
         "postgres",
+        "nats_server",
+        "nats_cluster",
         "browser",
         "make_server",
         "prometheus",  # tests/helpers_prometheus.py

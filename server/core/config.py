@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.protocol.fields import Identifier
@@ -131,6 +131,75 @@ class IngestConfig(_Model):
         return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+#: A JetStream stream, consumer or subject token: no dots, spaces or wildcards.
+NatsName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class BusConfig(_Model):
+    """How accepted messages reach the alert engine: in this process (the single box) or
+    through NATS JetStream (several server processes). See docs/distributed.md."""
+
+    kind: Literal["inprocess", "jetstream"] = Field(
+        default="inprocess",
+        description="inprocess: call the subscribers in the ingest thread; jetstream: a NATS stream.",
+    )
+    servers: list[str] = Field(
+        default_factory=lambda: ["nats://127.0.0.1:4222"],
+        min_length=1,
+        max_length=32,
+        description="NATS server URLs (any members of the cluster; the client fails over).",
+    )
+    stream: NatsName = Field(default="LW", description="JetStream stream name (created if missing).")
+    subject_prefix: NatsName = Field(
+        default="lw", description="Subjects are <prefix>.<family>.<partition>.<site>."
+    )
+    partitions: int = Field(
+        default=16,
+        ge=1,
+        le=4096,
+        description="Sites map to this many partitions (crc32 of the site id, modulo); fixed once used.",
+    )
+    replicas: int = Field(default=1, ge=1, le=5, description="Stream replicas (3 on a 3-node cluster).")
+    consumer: NatsName = Field(
+        default="alerts", description="Durable consumer name the alert engine reads through."
+    )
+    lease_ttl_s: float = Field(
+        default=10,
+        ge=1,
+        le=300,
+        description=(
+            "One server process at a time consumes (its alert engine): it holds a lease of this "
+            "length in a JetStream KV bucket; another takes over this long after it dies."
+        ),
+    )
+    duplicate_window_s: float = Field(
+        default=3600,
+        ge=1,
+        le=7 * 86_400,
+        description="JetStream drops a message id seen within this window (a gateway's resend).",
+    )
+    publish_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=120,
+        description=(
+            "Longest wait for JetStream to store a batch (ingest then answers 503), or to connect at start."
+        ),
+    )
+    retention_s: float = Field(
+        default=7 * 86_400,
+        ge=3600,
+        le=365 * 86_400,
+        description="Stored batches are dropped after this long (a stopped consumer's time to catch up).",
+    )
+
+    @model_validator(mode="after")
+    def _window_within_retention(self) -> BusConfig:
+        if self.duplicate_window_s > self.retention_s:
+            raise ValueError("duplicate_window_s cannot be longer than retention_s")
+        return self
+
+
 class BootstrapToken(_Model):
     """A token created at start-up (if missing); give its SHA-256 or a file holding it."""
 
@@ -206,6 +275,7 @@ class ServerSettings(_Model):
     ack_links: AckLinkConfig = Field(
         default_factory=AckLinkConfig, description="Signed acknowledge links in chat messages."
     )
+    bus: BusConfig = Field(default_factory=BusConfig, description="Message bus to the alert engine.")
 
     def with_env(self, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Apply the :data:`ENV_OVERRIDES` set in ``environ`` (default: ``os.environ``).

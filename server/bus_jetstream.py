@@ -1,0 +1,346 @@
+"""The message bus on NATS JetStream: ingest stores each batch in a stream, and the
+subscribers are fed from a durable consumer (``bus.kind: jetstream``; docs/distributed.md).
+
+A batch is one JetStream message (split only past the NATS payload limit) on the subject
+``<prefix>.batch.<partition>.<site>`` (:func:`partition_of`): its accepted messages as a JSON
+array, its gateway, arrival time and backlog in headers, and a ``Nats-Msg-Id`` digest of the
+messages' keys, so the same batch stored again (the gateway resent it after a failed SQL
+commit) is dropped by JetStream within ``duplicate_window_s``; the consumer also drops a
+message key it delivered recently (:class:`RecentKeys`: a resend with other messages).
+:meth:`JetStreamBus.store` returns once JetStream acknowledged, so the gateway is answered only
+after storage. One message per batch, not per message: nats-py spends about 30 us of CPU on
+each acknowledged publish, more than the whole in-process ingest of a message.
+
+nats-py is asyncio and ingest runs in worker threads: the client lives on one event loop in
+its own thread (:class:`EventLoopThread`), and threads hand it coroutines with
+``run_coroutine_threadsafe``. The consumer runs in a second thread that fetches from the
+durable pull consumer through that loop, calls the subscribers once per stored batch in stream
+order, then acknowledges. Only the process holding the consumer's lease
+(:class:`server.bus_lease.Lease`, a JetStream KV key) consumes; the others stand by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StreamConfig
+
+from lobbywatch.protocol import codec
+from lobbywatch.protocol.ingest import Backlog
+from lobbywatch.protocol.messages import Envelope
+from server.bus import BusUnavailable, IngestContext, Subscriber, deliver
+from server.bus_lease import Lease
+from server.core.config import BusConfig
+from server.subscribers import Subscribers
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FETCH_BATCH = 64  # stored batches per fetch
+RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
+HEADROOM = 4096  # bytes of a NATS message left for its headers
+FAMILY = "batch"  # the subject's family token: see docs/distributed.md
+H_GATEWAY, H_RECEIVED, H_BACKLOG = "Lw-Gateway", "Lw-Received", "Lw-Backlog"
+
+
+def partition_of(site: str, partitions: int) -> int:
+    """The site's partition: CRC-32 of its id modulo ``partitions`` (stable across processes
+    and versions, unlike Python's ``hash``).
+
+    >>> partition_of("hall-001", 16), partition_of("hall-001", 16) == partition_of("hall-001", 16)
+    (1, True)
+    """
+    return zlib.crc32(site.encode()) % partitions
+
+
+def message_key(m: Envelope) -> str:
+    """The key SQL deduplicates on: site, source, epoch, seq and the will flag."""
+    return f"{m.site}:{m.source}:{m.epoch}:{m.seq}:{'w' if m.is_will else 'm'}"
+
+
+class EventLoopThread:
+    """An asyncio loop in a daemon thread; :meth:`run` calls a coroutine from any other thread."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class JetStreamBus:
+    """:class:`server.bus.MessageBus` on a JetStream stream (created if missing)."""
+
+    def __init__(self, cfg: BusConfig) -> None:
+        self.cfg = cfg
+        self.errors = 0
+        self.stored = 0  # stream messages (batches) JetStream acknowledged, duplicates included
+        self.delivered = 0  # batches handed to the subscribers
+        self._subscribers = Subscribers[Subscriber]()
+        self._io = EventLoopThread("bus-nats")
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._stop = threading.Event()
+        self._consumer: threading.Thread | None = None
+        self._recent = RecentKeys()
+        self._lease: Lease | None = None  # one consuming alert engine across processes
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process holds the consumer's lease (its subscribers get the batches)."""
+        return self._lease is not None and self._lease.held
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Connect, make sure the stream and the durable consumer exist, start consuming."""
+        self._io.start()
+        try:
+            self._io.run(self._connect(), self.cfg.publish_timeout_s + 30)
+        except Exception as exc:
+            self.stop()
+            servers = ", ".join(self.cfg.servers)
+            raise BusUnavailable(
+                f"cannot set up JetStream at {servers}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._consumer = threading.Thread(target=self._consume, name="bus-consumer", daemon=True)
+        self._consumer.start()
+
+    async def _connect(self) -> None:
+        cfg = self.cfg
+        connecting = nats.connect(
+            servers=cfg.servers,
+            name=f"lobbywatch-server-{os.getpid()}",  # in the servers' /connz
+            connect_timeout=5,
+            max_reconnect_attempts=-1,  # forever once connected; the first connect is bounded here
+            reconnect_time_wait=0.5,
+        )
+        self._nc = await asyncio.wait_for(connecting, cfg.publish_timeout_s)
+        self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
+        stream = StreamConfig(
+            name=cfg.stream,
+            subjects=[f"{cfg.subject_prefix}.>"],
+            num_replicas=cfg.replicas,
+            duplicate_window=cfg.duplicate_window_s,
+            max_age=cfg.retention_s,
+        )
+        try:
+            await self._js.stream_info(cfg.stream)
+        except nats.js.errors.NotFoundError:
+            await self._js.add_stream(stream)
+        await self._js.add_consumer(
+            cfg.stream,
+            ConsumerConfig(
+                durable_name=cfg.consumer,
+                ack_policy=AckPolicy.ALL,
+                deliver_policy=DeliverPolicy.ALL,
+                num_replicas=cfg.replicas,
+            ),
+        )
+        bucket = f"{cfg.stream}_LEASES"
+        try:
+            kv = await self._js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            kv = await self._js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
+            )
+        holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lease = Lease(kv, cfg.consumer, holder, cfg.lease_ttl_s)
+
+    def stop(self) -> None:
+        """Stop consuming, give the lease up, close the connection, end the loop thread (once)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._consumer is not None:
+            self._consumer.join(10)
+            self._consumer = None
+        if self._lease is not None:
+            try:
+                self._io.run(self._lease.release(), 10)
+            except Exception:
+                log.exception("releasing the consumer lease failed")
+        if self._nc is not None:
+            try:
+                self._io.run(self._nc.close(), 10)
+            except Exception:
+                log.exception("closing the NATS connection failed")
+            self._nc = None
+        self._io.stop()
+
+    # ------------------------------------------------------------------ MessageBus
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        return self._subscribers.add(callback)
+
+    def subscribers(self) -> list[Subscriber]:
+        return self._subscribers.snapshot()
+
+    def store(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """Publish the batch and wait until JetStream stored every message (or raise)."""
+        try:
+            self._io.run(self._store(messages, ctx), self.cfg.publish_timeout_s + 5)
+        except BusUnavailable:
+            raise
+        except Exception as exc:  # a timeout of the bridge itself, a closed connection
+            raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """Nothing to do: the consumer delivers what :meth:`store` stored."""
+
+    async def _store(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """One JetStream message per batch (per part of a batch over the NATS payload limit),
+        each resent on failure until ``publish_timeout_s``; ids make a resend harmless."""
+        js = self._js
+        if js is None:
+            raise BusUnavailable("the bus is not started")
+        limit = (self._nc.max_payload if self._nc is not None else 1 << 20) - HEADROOM
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.publish_timeout_s
+        for subject, payload, headers in batch_messages(self.cfg, messages, ctx, limit):
+            while True:
+                try:
+                    left = max(0.1, deadline - loop.time())
+                    await js.publish(subject, payload, headers=headers, timeout=left)
+                    self.stored += 1
+                    break
+                except nats.errors.Error as exc:  # timeouts, no responders, API errors
+                    if loop.time() >= deadline:
+                        raise BusUnavailable(f"JetStream did not store the batch: {exc!r}") from exc
+                    await asyncio.sleep(0.2)  # no stream leader for a moment (an election): resend
+
+    # ------------------------------------------------------------------ consumer
+
+    def _consume(self) -> None:
+        """While this process holds the lease: fetch, deliver one call per stored batch,
+        acknowledge; until :meth:`stop`."""
+        sub: JetStreamContext.PullSubscription | None = None
+        while not self._stop.is_set():
+            if not self._subscribers.snapshot():
+                self._stop.wait(0.2)
+                continue
+            try:
+                if self._lease is None or not self._io.run(self._lease.hold(), 10):
+                    sub = None  # another process's engine consumes: stand by
+                    self._stop.wait(self.cfg.lease_ttl_s / 3)
+                    continue
+                if sub is None:
+                    sub = self._io.run(self._pull_subscription(), 30)
+                msgs = self._io.run(self._fetch(sub), 10)
+            except Exception as exc:
+                log.warning("bus consumer: %s; retrying", exc)
+                sub = None
+                self._stop.wait(1)
+                continue
+            if not msgs:
+                continue
+            for msg in msgs:
+                messages, ctx = decode_batch(msg, self._recent)
+                deliver(self, messages, ctx)
+                self.delivered += 1
+            try:
+                self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
+            except Exception as exc:  # redelivered later: the subscribers see it again
+                log.warning("bus consumer could not acknowledge: %s", exc)
+
+    async def _pull_subscription(self) -> JetStreamContext.PullSubscription:
+        assert self._js is not None
+        return await self._js.pull_subscribe_bind(self.cfg.consumer, stream=self.cfg.stream)
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        try:
+            return await sub.fetch(FETCH_BATCH, timeout=1)
+        except nats.errors.TimeoutError:
+            return []
+
+
+def batch_messages(
+    cfg: BusConfig, messages: Sequence[Envelope], ctx: IngestContext, max_payload: int
+) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(subject, payload, headers) of a batch: its messages as JSON arrays of at most
+    ``max_payload`` bytes (one, unless the batch is larger), its context in headers, and a
+    ``Nats-Msg-Id`` digest of each part's message keys (none for an empty batch)."""
+    headers = {H_GATEWAY: ctx.gateway, H_RECEIVED: ctx.received_at.isoformat()}
+    if ctx.backlog is not None:
+        headers[H_BACKLOG] = ctx.backlog.model_dump_json()
+    subject = f"{cfg.subject_prefix}.{FAMILY}.{partition_of(ctx.site, cfg.partitions)}.{ctx.site}"
+    parts: list[tuple[list[Envelope], list[bytes]]] = [([], [])]
+    size = 2
+    for m in messages:
+        encoded = codec.encode(m)
+        if parts[-1][0] and size + len(encoded) + 1 > max_payload:
+            parts.append(([], []))
+            size = 2
+        parts[-1][0].append(m)
+        parts[-1][1].append(encoded)
+        size += len(encoded) + 1
+    out = []
+    for part, encoded_part in parts:
+        part_headers = dict(headers)
+        if part:
+            digest = hashlib.blake2b("|".join(map(message_key, part)).encode(), digest_size=16)
+            part_headers["Nats-Msg-Id"] = f"{ctx.site}:{digest.hexdigest()}"
+        out.append((subject, b"[" + b",".join(encoded_part) + b"]", part_headers))
+    return out
+
+
+class RecentKeys:
+    """The last ``capacity`` message keys delivered: drops a message stored twice under two
+    batch digests (a batch resent with other messages after its SQL commit failed)."""
+
+    def __init__(self, capacity: int = RECENT_KEYS) -> None:
+        self.capacity = capacity
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def fresh(self, message: Envelope) -> bool:
+        key = message_key(message)
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+        return True
+
+
+def decode_batch(msg: Msg, recent: RecentKeys) -> tuple[list[Envelope], IngestContext]:
+    """A stored batch back as the subscribers' arguments (messages already delivered dropped)."""
+    headers = msg.headers or {}
+    backlog = headers.get(H_BACKLOG)
+    ctx = IngestContext(
+        msg.subject.rsplit(".", 1)[-1],
+        headers.get(H_GATEWAY, ""),
+        datetime.fromisoformat(headers[H_RECEIVED]),
+        Backlog.model_validate(json.loads(backlog)) if backlog else None,
+    )
+    messages = [codec.decode_obj(item) for item in json.loads(msg.data)]
+    return [m for m in messages if recent.fresh(m)], ctx
