@@ -8,28 +8,16 @@ The hall is in Shanghai (UTC+8); the clock starts at 01:30 UTC (09:30 local).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from lobbywatch.clock import FixedClock
 from server.alerts.model import UpdateEvent
 from server.alerts.templates import render
 
+from .helpers_forecast import HourlyForecast
 from .helpers_hall import Hall, hall
 
 H = timedelta(hours=1)
-
-
-class HourlyForecast:
-    """Like the server's forecast: expected arrivals per hour, from the running hour on."""
-
-    def __init__(self, clock: FixedClock, hours: dict[datetime, float]) -> None:
-        self.clock = clock
-        self.hours = hours
-
-    def forecast(self, site: str) -> Sequence[tuple[datetime, float]]:
-        this_hour = self.clock.now().replace(minute=0, second=0, microsecond=0)
-        return sorted((start, n) for start, n in self.hours.items() if start >= this_hour)
 
 
 def utc(hour: int, minute: int = 0) -> datetime:
