@@ -4,7 +4,8 @@ A condition must hold for its raise hold before its alert fires, and stay clear 
 clear hold before the alert resolves; a signal in the hysteresis band (``on=None``) keeps
 what is. An alert that fires again within ``policy.flap_window_s`` of resolving reopens,
 and after ``policy.flap_max`` reopenings its steps are marked flapping (not sent). Acknowledge
-is a step too. The engine adds routing and muting (docs/alerts.md, "Lifecycle").
+is a step too, and so is an open alert's span growing (``RuleSpec.extends``: a peak running
+on). The engine adds routing and muting (docs/alerts.md, "Lifecycle").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import AlertState
@@ -111,8 +113,7 @@ class Lifecycle:
                 cond.pending_since = signal.since or now
             held = (now - cond.pending_since).total_seconds()
             if alert is not None:
-                self.open[key] = alert.evolve(params={**alert.params, **signal.params, "held_s": held})
-                return None
+                return self._refresh(key, alert, spec, {**alert.params, **signal.params, "held_s": held}, now)
             if held >= raise_hold_s(cfg, spec, signal.hold_s):
                 return self._fire(cfg, key, signal, spec, now, held)
         elif signal.on is False:
@@ -175,6 +176,16 @@ class Lifecycle:
         )
         self.open[key] = alert
         return Step(alert, UpdateEvent.FIRED)
+
+    def _refresh(
+        self, key: Key, alert: Alert, spec: RuleSpec, params: dict[str, Any], now: datetime
+    ) -> Step | None:
+        """An open alert takes fresh parameters quietly; a change of its ``spec.extends`` one is told."""
+        if spec.extends is None or params.get(spec.extends) == alert.params.get(spec.extends):
+            self.open[key] = alert.evolve(params=params)
+            return None
+        extended = self.open[key] = alert.evolve(params=params, updated_at=now)
+        return Step(extended, UpdateEvent.EXTENDED)
 
     def _resolve(self, key: Key, alert: Alert, now: datetime) -> Step:
         resolved = alert.evolve(state=AlertState.RESOLVED, resolved_at=now, updated_at=now)

@@ -38,6 +38,8 @@ class UpdateEvent(StrEnum):
     FIRED = "fired"
     REOPENED = "reopened"
     ESCALATED = "escalated"
+    EXTENDED = "extended"
+    """An open alert's span grew (a peak runs on): told like a new message (``RuleSpec.extends``)."""
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 

@@ -1,7 +1,7 @@
 """Routing: which channels an alert's update goes to, and the log of updates held back.
 
 Routes (``notifications.routes``) match an alert by kind, audience and vendor; an
-acknowledgement or resolution also goes to every escalation channel the alert reached.
+acknowledgement, extension or resolution also goes to every escalation channel the alert reached.
 An update held back (a silence, flapping, late data) is logged as not sent, once per channel it
 would have gone to (docs/alerts.md, "Channels").
 """
@@ -35,7 +35,7 @@ def channels_for(notify: NotificationsConfig, alert: Alert, event: UpdateEvent) 
         if route.vendors and alert.vendor not in route.vendors:
             continue
         channels += [c for c in route.channels if c not in channels]
-    if event in (UpdateEvent.ACKNOWLEDGED, UpdateEvent.RESOLVED):
+    if event in (UpdateEvent.EXTENDED, UpdateEvent.ACKNOWLEDGED, UpdateEvent.RESOLVED):
         for step in ladder(notify)[: alert.escalation_level]:
             channels += [c for c in step.channels if c not in channels]
     return tuple(channels)

@@ -124,7 +124,8 @@ class SiteState:
             except Exception:
                 log.exception("forecast provider failed for %s", cfg.site)
                 hours = []
-            signals.append(rules.forecast_signal(cfg, hours, now, self.counters))
+            peak = rules.forecast_signal(cfg, hours, now, self.counters, self.lifecycle.open.values())
+            signals.append(peak)
         if faults is not None and cfg.service_levels.vendors and self._due_faults(now):
             try:
                 open_faults = faults.open_faults(cfg.site)

@@ -1,5 +1,6 @@
 """Every word of the alerts a person reads, in zh-CN and en: titles and bodies by alert
-kind (:data:`TEMPLATES`), the texts behind the rules' text keys (:data:`TEXTS`), why
+kind (:data:`TEMPLATES`; by kind and lifecycle step where a step says something else,
+:data:`EVENT_TEMPLATES`: a peak extended or over), the texts behind the rules' text keys (:data:`TEXTS`), why
 an alert is muted (:data:`MUTE_TEXTS`), and the acknowledge link line (:data:`ACK_LINK`).
 
 Parameters come from the rule that raised the alert: a plain value; a ``{"en": ...,
@@ -73,12 +74,12 @@ TEMPLATES: dict[str, Template] = {
         "The transaction at {where} has run {service_min:.1f} min, past the {limit_min:g}-min limit.",
     ),
     AlertKind.PEAK_FORECAST: _t(
-        "即将进入高峰：{peak_start}",
-        "Busy hour ahead: {peak_start}",
-        "预计 {peak_start} 起一小时到厅约 {expected:.0f} 人。请启动高峰预案：值班经理到场，"
-        "开足台席，开放快速通道，引导简单业务到自助区。离席：{away_ids}；学习：{learning_ids}。",
-        "About {expected:.0f} arrivals expected in the hour from {peak_start}. Busy-hour playbook: "
-        "manager on the floor, open all counters, open the fast lane, steer simple jobs to "
+        "即将进入高峰：{peak_start}–{peak_end}",
+        "Busy hours ahead: {peak_start}–{peak_end}",
+        "预计 {peak_start}–{peak_end} 为高峰，每小时到厅最多约 {expected:.0f} 人。"
+        "请启动高峰预案：值班经理到场，开足台席，开放快速通道，引导简单业务到自助区。离席：{away_ids}；学习：{learning_ids}。",
+        "Busy hours {peak_start}–{peak_end}: up to {expected:.0f} arrivals an hour expected. Busy-hour "
+        "playbook: manager on the floor, open all counters, open the fast lane, steer simple jobs to "
         "kiosks. Away: {away_ids}; learning: {learning_ids}.",
     ),
     AlertKind.PEAK_SURGE: _t(
@@ -149,6 +150,32 @@ TEMPLATES: dict[str, Template] = {
     ),
 }
 
+EVENT_TEMPLATES: dict[tuple[str, UpdateEvent], Template] = {
+    (AlertKind.PEAK_FORECAST, UpdateEvent.EXTENDED): _t(
+        "高峰延长：{peak_start}–{peak_end}",
+        "Busy hours extended: {peak_start}–{peak_end}",
+        "高峰延长至{peak_end}（{peak_start}–{peak_end}，每小时到厅最多约 {expected:.0f} 人）。"
+        "高峰预案继续执行至 {peak_end}。离席：{away_ids}；学习：{learning_ids}。",
+        "Busy hours extended to {peak_end} ({peak_start}–{peak_end}, up to {expected:.0f} arrivals "
+        "an hour). Keep the busy-hour playbook running until {peak_end}. Away: {away_ids}; "
+        "learning: {learning_ids}.",
+    ),
+    (AlertKind.PEAK_FORECAST, UpdateEvent.RESOLVED): _t(
+        "高峰已结束：{peak_start}–{peak_end}",
+        "Busy hours over: {peak_start}–{peak_end}",
+        "{peak_start}–{peak_end} 高峰已结束，可恢复日常安排。",
+        "Busy hours {peak_start}–{peak_end} are over: back to the usual arrangements.",
+    ),
+    (AlertKind.PEAK_SURGE, UpdateEvent.RESOLVED): _t(
+        "客流激增已结束",
+        "Arrivals surge over",
+        "客流激增已结束：近 10 分钟到厅已低于 {clear:.0f} 人，可恢复日常安排。",
+        "The arrivals surge is over: under {clear:.0f} arrivals in the last 10 min, back to the usual "
+        "arrangements.",
+    ),
+}
+"""Where a lifecycle step says something else than the alert itself: a peak extended or over."""
+
 TEXTS: dict[str, dict[Lang, str]] = {
     OfflineReason.WILL: {"zh-CN": "遗嘱消息", "en": "last will"},
     OfflineReason.SHUTDOWN: {"zh-CN": "已关机", "en": "shut down"},
@@ -207,6 +234,7 @@ _EVENT_PREFIX: dict[UpdateEvent, dict[Lang, str]] = {
     UpdateEvent.FIRED: {"zh-CN": "", "en": ""},
     UpdateEvent.REOPENED: {"zh-CN": "[再次] ", "en": "[Again] "},
     UpdateEvent.ESCALATED: {"zh-CN": "[升级] ", "en": "[Escalated] "},
+    UpdateEvent.EXTENDED: {"zh-CN": "[延长] ", "en": "[Extended] "},
     UpdateEvent.ACKNOWLEDGED: {"zh-CN": "[已确认] ", "en": "[Acknowledged] "},
     UpdateEvent.RESOLVED: {"zh-CN": "[已恢复] ", "en": "[Resolved] "},
 }
@@ -237,7 +265,7 @@ class _Params(dict[str, Any]):
 
 def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> tuple[str, str]:
     """(title, body) of ``alert`` in ``lang``, prefixed for the lifecycle ``event``."""
-    template = TEMPLATES.get(alert.kind)
+    template = EVENT_TEMPLATES.get((alert.kind, event)) or TEMPLATES.get(alert.kind)
     params = _Params(alert, lang)
     if template is None:
         title, body = alert.kind, f"{alert.kind} {alert.subject}"

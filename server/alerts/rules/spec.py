@@ -35,6 +35,8 @@ class RuleSpec:
     """Raise hold: seconds, or the name of a :class:`Thresholds` field holding seconds."""
     clear_hold_s: float | None = None
     """Clear hold; ``None``: the site policy's default."""
+    extends: str | None = None
+    """A parameter whose change on an open alert is told (``UpdateEvent.EXTENDED``), not kept quiet."""
 
 
 RULES: dict[str, RuleSpec] = {
@@ -45,7 +47,7 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec(AlertKind.EXPECTED_WAIT, ("manager",), Severity.WARNING),
         RuleSpec(AlertKind.NO_UPSELL, ("counter",), Severity.INFO),
         RuleSpec(AlertKind.TRANSACTION_OVERTIME, ("manager", "counter"), Severity.INFO),
-        RuleSpec(AlertKind.PEAK_FORECAST, ("manager",), Severity.WARNING, 0.0, 0.0),
+        RuleSpec(AlertKind.PEAK_FORECAST, ("manager",), Severity.WARNING, 0.0, 0.0, "peak_end_utc"),
         RuleSpec(AlertKind.PEAK_SURGE, ("manager",), Severity.WARNING, 0.0, 300.0),
         RuleSpec(AlertKind.DEVICE_FAULT, ("guide", "manager", "vendor"), Severity.WARNING, 0.0, 0.0),
         RuleSpec(

@@ -2,27 +2,29 @@
 
 Crowding (per zone and for the whole hall), waits, the care task per customer
 (:class:`CareTasks`), no-upsell, transaction overtime, loitering, the arrivals surge and the
-forecast peak (docs/alerts.md has the table).
+forecast peak, which names its hours (docs/alerts.md has the table).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import CounterStatus, ZoneKind
 from lobbywatch.protocol.messages import ZoneState
-from server.alerts.model import AlertKind
+from server.alerts.model import Alert, AlertKind
 from server.alerts.rules.spec import Signal, hall_name, hysteresis, named
 from server.arrivals import arrivals_total
 
 EXPECTED_WAIT_CLEAR_RATIO = 0.9
 SURGE_CLEAR_RATIO = 0.7
 SURGE_WINDOW = timedelta(minutes=10)
+PEAK_HOUR = timedelta(hours=1)
 WAIT_ZONES = (ZoneKind.QUEUE, ZoneKind.WAITING, ZoneKind.CONSULTATION)
 LOITER_ZONES = (ZoneKind.ENTRANCE, ZoneKind.EXPERIENCE)
 
@@ -236,10 +238,11 @@ class ArrivalWindow:
 
 
 def surge_signal(cfg: SiteConfig, arrivals: int, counters: dict[str, CounterStatus]) -> Signal:
-    """On at ``surge_arrivals_per_10min`` arrivals in the window, off under 70 % of it."""
+    """On at ``surge_arrivals_per_10min`` arrivals in the window, off under 70 % of it (``clear``)."""
     threshold = cfg.thresholds.surge_arrivals_per_10min
-    on = hysteresis(arrivals, threshold, threshold * SURGE_CLEAR_RATIO, inclusive=True)
-    params = {"arrivals": arrivals, "threshold": threshold, **staffing(counters)}
+    clear = threshold * SURGE_CLEAR_RATIO
+    on = hysteresis(arrivals, threshold, clear, inclusive=True)
+    params = {"arrivals": arrivals, "threshold": threshold, "clear": clear, **staffing(counters)}
     return Signal(AlertKind.PEAK_SURGE, "surge", on, params)
 
 
@@ -248,22 +251,43 @@ def forecast_signal(
     hours: Sequence[tuple[datetime, float]],
     now: datetime,
     counters: dict[str, CounterStatus],
+    open_alerts: Iterable[Alert] = (),
 ) -> Signal:
-    """On from ``peak_lead_min`` before a forecast peak hour until that hour ends."""
-    from zoneinfo import ZoneInfo
+    """The peak ahead: on from ``peak_lead_min`` before a run of busy forecast hours (arrivals
+    at ``peak_arrivals_per_hour`` or more) until the run ends; its parameters name the hours.
 
+    An open peak alert (in ``open_alerts``) keeps its hours until their end whatever the
+    forecast now says of them (it only covers hours from the running one on), and its end moves
+    on (``peak_end_utc``: an extension, told) while the hour after it is forecast busy too.
+    """
     th = cfg.thresholds
     per_hour = cfg.notifications.policy.peak_arrivals_per_hour or 3 * th.surge_arrivals_per_10min
-    lead = timedelta(minutes=th.peak_lead_min)
-    for start, expected in sorted(hours):
-        if expected >= per_hour and start - lead <= now < start + timedelta(hours=1):
-            local = start.astimezone(ZoneInfo(cfg.timezone))
-            params = {
-                "peak_start": local.strftime("%H:%M"),
-                "peak_start_utc": start.isoformat(),
-                "expected": expected,
-                "threshold": per_hour,
-                **staffing(counters),
-            }
-            return Signal(AlertKind.PEAK_FORECAST, "forecast", True, params)
-    return Signal(AlertKind.PEAK_FORECAST, "forecast", False, {})
+    busy = {start: expected for start, expected in hours if expected >= per_hour}
+    peak = next((a.params for a in open_alerts if a.kind == AlertKind.PEAK_FORECAST), None)
+    if peak is not None and "peak_end_utc" in peak:
+        start = datetime.fromisoformat(peak["peak_start_utc"])
+        end = datetime.fromisoformat(peak["peak_end_utc"])
+        expected = float(peak["expected"])
+    else:
+        lead = timedelta(minutes=th.peak_lead_min)
+        ahead = [s for s in sorted(busy) if s - lead <= now < s + PEAK_HOUR]
+        if not ahead:
+            return Signal(AlertKind.PEAK_FORECAST, "forecast", False, {})
+        start = end = ahead[0]
+        expected = 0.0
+    while end in busy:
+        expected = max(expected, busy[end])
+        end += PEAK_HOUR
+    if now >= end:
+        return Signal(AlertKind.PEAK_FORECAST, "forecast", False, {})
+    tz = ZoneInfo(cfg.timezone)
+    params = {
+        "peak_start": f"{start.astimezone(tz):%H:%M}",
+        "peak_end": f"{end.astimezone(tz):%H:%M}",
+        "peak_start_utc": start.isoformat(),
+        "peak_end_utc": end.isoformat(),
+        "expected": expected,
+        "threshold": per_hour,
+        **staffing(counters),
+    }
+    return Signal(AlertKind.PEAK_FORECAST, "forecast", True, params)
