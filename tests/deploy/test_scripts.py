@@ -180,7 +180,8 @@ def _torch_install(plan: list[list[str]]) -> list[str]:
 @pytest.mark.real
 @pytest.mark.parametrize(("kind", "arch"), [("pi", "aarch64"), ("generic", "x86_64")])
 def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str, arch: str) -> None:
-    """A camera node on a Pi or a plain machine gets the edge extra and the ONNX export."""
+    """A camera node on a Pi or a plain machine gets the edge extra (ONNX Runtime) and the ONNX
+    export, not the NCNN one (its runtime is not installed)."""
     result = _install(tmp_path, kind, "--camera", "cam-entrance", arch=arch)
     plan = _plan(result)
     flat = [" ".join(cmd) for cmd in plan]
@@ -197,6 +198,7 @@ def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str,
     ] in plan
     onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
     assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert not any("ncnn" in line for line in flat)
     assert "/etc/lobbywatch/vision.env" in {cmd[-1] for cmd in plan if cmd[:1] == ["install"]}
     assert "model format: onnx" in result.stderr
     assert onnx in result.stderr
@@ -204,16 +206,20 @@ def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str,
 
 @pytest.mark.real
 def test_installer_ships_the_ncnn_export_without_torch(tmp_path: Path) -> None:
-    """--format ncnn: the edge extra, the NCNN folder (and the ONNX file) from scripts/setup.sh."""
+    """--format ncnn: the edge-ncnn extra (NCNN, no ONNX Runtime) and the NCNN folder from
+    scripts/setup.sh, not the ONNX file (its runtime is not installed)."""
     result = _install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "ncnn")
     plan = _plan(result)
     assert not any("torch" in " ".join(cmd) or "export-model" in cmd for cmd in plan)
+    pip = [cmd for cmd in plan if cmd[1:4] == ["-m", "pip", "install"] and str(REPO) in " ".join(cmd)]
+    assert pip == [
+        ["/opt/lobbywatch/.venv/bin/python", "-m", "pip", "install", "-q", "--upgrade", f"{REPO}[edge-ncnn]"]
+    ]
     ncnn = "/opt/lobbywatch/models/person-yolov8s_ncnn_model"
     src = REPO / "models" / "person-yolov8s_ncnn_model"
     files = [str(src / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
     assert ["install", "-m", "0644", *files, f"{ncnn}/"] in plan
-    onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
-    assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert not any(".onnx" in " ".join(cmd) for cmd in plan)
     assert "model format: ncnn (NCNN, no torch), input size: 640" in result.stderr
     assert f"detector model: {ncnn}" in result.stderr
 
