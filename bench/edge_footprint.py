@@ -44,14 +44,19 @@ CAMERA = "cam-bus"
 
 
 def install_edge_venv(venv: Path, profile: str = "edge") -> float:
-    """A fresh venv at ``venv`` with ``lobbywatch[profile]`` from this checkout; install seconds."""
+    """A fresh venv at ``venv`` with ``lobbywatch[profile]`` from this checkout, installed as
+    deploy/edge/install.sh does (bytecode only for the daemon's imports); install seconds."""
     started = time.perf_counter()
+    python = str(venv / "bin" / "python")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{ROOT}[{profile}]"],
+        [python, "-m", "pip", "install", "-q", "--no-compile", f"{ROOT}[{profile}]"],
         check=True,
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        env={**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
+    runtime = EXPORTS[PROFILES[profile]][1]
+    subprocess.run([python, "-c", f"import edge.vision.daemon, {runtime}"], check=True, env=edge_env(env))
     return time.perf_counter() - started
 
 
@@ -138,9 +143,9 @@ def daemon_command(venv: Path, config: Path, broker_url: str) -> list[str]:
     return [lobbywatch, "edge", "vision", "--config", str(config), "--camera", CAMERA, "--broker", broker_url]
 
 
-def edge_env() -> dict[str, str]:
-    """This environment without what would point the edge venv at this checkout or a model."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LOBBYWATCH_MODEL")}
+def edge_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment (or ``env``) without what would point the edge venv at this checkout or a model."""
+    return {k: v for k, v in (env or os.environ).items() if k not in ("PYTHONPATH", "LOBBYWATCH_MODEL")}
 
 
 def _rss_kb(pid: int) -> tuple[int, int]:

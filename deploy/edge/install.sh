@@ -91,7 +91,8 @@ Usage: sudo deploy/edge/install.sh [options]
   --server             install lobbywatch-server.service as well (bare-metal central server)
   --platform P         auto | pi | jetson | generic            (default: auto)
   --format F           auto | onnx | ncnn | openvino | engine | none
-                       (auto: onnx on pi and generic, engine on jetson). onnx installs the
+                       (auto: the --model's format if an export, else ncnn on pi, onnx on
+                       generic, engine on jetson). onnx installs the
                        edge extra (ONNX Runtime) and ships models/person-yolov8s.onnx, ncnn
                        the edge-ncnn extra (NCNN, fastest on a Pi) and ships
                        models/person-yolov8s_ncnn_model (fixed 640x640 input), both without
@@ -166,11 +167,20 @@ arch=${LOBBYWATCH_ARCH:-$(uname -m)}
 if [ "$platform" != generic ] && [ "$arch" != aarch64 ]; then
   die "$platform nodes need a 64-bit OS (aarch64); this one is $arch. Install the 64-bit Raspberry Pi OS / JetPack."
 fi
+# A given export runs as it is; else NCNN, the fastest CPU runtime on a Pi's ARM cores, there,
+# a TensorRT engine on Jetson and ONNX Runtime elsewhere.
 if [ "$format" = auto ]; then
-  case $platform in
-    jetson) format=engine ;;
-    *) format=onnx ;;
-  esac
+  if [[ $model == *.onnx ]]; then
+    format=onnx
+  elif [ -n "$model" ] && [ -f "$model/model.ncnn.param" ]; then
+    format=ncnn
+  else
+    case $platform in
+      jetson) format=engine ;;
+      pi) format=ncnn ;;
+      *) format=onnx ;;
+    esac
+  fi
 fi
 if [ "$format" = engine ] && [ "$platform" != jetson ]; then
   warn "a TensorRT engine is built for the GPU it is exported on; --format engine off a Jetson needs an NVIDIA GPU here"
@@ -202,9 +212,9 @@ fi
 if ((edge)); then
   # One runtime per camera node: its extra (pyproject.toml) and the export it runs.
   if [ "$format" = onnx ]; then
-    runtime="ONNX Runtime" edge_extra=edge edge_model=$ONNX_MODEL
+    runtime="ONNX Runtime" edge_extra=edge edge_module=onnxruntime edge_model=$ONNX_MODEL
   else
-    runtime="NCNN" edge_extra=edge-ncnn edge_model=$NCNN_MODEL
+    runtime="NCNN" edge_extra=edge-ncnn edge_module=ncnn edge_model=$NCNN_MODEL
   fi
   log "platform: $platform ($arch), model format: $format ($runtime, no torch), input size: $imgsz"
 elif ((vision)); then
@@ -289,7 +299,10 @@ fi
 
 if ((edge)); then
   log "installing LobbyWatch from $SRC ($edge_extra extra: $runtime, no torch)"
-  run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[$edge_extra]"
+  # Bytecode only for what the daemon imports (6 MB, not pip's 47 MB for every module): the
+  # import also checks the runtime loads. bench/edge_footprint.py installs the same way.
+  run "$VPY" -m pip install "${pip_args[@]}" --no-compile --upgrade "${SRC}[$edge_extra]"
+  run env -u PYTHONDONTWRITEBYTECODE "$VPY" -c "import edge.vision.daemon, $edge_module"
 elif ((vision)); then
   log "installing LobbyWatch from $SRC (vision extra)"
   run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[vision]"
