@@ -4,8 +4,9 @@
 
 For each torch-free profile (``edge``: ONNX Runtime, ``edge-ncnn``: NCNN; one runtime per node)
 it creates, in a temporary folder (or under ``--keep DIR``), a fresh virtual environment with
-``python -m venv`` and installs this checkout's profile into it (``pip install
-'<repo>[edge]'``, with this machine's pip configuration: PyPI or its mirror), timing the
+``python -m venv`` and installs this checkout's profile into it as deploy/edge/install.sh
+does (``pip install --no-compile '<repo>[edge]'``, with this machine's pip configuration: PyPI
+or its mirror, then the daemon's imports once, which writes their bytecode), timing the
 install. It then reports the environment's size on disk (largest packages too, and how much of
 it is compiled ``.pyc``), checks that ``import torch`` and ``import ultralytics`` fail inside
 it, that the profile's runtime imports and the other one does not, and runs the vision daemon

@@ -8,6 +8,7 @@ entry in ``sys.modules``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,17 +23,22 @@ def _ncnn_folder(tmp_path: Path) -> Path:
     return folder
 
 
+def _onnx_file(tmp_path: Path) -> Path:
+    return tmp_path / "person-yolov8s.onnx"
+
+
 @pytest.mark.parametrize(
     ("runtime", "model", "extra"),
-    [
-        ("ncnn", _ncnn_folder, "edge-ncnn"),
-        ("onnxruntime", lambda tmp: tmp / "person-yolov8s.onnx", "edge"),
-    ],
+    [("ncnn", _ncnn_folder, "edge-ncnn"), ("onnxruntime", _onnx_file, "edge")],
+    ids=["ncnn-folder-on-an-edge-node", "onnx-file-on-an-edge-ncnn-node"],
 )
 def test_a_missing_runtime_names_the_extra_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str, model: object, extra: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: str,
+    model: Callable[[Path], Path],
+    extra: str,
 ) -> None:
-    assert callable(model)
     path = model(tmp_path)
     monkeypatch.setitem(sys.modules, runtime, None)  # `import runtime` now fails as if not installed
     with pytest.raises(BackendMissingError) as err:
