@@ -50,14 +50,15 @@ def install_edge_venv(venv: Path, profile: str = "edge") -> float:
     started = time.perf_counter()
     python = str(venv / "bin" / "python")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-compile", f"{ROOT}[{profile}]"],
         check=True,
-        env={**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
     runtime = EXPORTS[PROFILES[profile]][1]
-    subprocess.run([python, "-c", f"import edge.vision.daemon, {runtime}"], check=True, env=edge_env(env))
+    # -I: the venv's package (not this checkout, not PYTHONPATH), writing bytecode whatever
+    # PYTHONDONTWRITEBYTECODE says.
+    subprocess.run([python, "-I", "-c", f"import edge.vision.daemon, {runtime}"], check=True)
     return time.perf_counter() - started
 
 
@@ -144,9 +145,9 @@ def daemon_command(venv: Path, config: Path, broker_url: str) -> list[str]:
     return [lobbywatch, "edge", "vision", "--config", str(config), "--camera", CAMERA, "--broker", broker_url]
 
 
-def edge_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment (or ``env``) without what would point the edge venv at this checkout or a model."""
-    return {k: v for k, v in (env or os.environ).items() if k not in ("PYTHONPATH", "LOBBYWATCH_MODEL")}
+def edge_env() -> dict[str, str]:
+    """This environment without what would point the edge venv at this checkout or a model."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LOBBYWATCH_MODEL")}
 
 
 def _rss_kb(pid: int) -> tuple[int, int]:

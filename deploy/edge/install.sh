@@ -300,9 +300,10 @@ fi
 if ((edge)); then
   log "installing LobbyWatch from $SRC ($edge_extra extra: $runtime, no torch)"
   # Bytecode only for what the daemon imports (6 MB, not pip's 47 MB for every module): the
-  # import also checks the runtime loads. bench/edge_footprint.py installs the same way.
+  # import also checks the runtime loads. -I: the installed package, not this checkout, and
+  # no PYTHON* variables (PYTHONDONTWRITEBYTECODE). bench/edge_footprint.py does the same.
   run "$VPY" -m pip install "${pip_args[@]}" --no-compile --upgrade "${SRC}[$edge_extra]"
-  run env -u PYTHONDONTWRITEBYTECODE "$VPY" -c "import edge.vision.daemon, $edge_module"
+  run "$VPY" -I -c "import edge.vision.daemon, $edge_module"
 elif ((vision)); then
   log "installing LobbyWatch from $SRC (vision extra)"
   run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[vision]"

@@ -183,14 +183,7 @@ def _assert_edge_install(plan: list[list[str]], extra: str, runtime: str) -> Non
     python = "/opt/lobbywatch/.venv/bin/python"
     pip = [cmd for cmd in plan if cmd[1:4] == ["-m", "pip", "install"] and str(REPO) in " ".join(cmd)]
     assert pip == [[python, "-m", "pip", "install", "-q", "--no-compile", "--upgrade", f"{REPO}[{extra}]"]]
-    compile_imports = [
-        "env",
-        "-u",
-        "PYTHONDONTWRITEBYTECODE",
-        python,
-        "-c",
-        f"import edge.vision.daemon, {runtime}",
-    ]
+    compile_imports = [python, "-I", "-c", f"import edge.vision.daemon, {runtime}"]
     assert plan[plan.index(pip[0]) + 1] == compile_imports
 
 
