@@ -92,15 +92,14 @@ Usage: sudo deploy/edge/install.sh [options]
   --platform P         auto | pi | jetson | generic            (default: auto)
   --format F           auto | onnx | ncnn | openvino | engine | none
                        (auto: the --model's format if an export, else ncnn on pi, onnx on
-                       generic, engine on jetson). onnx installs the
-                       edge extra (ONNX Runtime) and ships models/person-yolov8s.onnx, ncnn
-                       the edge-ncnn extra (NCNN, fastest on a Pi) and ships
-                       models/person-yolov8s_ncnn_model (fixed 640x640 input), both without
-                       torch, from this checkout (run scripts/setup.sh first); the others
-                       install torch and export on this node
+                       generic, engine on jetson). onnx installs the edge extra (ONNX
+                       Runtime) and ships models/person-yolov8s.onnx, ncnn the edge-ncnn
+                       extra (NCNN, fastest on a Pi) and ships models/person-yolov8s_ncnn_model
+                       (fixed 640x640 input), both without torch, from this checkout (run
+                       scripts/setup.sh first); the others install torch and export here
   --imgsz N            detector input size the model is exported for (default: 960)
-  --model FILE         use this model: an .onnx file (or, with --format ncnn, an NCNN
-                       folder) is shipped as it is; a .pt is exported (torch) instead of
+  --model FILE         use this model: an .onnx file or an NCNN folder is shipped as it
+                       is (and sets the format); a .pt is exported (torch) instead of
                        fetching the bundled detector
   --wheelhouse DIR     install Python packages offline from DIR (pip --no-index --find-links)
   --python PY          Python 3.11+ to build the venv with (default: python3)

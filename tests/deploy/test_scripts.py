@@ -235,6 +235,23 @@ def test_installer_ships_a_given_onnx_model(tmp_path: Path) -> None:
     plan = _plan(_install(tmp_path, "pi", "--model", str(model)))
     assert ["install", "-m", "0644", str(model), "/opt/lobbywatch/models/yolo11n.onnx"] in plan
     assert not any("torch" in " ".join(cmd) for cmd in plan)
+    _assert_edge_install(plan, "edge", "onnxruntime")  # the model's format, not the Pi's default
+
+
+@pytest.mark.real
+def test_installer_ships_a_given_ncnn_folder(tmp_path: Path) -> None:
+    """An NCNN folder given on a plain machine picks NCNN (edge-ncnn) over that machine's ONNX."""
+    model = tmp_path / "yolo11n_ncnn_model"
+    model.mkdir()
+    (model / "metadata.yaml").write_text("imgsz:\n- 320\n- 320\n", encoding="utf-8")
+    for name in ("model.ncnn.param", "model.ncnn.bin"):
+        (model / name).write_bytes(b"ncnn")
+    result = _install(tmp_path, "generic", "--camera", "cam-entrance", "--model", str(model), arch="x86_64")
+    plan = _plan(result)
+    _assert_edge_install(plan, "edge-ncnn", "ncnn")
+    files = [str(model / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
+    assert ["install", "-m", "0644", *files, "/opt/lobbywatch/models/yolo11n_ncnn_model/"] in plan
+    assert "model format: ncnn (NCNN, no torch), input size: 320" in result.stderr
 
 
 @pytest.mark.real
