@@ -1,19 +1,21 @@
-"""Footprint of a camera node's edge install: disk, install time, the daemon's memory.
+"""Footprint of a camera node's install profiles: disk, install time, the daemon's memory.
 
-    nice .venv/bin/python -m bench.edge_footprint [--frames 40] [--keep DIR]
+    nice .venv/bin/python -m bench.edge_footprint [--frames 40] [--profiles edge edge-ncnn] [--keep DIR]
 
-In a temporary folder (or ``--keep DIR``) it creates a fresh virtual environment with
-``python -m venv`` and installs this checkout's ``edge`` profile into it
-(``pip install '<repo>[edge]'``, with this machine's pip configuration: PyPI or its mirror),
-timing the install. It then reports the environment's size on disk (largest packages too),
-checks that ``import torch`` and ``import ultralytics`` fail inside it (and ``import ncnn``
-works), and runs the vision daemon from it (``lobbywatch edge vision``) on a short video made
-from ultralytics' bus.jpg (810x1080), once on each torch-free backend: the ONNX export of the
-bundled detector (``models/person-yolov8s.onnx``) and its NCNN export
-(``models/person-yolov8s_ncnn_model``), each exported into the temporary folder when absent,
+For each torch-free profile (``edge``: ONNX Runtime, ``edge-ncnn``: NCNN; one runtime per node)
+it creates, in a temporary folder (or under ``--keep DIR``), a fresh virtual environment with
+``python -m venv`` and installs this checkout's profile into it as deploy/edge/install.sh
+does (``pip install --no-compile '<repo>[edge]'``, with this machine's pip configuration: PyPI
+or its mirror, then the daemon's imports once, which writes their bytecode), timing the
+install. It then reports the environment's size on disk (largest packages too, and how much of
+it is compiled ``.pyc``), checks that ``import torch`` and ``import ultralytics`` fail inside
+it, that the profile's runtime imports and the other one does not, and runs the vision daemon
+from it (``lobbywatch edge vision``) on a short video made from ultralytics' bus.jpg
+(810x1080) with the bundled detector's export for that runtime (``models/person-yolov8s.onnx``
+or ``models/person-yolov8s_ncnn_model``, exported into the temporary folder when absent),
 publishing to a real Mosquitto, and samples its resident memory until the video ends. Prints
 one JSON object last. The exports and the video need the development environment (torch,
-ultralytics); the edge environment never does.
+ultralytics); the edge environments never do.
 
 The helpers (install, video, hall) are shared with tests/edge/vision/test_edge_install.py.
 """
@@ -37,18 +39,26 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 # What scripts/setup.sh exports the bundled detector to, by format, and the backend that runs it.
 EXPORTS = {"onnx": ("person-yolov8s.onnx", "onnxruntime"), "ncnn": ("person-yolov8s_ncnn_model", "ncnn")}
+# The torch-free install profiles (pyproject.toml): the export format each one runs.
+PROFILES = {"edge": "onnx", "edge-ncnn": "ncnn"}
 CAMERA = "cam-bus"
 
 
-def install_edge_venv(venv: Path) -> float:
-    """A fresh venv at ``venv`` with ``lobbywatch[edge]`` from this checkout; install seconds."""
+def install_edge_venv(venv: Path, profile: str = "edge") -> float:
+    """A fresh venv at ``venv`` with ``lobbywatch[profile]`` from this checkout, installed as
+    deploy/edge/install.sh does (bytecode only for the daemon's imports); install seconds."""
     started = time.perf_counter()
+    python = str(venv / "bin" / "python")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{ROOT}[edge]"],
+        [python, "-m", "pip", "install", "-q", "--no-compile", f"{ROOT}[{profile}]"],
         check=True,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
+    runtime = EXPORTS[PROFILES[profile]][1]
+    # -I: the venv's package (not this checkout, not PYTHONPATH), writing bytecode whatever
+    # PYTHONDONTWRITEBYTECODE says.
+    subprocess.run([python, "-I", "-c", f"import edge.vision.daemon, {runtime}"], check=True)
     return time.perf_counter() - started
 
 
@@ -69,6 +79,11 @@ def tree_bytes(folder: Path) -> int:
             if not path.is_symlink():
                 total += path.stat().st_size
     return total
+
+
+def pyc_bytes(folder: Path) -> int:
+    """Bytes of compiled bytecode (``.pyc``) under ``folder``: what ``pip install --no-compile`` skips."""
+    return sum(path.stat().st_size for path in folder.rglob("*.pyc"))
 
 
 def largest_packages(venv: Path, n: int = 8) -> dict[str, float]:
@@ -186,46 +201,54 @@ def exported_model(fmt: str, folder: Path) -> Path:
     return export_model(weights, fmt, 640)
 
 
+def measure_profile(profile: str, venv: Path, model: Path, video: Path, broker_url: str) -> dict[str, Any]:
+    """Install ``profile`` into a fresh ``venv`` and run its daemon on ``video``: the figures."""
+    install_s = install_edge_venv(venv, profile)
+    size = tree_bytes(venv)
+    print(f"{profile} install: {install_s:.0f} s, {size / 1e6:.0f} MB on disk", file=sys.stderr)
+    backend = EXPORTS[PROFILES[profile]][1]
+    other = next(EXPORTS[fmt][1] for fmt in EXPORTS if EXPORTS[fmt][1] != backend)
+    config = write_hall(venv.parent / f"hall-{profile}.yaml", hall_config("footprint", video, model))
+    run = run_daemon(venv, config, broker_url)
+    if run["returncode"] != 0:
+        print(run["log"][-3000:], file=sys.stderr)
+    return {
+        "install_seconds": round(install_s, 1),
+        "venv_mb": round(size / 1e6, 1),
+        "pyc_mb": round(pyc_bytes(venv) / 1e6, 1),
+        "largest_mb": largest_packages(venv),
+        "torch_import_fails": imports_fail(venv, "torch"),
+        "ultralytics_import_fails": imports_fail(venv, "ultralytics"),
+        f"{backend}_imports": not imports_fail(venv, backend),
+        f"{other}_import_fails": imports_fail(venv, other),
+        "daemon": {
+            "model": model.name,
+            "returncode": run["returncode"],
+            "seconds": run["seconds"],
+            "peak_rss_mb": run["peak_rss_mb"],
+            "backend_logged": f"detector: {backend} backend" in run["log"],
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=40, help="video length, frames")
-    ap.add_argument("--keep", type=Path, default=None, help="build the venv here and keep it")
+    ap.add_argument("--profiles", nargs="+", choices=list(PROFILES), default=list(PROFILES))
+    ap.add_argument("--keep", type=Path, default=None, help="build the venvs under this folder and keep them")
     a = ap.parse_args()
     from lobbywatch.services import Mosquitto
 
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        models = {fmt: exported_model(fmt, tmp) for fmt in EXPORTS}
-        venv = a.keep or tmp / "edge-venv"
-        install_s = install_edge_venv(venv)
-        size = tree_bytes(venv)
-        print(f"edge install: {install_s:.0f} s, {size / 1e6:.0f} MB on disk", file=sys.stderr)
         video = tmp / "bus.avi"
         write_video(video, a.frames)
-        runs: dict[str, dict[str, Any]] = {}
+        result: dict[str, Any] = {"video_frames": a.frames}
         with Mosquitto(tmp / "mosquitto") as broker:
-            for fmt, model in models.items():
-                config = write_hall(tmp / f"hall-{fmt}.yaml", hall_config("footprint", video, model))
-                runs[fmt] = run_daemon(venv, config, broker.url)
-        result: dict[str, Any] = {
-            "install_seconds": round(install_s, 1),
-            "venv_mb": round(size / 1e6, 1),
-            "largest_mb": largest_packages(venv),
-            "torch_import_fails": imports_fail(venv, "torch"),
-            "ultralytics_import_fails": imports_fail(venv, "ultralytics"),
-            "ncnn_imports": not imports_fail(venv, "ncnn"),
-            "video_frames": a.frames,
-        }
-        for fmt, run in runs.items():
-            backend = EXPORTS[fmt][1]
-            result[f"daemon_{fmt}"] = {
-                "returncode": run["returncode"],
-                "seconds": run["seconds"],
-                "peak_rss_mb": run["peak_rss_mb"],
-                "backend_logged": f"detector: {backend} backend" in run["log"],
-            }
-            if run["returncode"] != 0:
-                print(run["log"][-3000:], file=sys.stderr)
+            for profile in a.profiles:
+                model = exported_model(PROFILES[profile], tmp)
+                venv = (a.keep or tmp) / f"{profile}-venv"
+                result[profile] = measure_profile(profile, venv, model, video, broker.url)
     print(json.dumps(result))
 
 

@@ -9,12 +9,13 @@
 #   1. detects the platform (pi / jetson / generic) and installs system packages;
 #   2. creates the system user "lobbywatch" (home /var/lib/lobbywatch, groups video[, render]);
 #   3. creates the venv /opt/lobbywatch/.venv and installs LobbyWatch: on a camera node of a Pi
-#      or a generic machine the edge extra (ONNX Runtime, NCNN, OpenCV; no torch), on Jetson or
-#      with --format openvino/engine (or a .pt --model) the vision extra (torch, ultralytics);
-#   4. edge: ships the detector exported on the set-up machine by scripts/setup.sh, its ONNX
-#      file and its NCNN folder (models/person-yolov8s.onnx, models/person-yolov8s_ncnn_model),
-#      to /opt/lobbywatch/models; --format picks the one the cameras run. vision: fetches the
-#      bundled person detector (scripts/fetch-model.sh) and
+#      or a generic machine one torch-free runtime, the edge extra (ONNX Runtime, OpenCV) for
+#      --format onnx or edge-ncnn (NCNN, OpenCV) for --format ncnn; on Jetson or with
+#      --format openvino/engine (or a .pt --model) the vision extra (torch, ultralytics);
+#   4. edge: ships the detector exported on the set-up machine by scripts/setup.sh in the
+#      format the runtime runs (models/person-yolov8s.onnx or models/person-yolov8s_ncnn_model)
+#      to /opt/lobbywatch/models. vision: fetches the bundled person detector
+#      (scripts/fetch-model.sh) and
 #   5. exports it for the hardware (a TensorRT engine on Jetson) with `lobbywatch edge export-model`;
 #      (steps 3-5 only on nodes with a camera: a gateway/broker/device-only node gets neither)
 #   6. installs the systemd units (deploy/systemd/) and, when absent, /etc/lobbywatch/hall.yaml;
@@ -90,14 +91,15 @@ Usage: sudo deploy/edge/install.sh [options]
   --server             install lobbywatch-server.service as well (bare-metal central server)
   --platform P         auto | pi | jetson | generic            (default: auto)
   --format F           auto | onnx | ncnn | openvino | engine | none
-                       (auto: onnx on pi and generic, engine on jetson). onnx and ncnn
-                       install the edge extra (no torch) and ship models/person-yolov8s.onnx
-                       and models/person-yolov8s_ncnn_model (fixed 640x640 input) from this
-                       checkout (run scripts/setup.sh first), the cameras running the one
-                       named; the others install torch and export on this node
+                       (auto: the --model's format if an export, else ncnn on pi, onnx on
+                       generic, engine on jetson). onnx installs the edge extra (ONNX
+                       Runtime) and ships models/person-yolov8s.onnx, ncnn the edge-ncnn
+                       extra (NCNN, fastest on a Pi) and ships models/person-yolov8s_ncnn_model
+                       (fixed 640x640 input), both without torch, from this checkout (run
+                       scripts/setup.sh first); the others install torch and export here
   --imgsz N            detector input size the model is exported for (default: 960)
-  --model FILE         use this model: an .onnx file (or, with --format ncnn, an NCNN
-                       folder) is shipped as it is; a .pt is exported (torch) instead of
+  --model FILE         use this model: an .onnx file or an NCNN folder is shipped as it
+                       is (and sets the format); a .pt is exported (torch) instead of
                        fetching the bundled detector
   --wheelhouse DIR     install Python packages offline from DIR (pip --no-index --find-links)
   --python PY          Python 3.11+ to build the venv with (default: python3)
@@ -164,11 +166,20 @@ arch=${LOBBYWATCH_ARCH:-$(uname -m)}
 if [ "$platform" != generic ] && [ "$arch" != aarch64 ]; then
   die "$platform nodes need a 64-bit OS (aarch64); this one is $arch. Install the 64-bit Raspberry Pi OS / JetPack."
 fi
+# A given export runs as it is; else NCNN, the fastest CPU runtime on a Pi's ARM cores, there,
+# a TensorRT engine on Jetson and ONNX Runtime elsewhere.
 if [ "$format" = auto ]; then
-  case $platform in
-    jetson) format=engine ;;
-    *) format=onnx ;;
-  esac
+  if [[ $model == *.onnx ]]; then
+    format=onnx
+  elif [ -n "$model" ] && [ -f "$model/model.ncnn.param" ]; then
+    format=ncnn
+  else
+    case $platform in
+      jetson) format=engine ;;
+      pi) format=ncnn ;;
+      *) format=onnx ;;
+    esac
+  fi
 fi
 if [ "$format" = engine ] && [ "$platform" != jetson ]; then
   warn "a TensorRT engine is built for the GPU it is exported on; --format engine off a Jetson needs an NVIDIA GPU here"
@@ -198,7 +209,12 @@ if ((edge)) && [ "$format" = ncnn ] && [ -f "$ncnn_meta" ]; then
   imgsz=$(awk '/^imgsz:/ { getline; print $2; exit }' "$ncnn_meta")
 fi
 if ((edge)); then
-  [ "$format" = onnx ] && runtime="ONNX Runtime" || runtime="NCNN"
+  # One runtime per camera node: its extra (pyproject.toml) and the export it runs.
+  if [ "$format" = onnx ]; then
+    runtime="ONNX Runtime" edge_extra=edge edge_module=onnxruntime edge_model=$ONNX_MODEL
+  else
+    runtime="NCNN" edge_extra=edge-ncnn edge_module=ncnn edge_model=$NCNN_MODEL
+  fi
   log "platform: $platform ($arch), model format: $format ($runtime, no torch), input size: $imgsz"
 elif ((vision)); then
   log "platform: $platform ($arch), model format: $format, input size: $imgsz"
@@ -281,8 +297,12 @@ else
 fi
 
 if ((edge)); then
-  log "installing LobbyWatch from $SRC (edge extra: ONNX Runtime and NCNN, no torch)"
-  run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[edge]"
+  log "installing LobbyWatch from $SRC ($edge_extra extra: $runtime, no torch)"
+  # Bytecode only for what the daemon imports (6 MB, not pip's 47 MB for every module): the
+  # import also checks the runtime loads. -I: the installed package, not this checkout, and
+  # no PYTHON* variables (PYTHONDONTWRITEBYTECODE). bench/edge_footprint.py does the same.
+  run "$VPY" -m pip install "${pip_args[@]}" --no-compile --upgrade "${SRC}[$edge_extra]"
+  run "$VPY" -I -c "import edge.vision.daemon, $edge_module"
 elif ((vision)); then
   log "installing LobbyWatch from $SRC (vision extra)"
   run "$VPY" -m pip install "${pip_args[@]}" --upgrade "${SRC}[vision]"
@@ -302,36 +322,26 @@ MODEL=$PREFIX/models/$MODEL_NAME
 if ((!vision)); then
   :
 elif ((edge)); then
-  # The cameras' model first; the bundled detector's other export goes along when present, so
-  # that switching runtime is a change of LOBBYWATCH_MODEL (docs/deploy.md).
-  if [ -n "$model" ]; then
-    shipped=("$model")
-  elif [ "$format" = ncnn ]; then
-    shipped=("$NCNN_MODEL" "$ONNX_MODEL")
-  else
-    shipped=("$ONNX_MODEL" "$NCNN_MODEL")
-  fi
-  if [ ! -e "${shipped[0]}" ]; then
+  # Only the export this node's runtime runs: the other one would need the other extra
+  # (switching runtime: run this again with the other --format; docs/deploy.md).
+  src=${model:-$edge_model}
+  if [ ! -e "$src" ]; then
     hint="run scripts/setup.sh on the set-up machine (it exports $ONNX_MODEL and $NCNN_MODEL), pass --model, or --format openvino to export on this node (installs torch)"
     if ((dry_run)); then
-      warn "${shipped[0]} is missing; a real run would stop here: $hint"
+      warn "$src is missing; a real run would stop here: $hint"
     else
-      die "${shipped[0]} is missing: $hint"
+      die "$src is missing: $hint"
     fi
   fi
-  MODEL=$PREFIX/models/$(basename "${shipped[0]}")
-  for src in "${shipped[@]}"; do
-    [ -e "$src" ] || [ "$src" = "${shipped[0]}" ] || continue
-    dst=$PREFIX/models/$(basename "$src")
-    if [[ $src == *.onnx ]]; then
-      log "shipping the ONNX detector $src to $dst"
-      run install -m 0644 "$src" "$dst"
-    else
-      log "shipping the NCNN detector $src to $dst"
-      run install -d -m 0755 "$dst"
-      run install -m 0644 "${NCNN_FILES[@]/#/$src/}" "$dst/"
-    fi
-  done
+  MODEL=$PREFIX/models/$(basename "$src")
+  if [[ $src == *.onnx ]]; then
+    log "shipping the ONNX detector $src to $MODEL"
+    run install -m 0644 "$src" "$MODEL"
+  else
+    log "shipping the NCNN detector $src to $MODEL"
+    run install -d -m 0755 "$MODEL"
+    run install -m 0644 "${NCNN_FILES[@]/#/$src/}" "$MODEL/"
+  fi
   format=none
 elif [ -n "$model" ]; then
   MODEL=$PREFIX/models/$(basename "$model")

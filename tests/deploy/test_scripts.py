@@ -177,43 +177,53 @@ def _torch_install(plan: list[list[str]]) -> list[str]:
     return found[0]
 
 
+def _assert_edge_install(plan: list[list[str]], extra: str, runtime: str) -> None:
+    """LobbyWatch installed once, with ``extra`` and without bytecode, then the daemon's imports
+    (and ``runtime``'s) compiled, which also checks that the runtime loads."""
+    python = "/opt/lobbywatch/.venv/bin/python"
+    pip = [cmd for cmd in plan if cmd[1:4] == ["-m", "pip", "install"] and str(REPO) in " ".join(cmd)]
+    assert pip == [[python, "-m", "pip", "install", "-q", "--no-compile", "--upgrade", f"{REPO}[{extra}]"]]
+    compile_imports = [python, "-I", "-c", f"import edge.vision.daemon, {runtime}"]
+    assert plan[plan.index(pip[0]) + 1] == compile_imports
+
+
 @pytest.mark.real
-@pytest.mark.parametrize(("kind", "arch"), [("pi", "aarch64"), ("generic", "x86_64")])
-def test_installer_ships_the_onnx_model_without_torch(tmp_path: Path, kind: str, arch: str) -> None:
-    """A camera node on a Pi or a plain machine gets the edge extra and the ONNX export."""
-    result = _install(tmp_path, kind, "--camera", "cam-entrance", arch=arch)
+@pytest.mark.parametrize(
+    ("kind", "arch", "fmt"), [("pi", "aarch64", ["--format", "onnx"]), ("generic", "x86_64", [])]
+)
+def test_installer_ships_the_onnx_model_without_torch(
+    tmp_path: Path, kind: str, arch: str, fmt: list[str]
+) -> None:
+    """A plain machine (by default) or a Pi with --format onnx gets the edge extra (ONNX Runtime)
+    and the ONNX export, not the NCNN one (its runtime is not installed)."""
+    result = _install(tmp_path, kind, "--camera", "cam-entrance", *fmt, arch=arch)
     plan = _plan(result)
     flat = [" ".join(cmd) for cmd in plan]
     for heavy in ("torch", "export-model", "fetch-model.sh", "[vision]", "opencv-python "):
         assert not any(heavy in line for line in flat), heavy
-    assert [
-        "/opt/lobbywatch/.venv/bin/python",
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--upgrade",
-        f"{REPO}[edge]",
-    ] in plan
+    _assert_edge_install(plan, "edge", "onnxruntime")
     onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
     assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert not any("ncnn" in line for line in flat)
     assert "/etc/lobbywatch/vision.env" in {cmd[-1] for cmd in plan if cmd[:1] == ["install"]}
     assert "model format: onnx" in result.stderr
     assert onnx in result.stderr
 
 
 @pytest.mark.real
-def test_installer_ships_the_ncnn_export_without_torch(tmp_path: Path) -> None:
-    """--format ncnn: the edge extra, the NCNN folder (and the ONNX file) from scripts/setup.sh."""
-    result = _install(tmp_path, "pi", "--camera", "cam-entrance", "--format", "ncnn")
+@pytest.mark.parametrize("fmt", [[], ["--format", "ncnn"]])
+def test_installer_ships_the_ncnn_export_without_torch(tmp_path: Path, fmt: list[str]) -> None:
+    """A Pi (by default) or --format ncnn: the edge-ncnn extra (NCNN, no ONNX Runtime) and the
+    NCNN folder from scripts/setup.sh, not the ONNX file (its runtime is not installed)."""
+    result = _install(tmp_path, "pi", "--camera", "cam-entrance", *fmt)
     plan = _plan(result)
     assert not any("torch" in " ".join(cmd) or "export-model" in cmd for cmd in plan)
+    _assert_edge_install(plan, "edge-ncnn", "ncnn")
     ncnn = "/opt/lobbywatch/models/person-yolov8s_ncnn_model"
     src = REPO / "models" / "person-yolov8s_ncnn_model"
     files = [str(src / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
     assert ["install", "-m", "0644", *files, f"{ncnn}/"] in plan
-    onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
-    assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    assert not any(".onnx" in " ".join(cmd) for cmd in plan)
     assert "model format: ncnn (NCNN, no torch), input size: 640" in result.stderr
     assert f"detector model: {ncnn}" in result.stderr
 
@@ -225,6 +235,23 @@ def test_installer_ships_a_given_onnx_model(tmp_path: Path) -> None:
     plan = _plan(_install(tmp_path, "pi", "--model", str(model)))
     assert ["install", "-m", "0644", str(model), "/opt/lobbywatch/models/yolo11n.onnx"] in plan
     assert not any("torch" in " ".join(cmd) for cmd in plan)
+    _assert_edge_install(plan, "edge", "onnxruntime")  # the model's format, not the Pi's default
+
+
+@pytest.mark.real
+def test_installer_ships_a_given_ncnn_folder(tmp_path: Path) -> None:
+    """An NCNN folder given on a plain machine picks NCNN (edge-ncnn) over that machine's ONNX."""
+    model = tmp_path / "yolo11n_ncnn_model"
+    model.mkdir()
+    (model / "metadata.yaml").write_text("imgsz:\n- 320\n- 320\n", encoding="utf-8")
+    for name in ("model.ncnn.param", "model.ncnn.bin"):
+        (model / name).write_bytes(b"ncnn")
+    result = _install(tmp_path, "generic", "--camera", "cam-entrance", "--model", str(model), arch="x86_64")
+    plan = _plan(result)
+    _assert_edge_install(plan, "edge-ncnn", "ncnn")
+    files = [str(model / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
+    assert ["install", "-m", "0644", *files, "/opt/lobbywatch/models/yolo11n_ncnn_model/"] in plan
+    assert "model format: ncnn (NCNN, no torch), input size: 320" in result.stderr
 
 
 @pytest.mark.real

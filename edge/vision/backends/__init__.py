@@ -2,8 +2,9 @@
 
 The backend follows from the model path: an ``.onnx`` file runs on ONNX Runtime and an NCNN
 export folder (``model.ncnn.param``/``.bin``) on NCNN, both without torch (the ``edge``
-install); everything else (``.pt``, a TensorRT ``.engine``, an OpenVINO folder) through
-ultralytics (torch: the ``vision`` install). Tiling, merging and tracking sit above the
+install brings ONNX Runtime, ``edge-ncnn`` NCNN: one runtime per camera node); everything
+else (``.pt``, a TensorRT ``.engine``, an OpenVINO folder) through ultralytics (torch: the
+``vision`` install). Tiling, merging and tracking sit above the
 backend and are the same for all (:mod:`edge.vision.detector`). See docs/vision.md.
 """
 
@@ -27,6 +28,10 @@ class DetectorBackend(Protocol):
 
 class BackendMissingError(ImportError):
     """The runtime a model file needs is not installed here; the message says what to do."""
+
+
+#: The install profile (``lobbywatch[...]``, pyproject.toml) that brings each torch-free runtime.
+RUNTIME_EXTRAS = {"onnxruntime": "edge", "ncnn": "edge-ncnn"}
 
 
 def backend_name(path: Path) -> str:
@@ -55,8 +60,10 @@ def load_backend(path: Path, *, device: str = "cpu") -> DetectorBackend:
         return UltralyticsBackend(path, device=device)
     except ImportError as exc:
         if name != "ultralytics":
+            extra = RUNTIME_EXTRAS[name]
             raise BackendMissingError(
-                f"{path}: this model needs {name} ({exc.name} is missing): pip install 'lobbywatch[edge]'"
+                f"{path}: this model needs {name} ({exc.name} is missing): "
+                f"install lobbywatch[{extra}] (pip install 'lobbywatch[{extra}]')"
             ) from None
         raise BackendMissingError(
             f"{path}: this model format needs torch and ultralytics ({exc.name} is missing): "

@@ -1,6 +1,7 @@
-"""The edge install profile: a fresh venv with ``lobbywatch[edge]`` has NCNN and no torch, and
-its vision daemon runs a short video through the ONNX Runtime backend, publishing the right
-zone states to a real broker. Slow: the pip install takes about a minute here (docs/benchmarks.md).
+"""The edge install profile: a fresh venv with ``lobbywatch[edge]`` has ONNX Runtime and neither
+torch, ultralytics nor NCNN (``edge-ncnn`` is the NCNN profile), and its vision daemon runs a
+short video through the ONNX Runtime backend, publishing the right zone states to a real
+broker. Slow: the pip install takes about a minute here (docs/benchmarks.md).
 
 The ONNX export and the video are made with this (development) environment; the edge venv
 only runs them. The video is ultralytics' bus.jpg, as in test_e2e.py: two people in the queue
@@ -46,7 +47,8 @@ def test_edge_venv_has_no_torch_and_its_daemon_publishes_zone_states(
     install_edge_venv(venv)
     assert imports_fail(venv, "torch")
     assert imports_fail(venv, "ultralytics")
-    assert not imports_fail(venv, "ncnn")  # the other torch-free runtime comes with the profile
+    assert imports_fail(venv, "ncnn")  # one runtime per profile: NCNN is lobbywatch[edge-ncnn]
+    assert not imports_fail(venv, "onnxruntime")
 
     video = tmp_path / "bus.avi"
     write_video(video, 6)
