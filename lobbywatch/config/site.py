@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from lobbywatch.config.business import BusinessType
+from lobbywatch.config.floor import FloorCalibration
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.config.staff import StaffConfig
@@ -187,6 +188,7 @@ class CameraConfig(_Model):
     )
     zones: list[CameraZone] = Field(min_length=1, description="Zones this camera sees.")
     staff: StaffConfig | None = Field(default=None, description="Staff positions and rules.")
+    floor: FloorCalibration | None = Field(default=None, description="Ground-plane calibration (metres).")
 
 
 class DeviceConfig(_Model):
