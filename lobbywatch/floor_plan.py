@@ -41,6 +41,23 @@ class FloorPlan:
             return None
         return ((a * x + b * y + c) / w, (d * x + e * y + f) / w)
 
+    def sees(self, floor: Point) -> bool:
+        """Whether the floor point lies in the camera's picture (its image point in 0..1)."""
+        (a, b, c), (d, e, f), (g, h, i) = self.matrix
+        # the inverse map is the adjugate (a multiple of the inverse is the same homography)
+        inv = (
+            (e * i - f * h, c * h - b * i, b * f - c * e),
+            (f * g - d * i, a * i - c * g, c * d - a * f),
+            (d * h - e * g, b * g - a * h, a * e - b * d),
+        )
+        u, v = floor
+        w = inv[2][0] * u + inv[2][1] * v + inv[2][2]
+        if w == 0:
+            return False
+        x = (inv[0][0] * u + inv[0][1] * v + inv[0][2]) / w
+        y = (inv[1][0] * u + inv[1][1] * v + inv[1][2]) / w
+        return 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and self.to_floor((x, y)) is not None
+
 
 def _normaliser(points: Sequence[Point]) -> Matrix:
     """The similarity moving ``points`` to their centroid, mean distance sqrt(2) (Hartley)."""
