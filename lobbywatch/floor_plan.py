@@ -41,22 +41,22 @@ class FloorPlan:
             return None
         return ((a * x + b * y + c) / w, (d * x + e * y + f) / w)
 
+    def to_image(self, floor: Point) -> Point | None:
+        """The normalised image point showing ``floor``; ``None`` when behind the camera."""
+        (a, b, c), (d, e, f), (g, h, i) = self.matrix
+        # the adjugate: a multiple of the inverse, so the same homography
+        u, v = floor
+        w = (d * h - e * g) * u + (b * g - a * h) * v + (a * e - b * d)
+        if w == 0:
+            return None
+        x = ((e * i - f * h) * u + (c * h - b * i) * v + (b * f - c * e)) / w
+        y = ((f * g - d * i) * u + (a * i - c * g) * v + (c * d - a * f)) / w
+        return (x, y) if self.to_floor((x, y)) is not None else None
+
     def sees(self, floor: Point) -> bool:
         """Whether the floor point lies in the camera's picture (its image point in 0..1)."""
-        (a, b, c), (d, e, f), (g, h, i) = self.matrix
-        # the inverse map is the adjugate (a multiple of the inverse is the same homography)
-        inv = (
-            (e * i - f * h, c * h - b * i, b * f - c * e),
-            (f * g - d * i, a * i - c * g, c * d - a * f),
-            (d * h - e * g, b * g - a * h, a * e - b * d),
-        )
-        u, v = floor
-        w = inv[2][0] * u + inv[2][1] * v + inv[2][2]
-        if w == 0:
-            return False
-        x = (inv[0][0] * u + inv[0][1] * v + inv[0][2]) / w
-        y = (inv[1][0] * u + inv[1][1] * v + inv[1][2]) / w
-        return 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and self.to_floor((x, y)) is not None
+        p = self.to_image(floor)
+        return p is not None and 0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0
 
 
 def _normaliser(points: Sequence[Point]) -> Matrix:

@@ -44,6 +44,7 @@ class _Member:
     joined: Joined
     floor: Point | None
     seen: datetime  # when a zone state last listed it
+    first: datetime  # when a zone state first listed it
     out_of: dict[str, datetime] = field(default_factory=dict)  # camera -> last listed outside its view
 
 
@@ -81,7 +82,7 @@ class Handover:
             m = self._members.get(key)
             if m is None:
                 joined = self._predecessor(z.source, floor, z.ts) or Joined(key, started)
-                m = _Member(joined, floor, z.ts)
+                m = _Member(joined, floor, z.ts, z.ts)
                 self._members[key] = m
                 joined.members.add(key)
             m.seen, m.floor = z.ts, floor or m.floor
@@ -98,7 +99,8 @@ class Handover:
         self._listed.setdefault((camera, zone), set()).add(visit)
         if key not in self._members:
             joined = Joined(key, NEVER, {key})
-            self._members[key] = _Member(joined, None, datetime.min.replace(tzinfo=UTC))
+            never = datetime.min.replace(tzinfo=UTC)
+            self._members[key] = _Member(joined, None, never, never)
         return self._members[key].joined
 
     def listed(self, camera: str, visit: str) -> bool:
@@ -119,16 +121,17 @@ class Handover:
     def _predecessor(self, camera: str, floor: Point | None, now: datetime) -> Joined | None:
         """The joined visit a new visit of ``camera`` at ``floor`` continues, if any: the
         nearest visit of another camera seen within the window and radius that has just left
-        that camera's view (the views meet) or just walked into ``camera``'s (they overlap:
-        someone standing in the shared part all along would have been seen long ago), and
-        whose customer is not listed on ``camera`` already."""
+        that camera's view (the views meet), or just walked into ``camera``'s or just began
+        (they overlap: someone standing in the shared part all along would have been seen
+        long ago), and whose customer is not listed on ``camera`` already."""
         if floor is None:
             return None
         best: tuple[float, Joined] | None = None
         for key, m in self._members.items():
             if key[0] == camera or m.floor is None or now - m.seen > self.window:
                 continue
-            if self.listed(*key) and now - m.out_of.get(camera, now - 2 * self.window) > self.window:
+            fresh = now - max(m.first, m.out_of.get(camera, m.first)) <= self.window
+            if self.listed(*key) and not fresh:
                 continue
             d = math.dist(m.floor, floor)
             if d > self.radius_m or (best is not None and d >= best[0]):
