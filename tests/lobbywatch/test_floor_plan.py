@@ -105,3 +105,16 @@ def test_the_example_hall_calibrates_both_cameras_with_a_shared_strip() -> None:
     assert far is not None
     assert near is not None
     assert near[1] < far[1]  # the counter camera's nearest floor is seen by the entrance camera
+
+
+def test_a_floor_point_maps_back_into_the_picture_and_out_of_view_is_unseen() -> None:
+    plan = fit(IMAGE, FLOOR)
+    for p in [(0.1, 0.3), (0.5, 0.9), (0.9, 0.5)]:
+        floor = plan.to_floor(p)
+        assert floor is not None
+        back = plan.to_image(floor)
+        assert back is not None
+        assert math.dist(back, p) < 1e-9
+        assert plan.sees(floor)
+    assert not plan.sees((10.0, 30.0))  # beyond the top of the picture
+    assert not plan.sees((10.0, -5.0))  # behind the camera's nearest floor

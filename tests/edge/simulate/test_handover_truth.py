@@ -24,7 +24,7 @@ from edge.simulate.scenario import SCENARIOS, CameraNoise
 from edge.simulate.world import Phase
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import load_site_config
-from lobbywatch.protocol.messages import VisitRecord, ZoneState
+from lobbywatch.protocol.messages import ZoneState
 from server.alerts.engine import AlertEngine
 from server.alerts.model import UpdateEvent
 from server.alerts.store import MemoryAlertStore
@@ -47,7 +47,6 @@ class Outcome:
     tasks: dict[int, list[tuple[str, float]]] = field(default_factory=lambda: defaultdict(list))
     joined: dict[int, tuple[float, float]] = field(default_factory=dict)  # person -> (at, wait) last seen
     crossed: set[int] = field(default_factory=set)  # people both cameras gave a visit
-    visits: list[VisitRecord] = field(default_factory=list)
 
 
 def simulate(noise: CameraNoise, seed: int = 5) -> Outcome:
@@ -75,13 +74,11 @@ def simulate(noise: CameraNoise, seed: int = 5) -> Outcome:
         updates += engine.feed_batch(messages)
         updates += engine.tick()
         for m in messages:
-            if isinstance(m, VisitRecord):
-                out.visits.append(m)
-            elif isinstance(m, ZoneState) and m.waiting is not None:
+            if isinstance(m, ZoneState) and m.waiting is not None:
                 for j, w in joins.update(m):
-                    if (pid := out.pid_of.get((m.source, w.visit))) is not None:
+                    if (person := out.pid_of.get((m.source, w.visit))) is not None:
                         t = (m.ts - start).total_seconds()
-                        out.joined[pid] = (t, (m.ts - j.wait_started).total_seconds())
+                        out.joined[person] = (t, (m.ts - j.wait_started).total_seconds())
     for u in updates:
         if u.alert.kind == "long_wait" and u.event in (UpdateEvent.FIRED, UpdateEvent.REOPENED):
             _, cam, visit = u.alert.subject.split(":")

@@ -47,7 +47,7 @@ def calibrated(site_id: str) -> Hall:
 
 
 def waiting(h: Hall, camera: str, zone: str, *waits: tuple[str, float, list[float]]) -> None:
-    listed = [{"visit": v, "wait_s": w, "at": at} for v, w, at in waits]
+    listed: list[dict[str, Any]] = [{"visit": v, "wait_s": w, "at": at} for v, w, at in waits]
     h.send(
         h.stamp(camera).make(
             ZoneState,
