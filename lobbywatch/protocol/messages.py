@@ -131,7 +131,7 @@ class ZoneState(Envelope):
         description=(
             "Every customer whose visit's current zone this is and who is waiting now (past the "
             "limit or not), longest first: the server joins visits across cameras by where they "
-            "stand (docs/vision.md, \"Floor plan and handover\"); absent from cameras that do not "
+            'stand (docs/vision.md, "Floor plan and handover"); absent from cameras that do not '
             "track visits."
         ),
     )
