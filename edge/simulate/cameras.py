@@ -1,7 +1,8 @@
 """What a tracker on each virtual camera would report: person boxes in pixel space, with
 track ids kept while a camera sees a person, a clean walk-out, a walk-in from the hall (not
 the door) into an entrance zone, staff standing in the camera's staff positions (customers
-never do), and optional detector noise and identity switches.
+never do), optional detector noise and identity switches, and, for calibrated cameras whose
+views overlap, one floor point per person shown by every camera that sees it.
 
 How boxes are placed and sized: ``docs/simulator.md``, "Cameras".
 """
@@ -16,6 +17,7 @@ from edge.simulate.scenario import CameraNoise
 from edge.simulate.world import Person, Phase
 from edge.vision.pipeline import TrackedBox
 from lobbywatch.config.site import CameraConfig
+from lobbywatch.floor_plan import FloorPlan
 
 Point = tuple[float, float]
 Poly = list[tuple[float, float]]
@@ -66,8 +68,14 @@ class CameraProjector:
         frame_size: tuple[int, int] | None = None,
         entrances: frozenset[str] = frozenset(),
         frame_s: float = 1.0,
+        floor_spots: dict[tuple[int, int], Point] | None = None,
     ) -> None:
+        """``floor_spots`` is shared by the hall's cameras: where on the floor (metres) each
+        person stands at each place, so that calibrated cameras whose views overlap show them
+        at the same floor point."""
         self.camera = camera
+        self.plan: FloorPlan | None = camera.floor.plan if camera.floor is not None else None
+        self.floor_spots = floor_spots
         self.entrances = entrances
         self.rng = rng
         self.noise = noise
@@ -126,6 +134,25 @@ class CameraProjector:
                 return pt
         return (sum(xs) / len(xs), sum(ys) / len(ys))
 
+    def _spot(self, p: Person, zone: str) -> Point:
+        """Where ``p`` stands in ``zone`` in this picture: on the floor point another calibrated
+        camera chose for this place when it shows in this camera's polygon too (the views
+        overlap there), else a new spot (shared with the other cameras)."""
+        staff = p.phase == Phase.STAFF
+        if self.plan is None or self.floor_spots is None or staff:
+            return self.spot_in(zone, staff=staff)
+        w, h = self.frame_size
+        known = self.floor_spots.get((p.pid, p.place))
+        if known is not None and (img := self.plan.to_image(known)) is not None:
+            pt = (img[0] * w, img[1] * h)
+            if inside(pt, self.polygons[zone]):
+                return pt
+        spot = self.spot_in(zone)
+        floor = self.plan.to_floor((spot[0] / w, spot[1] / h))
+        if known is None and floor is not None:
+            self.floor_spots[(p.pid, p.place)] = floor
+        return spot
+
     def _in_front_of_staff(self, pt: Point) -> Point:
         """A customer's spot that fell in a staff position, moved just in front of it (below
         it in the image): customers stand at the desk, not behind it."""
@@ -174,8 +201,7 @@ class CameraProjector:
             if self.switch_prob and self.switch_rng.random() < self.switch_prob:
                 seen.track_id = self._new_track()  # the tracker lost them and starts a new id
             if seen.place != p.place or seen.zone != p.zone:
-                spot = self.spot_in(p.zone, staff=p.phase == Phase.STAFF)
-                seen.place, seen.zone, seen.point = p.place, p.zone, spot
+                seen.place, seen.zone, seen.point = p.place, p.zone, self._spot(p, p.zone)
             if noise.dropout_prob and self.rng.random() < noise.dropout_prob:
                 continue
             x, y = seen.point

@@ -87,9 +87,15 @@ class HallSimulator:
         self.stampers: dict[str, Stamper] = {}
         self.pipelines: dict[str, ZonePipeline] = {}
         entrances = frozenset(z.id for z in site.zones if z.kind == ZoneKind.ENTRANCE)
+        floor_spots: dict[tuple[int, int], tuple[float, float]] = {}  # one floor, every camera
         for cam in site.cameras:
             proj = CameraProjector(
-                cam, random.Random(rng.random()), scenario.camera, entrances=entrances, frame_s=tick_s
+                cam,
+                random.Random(rng.random()),
+                scenario.camera,
+                entrances=entrances,
+                frame_s=tick_s,
+                floor_spots=floor_spots,
             )
             stamper = Stamper(site.site, cam.id, clock=clock, epoch=ep)
             self.projectors[cam.id] = proj

@@ -168,6 +168,21 @@ class Scenario(_Model):
         le=1,
         description="Share of queuers who sit in a waiting area no counter names, when the hall has one.",
     )
+    line_after_min: float | None = Field(
+        default=None,
+        gt=0,
+        le=240,
+        description=(
+            "Seated customers not yet called walk from the seats into their counter's queue after "
+            "this many minutes (their wait goes on); none: they stay seated until called."
+        ),
+    )
+    ticket_share: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of queuers who take a queue ticket (with --tickets); the others walk in.",
+    )
     jobs: list[JobType] = Field(
         default_factory=lambda: [
             JobType(name="transaction", share=0.6, mean_min=3.0, simple=True),

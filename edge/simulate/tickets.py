@@ -1,7 +1,8 @@
 """The simulated hall's queue-ticket system: ticket events from the world's true stays.
 
 Every customer who joins a queue or waiting zone takes a ticket (issued: their job is the
-business type, numbered per business with a letter prefix); when a counter takes them, it
+business type, numbered per business with a letter prefix), except the walk-ins
+(``Scenario.ticket_share``); when a counter takes them, it
 calls the ticket and service starts; when they leave the counter, it is finished; someone
 who leaves the line without service is a no-show. :class:`TicketDesk` reads
 ``HallWorld.stays`` after each tick (it changes nothing in the world), so its events are the
@@ -77,7 +78,7 @@ class TicketDesk:
         """The ticket events of what happened since the last call."""
         out: list[TicketEvent] = []
         for stay in world.stays[self._seen :]:
-            if stay.kind == "wait" and stay.pid not in self._by_pid:
+            if stay.kind == "wait" and stay.ticket and stay.pid not in self._by_pid:
                 t = self._by_pid[stay.pid] = self._issue(stay)
                 self._waits[stay.pid] = stay
                 out.append(self._event(TicketEventKind.ISSUED, t))

@@ -64,6 +64,7 @@ class TrueVisit(_Model):
     service_start_s: float | None = Field(default=None, description="When service began.")
     service_s: float | None = Field(default=None, description="Time at the counter; so far if still there.")
     outcome: str = Field(description="served, walked_out, waiting or in_service (at the end of the run).")
+    ticket: bool | None = Field(default=None, description="Took a queue ticket (false: a walk-in).")
 
 
 def true_visits(stays: Sequence[TrueStay], now_s: float) -> list[TrueVisit]:
@@ -88,6 +89,7 @@ def true_visits(stays: Sequence[TrueStay], now_s: float) -> list[TrueVisit]:
                 service_start_s=None if sv is None else round(sv.start_s, 3),
                 service_s=None if sv is None else round((sv.end_s or now_s) - sv.start_s, 3),
                 outcome=outcome,
+                ticket=None if w is None else w.ticket,
             )
         )
     return out

@@ -75,6 +75,7 @@ class TrueStay:
     end_s: float | None = None
     job: str | None = None
     expected_s: float | None = None  # the pipeline's expected wait when this person joined
+    ticket: bool = True  # took a queue ticket (a walk-in did not)
 
     @property
     def duration_s(self) -> float | None:
@@ -327,8 +328,13 @@ class HallWorld:
         else:
             zone = self.rng.choice(self._queue_choices)
         # a hall without counters: people wait a service time, then give up and leave
-        self._move(p, Phase.QUEUED, zone, INF if self.counters else self.t + p.service_s)
-        p.stay = TrueStay(p.pid, zone, "wait", self.t, job=p.job.name)
+        until = INF if self.counters else self.t + p.service_s
+        if self.counters and zone in self.seated and self.scenario.line_after_min is not None:
+            until = self.t + self.scenario.line_after_min * 60  # then into the line
+        self._move(p, Phase.QUEUED, zone, until)
+        share = self.scenario.ticket_share
+        ticket = share >= 1 or self.rng.random() < share
+        p.stay = TrueStay(p.pid, zone, "wait", self.t, job=p.job.name, ticket=ticket)
         self.stays.append(p.stay)
         ev.joins.append(p.stay)
 
@@ -415,7 +421,9 @@ class HallWorld:
                 self._leave(p)
             case Phase.STAFF:
                 self._move(p, Phase.STAFF, p.zone, self.t + 300)  # shifts about the desk
-            case Phase.QUEUED:  # only without counters: gave up
+            case Phase.QUEUED if self.counters:  # seated long enough: into the line, still waiting
+                self._move(p, Phase.QUEUED, self.rng.choice(self._queue_choices), INF)
+            case Phase.QUEUED:  # without counters: gave up
                 if p.stay is not None:
                     p.stay.end_s = self.t
                     p.stay = None

@@ -342,6 +342,7 @@ class ZonePipeline:
         """The zone's state now. Its waits are the waits of the visits whose current zone it
         is (a counter zone's longest is the service under way there)."""
         long_waits: list[LongWait] = []
+        waits: list[LongWait] = []
         over = 0
         if z.kind == ZoneKind.COUNTER:
             longest = z.dwell.longest(now)
@@ -349,11 +350,11 @@ class ZonePipeline:
             waiting = [(v.wait_s(now) or 0.0, v) for v in self.visits.waiting_in(z.id)]
             longest = (waiting[0][0], waiting[0][1].where) if waiting else None
             over = sum(1 for w, _ in waiting if w > self.wait_limit_s)
-            long_waits = [
+            waits = [
                 LongWait(visit=v.id, wait_s=round(min(w, 7 * 86400), 1), at=self._norm(v.where))
                 for w, v in waiting
-                if w >= self.care_s
             ]
+            long_waits = [lw for lw in waits if lw.wait_s >= self.care_s]
         where = None if longest is None else self._norm(longest[1])
         queue_length: int | None = None
         expected: float | None = None
@@ -403,6 +404,7 @@ class ZonePipeline:
             exited_total=z.exited,
             arrivals_total=z.arrived if z.kind == ZoneKind.ENTRANCE else None,
             long_waits=long_waits,
+            waiting=waits,
         )
 
     @staticmethod
@@ -422,6 +424,7 @@ class ZonePipeline:
             state.exited_total,
             state.arrivals_total,
             tuple(w.visit for w in state.long_waits or ()),
+            tuple(w.visit for w in state.waiting or ()),
         )
 
     def _send(self, z: _Zone, draft: ZoneState, now: datetime) -> ZoneState:

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from lobbywatch.config.business import BusinessType
 from lobbywatch.config.counting import CountingConfig
+from lobbywatch.config.floor import FloorCalibration
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.config.staff import StaffConfig
@@ -162,6 +163,7 @@ class CameraConfig(_Model):
     )
     zones: list[CameraZone] = Field(min_length=1, description="Zones this camera sees.")
     staff: StaffConfig | None = Field(default=None, description="Staff positions and rules.")
+    floor: FloorCalibration | None = Field(default=None, description="Ground-plane calibration (metres).")
 
     @model_validator(mode="before")
     @classmethod

@@ -125,6 +125,16 @@ class ZoneState(Envelope):
             "limit, one entry per visit; absent from cameras that do not track visits."
         ),
     )
+    waiting: list[LongWait] | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "Every customer whose visit's current zone this is and who is waiting now (past the "
+            "limit or not), longest first: the server joins visits across cameras by where they "
+            'stand (docs/vision.md, "Floor plan and handover"); absent from cameras that do not '
+            "track visits."
+        ),
+    )
 
     DELIVERY: ClassVar[Delivery] = "sample"
     RETAINED: ClassVar[bool] = True
@@ -137,9 +147,10 @@ class ZoneState(Envelope):
             raise ValueError("longest_wait_at must be normalised to 0..1")
         if self.arrivals_total is not None and self.kind != ZoneKind.ENTRANCE:
             raise ValueError("arrivals_total is only sent for entrance zones")
-        for w in self.long_waits or ():
-            if w.at is not None and not all(0.0 <= c <= 1.0 for c in w.at):
-                raise ValueError("long_waits[].at must be normalised to 0..1")
+        for name, waits in (("long_waits", self.long_waits), ("waiting", self.waiting)):
+            for w in waits or ():
+                if w.at is not None and not all(0.0 <= c <= 1.0 for c in w.at):
+                    raise ValueError(f"{name}[].at must be normalised to 0..1")
         return self
 
 

@@ -20,6 +20,7 @@ from lobbywatch.protocol.messages import ZoneState
 from server.alerts.model import Alert, AlertKind
 from server.alerts.rules.spec import Signal, hall_name, hysteresis, named
 from server.arrivals import arrivals_total
+from server.handover import Handover, Joined
 
 EXPECTED_WAIT_CLEAR_RATIO = 0.9
 SURGE_CLEAR_RATIO = 0.7
@@ -143,50 +144,73 @@ def visit_subject(camera: str, visit: str) -> str:
 class CareTasks:
     """One care task per customer waiting past the care-visit limit (docs/alerts.md).
 
-    Each zone_state that carries ``long_waits`` lists the visits whose current zone it is;
-    a visit is waiting long while the latest state of some zone of its camera lists it, so
-    a customer moving between two zones of a camera keeps one task. A visit no zone lists
-    any more (served, gone) clears its task.
+    Each zone_state that carries ``waiting`` (or, from older cameras, ``long_waits``) lists the
+    waiting visits whose current zone it is; :class:`server.handover.Handover` joins them
+    across cameras into one customer, whose wait began in their first waiting zone on any
+    camera. A customer gets one task (named by their first camera visit) once that wait
+    passes the limit, whichever camera lists them; it clears when no zone lists them any
+    more (after the handover window on calibrated cameras, so walking from one view into
+    another keeps it open).
     """
 
-    listed: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (camera, zone) -> visits
+    handover: Handover | None = None
+    open: dict[tuple[str, str], Joined] = field(default_factory=dict)  # task subject's key -> customer
+    pending: list[tuple[str, str, str]] = field(default_factory=list)  # restored (camera, zone, visit)
+
+    def _joins(self, cfg: SiteConfig) -> Handover:
+        if self.handover is None:
+            self.handover = Handover.of(cfg)
+        return self.handover
 
     def restore(self, subject: str, zone: str | None) -> None:
         """Take back an open task (engine restart): the next state of its zone judges it."""
         kind, _, rest = subject.partition(":")
         camera, _, visit = rest.partition(":")
         if kind == "visit" and visit and zone is not None:
-            self.listed.setdefault((camera, zone), set()).add(visit)
-
-    def _of_camera(self, camera: str) -> set[str]:
-        return {v for (cam, _z), visits in self.listed.items() if cam == camera for v in visits}
+            self.pending.append((camera, zone, visit))
 
     def signals(self, cfg: SiteConfig, z: ZoneState) -> list[Signal]:
-        """Raise (or refresh) the task of each long wait ``z`` lists; clear those now gone."""
-        if z.long_waits is None:
+        """Raise (or refresh) the task of each customer past the limit ``z`` lists; clear
+        those no zone lists any more."""
+        if z.waiting is None and z.long_waits is None:
             return []
-        before = self._of_camera(z.source)
-        self.listed[(z.source, z.zone)] = {w.visit for w in z.long_waits}
-        gone = before - self._of_camera(z.source)
+        joins = self._joins(cfg)
+        for camera, zone, visit in self.pending:
+            self.open[(camera, visit)] = joins.restore(camera, zone, visit)
+        self.pending.clear()
         limit_min = cfg.thresholds.care_visit_min
-        over = len(z.long_waits)
-        out = [
-            Signal(
-                AlertKind.LONG_WAIT,
-                visit_subject(z.source, w.visit),
-                True,
-                {
-                    "where": zone_name(cfg, z.zone),
-                    "wait_min": w.wait_s / 60,
-                    "over": over,
-                    "limit_min": limit_min,
-                },
-                zone=z.zone,
-                camera=z.source,
-            )
-            for w in z.long_waits
+        long = [
+            (j, w, (z.ts - j.wait_started).total_seconds())
+            for j, w in joins.update(z)
+            if z.ts - j.wait_started >= timedelta(minutes=limit_min)
         ]
-        out += [Signal(AlertKind.LONG_WAIT, visit_subject(z.source, v), False, camera=z.source) for v in gone]
+        out = []
+        for j, w, wait_s in long:
+            self.open[j.key] = j
+            floor = joins.floor(z.source, w.at)
+            out.append(
+                Signal(
+                    AlertKind.LONG_WAIT,
+                    visit_subject(*j.key),
+                    True,
+                    {
+                        "where": zone_name(cfg, z.zone),
+                        "wait_min": wait_s / 60,
+                        "over": len(long),
+                        "limit_min": limit_min,
+                        "at": w.at,
+                        "floor": None if floor is None else [round(floor[0], 1), round(floor[1], 1)],
+                    },
+                    zone=z.zone,
+                    camera=z.source,
+                )
+            )
+        for key, j in list(self.open.items()):
+            last = joins.last_listed(j)
+            grace = joins.window if joins.calibrated(j) else timedelta(0)
+            if last is not None and z.ts - last >= grace:
+                del self.open[key]
+                out.append(Signal(AlertKind.LONG_WAIT, visit_subject(*key), False, camera=key[0]))
         return out
 
 
