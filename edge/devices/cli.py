@@ -291,7 +291,8 @@ def register(groups: Groups) -> None:
         websocket_port: Annotated[
             int | None,
             typer.Option(
-                "--websocket-port", help="Add an MQTT-over-WebSocket listener for the in-hall wall (e.g. 9001)."
+                "--websocket-port",
+                help="Add an MQTT-over-WebSocket listener for the in-hall wall (e.g. 9001).",
             ),
         ] = None,
     ) -> None:
