@@ -1,7 +1,8 @@
 /* A minimal MQTT 3.1.1 client over WebSocket, for the in-hall wall (docs/pages.md, "In-hall mode").
  *
  * Subscribe-only: CONNECT (user name, password, clean session), SUBSCRIBE, PUBLISH received at
- * QoS 0/1 (PUBACK for 1), PINGREQ keep-alive, reconnect with back-off. No dependencies.
+ * QoS 0/1 (PUBACK for 1), PINGREQ keep-alive (a silent link is dropped), reconnect with
+ * back-off (1 s doubling to 15 s). No dependencies.
  */
 "use strict";
 
@@ -88,7 +89,7 @@ const LWMqtt = (() => {
     function run() {
       if (stopped) return;
       let buf = new Uint8Array(0);
-      let acked = false;
+      let heard = Date.now();
       try {
         ws = new WebSocket(url, ["mqtt"]);
       } catch (_e) {
@@ -99,6 +100,7 @@ const LWMqtt = (() => {
       const send = (bytes) => ws.readyState === WebSocket.OPEN && ws.send(bytes);
       ws.onopen = () => send(connectPacket({ ...opts, keepalive }));
       ws.onmessage = (ev) => {
+        heard = Date.now();
         const chunk = new Uint8Array(ev.data);
         const joined = new Uint8Array(buf.length + chunk.length);
         joined.set(buf);
@@ -114,10 +116,13 @@ const LWMqtt = (() => {
               ws.close();
               return;
             }
-            acked = true;
             delay = 1000;
             send(subscribePacket(1, opts.filters));
-            ping = setInterval(() => send(new Uint8Array([0xc0, 0])), (keepalive * 1000) / 2);
+            ping = setInterval(() => {
+              // Nothing back (not even PINGRESP) for 1.5 keep-alives: a dead link that never closed.
+              if (Date.now() - heard > keepalive * 1500) ws.close();
+              else send(new Uint8Array([0xc0, 0])); // PINGREQ
+            }, (keepalive * 1000) / 2);
             opts.onState("open");
           } else if (type === 3) {
             const qos = (flags >> 1) & 3;
@@ -136,7 +141,7 @@ const LWMqtt = (() => {
       ws.onclose = () => {
         clearInterval(ping);
         if (stopped) return;
-        if (acked || delay === 1000) opts.onState("reconnecting");
+        opts.onState("reconnecting");
         retry();
       };
       ws.onerror = () => {}; // onclose follows

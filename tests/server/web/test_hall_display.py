@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -85,7 +86,7 @@ class HallBroker:
                 client.disconnect()
                 client.loop_stop()
 
-    def make(self, cls: type[Envelope], source: str, **fields: object) -> Envelope:
+    def make(self, cls: type[Envelope], source: str, **fields: Any) -> Envelope:
         st = self.stampers.setdefault(source, Stamper(self.site, source, clock=self.clock))
         return st.make(cls, **fields)
 
