@@ -27,6 +27,7 @@ from edge.devices.credentials import (
     websocket_listener,
     write_credentials,
 )
+from gateway.health import HealthServer
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import encode
 from lobbywatch.protocol.enums import CounterStatus, DeviceKind, Presence, Severity, ZoneKind
@@ -90,10 +91,11 @@ class HallBroker:
         st = self.stampers.setdefault(source, Stamper(self.site, source, clock=self.clock))
         return st.make(cls, **fields)
 
-    def page_url(self, server: LiveServer, *, token: bool) -> str:
+    def page_url(self, base: str, token: str | None = None) -> str:
+        """The wall at ``base`` (the central server's or the gateway's) reading this broker."""
         password = self.creds.passwords[DISPLAY_USER]
-        query = f"lang=en&hall={self.ws_url}" + (f"&token={server.tokens['display']}" if token else "")
-        return f"{server.url}/wall/{self.site}?{query}#hall_password={password}"
+        query = f"lang=en&hall={self.ws_url}" + (f"&token={token}" if token else "")
+        return f"{base}/wall/{self.site}?{query}#hall_password={password}"
 
 
 @pytest.fixture
@@ -166,13 +168,23 @@ def hall_alert(hb: HallBroker) -> Envelope:
     )
 
 
-def test_wall_in_the_hall_shows_the_halls_figures_from_the_broker(
-    live_server: LiveServer, hall_broker: HallBroker, page: Page, artifacts: Path
+def test_wall_served_by_the_gateway_shows_the_halls_figures_from_the_broker(
+    hall_broker: HallBroker, page: Page, artifacts: Path
 ) -> None:
     hb = hall_broker
     hb.publish(*hall_floor(hb, queue=7))
-    # In the hall only: no server token, the page reads the broker as the display account.
-    page.goto(hb.page_url(live_server, token=False))
+    # The WAN is down: the gateway's local server gives the page, which reads the broker as
+    # the display account (no server, no token).
+    gateway = HealthServer("127.0.0.1", 0, dict)
+    gateway.start()
+    try:
+        page.goto(hb.page_url(f"http://127.0.0.1:{gateway.port}"))
+        _shows_the_hall(hb, page, artifacts)
+    finally:
+        gateway.stop()
+
+
+def _shows_the_hall(hb: HallBroker, page: Page, artifacts: Path) -> None:
     pill = page.get_by_test_id("data-pill")
     expect(pill).to_have_attribute("data-state", "hall", timeout=TIMEOUT_MS)
     assert hb.creds.passwords[DISPLAY_USER] not in page.url  # kept, and gone from the address bar
@@ -215,7 +227,7 @@ def test_wall_switches_to_the_hall_broker_when_the_server_stream_dies(
     s, hb = live_server, hall_broker
     s.ingest([*floor(s, queue=6, expected_s=780.0, longest_s=690.0), *devices(s)])
     hb.publish(*hall_floor(hb, queue=7))
-    page.goto(hb.page_url(s, token=True))
+    page.goto(hb.page_url(s.url, s.tokens["display"]))
     pill = page.get_by_test_id("data-pill")
     # The server's stream is up: its figures are shown, the broker is followed in the background.
     expect(pill).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
