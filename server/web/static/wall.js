@@ -102,6 +102,9 @@
       bad = true;
     } else if (source === "hall") {
       text = t("banner.hall");
+    } else if (hall && document.body.dataset.hall === "denied" && (!tok || connection !== "open")) {
+      text = t("banner.hall_denied");
+      bad = true;
     } else if (connection !== "open") {
       text = t("banner.reconnecting");
       bad = true;

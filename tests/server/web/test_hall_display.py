@@ -180,6 +180,14 @@ def test_wall_served_by_the_gateway_shows_the_halls_figures_from_the_broker(
     try:
         page.goto(hb.page_url(f"http://127.0.0.1:{gateway.port}"))
         _shows_the_hall(hb, page, artifacts)
+        # A wrong display password: the wall says so rather than showing nothing.
+        page.goto(
+            hb.page_url(f"http://127.0.0.1:{gateway.port}").replace("#hall_password=", "#hall_password=x")
+        )
+        expect(page.get_by_test_id("banner")).to_contain_text(
+            "refused the display account", timeout=TIMEOUT_MS
+        )
+        expect(page.locator("body")).to_have_attribute("data-hall", "denied")
     finally:
         gateway.stop()
 
