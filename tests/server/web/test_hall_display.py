@@ -1,7 +1,8 @@
 """The wall page in the hall (docs/pages.md, "In-hall mode"), in a real headless Chromium against a
 real Mosquitto with the generated accounts, ACL and WebSocket listener: messages are published
 as the hall's cameras, devices and gateway would, and the page shows the hall's own figures from
-the broker, alone or when the server's stream dies. Screenshots go to test-artifacts/.
+the broker, alone (the page from the gateway) or while the server is stopped, and the server's
+figures again once it is back. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from lobbywatch.protocol.tickets import BusinessWaitEntry, WaitBoard
 from lobbywatch.protocol.topics import topic_for
 from lobbywatch.services import Mosquitto, free_port
 from tests.edge.devices.helpers_devices import hall
+from tests.helpers_asgi import ThreadedAsgiServer
 
 from .conftest import LiveServer
 from .test_pages import devices, floor
@@ -244,7 +246,8 @@ def test_wall_switches_to_the_hall_broker_when_the_server_stream_dies(
     hb.publish(hall_alert(hb))  # sent down while the WAN was up, shown by the server meanwhile
 
     assert s.server is not None
-    threading.Thread(target=s.server.stop, daemon=True).start()  # the WAN goes down
+    stopper = threading.Thread(target=s.server.stop, daemon=True)
+    stopper.start()  # the WAN goes down
 
     expect(pill).to_have_attribute("data-state", "hall", timeout=TIMEOUT_MS)
     banner = page.get_by_test_id("banner")
@@ -254,3 +257,14 @@ def test_wall_switches_to_the_hall_broker_when_the_server_stream_dies(
     expect(page.get_by_test_id("alert-alert-hall-0001")).to_be_visible()
     expect(page.get_by_test_id("business-broadband")).to_contain_text("Broadband")
     page.screenshot(path=str(artifacts / "wall-hall-fallback-1920x1080.png"))
+
+    # The WAN is back: the server (again on its address) is followed, its figures shown.
+    stopper.join(30)
+    s.server = ThreadedAsgiServer(s.app, "web-test-server-again", port=s.server.port).start()
+    try:
+        s.ingest(floor(s, queue=5, expected_s=600.0, longest_s=650.0))
+        expect(pill).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
+        expect(page.get_by_test_id("queue-queue-main")).to_contain_text("5 in line", timeout=TIMEOUT_MS)
+        expect(banner).to_be_hidden()
+    finally:
+        s.server.stop()
