@@ -1,11 +1,8 @@
-"""The gateway's local HTTP endpoints: ``/metrics`` (Prometheus text), ``/healthz`` (JSON), and
-the wall page's files (``/wall/<site>``, ``/web/static/<name>``) for its in-hall mode.
+"""The gateway's local health endpoints: ``/metrics`` (Prometheus text) and ``/healthz`` (JSON).
 
-``/metrics`` and ``/healthz`` read :meth:`gateway.service.Gateway.snapshot` (the counters of
-:mod:`gateway.stats` and the outbox's backlog) at each request; :class:`SnapshotCollector`
-turns it into Prometheus families, rendered by ``prometheus_client``. The list of metrics is
-in docs/gateway.md. The wall served here reads the hall broker, not the central server, so
-it starts even while the WAN is down (docs/pages.md, "In-hall mode").
+Both read :meth:`gateway.service.Gateway.snapshot` (the counters of :mod:`gateway.stats` and
+the outbox's backlog) at each request; :class:`SnapshotCollector` turns it into Prometheus
+families, rendered by ``prometheus_client``. The list of metrics is in docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -15,13 +12,10 @@ import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from server.web.assets import PAGE_HEADERS, WALL_HEADERS, page_asset, static_asset
 
 #: (name, type, help, where in the snapshot) of each metric, in the order written; a
 #: counter's name is given without ``_total`` (the client library adds it).
@@ -89,18 +83,6 @@ def render_metrics(snapshot: dict[str, Any]) -> str:
     return generate_latest(registry).decode()
 
 
-def wall_file(path: str) -> tuple[bytes, str, dict[str, str]] | None:
-    """The wall page (``/wall/<site>``) or one of its files, with type and headers; else None."""
-    parts = path.strip("/").split("/")
-    if len(parts) == 2 and parts[0] == "wall" and parts[1]:
-        body = page_asset("wall.html")
-        return None if body is None else (body, "text/html; charset=utf-8", WALL_HEADERS)
-    if len(parts) == 3 and parts[:2] == ["web", "static"]:
-        found = static_asset(parts[2])
-        return None if found is None else (found[0], found[1], PAGE_HEADERS)
-    return None
-
-
 class HealthServer:
     """Serves the endpoints on ``host:port`` from a daemon thread."""
 
@@ -109,22 +91,16 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                headers: dict[str, str] = {}
-                if path == "/metrics":
+                if self.path == "/metrics":
                     body = render_metrics(outer.snapshot()).encode()
                     ctype = CONTENT_TYPE_LATEST
-                elif path == "/healthz":
+                elif self.path == "/healthz":
                     body = json.dumps(outer.snapshot()).encode()
                     ctype = "application/json"
-                elif (page := wall_file(path)) is not None:
-                    body, ctype, headers = page
                 else:
-                    self.send_error(404, "try /metrics, /healthz or /wall/<site>")
+                    self.send_error(404, "try /metrics or /healthz")
                     return
                 self.send_response(200)
-                for name, value in headers.items():
-                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -412,7 +412,13 @@
   /** Follow the hall broker too (?hall=...): in the background while the server's stream is up. */
   function startHall() {
     if (!layout) layout = cachedLayout();
-    hall = LWHall.feed(site, hallConf, render, (state) => {
+    // A hall message redraws only while the hall is (or becomes) what is drawn.
+    const onHall = () => {
+      const was = source;
+      pickSource();
+      if (source === "hall" || was === "hall") render();
+    };
+    hall = LWHall.feed(site, hallConf, onHall, (state) => {
       document.body.dataset.hall = state;
       render();
     });

@@ -1,7 +1,7 @@
 """The wall page in the hall (docs/pages.md, "In-hall mode"), in a real headless Chromium against a
 real Mosquitto with the generated accounts, ACL and WebSocket listener: messages are published
 as the hall's cameras, devices and gateway would, and the page shows the hall's own figures from
-the broker, alone (the page from the gateway) or while the server is stopped, and the server's
+the broker, alone (no server token) or while the server is stopped, and the server's
 figures again once it is back. Screenshots go to test-artifacts/.
 """
 
@@ -28,7 +28,6 @@ from edge.devices.credentials import (
     websocket_listener,
     write_credentials,
 )
-from gateway.health import HealthServer
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.codec import encode
 from lobbywatch.protocol.enums import CounterStatus, DeviceKind, Presence, Severity, ZoneKind
@@ -94,7 +93,7 @@ class HallBroker:
         return st.make(cls, **fields)
 
     def page_url(self, base: str, token: str | None = None) -> str:
-        """The wall at ``base`` (the central server's or the gateway's) reading this broker."""
+        """The wall served at ``base`` reading this broker (with ``token``: the server too)."""
         password = self.creds.passwords[DISPLAY_USER]
         query = f"lang=en&hall={self.ws_url}" + (f"&token={token}" if token else "")
         return f"{base}/wall/{self.site}?{query}#hall_password={password}"
@@ -170,28 +169,18 @@ def hall_alert(hb: HallBroker) -> Envelope:
     )
 
 
-def test_wall_served_by_the_gateway_shows_the_halls_figures_from_the_broker(
-    hall_broker: HallBroker, page: Page, artifacts: Path
+def test_wall_in_the_hall_shows_the_halls_figures_from_the_broker(
+    live_server: LiveServer, hall_broker: HallBroker, page: Page, artifacts: Path
 ) -> None:
     hb = hall_broker
     hb.publish(*hall_floor(hb, queue=7))
-    # The WAN is down: the gateway's local server gives the page, which reads the broker as
-    # the display account (no server, no token).
-    gateway = HealthServer("127.0.0.1", 0, dict)
-    gateway.start()
-    try:
-        page.goto(hb.page_url(f"http://127.0.0.1:{gateway.port}"))
-        _shows_the_hall(hb, page, artifacts)
-        # A wrong display password: the wall says so rather than showing nothing.
-        page.goto(
-            hb.page_url(f"http://127.0.0.1:{gateway.port}").replace("#hall_password=", "#hall_password=x")
-        )
-        expect(page.get_by_test_id("banner")).to_contain_text(
-            "refused the display account", timeout=TIMEOUT_MS
-        )
-        expect(page.locator("body")).to_have_attribute("data-hall", "denied")
-    finally:
-        gateway.stop()
+    # No server token: the page reads only the broker, as the display account.
+    page.goto(hb.page_url(live_server.url))
+    _shows_the_hall(hb, page, artifacts)
+    # A wrong display password: the wall says so rather than showing nothing.
+    page.goto(hb.page_url(live_server.url).replace("#hall_password=", "#hall_password=x"))
+    expect(page.get_by_test_id("banner")).to_contain_text("refused the display account", timeout=TIMEOUT_MS)
+    expect(page.locator("body")).to_have_attribute("data-hall", "denied")
 
 
 def _shows_the_hall(hb: HallBroker, page: Page, artifacts: Path) -> None:
