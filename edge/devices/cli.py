@@ -288,6 +288,13 @@ def register(groups: Groups) -> None:
                 "--tls-dir", help="Directory with ca.crt, server.crt, server.key: adds a TLS listener."
             ),
         ] = None,
+        websocket_port: Annotated[
+            int | None,
+            typer.Option(
+                "--websocket-port",
+                help="Add an MQTT-over-WebSocket listener for the in-hall wall (e.g. 9001).",
+            ),
+        ] = None,
     ) -> None:
         """Generate the hall broker's password file (PBKDF2-SHA512) and ACL."""
         from edge.devices.credentials import TlsFiles, write_credentials
@@ -303,7 +310,7 @@ def register(groups: Groups) -> None:
             missing = [str(p) for p in (tls.cafile, tls.certfile, tls.keyfile) if not p.exists()]
             if missing:
                 raise fail(f"TLS files missing: {', '.join(missing)}", f"缺少 TLS 文件：{', '.join(missing)}")
-        made = write_credentials(site, out, keep_existing=not rotate, tls=tls)
+        made = write_credentials(site, out, keep_existing=not rotate, tls=tls, websocket_port=websocket_port)
         typer.echo(f"password file: {made.password_file}")
         typer.echo(f"acl file:      {made.acl_file}")
         typer.echo(f"broker config: {made.config_file}")

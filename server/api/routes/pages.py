@@ -7,7 +7,7 @@ the wall draws.
 * ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
   (``server/web/static/``).
 * Every page and asset carries :data:`PAGE_HEADERS` (CSP, frame-ancestors, nosniff,
-  referrer policy).
+  referrer policy); the wall's CSP also lets it reach a hall broker (:data:`WALL_HEADERS`).
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
   (the live state carries ids only).
 
@@ -56,6 +56,14 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+#: The wall may also open a WebSocket to the hall broker it is given (``?hall=ws://...``, the
+#: in-hall mode, docs/pages.md); the other pages talk only to this server.
+WALL_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": PAGE_HEADERS["Content-Security-Policy"].replace(
+        "connect-src 'self'", "connect-src 'self' ws: wss:"
+    ),
+}
 
 
 @lru_cache(maxsize=64)
@@ -67,11 +75,11 @@ def _asset(name: str) -> bytes | None:
     return node.read_bytes() if node.is_file() else None
 
 
-def _page(name: str) -> HTMLResponse:
+def _page(name: str, headers: dict[str, str] = PAGE_HEADERS) -> HTMLResponse:
     body = _asset(name)
     if body is None:  # a broken installation, not a user error
         raise HTTPException(500, f"page {name} is missing from the installed package")
-    return HTMLResponse(body, headers=PAGE_HEADERS)
+    return HTMLResponse(body, headers=headers)
 
 
 @router.get(
@@ -84,7 +92,7 @@ def _page(name: str) -> HTMLResponse:
     ),
 )
 def wall_page(site: Identifier) -> HTMLResponse:
-    return _page("wall.html")
+    return _page("wall.html", WALL_HEADERS)
 
 
 @router.get(

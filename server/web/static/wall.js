@@ -1,4 +1,5 @@
-/* The wall display of one hall: /wall/<site>. Live state and alerts over server-sent events. */
+/* The wall display of one hall: /wall/<site>. Live state and alerts over server-sent events,
+ * or from the hall broker (wall-hall.js) with ?hall=ws://... when the server cannot be reached. */
 "use strict";
 
 (() => {
@@ -15,6 +16,13 @@
   let live = null;
   let alerts = null; // null: not (yet) available
   let connection = "open";
+  // The two feeds; `live` and `alerts` above are what is drawn: the server's, or the hall's
+  // while the server's stream is down (docs/pages.md, "In-hall mode").
+  let serverLive = null;
+  let serverAlerts = null;
+  let source = "server";
+  const hallConf = LWHall.settings();
+  let hall = null;
   let denied = null;
   const stops = [];
 
@@ -69,6 +77,7 @@
   /** live, delayed or absent: the server's verdict, or absent once the hall has been silent
    * for longer than the limit (the stream sends nothing while nothing arrives). */
   function dataState() {
+    if (source === "hall") return "hall";
     if (!live || !live.gateways.length) return "absent";
     const last = Math.max(...live.gateways.map((g) => Date.parse(g.received_at)));
     const limitMs = (layout ? layout.absent_after_s : 120) * 1000;
@@ -80,7 +89,7 @@
     $("hall-name").textContent = layout ? pick(layout.name) : site;
     document.title = (layout ? pick(layout.name) : site) + " · LobbyWatch";
     const data = dataState();
-    const state = connection !== "open" ? "reconnecting" : data;
+    const state = source === "hall" ? "hall" : connection !== "open" ? "reconnecting" : data;
     const pill = $("data-pill");
     pill.className = "pill pill-" + state;
     pill.dataset.state = state;
@@ -90,6 +99,11 @@
     let bad = false;
     if (denied) {
       text = t("banner.denied", { msg: denied });
+      bad = true;
+    } else if (source === "hall") {
+      text = t("banner.hall");
+    } else if (hall && document.body.dataset.hall === "denied" && (!tok || connection !== "open")) {
+      text = t("banner.hall_denied");
       bad = true;
     } else if (connection !== "open") {
       text = t("banner.reconnecting");
@@ -303,7 +317,17 @@
     fit(box, "alerts.more");
   }
 
+  /** Draw the server's figures while its stream is open, else the hall broker's (if any). */
+  function pickSource() {
+    const serverUp = tok && !denied && connection === "open" && serverLive;
+    const fromHall = hall && !serverUp ? hall.live(layout) : null;
+    source = fromHall ? "hall" : "server";
+    live = fromHall || serverLive;
+    alerts = fromHall ? { items: hall.alerts() } : serverAlerts;
+  }
+
   function render() {
+    pickSource();
     renderHeader();
     renderClock();
     renderKpis();
@@ -330,13 +354,14 @@
       return;
     }
     connection = state;
-    renderHeader();
+    render();
   }
 
   async function start() {
     denied = null;
     try {
       layout = await LW.api("/api/v1/web/sites/" + encodeURIComponent(site) + "/layout", tok);
+      localStorage.setItem("lw.layout." + site, JSON.stringify(layout)); // for the hall feed
     } catch (e) {
       if (e.status === 401 || e.status === 403) {
         denied = e.message;
@@ -344,14 +369,14 @@
         showLogin();
         return;
       }
-      layout = null; // draw ids until the layout can be had
+      layout = cachedLayout(); // else draw ids until the layout can be had
     }
     render();
     stops.push(
       LW.stream("/api/v1/sites/" + encodeURIComponent(site) + "/live/stream", tok, {
         onEvent(name, data) {
           if (name !== "live") return;
-          live = data;
+          serverLive = data;
           clock.sync(data.as_of);
           render();
         },
@@ -362,19 +387,41 @@
       LW.stream("/api/v1/alerts/stream?site=" + encodeURIComponent(site), tok, {
         onEvent(name, data) {
           if (name !== "alerts") return;
-          alerts = { items: data.alerts };
+          serverAlerts = { items: data.alerts };
           clock.sync(data.as_of);
-          renderKpis(); // visited care tasks
-          renderAlerts();
+          render();
         },
         onState(state) {
           if (state === "denied") {
-            alerts = null; // no alert engine: the rest of the wall still works
-            renderAlerts();
+            serverAlerts = null; // no alert engine: the rest of the wall still works
+            render();
           }
         },
       }),
     );
+  }
+
+  function cachedLayout() {
+    try {
+      return JSON.parse(localStorage.getItem("lw.layout." + site) || "null");
+    } catch (_e) {
+      return null;
+    }
+  }
+
+  /** Follow the hall broker too (?hall=...): in the background while the server's stream is up. */
+  function startHall() {
+    if (!layout) layout = cachedLayout();
+    // A hall message redraws only while the hall is (or becomes) what is drawn.
+    const onHall = () => {
+      const was = source;
+      pickSource();
+      if (source === "hall" || was === "hall") render();
+    };
+    hall = LWHall.feed(site, hallConf, onHall, (state) => {
+      document.body.dataset.hall = state;
+      render();
+    });
   }
 
   LW.initLang(LW_TEXTS, render);
@@ -392,7 +439,9 @@
     renderClock();
     renderHeader();
   }, 1000);
+  if (hallConf) startHall();
   if (tok) start();
+  else if (hallConf) render(); // in the hall only: no server, no token
   else {
     render();
     showLogin();

@@ -239,5 +239,5 @@ def test_reference_broker_config_is_current() -> None:
 
     d = Path("/etc/mosquitto/lobbywatch")
     tls = TlsFiles(d / "tls/ca.crt", d / "tls/server.crt", d / "tls/server.key")
-    want = render_broker_config(d / "passwd", d / "acl", tls=tls)
+    want = render_broker_config(d / "passwd", d / "acl", tls=tls, websocket_port=9001)
     assert (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text() == want

@@ -52,6 +52,7 @@ class LiveServer:
     site: str
     tokens: dict[str, str] = field(default_factory=dict)
     stampers: dict[str, Stamper] = field(default_factory=dict)
+    server: ThreadedAsgiServer | None = None  # to stop it mid-test (the in-hall fallback)
 
     @property
     def alerts(self) -> AlertService:
@@ -102,7 +103,7 @@ def live_server(
     )
     app = create_app(settings, clock)
     server = ThreadedAsgiServer(app, "web-test-server").start()
-    live = LiveServer(app, server.url, clock, site_id)
+    live = LiveServer(app, server.url, clock, site_id, server=server)
     specs: dict[str, dict[str, Any]] = {
         "admin": {"role": "admin"},
         "manager": {"role": "manager", "sites": [site_id]},
