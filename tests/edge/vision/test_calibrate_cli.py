@@ -115,10 +115,9 @@ def test_a_bad_truth_file_is_a_located_bilingual_error(
     truth.write_text(truth.read_text(encoding="utf-8") + "snap03.jpg,7\n", encoding="utf-8")
     hall = tmp_path / "hall.yaml"
     shutil.copy(EXAMPLE, hall)
+    args = ["edge", "calibrate", "--config", str(hall), "--camera", "cam-counters"]
     r = CliRunner().invoke(
-        app,
-        ["edge", "calibrate", "--config", str(hall), "--camera", "cam-counters"]
-        + ["--images", str(tmp_path / "snaps"), "--truth", str(truth), "--write"],
+        app, [*args, "--images", str(tmp_path / "snaps"), "--truth", str(truth), "--write"]
     )
     assert r.exit_code == 2
     assert f"{truth}:12: snap03.jpg is counted twice (first on line 5)" in r.stderr
