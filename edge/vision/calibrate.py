@@ -100,31 +100,29 @@ class Score:
 
 def coordinate_search(
     start: Knobs, score: Callable[[Knobs], Score | None], rounds: int = ROUNDS
-) -> tuple[Knobs, Score, int]:
+) -> tuple[Knobs, dict[Knobs, Score | None]]:
     """The best knobs found from ``start`` by sweeping each axis in turn, ``rounds`` times.
 
     ``score`` returns None for a setting it cannot afford (the pass budget); a value replaces
     the current one only when it scores strictly better, so ties keep the starting setting.
-    Returns the best knobs, their score and how many settings were scored.
+    Returns the best knobs and the score of every setting tried (each is scored once).
     """
-    best = start
-    best_score = score(start)
+    scores: dict[Knobs, Score | None] = {start: score(start)}
+    best, best_score = start, scores[start]
     if best_score is None:
         raise PassBudgetSpent("the pass budget does not cover even the starting settings")
-    tried = 1
     for _ in range(rounds):
         improved = False
         for axis in AXES:
             for cand in axis(best):
-                if cand == best:
-                    continue
-                s = score(cand)
-                tried += 1
+                if cand not in scores:
+                    scores[cand] = score(cand)
+                s = scores[cand]
                 if s is not None and s < best_score:
                     best, best_score, improved = cand, s, True
         if not improved:
             break
-    return best, best_score, tried
+    return best, scores
 
 
 class CachedBackend:
@@ -204,6 +202,7 @@ class Calibration:
     search_rows: int
     held_rows: int
     settings_tried: int
+    settings_skipped: int  # tried but over the pass budget
     passes: int
     settings: CountingConfig = field(repr=False)  # the camera's block with the chosen values
 
@@ -252,7 +251,7 @@ def calibrate(
             return None
         return Score(s.mae, abs(s.bias))
 
-    chosen, _s, tried = coordinate_search(start, score)
+    chosen, scores = coordinate_search(start, score)
     cached.budget = None  # the budget bounds the search; the held-out check of two settings is extra
     before = measure(start, held)
     after = measure(chosen, held) if chosen != start else before
@@ -265,7 +264,8 @@ def calibrate(
         after=after,
         search_rows=len(search),
         held_rows=len(held),
-        settings_tried=tried,
+        settings_tried=len(scores),
+        settings_skipped=sum(1 for v in scores.values() if v is None),
         passes=cached.passes,
         settings=chosen.apply(settings),
     )

@@ -178,11 +178,11 @@ def register(groups: Groups) -> None:
         sets the chosen values in the hall file, keeping its comments.
         """
         from edge.vision.backends import BackendMissingError, load_backend
+        from edge.vision.calibrate import PassBudgetSpent, read_snapshots
         from edge.vision.calibrate import calibrate as run_calibration
-        from edge.vision.calibrate import read_snapshots
         from edge.vision.detector import ModelMissingError, resolve_model_path
         from edge.vision.evaluate import EvalInputError
-        from edge.vision.hall_file_edit import write_counting
+        from edge.vision.hall_file_edit import HallFileEditError, write_counting
 
         site = load_site_or_exit(config)
         try:
@@ -203,14 +203,24 @@ def register(groups: Groups) -> None:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
             raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        except PassBudgetSpent:
+            raise fail(
+                f"--max-passes {max_passes} does not cover even the camera's current settings",
+                f"--max-passes {max_passes} 不足以评估该摄像头的现有设置",
+            ) from None
         for line in calibration_report(result):
             typer.echo(line)
         if write and result.improved:
-            write_counting(config, camera, result.chosen.as_block(result.settings))
+            try:
+                write_counting(config, camera, result.chosen.as_block(result.settings))
+            except HallFileEditError as exc:
+                raise fail(str(exc), f"无法写入厅配置：{exc}") from None
             load_site_or_exit(config)
             typer.echo(f"written to {config} (camera {camera})\n已写入 {config}（摄像头 {camera}）")
         elif write:
             typer.echo(f"{config} left unchanged\n{config} 未修改")
+        elif result.improved:
+            typer.echo("run again with --write to write them\n加 --write 重新运行即写入配置文件")
 
     @groups.eval.command("counts")
     def eval_counts(
@@ -292,9 +302,11 @@ def calibration_report(result: Calibration) -> list[str]:
     b, a, k = result.before, result.after, result.chosen
     lines = [
         f"snapshots: {result.search_rows} searched, {result.held_rows} held out; "
-        f"{result.settings_tried} settings tried, {result.passes} detector passes",
+        f"{result.settings_tried} settings tried ({result.settings_skipped} over the pass budget), "
+        f"{result.passes} detector passes",
         f"快照：{result.search_rows} 张用于搜索，{result.held_rows} 张留作检验；"
-        f"尝试 {result.settings_tried} 组设置，检测器运行 {result.passes} 次",
+        f"尝试 {result.settings_tried} 组设置（{result.settings_skipped} 组超出推理预算未评估），"
+        f"检测器运行 {result.passes} 次",
         f"held-out error before: MAE {b.mae:.2f}, bias {b.bias:+.2f}",
         f"留出集误差（调整前）：平均绝对误差 {b.mae:.2f}，偏差 {b.bias:+.2f}",
     ]

@@ -84,6 +84,8 @@ def test_calibrate_finds_better_settings_and_writes_them_keeping_the_file(
     assert float(after[1]) < float(before[1])
     assert "留出集误差（调整后）：平均绝对误差" in dry.stdout
     assert "chosen: full-frame threshold" in dry.stdout
+    assert "over the pass budget" in dry.stdout  # 12 passes: no new slicing plan fits
+    assert "run again with --write" in dry.stdout
     assert BAD_BLOCK in hall.read_text(encoding="utf-8")  # no --write: untouched
 
     r = CliRunner().invoke(app, [*args, "--write"])
@@ -107,7 +109,7 @@ def test_calibrate_finds_better_settings_and_writes_them_keeping_the_file(
 
 
 @pytest.mark.real
-def test_a_bad_truth_file_is_a_located_bilingual_error(
+def test_a_bad_truth_file_or_budget_is_a_bilingual_error(
     tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOBBYWATCH_MODEL", str(onnx_model))
@@ -123,3 +125,10 @@ def test_a_bad_truth_file_is_a_located_bilingual_error(
     assert f"{truth}:12: snap03.jpg is counted twice (first on line 5)" in r.stderr
     assert "错误：输入有误" in r.stderr
     assert hall.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8")
+
+    truth.write_text("\n".join(truth.read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
+    r = CliRunner().invoke(
+        app, [*args, "--images", str(tmp_path / "snaps"), "--truth", str(truth), "--max-passes", "1"]
+    )
+    assert r.exit_code == 2
+    assert "--max-passes 1 does not cover even the camera's current settings" in r.stderr
