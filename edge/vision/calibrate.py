@@ -60,12 +60,12 @@ class Knobs:
     def apply(self, settings: CountingConfig) -> CountingConfig:
         """``settings`` with these values (validated like a hall file's block)."""
         data = settings.model_dump(mode="json")
-        data.update(self.as_block(settings))
+        data.update(self.as_block())
         data["slicing"] = {**settings.slicing.model_dump(mode="json"), **data["slicing"]}
         data["merge"] = {**settings.merge.model_dump(mode="json"), **data["merge"]}
         return CountingConfig.model_validate(data)
 
-    def as_block(self, settings: CountingConfig) -> dict[str, Any]:
+    def as_block(self) -> dict[str, Any]:
         """The fields of a ``counting`` block that these values set (what ``--write`` writes)."""
         slicing: dict[str, Any] = {"mode": self.slicing.value}
         if self.slicing != SlicingMode.OFF:

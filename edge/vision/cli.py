@@ -212,7 +212,7 @@ def register(groups: Groups) -> None:
             typer.echo(line)
         if write and result.improved:
             try:
-                write_counting(config, camera, result.chosen.as_block(result.settings))
+                write_counting(config, camera, result.chosen.as_block())
             except HallFileEditError as exc:
                 raise fail(str(exc), f"无法写入厅配置：{exc}") from None
             load_site_or_exit(config)

@@ -160,6 +160,6 @@ def test_knobs_round_trip_through_a_counting_block() -> None:
     applied = k.apply(base)
     assert applied.imgsz == 960
     assert Knobs.of(applied) == k
-    assert CountingConfig.model_validate(k.as_block(base)).slicing.min_person_px == 120
-    off = Knobs(0.3, SlicingMode.OFF, 160.0, 0.15, 0.8).as_block(base)
+    assert CountingConfig.model_validate(k.as_block()).slicing.min_person_px == 120
+    off = Knobs(0.3, SlicingMode.OFF, 160.0, 0.15, 0.8).as_block()
     assert off["slicing"] == {"mode": "off"}
