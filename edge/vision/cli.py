@@ -1,4 +1,5 @@
-"""Commands of the vision component: ``edge vision``, ``edge export-model``, ``eval counts``.
+"""Commands of the vision component: ``edge vision``, ``edge export-model``, ``edge calibrate``,
+``eval counts``.
 
 Heavy libraries (torch, ultralytics, OpenCV) are imported inside the commands, so
 ``lobbywatch --help`` stays fast.
@@ -26,6 +27,7 @@ from lobbywatch.cli_options import (
 from lobbywatch.logs import setup_logging
 
 if TYPE_CHECKING:
+    from edge.vision.calibrate import Calibration
     from lobbywatch.cli import Groups
 
 ROI_HELP = 'roi.json: {"roi_polygon": [[x, y], ...]}; count only anchors inside.'
@@ -152,6 +154,74 @@ def register(groups: Groups) -> None:
             f"用法：在厅配置的摄像头中设置 `model: {out}` 与 `counting: {{imgsz: {imgsz}}}`。"
         )
 
+    @groups.edge.command("calibrate")
+    def calibrate(
+        config: HallConfigOpt,
+        camera: Annotated[str, typer.Option("--camera", help="Camera id from the configuration.")],
+        images: Annotated[Path, typer.Option("--images", help="Folder of the camera's snapshots.")],
+        truth: Annotated[
+            Path, typer.Option("--truth", help="counts.csv with header image,persons: counted by hand.")
+        ],
+        write: Annotated[
+            bool, typer.Option("--write", help="Write the chosen settings into the camera's block.")
+        ] = False,
+        max_passes: Annotated[
+            int | None,
+            typer.Option(
+                "--max-passes", min=1, help="Detector passes the search may run (default 30 a snapshot)."
+            ),
+        ] = None,
+    ) -> None:
+        """Fit the camera's counting settings to 10-30 snapshots counted by hand (docs/vision.md).
+
+        Reports the error on a held-out part of the snapshots before and after; with --write,
+        sets the chosen values in the hall file, keeping its comments.
+        """
+        from edge.vision.backends import BackendMissingError, load_backend
+        from edge.vision.calibrate import PassBudgetSpent, read_snapshots
+        from edge.vision.calibrate import calibrate as run_calibration
+        from edge.vision.detector import ModelMissingError, resolve_model_path
+        from edge.vision.evaluate import EvalInputError
+        from edge.vision.hall_file_edit import HallFileEditError, write_counting
+
+        site = load_site_or_exit(config)
+        try:
+            cam = site.camera(camera)
+        except KeyError:
+            ids = ", ".join(c.id for c in site.cameras) or "(none)"
+            raise fail(
+                f"{config}: no camera {camera!r}; cameras are: {ids}",
+                f"{config}：没有摄像头 {camera!r}；已配置的摄像头：{ids}",
+            ) from None
+        if not images.is_dir():
+            raise fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
+        try:
+            rows = read_snapshots(images, truth)
+            backend = load_backend(resolve_model_path(cam.model))
+            result = run_calibration(images, rows, cam.counting, backend, roi=cam.roi, max_passes=max_passes)
+        except (EvalInputError, ModelMissingError) as exc:
+            raise fail(str(exc), f"输入有误：{exc}") from None
+        except BackendMissingError as exc:
+            raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        except PassBudgetSpent:
+            raise fail(
+                f"--max-passes {max_passes} does not cover even the camera's current settings",
+                f"--max-passes {max_passes} 不足以评估该摄像头的现有设置",
+            ) from None
+        for line in calibration_report(result):
+            typer.echo(line)
+        if write and result.improved:
+            try:
+                write_counting(config, camera, result.chosen.as_block())
+            except HallFileEditError as exc:
+                raise fail(str(exc), f"无法写入厅配置：{exc}") from None
+            load_site_or_exit(config)
+            typer.echo(f"written to {config} (camera {camera})\n已写入 {config}（摄像头 {camera}）")
+        elif write:
+            typer.echo(f"{config} left unchanged\n{config} 未修改")
+        elif result.improved:
+            typer.echo("run again with --write to write them\n加 --write 重新运行即写入配置文件")
+
     @groups.eval.command("counts")
     def eval_counts(
         images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
@@ -170,11 +240,21 @@ def register(groups: Groups) -> None:
             Path | None, typer.Option("--model", help="Detector weights; replaces the camera's model.")
         ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Write per-image results (CSV).")] = None,
+        sequence: Annotated[
+            bool,
+            typer.Option(
+                "--sequence",
+                help="The rows of --truth are consecutive frames, in order: also report the error "
+                "of the published (smoothed) occupancy.",
+            ),
+        ] = False,
     ) -> None:
         """Count people in still images with a camera's own detector and compare with true counts.
 
         Prints MAE, RMSE, bias, relative error and the cost (detector passes and ms per frame)
         as JSON. The images are read once first to learn the person scale (docs/vision.md).
+        With --sequence it adds published_mae and published_bias: the occupancy the daemon
+        would publish (its smoothing) against the true counts.
         """
         from edge.vision.backends import BackendMissingError
         from edge.vision.detector import ModelMissingError, PersonDetector
@@ -202,7 +282,7 @@ def register(groups: Groups) -> None:
             if roi is not None:
                 polygon = read_roi(roi)
             detector = PersonDetector(model or cam_model, settings, roi=polygon)
-            summary = evaluate_counts(images, rows_truth, detector, roi=polygon, out=out)
+            summary = evaluate_counts(images, rows_truth, detector, roi=polygon, out=out, sequence=sequence)
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
@@ -215,3 +295,35 @@ def register(groups: Groups) -> None:
             err=True,
         )
         typer.echo(summary.as_json())
+
+
+def calibration_report(result: Calibration) -> list[str]:
+    """What ``edge calibrate`` tells the installer, in English then Chinese."""
+    b, a, k = result.before, result.after, result.chosen
+    lines = [
+        f"snapshots: {result.search_rows} searched, {result.held_rows} held out; "
+        f"{result.settings_tried} settings tried ({result.settings_skipped} over the pass budget), "
+        f"{result.passes} detector passes",
+        f"快照：{result.search_rows} 张用于搜索，{result.held_rows} 张留作检验；"
+        f"尝试 {result.settings_tried} 组设置（{result.settings_skipped} 组超出推理预算未评估），"
+        f"检测器运行 {result.passes} 次",
+        f"held-out error before: MAE {b.mae:.2f}, bias {b.bias:+.2f}",
+        f"留出集误差（调整前）：平均绝对误差 {b.mae:.2f}，偏差 {b.bias:+.2f}",
+    ]
+    if not result.improved:
+        if result.from_defaults:
+            return [*lines, "the defaults are already best", "默认设置已是最佳"]
+        return [*lines, "the camera's current settings are already best", "该摄像头的现有设置已是最佳"]
+    if k.slicing.value == "off":
+        slicing_en, slicing_zh = "off", "关闭"
+    else:
+        slicing_en = f"{k.slicing.value} (below {k.min_person_px:g} px), threshold {k.slice_confidence:g}"
+        slicing_zh = f"{k.slicing.value}（人高低于 {k.min_person_px:g} 像素处），阈值 {k.slice_confidence:g}"
+    return [
+        *lines,
+        f"held-out error after: MAE {a.mae:.2f}, bias {a.bias:+.2f}",
+        f"留出集误差（调整后）：平均绝对误差 {a.mae:.2f}，偏差 {a.bias:+.2f}",
+        f"chosen: full-frame threshold {k.confidence:g}; slicing {slicing_en}; "
+        f"merge containment {k.containment:g}",
+        f"选定：整帧阈值 {k.confidence:g}；切片 {slicing_zh}；合并包含度 {k.containment:g}",
+    ]

@@ -5,7 +5,9 @@ the figures are what a camera with those settings does; the result carries their
 (detector passes and milliseconds per frame). ``counts.csv`` has the header
 ``image,persons``; an optional ``roi.json`` holds ``{"roi_polygon": [[x, y], ...]}`` in
 pixels, and only people whose anchor point (the bottom-centre of their box) lies inside it
-are counted.
+are counted. For an ordered folder of consecutive frames (``sequence``), the result adds
+the error of the published occupancy: the per-frame counts passed through the daemon's own
+smoother (:class:`edge.vision.dwell.OccupancySmoother`), which is what reaches staff.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Protocol, TextIO
 import numpy as np
 
 from edge.vision.detector import Detections, Frame
+from edge.vision.dwell import OccupancySmoother
 from edge.vision.zones import Polygon, anchors_of, points_in_polygon
 
 LEARN_IMAGES = 60  # stills read once to learn the person scale before counting
@@ -95,6 +98,7 @@ class EvalSummary:
     passes_per_frame: float
     ms_per_frame: float
     scale_learned_from: int  # images read once before counting to learn the scale (0: none)
+    published: tuple[float, float] | None = None  # sequence: (MAE, bias) of the published occupancy
 
     @property
     def relative_error(self) -> float:
@@ -102,6 +106,12 @@ class EvalSummary:
         return self.mae / self.mean_true if self.mean_true > 0 else math.inf
 
     def as_dict(self) -> dict[str, float | int]:
+        published: dict[str, float] = {}
+        if self.published is not None:
+            published = {
+                "published_mae": round(self.published[0], 3),
+                "published_bias": round(self.published[1], 3),
+            }
         return {
             "images": self.images,
             "mae": round(self.mae, 3),
@@ -112,6 +122,7 @@ class EvalSummary:
             "passes_per_frame": round(self.passes_per_frame, 2),
             "ms_per_frame": round(self.ms_per_frame, 1),
             "scale_learned_from": self.scale_learned_from,
+            **published,
         }
 
     def as_json(self) -> str:
@@ -155,13 +166,15 @@ def evaluate_counts(
     out: Path | None = None,
     learn_from: int = LEARN_IMAGES,
     progress: TextIO | None = sys.stderr,
+    sequence: bool = False,
 ) -> EvalSummary:
     """Count the people of every image of ``truth``; per-image rows go to ``out`` (CSV).
 
     Stills have no warm-up, so the counter first reads up to ``learn_from`` of the images,
     spread over the set (:meth:`~edge.vision.detector.PersonDetector.learn`: the full frame
     only), to learn the person scale, as the daemon does in its first minutes; only the
-    counting pass is timed.
+    counting pass is timed. With ``sequence`` the rows are consecutive frames in order and
+    the result adds the error of the published (smoothed) occupancy.
     """
     rows = list(truth)
     learning = rows[:: max(1, math.ceil(len(rows) / learn_from))] if learn_from > 0 else []
@@ -198,4 +211,12 @@ def evaluate_counts(
         passes_per_frame=(counter.passes - passes_before) / n,
         ms_per_frame=elapsed * 1000 / n,
         scale_learned_from=len(learning),
+        published=_published_error(per_image) if sequence else None,
     )
+
+
+def _published_error(per_image: list[tuple[str, int, int]]) -> tuple[float, float]:
+    """(MAE, bias) of the occupancy the daemon would publish for these consecutive counts."""
+    smoother = OccupancySmoother()
+    err = np.asarray([smoother.update(p) - t for _name, t, p in per_image], np.float64)
+    return float(np.abs(err).mean()), float(err.mean())
