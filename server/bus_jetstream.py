@@ -91,11 +91,26 @@ class EventLoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        """Cancel what still runs on the loop (the client's subscription readers), let the
+        cancellations finish, then end the thread and close the loop: a task left pending would
+        be destroyed with the loop ("Task was destroyed but it is pending")."""
         if self._thread.is_alive():
+            try:
+                self.run(self._cancel_pending(), 5)
+            except Exception:
+                log.exception("cancelling the NATS loop's tasks failed")
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
         if not self.loop.is_running():
             self.loop.close()
+
+    @staticmethod
+    async def _cancel_pending() -> None:
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class JetStreamBus:
