@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.vision.detector import Detections, Frame, PersonDetector
-from edge.vision.evaluate import EvalInputError, EvalSummary, _read, evaluate_counts, read_truth
+from edge.vision.evaluate import EvalInputError, EvalSummary, evaluate_counts, read_image, read_truth
 from lobbywatch.config.counting import CountingConfig, SlicingMode
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ def calibrate(
     floor = min(*FULL_CONFIDENCE, *SLICE_CONFIDENCE, start.confidence, start.slice_confidence)
     budget = max_passes if max_passes is not None else PASSES_PER_SNAPSHOT * len(rows)
     cached = CachedBackend(backend, floor, budget)
-    frames = [_read(images / name) for name, _n in rows]
+    frames = [read_image(images / name) for name, _n in rows]
 
     def measure(knobs: Knobs, part: Sequence[tuple[str, int]]) -> EvalSummary:
         detector = PersonDetector(settings=knobs.apply(settings), roi=roi, backend=cached)

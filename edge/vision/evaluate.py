@@ -148,7 +148,9 @@ def _progress(done: int, total: int, stream: TextIO) -> None:
     stream.flush()
 
 
-def _read(path: Path) -> Frame:
+def read_image(path: Path) -> Frame:
+    """A still as a BGR frame; :class:`EvalInputError` naming the file when it cannot be read
+    (``eval counts`` and ``edge calibrate`` read their snapshots through it)."""
     import cv2
 
     frame = cv2.imread(str(path))
@@ -179,13 +181,13 @@ def evaluate_counts(
     rows = list(truth)
     learning = rows[:: max(1, math.ceil(len(rows) / learn_from))] if learn_from > 0 else []
     for name, _n in learning:
-        counter.learn(_read(images / name))
+        counter.learn(read_image(images / name))
     errors: list[float] = []
     per_image: list[tuple[str, int, int]] = []
     passes_before = counter.passes
     elapsed = 0.0
     for i, (name, true_n) in enumerate(rows, start=1):
-        frame = _read(images / name)
+        frame = read_image(images / name)
         started = time.perf_counter()
         found = counter.detect(frame)
         elapsed += time.perf_counter() - started
