@@ -13,6 +13,7 @@ from lobbywatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from lobbywatch.cli import Groups
+    from server.core.config import ServerSettings
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Server configuration (SERVER.yaml).")]
 
@@ -23,6 +24,19 @@ def _settings(config: Path) -> object:
 
     with exit_on_config_error():
         return load_server_settings(config)
+
+
+def _with_roles(settings: ServerSettings, text: str) -> ServerSettings:
+    """``settings`` with the roles given on the command line (validated like the file)."""
+    from pydantic import ValidationError
+
+    from server.core.config import ServerSettings
+    from server.roles import parse_roles
+
+    try:
+        return ServerSettings.model_validate({**settings.model_dump(), "roles": parse_roles(text)})
+    except (ValueError, ValidationError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--roles") from None
 
 
 #: Seconds a stopping server waits for open requests (live streams) before it cuts them.
@@ -40,6 +54,12 @@ def register(groups: Groups) -> None:
         host: Annotated[str | None, typer.Option(help="Override listen.host.")] = None,
         port: Annotated[int | None, typer.Option(help="Override listen.port.")] = None,
         log_format: LogFormatOpt = "text",
+        roles: Annotated[
+            str | None,
+            typer.Option(
+                help="Override roles: all, or some of ingest,api,writer,worker (needs bus.kind jetstream)."
+            ),
+        ] = None,
     ) -> None:
         """Run the central server (FastAPI + uvicorn); OpenAPI docs at /docs."""
         import uvicorn
@@ -50,6 +70,8 @@ def register(groups: Groups) -> None:
 
         settings = _settings(config)
         assert isinstance(settings, ServerSettings)
+        if roles is not None:
+            settings = _with_roles(settings, roles)
         setup_logging("server", checked_log_format(log_format))
         app = create_app(settings, default_clock(), settle_gc=True)
         stopping = app.state.ctx.downlink.close  # gateways' long polls answer at once

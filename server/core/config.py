@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from lobbywatch.config.loader import Loc, load_yaml_model
 from lobbywatch.protocol.fields import Identifier
 from lobbywatch.protocol.ingest import MAX_BATCH_BYTES
+from server.roles import ALL_ROLES, ServerRole
 
 Role = Literal["admin", "manager", "vendor", "display", "gateway", "guide", "counter"]
 
@@ -276,6 +277,30 @@ class ServerSettings(_Model):
         default_factory=AckLinkConfig, description="Signed acknowledge links in chat messages."
     )
     bus: BusConfig = Field(default_factory=BusConfig, description="Message bus to the alert engine.")
+    roles: list[ServerRole] = Field(
+        default_factory=lambda: list(ServerRole),
+        min_length=1,
+        max_length=len(ServerRole),
+        description=(
+            "What this process does: ingest, api, writer, worker (default: all of them). Splitting "
+            'them needs bus.kind jetstream (docs/distributed.md, "Roles").'
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _split_roles_need_a_bus(self) -> ServerSettings:
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles lists a role twice")
+        if set(self.roles) != ALL_ROLES and self.bus.kind == "inprocess":
+            raise ValueError(
+                "a process with only some roles needs bus.kind jetstream: the in-process bus "
+                "cannot reach the processes that run the other roles"
+            )
+        return self
+
+    def has_role(self, role: ServerRole) -> bool:
+        """Whether this process runs ``role``."""
+        return role in self.roles
 
     def with_env(self, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Apply the :data:`ENV_OVERRIDES` set in ``environ`` (default: ``os.environ``).
