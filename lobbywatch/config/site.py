@@ -238,6 +238,15 @@ class Thresholds(_Model):
     device_offline_grace_s: float = Field(
         default=90, ge=0, le=3600, description="Heartbeat silence before a device is offline."
     )
+    camera_blind_hold_s: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description=(
+            "A camera's stream must be down this long before the camera is blind (a camera "
+            "starting or reconnecting its stream is down for seconds: not worth a page)."
+        ),
+    )
     device_offline_grace_s_by_kind: dict[DeviceKind, Annotated[float, Field(ge=0, le=3600)]] = Field(
         default_factory=dict,
         description=(

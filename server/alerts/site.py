@@ -94,7 +94,7 @@ class SiteState:
                     signals.append(rules.surge_signal(cfg, self.arrivals.count(now), self.counters))
                 return signals
             case CameraStatus():
-                return [rules.camera_signal(message)]
+                return [rules.camera_signal(cfg, message)]
             case TicketEvent():
                 return rules.ticket_signals(cfg, self.hall.tickets(cfg.site), now)
             case DeviceStatus() | DeviceHeartbeat() | DeviceEvent():

@@ -61,13 +61,16 @@ class Sensing:
         return self._hall.clock_problem(self._site, source)
 
 
-def camera_signal(message: CameraStatus) -> Signal:
+def camera_signal(cfg: SiteConfig, message: CameraStatus) -> Signal:
     """On while the camera is blind (``server.hall_state.camera_blind``); ``why`` is the
-    camera's own reason (its words, shown as sent), or a text key."""
+    camera's own reason (its words, shown as sent), or a text key. It must stay blind for
+    ``thresholds.camera_blind_hold_s`` before the alert fires: a camera's birth says its stream
+    is down until the first frame, so without the hold every start would page someone."""
     blind = camera_blind(message)
     lost = SensingText.STREAM_LOST if message.state == Presence.ONLINE else SensingText.CAMERA_OFFLINE
     params = {"what": str(SensingText.CAMERA), "camera": message.source, "why": message.reason or str(lost)}
-    return Signal(AlertKind.SENSING_BLIND, f"camera:{message.source}", blind, params)
+    hold = cfg.thresholds.camera_blind_hold_s
+    return Signal(AlertKind.SENSING_BLIND, f"camera:{message.source}", blind, params, hold_s=hold)
 
 
 def gateway_signal(cfg: SiteConfig, sensing: Sensing, now: datetime) -> Signal | None:

@@ -124,6 +124,7 @@ def test_api_shows_why_alerts_are_held_back(tmp_path: Path, clock: FixedClock, s
         clock.advance(61)  # past crowding_hold_s: queue-a is crowded
         s.ingest([s.make(ZoneState, "cam-2", **_zone("queue-a", occupancy=12))])
         s.ingest([s.make(CameraStatus, "cam-2", state="offline", will=True)])
+        clock.advance(30)  # thresholds.camera_blind_hold_s: the camera is blind
         s.alerts.engine.tick()  # muting is refreshed on the engine's tick
         listed = {a["kind"]: a for a in s.get(f"/api/v1/alerts?site={site_id}").json()}
         silenced = listed["device_fault"]

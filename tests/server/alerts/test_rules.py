@@ -327,13 +327,30 @@ def test_camera_blind_holds_back_its_zones(site_id: str, clock: FixedClock) -> N
     h.zone("queue-a", occupancy=12)  # cam-2, capacity 10
     h.run(30)
     h.camera("cam-1", state="offline", will=True)
+    assert h.fired("sensing_blind") == []  # blind only after thresholds.camera_blind_hold_s
+    h.run(30)
     blind = h.fired("sensing_blind")
     assert [u.alert.subject for u in blind] == ["camera:cam-1"]
-    h.run(60)
+    h.run(30)
     # cam-2's zone fires; cam-1's stale zone is held back instead of a false alarm
     assert [u.alert.subject for u in h.fired("crowding")] == ["zone:queue-a"]
     h.camera("cam-1", state="online")
     assert len(h.events("sensing_blind", UpdateEvent.RESOLVED)) == 1
+
+
+def test_a_starting_camera_is_not_blind(site_id: str, clock: FixedClock) -> None:
+    """A camera's birth says its stream is down until the first frame: no page for that."""
+    h = Hall(hall(site_id), clock)
+    h.camera("cam-1", state="online", stream_ok=False)
+    h.run(5)
+    h.camera("cam-1", state="online", stream_ok=True)
+    h.run(120)
+    assert h.fired("sensing_blind") == []
+    h.camera("cam-1", state="online", stream_ok=False)  # a stream that stays down is blind
+    h.run(29)
+    assert h.fired("sensing_blind") == []
+    h.run(2)
+    assert [u.alert.subject for u in h.fired("sensing_blind")] == ["camera:cam-1"]
 
 
 def _en_body(h: Hall, alert_id: str) -> str:
