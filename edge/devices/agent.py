@@ -172,10 +172,13 @@ class DeviceAgent:
         self._next_heartbeat = 0.0
         self.client_id = f"lw-dev-{site.site}-{self.device.id}"[:64]
         # A fresh client per connection: the outbox, not paho, re-sends what was not acknowledged.
-        # Jittered, so the kiosks of a hall do not all reconnect in step after an outage.
+        # Jittered, so the kiosks of a hall do not all reconnect in step after an outage. The
+        # session persists on the broker, which keeps the QoS 1 commands sent while the agent
+        # was away (a restart, a network cut) and delivers them when it is back.
         self.session = MqttSession(
             self.client_id,
             self.broker,
+            persistent_session=True,
             password=password,
             will=self._make_will,
             subscriptions=[

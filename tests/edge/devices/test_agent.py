@@ -115,6 +115,34 @@ def test_remote_out_of_service_command(agent: DeviceAgent, mosquitto: Mosquitto,
     rec.close()
 
 
+def test_a_command_sent_while_the_agent_is_away_reaches_it_when_it_is_back(
+    site_id: str, broker_cfg: BrokerConfig, tmp_path: Path, clock: FixedClock
+) -> None:
+    """The agent's broker session persists: a command the gateway published while the agent
+    was stopped is delivered when it starts again (it was lost before: clean sessions)."""
+    state = tmp_path / "state"
+    first = DeviceAgent(hall(site_id), KIOSK, state_dir=state, broker=broker_cfg, clock=clock, http_port=0)
+    first.start()
+    assert wait_until(lambda: first.connected, 10)
+    first.stop()
+    gateway = make_client("gw-" + site_id, broker_cfg)
+    connect_and_wait(gateway, broker_cfg)
+    stamper = Stamper(site_id, "server-commands", clock=FixedClock.at("2026-11-23T01:30:00Z"))
+    info = publish(
+        gateway, stamper.make(DeviceCommand, device=KIOSK, command=DeviceCommandKind.OUT_OF_SERVICE_ON)
+    )
+    info.wait_for_publish(5)
+    gateway.loop_stop()
+    gateway.disconnect()
+    again = DeviceAgent(hall(site_id), KIOSK, state_dir=state, broker=broker_cfg, clock=clock, http_port=0)
+    again.start()
+    try:
+        assert wait_until(lambda: again.state.out_of_service and again.state.oos_by == "remote", 10)
+        assert again.counters.commands == 1
+    finally:
+        again.stop()
+
+
 def test_bad_local_input_gets_4xx_and_agent_keeps_running(agent: DeviceAgent) -> None:
     assert agent.http_address is not None
     port = agent.http_address[1]
