@@ -1,5 +1,7 @@
 """The durable downlink queue per hall: what the server has to say to a hall, kept in SQL until
 the hall's gateway acknowledges it (``lobbywatch/protocol/downlink.py`` is the contract).
+Besides what others queue (:meth:`DownlinkQueue.put`), it stamps the server's own device
+commands and the counter states staff set (:meth:`DownlinkQueue.counter_state`).
 
 :class:`DownlinkQueue` numbers each item with the hall's own sequence (it only grows, also
 across restarts: ``downlink_heads.last_seq``), hands items above a position to the gateway's
@@ -17,8 +19,8 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,8 +31,8 @@ from lobbywatch.clock import Clock
 from lobbywatch.protocol.codec import encode
 from lobbywatch.protocol.downlink import MAX_ITEMS, AckResult, DownlinkBatch
 from lobbywatch.protocol.downlink import DownlinkItem as ItemOut
-from lobbywatch.protocol.enums import DeviceCommandKind
-from lobbywatch.protocol.messages import DeviceCommand, Envelope
+from lobbywatch.protocol.enums import CounterStatus, DeviceCommandKind
+from lobbywatch.protocol.messages import CounterStateSet, DeviceCommand, Envelope
 from lobbywatch.protocol.sequence import Stamper
 from server.storage.db import Database
 from server.storage.models import DownlinkHead, DownlinkItem
@@ -45,6 +47,10 @@ KEEP = timedelta(hours=24)
 RECHECK_S = 5.0
 #: The ``source`` of the device commands the server stamps.
 COMMAND_SOURCE = "server-commands"
+#: The ``source`` of the counter states set by staff that the server stamps.
+COUNTER_SOURCE = "server-counters"
+
+M = TypeVar("M", bound=Envelope)
 
 
 class DownlinkUnavailable(RuntimeError):
@@ -67,7 +73,7 @@ class DownlinkQueue:
         self.keep = keep
         self._lock = threading.Lock()
         self._waiting: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
-        self._stampers: dict[str, Stamper] = {}
+        self._stampers: dict[tuple[str, str], Stamper] = {}
         self._closing = False
 
     # ------------------------------------------------------------------ writing
@@ -106,14 +112,28 @@ class DownlinkQueue:
 
     def command(self, site: str, device: str, command: DeviceCommandKind, detail: str | None) -> int:
         """Queue a :class:`DeviceCommand` for ``device`` of ``site``; return its sequence number."""
+        message = self._stamp(
+            site, COMMAND_SOURCE, DeviceCommand, device=device, command=command, detail=detail
+        )
+        return self.put(site, [message])[0]
+
+    def counter_state(self, site: str, counter: str, state: CounterStatus, since: datetime) -> int:
+        """Queue a :class:`CounterStateSet` (a state staff set on the counter display) for the
+        terminal of ``counter`` and the ticket system of ``site``; return its sequence number."""
+        message = self._stamp(
+            site, COUNTER_SOURCE, CounterStateSet, counter=counter, state=state, since=since
+        )
+        return self.put(site, [message])[0]
+
+    def _stamp(self, site: str, source: str, cls: type[M], **fields: Any) -> M:
+        """A message of ``cls`` from the server's ``source`` for ``site``, in its sequence."""
         with self._lock:
-            stamper = self._stampers.get(site)
+            stamper = self._stampers.get((site, source))
             if stamper is None:
                 epoch = int(self._clock.now().timestamp())
-                stamper = Stamper(site, COMMAND_SOURCE, clock=self._clock, epoch=epoch)
-                self._stampers[site] = stamper
-            message = stamper.make(DeviceCommand, device=device, command=command, detail=detail)
-        return self.put(site, [message])[0]
+                stamper = Stamper(site, source, clock=self._clock, epoch=epoch)
+                self._stampers[(site, source)] = stamper
+            return stamper.make(cls, **fields)
 
     def open_halls(self, sites: Iterable[str]) -> None:
         """Make sure every hall has its position row (numbering starts at 1)."""

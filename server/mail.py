@@ -1,13 +1,15 @@
-"""Sending one e-mail through an ``email`` channel's SMTP settings (``smtplib``): STARTTLS
-with the server's certificate and host name verified against the system's CAs or the
-channel's ``ca_file``, and login when configured. The alert channel
-(:class:`server.alerts.channels.EmailSender`) and the monthly device log
-(:mod:`server.device_logs`) send through it (docs/alerts.md, "Channels")."""
+"""Sending e-mail through an ``email`` channel's SMTP settings (``smtplib``): STARTTLS with
+the server's certificate and host name verified against the system's CAs or the channel's
+``ca_file``, and login when configured. The alert channel
+(:class:`server.alerts.channels.EmailSender`: one message per address, each with its own
+acknowledge link) and the monthly device log (:mod:`server.device_logs`) send through it
+(docs/alerts.md, "Channels")."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 from lobbywatch.config.notify import EmailChannel
@@ -18,10 +20,19 @@ class MailError(RuntimeError):
 
 
 def send_mail(channel: EmailChannel, msg: EmailMessage, timeout_s: float) -> None:
-    """Send ``msg`` (From and To are the channel's); an untrusted server gets no mail and no
-    password. Raises :class:`MailError` saying why it failed."""
-    msg["From"] = channel.sender
-    msg["To"] = ", ".join(channel.to)
+    """Send ``msg`` to every address of the channel (:func:`send_mails`)."""
+    send_mails(channel, [(msg, channel.to)], timeout_s)
+
+
+def send_mails(
+    channel: EmailChannel, mails: Sequence[tuple[EmailMessage, Sequence[str]]], timeout_s: float
+) -> None:
+    """Send each message to its addresses (From is the channel's sender) over one SMTP
+    session; an untrusted server gets no mail and no password. Raises :class:`MailError`
+    saying why it failed."""
+    for msg, to in mails:
+        msg["From"] = channel.sender
+        msg["To"] = ", ".join(to)
     try:
         with smtplib.SMTP(channel.host, channel.port, timeout=timeout_s) as smtp:
             if channel.starttls:
@@ -30,7 +41,8 @@ def send_mail(channel: EmailChannel, msg: EmailMessage, timeout_s: float) -> Non
             if channel.username is not None:
                 password = channel.password_file.read_text().strip() if channel.password_file else ""
                 smtp.login(channel.username, password)
-            smtp.send_message(msg)
+            for msg, _ in mails:
+                smtp.send_message(msg)
     except ssl.SSLCertVerificationError as exc:
         raise MailError(
             f"SMTP {channel.host}:{channel.port}: the server's TLS certificate is not trusted "

@@ -6,10 +6,14 @@ Users (one hall broker serves one site):
 ``dev.{device}``    publish under ``lobbywatch/v1/{site}/device/{device}/`` (status,
                     heartbeat, event, counter/#); read its own downlink, its own receipt
                     (``lobbywatch/v1/{site}/receipt/{device}``), the hall alerts and the
-                    wait board (``lobbywatch/v1/{site}/downlink/wait``)
+                    wait board (``lobbywatch/v1/{site}/downlink/wait``); a counter
+                    terminal also the state staff set for its counter
+                    (``lobbywatch/v1/{site}/downlink/counter/{counter}``)
 ``cam.{camera}``    publish under ``lobbywatch/v1/{site}/camera/{camera}/``; read hall alerts
 ``tix.{system}``    the queue-ticket system (``gateway.tickets.system``): publish its ticket
                     events (``lobbywatch/v1/{site}/ticket/{system}/event``); read its receipt
+                    and the states staff set for the counters
+                    (``lobbywatch/v1/{site}/downlink/counter/+``)
 ``gateway``         read the whole site; publish downlinks (device downlinks, hall alerts,
                     which it fetches from the central server) and delivery receipts
                     (``lobbywatch/v1/{site}/receipt/+``)
@@ -42,6 +46,7 @@ from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.topics import (
     ROOT,
     alert_downlink_topic,
+    counter_downlink_topic,
     device_downlink_topic,
     device_event_topic,
     device_heartbeat_topic,
@@ -109,10 +114,17 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
     users: list[BrokerUser] = []
     for dev in cfg.devices:
         d = dev.id
+        own_counter = () if dev.counter is None else (counter_downlink_topic(site, dev.counter),)
         users.append(
             BrokerUser(
                 device_user(d),
-                read=(device_downlink_topic(site, d), alerts, wait_board_topic(site), receipt_topic(site, d)),
+                read=(
+                    device_downlink_topic(site, d),
+                    alerts,
+                    wait_board_topic(site),
+                    receipt_topic(site, d),
+                    *own_counter,
+                ),
                 write=(
                     device_status_topic(site, d),
                     device_heartbeat_topic(site, d),
@@ -129,7 +141,7 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
     users.append(
         BrokerUser(
             ticket_user(system),
-            read=(receipt_topic(site, system),),
+            read=(receipt_topic(site, system), counter_downlink_topic(site, "+")),
             write=(ticket_event_topic(site, system),),
         )
     )

@@ -144,6 +144,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         command="out_of_service_on",
         detail="vendor maintenance window",
     ),
+    "counter_state_set": _msg(
+        "server-counters",
+        12,
+        type="counter_state_set",
+        counter="c2",
+        state="learning",
+        since="2026-11-23T01:29:40Z",
+    ),
     "receipt": _msg(
         "gw-1",
         3120,

@@ -349,6 +349,22 @@ class DeviceCommand(Envelope):
     DIRECTION: ClassVar[Direction] = "down"
 
 
+class CounterStateSet(Envelope):
+    """A counter's state as staff set it on the counter display, for the counter's terminal
+    and the hall's ticket system (the state a terminal reports is ``counter_state``). Sent by
+    the server through the hall's gateway; retained, one topic per counter. A terminal takes
+    it when its ``ts`` is later than its own last state change, and reports the state it then
+    shows as its ``counter_state``."""
+
+    type: Literal["counter_state_set"] = "counter_state_set"
+    counter: Identifier = Field(description="Counter id from the site configuration.")
+    state: CounterStatus = Field(description="serving, standby, learning or away.")
+    since: UtcDateTime = Field(description="When staff set it (the server's clock).")
+
+    DIRECTION: ClassVar[Direction] = "down"
+    RETAINED: ClassVar[bool] = True
+
+
 class Receipt(Envelope):
     """What the gateway has made durable of one source's stream, on that source's receipt topic.
 
@@ -394,6 +410,7 @@ Message = Annotated[
     | CounterState
     | AlertNotice
     | DeviceCommand
+    | CounterStateSet
     | Receipt
     | TicketEvent
     | WaitBoard,
@@ -413,6 +430,7 @@ MESSAGE_TYPES: dict[str, type[Envelope]] = {
         CounterState,
         AlertNotice,
         DeviceCommand,
+        CounterStateSet,
         Receipt,
         TicketEvent,
         WaitBoard,

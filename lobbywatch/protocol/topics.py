@@ -15,6 +15,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
     ROOT/{site}/ticket/{system}/event             ticket_event    (ticket system -> hall)
     ROOT/{site}/downlink/wait                     wait_board      retained (server -> hall)
+    ROOT/{site}/downlink/counter/{counter}        counter_state_set retained (server -> terminal)
 
 Everything a device publishes lies under ``ROOT/{site}/device/{device}/``, so a broker ACL
 can confine each device to its own subtree.
@@ -31,6 +32,7 @@ from lobbywatch.protocol.messages import (
     AlertNotice,
     CameraStatus,
     CounterState,
+    CounterStateSet,
     DeviceCommand,
     DeviceEvent,
     DeviceHeartbeat,
@@ -94,6 +96,11 @@ def alert_downlink_topic(site: str) -> str:
     return f"{ROOT}/{site}/downlink/alert"
 
 
+def counter_downlink_topic(site: str, counter: str) -> str:
+    """Where a counter's terminal and the ticket system read the state staff set for it."""
+    return f"{ROOT}/{site}/downlink/counter/{counter}"
+
+
 def receipt_topic(site: str, source: str) -> str:
     """Where the gateway tells ``source`` (a device or a camera) what it has committed."""
     return f"{ROOT}/{site}/receipt/{source}"
@@ -138,6 +145,8 @@ def topic_for(message: Envelope) -> str:
             return device_downlink_topic(site, message.device)
         case AlertNotice():
             return alert_downlink_topic(site)
+        case CounterStateSet():
+            return counter_downlink_topic(site, message.counter)
         case Receipt():
             return receipt_topic(site, message.stream_source)
         case TicketEvent():
@@ -176,6 +185,8 @@ def parse_topic(topic: str) -> TopicInfo | None:
         if parts[3] in ("status", "wait", "visit", "heartbeat", "event", "downlink"):
             return TopicInfo(parts[0], parts[1], parts[2], parts[3])
         return None
+    if len(parts) == 4 and parts[1] == "downlink" and parts[2] == "counter" and parts[3]:
+        return TopicInfo(parts[0], "downlink", None, "counter", parts[3])
     if len(parts) == 4 and parts[1] == "ticket" and parts[3] == "event":
         return TopicInfo(parts[0], "ticket", parts[2], "event")
     if len(parts) == 5:

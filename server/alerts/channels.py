@@ -14,8 +14,9 @@ dispatcher can retry. Signatures follow each service's published scheme:
 
 Words from devices, configurations or people are escaped per platform before they enter a
 message (:mod:`server.alerts.escaping`). With the server's public address configured, each
-open alert in a chat or webhook message carries its signed acknowledge link
-(:mod:`server.core.ack_links`). See docs/alerts.md ("Channels").
+open alert in a chat, webhook or e-mail message carries its signed acknowledge link
+(:mod:`server.core.ack_links`; e-mail: one message per address, :mod:`.channels_email`).
+See docs/alerts.md ("Channels").
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lobbywatch.clock import Clock
@@ -48,6 +48,7 @@ from lobbywatch.config.notify import (
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.messages import AlertNotice, Envelope, LocalizedText
 from lobbywatch.protocol.sequence import Stamper
+from server.alerts.channels_email import email_html, email_message, mail_recipients
 from server.alerts.escaping import (
     Escape,
     escape_lark_text,
@@ -58,7 +59,7 @@ from server.alerts.escaping import (
 )
 from server.alerts.model import AlertUpdate, UpdateEvent
 from server.alerts.templates import ACK_LINK, ACK_LINK_MARKDOWN, LANGS, Lang, render
-from server.mail import MailError, send_mail
+from server.mail import MailError, send_mails
 
 if TYPE_CHECKING:  # the edge's install (no SQL) imports this module through the CLI
     from server.core.ack_links import AckLinks
@@ -116,12 +117,15 @@ def _langs(channel: Channel) -> tuple[Lang, ...]:
 ASKS_ACK = (UpdateEvent.FIRED, UpdateEvent.REOPENED, UpdateEvent.ESCALATED)
 
 
-def ack_url(links: AckLinks | None, channel: Channel, u: AlertUpdate) -> str | None:
-    """The acknowledge link of ``u`` for the people of ``channel`` (None: links are off, or
-    the update asks for no acknowledgement). It expires ``ttl`` after the update."""
+def ack_url(
+    links: AckLinks | None, channel: Channel, u: AlertUpdate, recipient: str | None = None
+) -> str | None:
+    """The acknowledge link of ``u`` for ``recipient`` (default: the people of ``channel``,
+    by its name; None: links are off, or the update asks for no acknowledgement). It
+    expires ``ttl`` after the update."""
     if links is None or u.event not in ASKS_ACK or u.alert.acked_at is not None:
         return None
-    return links.url(u.alert.id, channel.name, u.at)
+    return links.url(u.alert.id, recipient or channel.name, u.at)
 
 
 def compose(
@@ -132,14 +136,16 @@ def compose(
     markdown: bool,
     escape: Escape = plain,
     links: AckLinks | None = None,
+    recipient: str | None = None,
 ) -> tuple[str, str]:
     """(subject line, text) of a batch, in the channel's language(s); every word that does
     not come from the templates goes through ``escape`` (the channel's syntax). With
-    ``links``, each alert asking for acknowledgement ends with its link."""
+    ``links``, each alert asking for acknowledgement ends with its link (for ``recipient``:
+    :func:`ack_url`)."""
     lines: list[str] = []
     langs = _langs(channel)
     alerts = [escaped_alert(u.alert, escape) for u in updates]
-    urls = [ack_url(links, channel, u) for u in updates]
+    urls = [ack_url(links, channel, u, recipient) for u in updates]
     for lang in langs:
         hall = escape(site.name.zh_cn if lang == "zh-CN" else site.name.en)
         lines.append(f"### {hall}" if markdown else f"[{hall}]")
@@ -290,21 +296,26 @@ class HttpSenders:
 
 
 class EmailSender:
-    """E-mail over SMTP (smtplib), STARTTLS and login when configured. STARTTLS verifies the
-    server's certificate and host name against the system's CAs or the channel's ``ca_file``:
-    an untrusted server gets no mail and no password."""
+    """E-mail over SMTP (:func:`server.mail.send_mails`: verified STARTTLS, login when
+    configured), text and HTML; with ``links``, one message per address, each with links
+    that acknowledge as that address (:mod:`server.alerts.channels_email`)."""
+
+    def __init__(self, links: AckLinks | None = None) -> None:
+        self._links = links
 
     def send(
         self, channel: Channel, site: SiteConfig, updates: Sequence[AlertUpdate], timeout_s: float
     ) -> None:
         if not isinstance(channel, EmailChannel):
             raise ChannelError(f"EmailSender cannot send to a {channel.type} channel")
-        subject, text = compose(channel, site, updates, markdown=False)
-        msg = EmailMessage()
-        msg["Subject"] = f"[LobbyWatch] {subject}"
-        msg.set_content(text)
+        links, mails = self._links, []
+        for who, to in mail_recipients(channel, links is not None):
+            subject, text = compose(channel, site, updates, markdown=False, links=links, recipient=who)
+            urls = [ack_url(links, channel, u, who) for u in updates]
+            page = email_html(site, updates, urls, _langs(channel), who)
+            mails.append((email_message(subject, text, page), to))
         try:
-            send_mail(channel, msg, timeout_s)
+            send_mails(channel, mails, timeout_s)
         except MailError as exc:
             raise ChannelError(str(exc)) from None
 
@@ -371,7 +382,7 @@ class HallDownlink:
 def default_senders(
     clock: Clock, downlink: HallQueue | None = None, *, links: AckLinks | None = None
 ) -> dict[str, Sender]:
-    """A sender for every channel type: chat and webhook messages carry ``links``; ``mqtt``
+    """A sender for every channel type: chat, webhook and e-mail messages carry ``links``; ``mqtt``
     (the hall displays) goes through ``downlink``."""
     http = HttpSenders(links=links)
     return {
@@ -380,6 +391,6 @@ def default_senders(
         "dingtalk": http,
         "feishu": http,
         "slack": http,
-        "email": EmailSender(),
+        "email": EmailSender(links),
         "mqtt": HallDownlink(clock, downlink),
     }

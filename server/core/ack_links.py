@@ -1,10 +1,11 @@
-"""Signed, single-use, expiring acknowledge links for chat messages.
+"""Signed, single-use, expiring acknowledge links for chat and e-mail messages.
 
-A link names one alert, the recipient it was sent to (the chat channel's name) and when it
-expires, signed with HMAC-SHA256 under the server's ``ack_links`` secret; ``GET`` on it shows
-a confirmation page and ``POST`` acknowledges (:mod:`server.api.routes.ack_links`), so a chat
-app's link preview acknowledges nothing. A used link is recorded in SQL (``ack_link_uses``),
-so it stays used across restarts. See docs/alerts.md ("Acknowledging from the chat").
+A link names one alert, the recipient it was sent to (the chat channel's name, or the e-mail
+address) and when it expires, signed with HMAC-SHA256 under the server's ``ack_links``
+secret; ``GET`` on it shows a confirmation page and ``POST`` acknowledges
+(:mod:`server.api.routes.ack_links`), so a chat app's link preview acknowledges nothing. A
+used link is recorded in SQL (``ack_link_uses``), so it stays used across restarts. See
+docs/alerts.md ("Acknowledging from the chat").
 """
 
 from __future__ import annotations

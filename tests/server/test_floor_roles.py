@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from lobbywatch.protocol.codec import decode_obj
 from lobbywatch.protocol.enums import ZoneKind
-from lobbywatch.protocol.messages import ZoneState
+from lobbywatch.protocol.messages import CounterStateSet, ZoneState
 from lobbywatch.protocol.tickets import TicketEvent
+from lobbywatch.protocol.topics import counter_downlink_topic, topic_for
 from server.core.config import BootstrapToken, check_role_binding, load_server_settings
 from server.core.security import create_token, hash_token
 from server.storage.db import Database
@@ -143,6 +145,31 @@ def test_counter_sets_its_state_and_the_live_state_shows_it(floor: Server) -> No
     assert floor.post(f"{base}/c2/state", "counter_c1", {"state": "away"}).status_code == 404
     assert floor.post(f"{base}/c1/state", "guide", {"state": "away"}).status_code == 403
     assert floor.post(f"{base}/c1/state", "counter_c1", {"state": "asleep"}).status_code == 422
+
+
+def test_a_state_set_on_the_display_goes_down_to_the_hall(floor: Server) -> None:
+    """Queued for the hall's gateway as a retained ``counter_state_set`` on the counter's
+    topic; when the queue cannot take it, 503 and nothing changes (docs/protocol.md,
+    "Counter states"). The gateway's part: tests/gateway/test_counter_downlink.py."""
+    base = f"/api/v1/sites/{floor.site}/counters"
+    assert floor.post(f"{base}/c1/state", "counter_c1", {"state": "learning"}).status_code == 200
+    items = floor.ctx.downlink.after(floor.site, 0).items
+    [sent] = [decode_obj(i.message) for i in items if i.message["type"] == "counter_state_set"]
+    assert isinstance(sent, CounterStateSet)
+    assert (sent.site, sent.counter, sent.state, sent.since) == (
+        floor.site,
+        "c1",
+        "learning",
+        floor.clock.now(),
+    )
+    assert (topic_for(sent), sent.RETAINED) == (counter_downlink_topic(floor.site, "c1"), True)
+
+    with floor.ctx.db.session() as session:  # the database refuses the queue's rows
+        session.execute(text("DROP TABLE downlink_items"))
+    floor.clock.advance(5)
+    refused = floor.post(f"{base}/c1/state", "counter_c1", {"state": "away"})
+    assert refused.status_code == 503, refused.text
+    assert floor.get(f"{base}/c1/display", "counter_c1").json()["state"] == "learning"
 
 
 def test_guide_sees_and_acknowledges_only_its_halls_care_tasks(floor: Server) -> None:

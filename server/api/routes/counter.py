@@ -8,9 +8,12 @@
   the counter zone and the terminal by :mod:`server.counter_states`).
 * ``GET .../display/stream``: a ``counter`` event with the same body at once and after every
   change of the hall's live state or alerts.
-* ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``: applied to
-  the hall state as a ``counter_state`` report of source ``counter-display`` (like a counter
-  terminal's; it reaches neither the terminal nor the time series).
+* ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``: queued for
+  the hall (a retained ``counter_state_set`` on ``lobbywatch/v1/{site}/downlink/counter/{counter}``
+  through the hall's gateway, for the counter's terminal and the ticket system:
+  :meth:`server.downlink.DownlinkQueue.counter_state`), then applied to the hall state as a
+  ``counter_state`` report of source ``counter-display`` (like a counter terminal's; it does
+  not reach the time series). 503, and nothing changed, when the queue cannot take it.
 
 Roles: a **counter** token of that counter, or a manager (of the hall) or admin. The page is
 ``/counter/{site}/{counter}`` (:mod:`server.api.routes.pages`). See docs/pages.md.
@@ -35,12 +38,13 @@ from lobbywatch.protocol.sequence import Stamper
 from server.alerts.model import AlertKind
 from server.alerts.rules.zones import zone_name
 from server.api.deps import CtxDep, get_stream_principal, require, token_check
-from server.api.errors import ERROR_RESPONSES
+from server.api.errors import ERROR_RESPONSES, ErrorBody
 from server.api.localized import LocalizedOut
 from server.api.sse import snapshot_stream
 from server.context import ServerContext
 from server.core.config import Role
 from server.core.security import Principal
+from server.downlink import DownlinkUnavailable
 
 router = APIRouter(tags=["floor"])
 COUNTER_ROLES: tuple[Role, ...] = ("admin", "manager", "counter")
@@ -216,13 +220,19 @@ def listen_floor(ctx: ServerContext, changed: Callable[[str], None]) -> Callable
     response_model_by_alias=True,
     description=(
         "**Role: counter** (that counter), **manager** (of the hall) **or admin.** Set the "
-        "counter's state; the hall state takes it like a counter terminal's report."
+        "counter's state: it goes down to the hall (`counter_state_set`, retained, for the "
+        "counter's terminal and the ticket system) and the hall state takes it like a counter "
+        "terminal's report. 503 when the hall's downlink queue cannot take it (nothing changed)."
     ),
-    responses=ERROR_RESPONSES,
+    responses={**ERROR_RESPONSES, 503: {"model": ErrorBody}},
 )
 def set_state(site: str, counter: str, body: StateIn, principal: CounterDep, ctx: CtxDep) -> CounterDisplay:
     cfg, found = _counter(ctx, principal, site, counter)
     now = ctx.clock.now()
+    try:
+        ctx.downlink.counter_state(site, counter, body.state, now)
+    except DownlinkUnavailable as exc:
+        raise HTTPException(503, f"the state could not be sent to the hall: {exc}") from None
     stamper = Stamper(site, PAGE_SOURCE, clock=ctx.clock, epoch=int(now.timestamp() * 1000))
     message = stamper.make(CounterState, counter=counter, state=body.state, since=now)
     with ctx.pipeline.lock:  # in order with ingest's batches, as their listeners see them

@@ -18,13 +18,20 @@ from edge.devices.credentials import (
     GeneratedCredentials,
     auth_config,
     device_user,
+    hall_users,
     hash_password,
+    ticket_user,
     verify_password,
     write_credentials,
 )
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
-from lobbywatch.protocol.topics import device_downlink_topic, device_event_topic, device_prefix
+from lobbywatch.protocol.topics import (
+    counter_downlink_topic,
+    device_downlink_topic,
+    device_event_topic,
+    device_prefix,
+)
 from lobbywatch.services import Mosquitto, wait_until
 from tests.edge.devices.helpers_devices import KIOSK, KIOSK_B, hall, recorder, write_hall
 from tests.helpers_tls import make_certs
@@ -71,6 +78,19 @@ def test_password_hash_format() -> None:
     assert len(hashed.split("$")) == 5
     assert verify_password("s3cret", hashed)
     assert not verify_password("wrong", hashed)
+
+
+@pytest.mark.unit
+def test_counter_states_set_by_staff_are_read_by_the_terminal_and_the_ticket_system(site_id: str) -> None:
+    """A counter terminal reads its own counter's ``downlink/counter/{counter}``; the ticket
+    system every counter's; a kiosk none (docs/protocol.md, "Counter states")."""
+    users = {u.name: u for u in hall_users(hall(site_id))}
+    down = counter_downlink_topic(site_id, "+")
+    assert [t for t in users[device_user("term-c2")].read if "/downlink/counter/" in t] == [
+        counter_downlink_topic(site_id, "c2")
+    ]
+    assert down in users[ticket_user("qms")].read
+    assert not [t for t in users[device_user(KIOSK)].read if "/downlink/counter/" in t]
 
 
 @pytest.mark.real

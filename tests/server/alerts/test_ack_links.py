@@ -1,6 +1,7 @@
-"""Acknowledge from the chat: the signed link in the recorded chat and webhook requests works
-once, for the alert and channel it names, and is refused when reused (even after a restart),
-altered or expired (docs/alerts.md, "Acknowledging from the chat")."""
+"""Acknowledge from the chat: the signed link in the recorded chat and webhook requests and
+e-mails works once, for the alert and channel (e-mail: address) it names, and is refused when
+reused (even after a restart), altered or expired (docs/alerts.md, "Acknowledging from the
+chat")."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +26,7 @@ from server.core.ack_links import AckLinks, LinkRefused
 from server.core.config import AckLinkConfig
 
 from .helpers_hall import hall_dict
-from .helpers_receivers import HttpReceiver, start_http
+from .helpers_receivers import HttpReceiver, SmtpReceiver, start_http, start_smtp
 from .helpers_server import Served, served
 
 BASE = "https://lobbywatch.example.com"
@@ -39,6 +43,15 @@ def receiver() -> Iterator[HttpReceiver]:
     finally:
         http.server.shutdown()
         http.server.server_close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    rec, thread = start_smtp()
+    yield rec
+    assert rec.loop is not None
+    rec.loop.call_soon_threadsafe(rec.loop.stop)
+    thread.join(5)
 
 
 def chat_hall(site: str, url: str) -> dict[str, Any]:
@@ -183,3 +196,80 @@ def test_link_tokens_check_their_signature_and_expiry(clock: FixedClock) -> None
     assert AckLinks.from_config(AckLinkConfig()) is None
     with pytest.raises(ValueError, match="secret"):
         AckLinkConfig(public_base_url=BASE)
+
+
+MAIL_TO = ["manager@hall.example", "deputy@hall.example"]
+
+
+def mail_hall(site: str, smtp: SmtpReceiver) -> dict[str, Any]:
+    """A hall whose every alert goes by e-mail, in both languages, to :data:`MAIL_TO`."""
+    mail = {
+        "name": "floor-mail",
+        "type": "email",
+        "host": smtp.host,
+        "port": smtp.port,
+        "starttls": False,
+        "sender": "alerts@hall.example",
+        "to": MAIL_TO,
+    }
+    notifications = {"channels": [mail], "routes": [{"channels": ["floor-mail"]}], "escalation": []}
+    return hall_dict(site, notifications=notifications)
+
+
+def mail_parts(data: bytes) -> tuple[str, str]:
+    """(text part, HTML part) of a recorded mail."""
+    mail = message_from_bytes(data, policy=email_policy)
+    assert isinstance(mail, EmailMessage)
+    text, page = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None
+    assert page is not None
+    return text.get_content(), page.get_content()
+
+
+@pytest.mark.real
+def test_each_address_gets_its_own_link_in_both_parts_and_it_works_once(
+    tmp_path: Path, clock: FixedClock, site_id: str, smtp: SmtpReceiver
+) -> None:
+    cfg = AckLinkConfig(public_base_url=BASE, secret=SECRET, ttl_s=3600)
+    with served(tmp_path, clock, mail_hall(site_id, smtp), ack_links=cfg) as s:
+        alert_id = fault(s)
+        mails = smtp.wait_for(2)
+        assert sorted(m.recipients[0] for m in mails) == sorted(MAIL_TO)
+        assert all(len(m.recipients) == 1 for m in mails)
+        links: dict[str, str] = {}
+        for m in mails:
+            text, page = mail_parts(m.data)
+            [link] = set(LINK.findall(text))  # one link, under both languages
+            assert "点此确认：" + link in text
+            assert "Acknowledge: " + link in text
+            assert f'<a href="{link}">点此确认</a>' in page
+            assert f'<a href="{link}">Acknowledge</a>' in page
+            assert "设备故障" in page
+            assert "Device fault" in page
+            assert f"acknowledges as {m.recipients[0]}" in page
+            links[m.recipients[0]] = link
+        assert links["manager@hall.example"] != links["deputy@hall.example"]
+
+        page = s.client.get(path_of(links["deputy@hall.example"]), params={"lang": "en"})
+        assert "Acknowledge this alert as <b>deputy@hall.example</b>" in page.text
+        done = s.client.post(path_of(links["deputy@hall.example"]))
+        assert (done.status_code, 'data-outcome="done"' in done.text) == (200, True), done.text
+        acked = s.alerts.engine.get(alert_id)
+        assert acked is not None
+        assert (acked.state, acked.acked_by) == (AlertState.ACKNOWLEDGED, "deputy@hall.example")
+        again = s.client.post(path_of(links["deputy@hall.example"]))
+        assert (again.status_code, 'data-outcome="used"' in again.text) == (410, True)
+        # The acknowledgement's own mails ask for nothing: no link, in either part.
+        for m in smtp.wait_for(4)[2:]:
+            assert all("/ack/" not in part for part in mail_parts(m.data))
+
+
+@pytest.mark.real
+def test_without_a_public_address_one_mail_goes_to_all_without_a_link(
+    tmp_path: Path, clock: FixedClock, site_id: str, smtp: SmtpReceiver
+) -> None:
+    with served(tmp_path, clock, mail_hall(site_id, smtp)) as s:
+        fault(s)
+        [mail] = smtp.wait_for(1)
+        assert mail.recipients == MAIL_TO
+        assert all("/ack/" not in part for part in mail_parts(mail.data))
