@@ -26,6 +26,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ from lobbywatch.protocol.codec import ProtocolError, decode
 from lobbywatch.protocol.enums import CounterStatus, DeviceCommandKind, DeviceEventKind, DeviceKind, Presence
 from lobbywatch.protocol.messages import (
     CounterState,
+    CounterStateSet,
     DeviceCommand,
     DeviceEvent,
     DeviceHeartbeat,
@@ -52,7 +54,7 @@ from lobbywatch.protocol.messages import (
     Vitals,
 )
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.protocol.topics import device_downlink_topic, receipt_topic
+from lobbywatch.protocol.topics import counter_downlink_topic, device_downlink_topic, receipt_topic
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class AgentState:
     out_of_service: bool = False
     oos_by: OosBy | None = None
     counter_state: CounterStatus | None = None
+    counter_since: datetime | None = None  # when the counter state last changed (either side)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,16 +86,19 @@ class AgentState:
             "out_of_service": self.out_of_service,
             "oos_by": self.oos_by,
             "counter_state": None if self.counter_state is None else self.counter_state.value,
+            "counter_since": None if self.counter_since is None else self.counter_since.isoformat(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentState:
         cs = data.get("counter_state")
+        since = data.get("counter_since")
         return cls(
             faults=dict(data.get("faults") or {}),
             out_of_service=bool(data.get("out_of_service")),
             oos_by=data.get("oos_by"),
             counter_state=None if cs is None else CounterStatus(cs),
+            counter_since=None if since is None else datetime.fromisoformat(since),
         )
 
 
@@ -108,6 +114,7 @@ class AgentCounters:
     receipts: int = 0
     covered: int = 0
     resend_requests: int = 0
+    counter_states_set: int = 0  # states staff set on the counter display, taken
 
 
 class DeviceAgent:
@@ -184,6 +191,7 @@ class DeviceAgent:
             subscriptions=[
                 (device_downlink_topic(site.site, self.device.id), 1),
                 (receipt_topic(site.site, self.device.id), 1),
+                *self._counter_subscription(site.site),
             ],
             client_per_connection=True,
             backoff=Backoff(0.2, 5.0, random.Random()),
@@ -193,6 +201,13 @@ class DeviceAgent:
             on_message=self._on_message,
             on_publish=self._on_publish,
         )
+
+    def _counter_subscription(self, site: str) -> list[tuple[str, int]]:
+        """A counter terminal also reads the state staff set for its counter."""
+        counter = self.device.counter
+        if self.device.kind != DeviceKind.COUNTER_TERMINAL or counter is None:
+            return []
+        return [(counter_downlink_topic(site, counter), 1)]
 
     # ------------------------------------------------------------------ state
     def _load_state(self) -> AgentState:
@@ -290,12 +305,29 @@ class DeviceAgent:
                 f"device {self.device.id!r} is a {self.device.kind.value}, not a counter terminal"
             )
         with self._lock:
+            now = self.clock.now()
+            self.state.counter_since = now
             if self.state.counter_state == status:
+                self._save_state()
                 return False
             self.state.counter_state = status
             self._save_state()
-            self._append(CounterState, counter=self.device.counter, state=status, since=self.clock.now())
+            self._append(CounterState, counter=self.device.counter, state=status, since=now)
         return True
+
+    def _on_counter_state_set(self, message: CounterStateSet) -> None:
+        """A state staff set on the counter display: taken when it is newer than the counter's
+        last change here (a retained copy replayed at every connect is not), then reported back
+        as this terminal's ``counter_state`` (docs/protocol.md, "Counter states")."""
+        with self._lock:
+            last = self.state.counter_since
+            if last is not None and message.since <= last:
+                return
+            self.counters.counter_states_set += 1
+            if not self.set_counter_state(message.state):
+                return
+            self.state.counter_since = message.since
+            self._save_state()
 
     def _unusable_faults(self) -> list[str]:
         return [c for c in self.state.faults if c in self.catalogue and self.catalogue.get(c).unusable]
@@ -482,6 +514,9 @@ class DeviceAgent:
             return
         if isinstance(command, Receipt) and command.stream_source == self.device.id:
             self._on_receipt(command, retained_copy=bool(msg.retain))
+            return
+        if isinstance(command, CounterStateSet) and command.counter == self.device.counter:
+            self._on_counter_state_set(command)
             return
         if not isinstance(command, DeviceCommand) or command.device != self.device.id:
             self.counters.bad_downlinks += 1

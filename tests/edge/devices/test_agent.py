@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 from edge.devices.agent import DeviceAgent
@@ -13,7 +14,7 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import BrokerConfig
 from lobbywatch.mqtt import connect_and_wait, make_client, publish
 from lobbywatch.protocol.enums import DeviceCommandKind
-from lobbywatch.protocol.messages import DeviceCommand, DeviceEvent, DeviceStatus
+from lobbywatch.protocol.messages import CounterStateSet, DeviceCommand, DeviceEvent, DeviceStatus
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.topics import device_prefix, device_status_topic
 from lobbywatch.services import Mosquitto, free_port, wait_until
@@ -86,6 +87,37 @@ def test_counter_terminal_reports_counter_states(
         ]
     finally:
         term.stop()
+        rec.close()
+
+
+def test_counter_terminal_takes_the_state_staff_set_and_reports_it(
+    site_id: str, broker_cfg: BrokerConfig, tmp_path: Path, mosquitto: Mosquitto, clock: FixedClock
+) -> None:
+    """A state set on the counter display (retained on the counter's downlink topic) is taken
+    when newer than the terminal's own last change and reported back; an older one is not."""
+    rec = recorder(mosquitto.port, f"{device_prefix(site_id, TERMINAL)}/counter/#")
+    gateway = make_client("gw-" + site_id, broker_cfg)
+    connect_and_wait(gateway, broker_cfg)
+    stamper = Stamper(site_id, "server-counters", clock=clock)
+    term = DeviceAgent(hall(site_id), TERMINAL, state_dir=tmp_path, broker=broker_cfg, clock=clock).start()
+    try:
+        assert wait_until(lambda: term.connected, 10)
+        assert term.set_counter_state("serving")
+        older = stamper.make(
+            CounterStateSet, counter="c1", state="away", since=clock.now() - timedelta(minutes=1)
+        )
+        publish(gateway, older).wait_for_publish(5)
+        clock.advance(5)
+        newer = stamper.make(CounterStateSet, counter="c1", state="learning", since=clock.now())
+        publish(gateway, newer).wait_for_publish(5)
+        assert wait_until(lambda: term.state.counter_state == "learning", 10)
+        assert rec.wait_for(lambda _: len(rec.of_type("counter_state")) >= 2)
+        assert [m.state for m in rec.of_type("counter_state")] == ["serving", "learning"]  # type: ignore[attr-defined]
+        assert term.counters.counter_states_set == 1
+    finally:
+        term.stop()
+        gateway.loop_stop()
+        gateway.disconnect()
         rec.close()
 
 
