@@ -41,7 +41,7 @@ ENTRANCE, WAITING, QUEUE, COUNTER, CONSULT, DESK, NOWHERE = (
 )
 
 
-def make_hall(floor: dict[str, Any] | None = None, **staff: Any) -> SiteConfig:
+def make_hall(*, floor: Any = None, **staff: Any) -> SiteConfig:
     camera: dict[str, Any] = {
         "id": "cam-1",
         "source": "video.mp4",
@@ -134,7 +134,7 @@ FLOOR = {
 
 def test_a_visit_records_its_path_on_the_image_and_on_a_calibrated_floor() -> None:
     for floor in (FLOOR, None):
-        run = Run(make_hall(floor))
+        run = Run(make_hall(floor=floor))
         run.step([(1, ENTRANCE)], 10)
         run.step([(1, WAITING)], 100)
         run.step([(1, COUNTER)], 60)
