@@ -27,6 +27,8 @@ from server.storage.tickets import ticket_events_between
 
 JOIN_WINDOW = timedelta(seconds=WINDOW_S)
 CALLS = (TicketEventKind.CALLED.value, TicketEventKind.RECALLED.value, TicketEventKind.SERVICE_STARTED.value)
+CALL_LOOKBACK = timedelta(days=1)
+"""How far before a period the ticket events are read, so a recall is not taken for a first call."""
 
 
 # --------------------------------------------------------------------------- storing and joining
@@ -208,14 +210,15 @@ def ticket_waits(
 ) -> list[BusinessWaits]:
     """Per business type, the waits of the tickets first called in [start, end): issued to
     the first call (or service start), as the ticket system reports them."""
-    waits: dict[tuple[str, datetime], tuple[str, float]] = {}
-    for ev in ticket_events_between(session, site, start, end):
+    first: dict[tuple[str, datetime], tuple[str, datetime, float]] = {}
+    for ev in ticket_events_between(session, site, start - CALL_LOOKBACK, end):
         key = (ev.ticket, ev.issued_at)
-        if ev.event in CALLS and key not in waits:
-            waits[key] = (ev.business, max(0.0, (ev.at - ev.issued_at).total_seconds()))
+        if ev.event in CALLS and key not in first:
+            first[key] = (ev.business, ev.at, max(0.0, (ev.at - ev.issued_at).total_seconds()))
     per: dict[str, list[float]] = defaultdict(list)
-    for business, wait in waits.values():
-        per[business].append(wait)
+    for business, at, wait in first.values():
+        if at >= start:
+            per[business].append(wait)
     return [_waits(b, "tickets", w, sum(1 for x in w if x <= limit_s)) for b, w in sorted(per.items())]
 
 

@@ -210,20 +210,21 @@ def test_waits_per_business_type_come_from_tickets_where_the_hall_has_them(
         )
     )
     server.clock.advance(420)
-    for event in ("called", "service_started"):
+    for ticket, event in (("A001", "called"), ("A001", "service_started"), ("B001", "recalled")):
+        business = "new_subscription" if ticket == "A001" else "sim_replacement"
         msgs.append(
             server.make(
                 TicketEvent,
                 "qms",
                 event=event,
-                ticket="A001",
-                business="new_subscription",
+                ticket=ticket,
+                business=business,
                 issued_at=issued,
-                counter="c2",
+                counter="c2" if ticket == "A001" else "c1",
             )
         )
     msgs.append(_visit(server, "v-1", 120.0, VisitOutcome.SERVED))
-    assert server.send(msgs).json()["accepted"] == 6
+    assert server.send(msgs).json()["accepted"] == 7
     now = server.clock.now()
     period = {
         "start": (now - timedelta(hours=1)).isoformat(),
@@ -238,6 +239,10 @@ def test_waits_per_business_type_come_from_tickets_where_the_hall_has_them(
         ("sim_replacement", "tickets", 1, 300.0, 100.0),
     ]
     assert s["wait_p50_s"] == 120.0  # the visits' own figures stay the visits'
+    # a period after B001's call: its recall is no first call
+    later = {**period, "start": (now - timedelta(seconds=60)).isoformat()}
+    s = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager", **later).json()
+    assert [(b["business"], b["waits"]) for b in s["by_business"]] == [("new_subscription", 1)]
 
 
 def test_the_visit_customers_migration_runs_on_stored_visits(sql_url: str) -> None:
