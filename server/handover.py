@@ -10,8 +10,9 @@ listed on camera B within ``radius_m`` of where a visit of another camera A stoo
 customer is listed on B already: the two are one *joined visit*, whose wait began when the
 first of them began waiting.
 
-Completed visits are joined by the same rule, on their records' paths (:func:`continues`):
-:func:`server.visits.store_visit` stores the decision as the visits' ``customer``.
+Completed visits are joined with the same radius and window, on their records' paths
+(:func:`continues`, :func:`nearest`, :func:`clash`): :func:`server.visits.store_visit` stores
+the decision as the visits' ``customer``.
 docs/vision.md, "Floor plan and handover".
 """
 
