@@ -8,15 +8,21 @@ waiting visit with where it stands (``ZoneState.waiting``); with a ground-plane 
 listed on camera B within ``radius_m`` of where a visit of another camera A stood at most
 ``window_s`` ago is the same customer (the views overlap or meet there), unless that
 customer is listed on B already: the two are one *joined visit*, whose wait began when the
-first of them began waiting. docs/vision.md, "Floor plan and handover".
+first of them began waiting.
+
+Completed visits are joined with the same radius and window, on their records' paths
+(:func:`continues`, :func:`nearest`, :func:`clash`): :func:`server.visits.store_visit` stores
+the decision as the visits' ``customer``.
+docs/vision.md, "Floor plan and handover".
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from lobbywatch.config.site import SiteConfig
 from lobbywatch.floor_plan import FloorPlan
@@ -28,6 +34,7 @@ NEVER = datetime.max.replace(tzinfo=UTC)
 
 Key = tuple[str, str]  # (camera, visit)
 Point = tuple[float, float]
+K = TypeVar("K")
 
 
 @dataclass(eq=False)
@@ -148,3 +155,49 @@ class Handover:
         ]:
             m = self._members.pop(key)
             m.joined.members.discard(key)
+
+
+# --------------------------------------------------------------------------- completed visits
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Where a completed camera visit went on the floor: its camera, when it was seen, and the
+    floor points of its record's path (first seen, zone entries and exits, last seen)."""
+
+    camera: str
+    arrived: datetime
+    left: datetime
+    points: tuple[tuple[datetime, Point], ...]
+
+
+def continues(
+    before: Trace, after: Trace, *, radius_m: float = RADIUS_M, window_s: float = WINDOW_S
+) -> float | None:
+    """How far (m) ``after`` began from where ``before``'s person was then, when ``after`` is
+    the same customer seen next by another camera; ``None`` when it is not.
+
+    ``after`` must begin while ``before`` is seen or at most ``window_s`` after it was last
+    seen (the views overlap or meet), within ``radius_m`` of a point of ``before``'s path at
+    most ``window_s`` apart in time: where they stood when they left ``before``'s view, or
+    entered or left a zone of it, as they walked into ``after``'s view."""
+    if before.camera == after.camera or not before.points or not after.points:
+        return None
+    window = timedelta(seconds=window_s)
+    at, start = after.points[0]
+    if at < before.arrived or at > before.left + window:
+        return None
+    d = min((math.dist(p, start) for t, p in before.points if abs(t - at) <= window), default=None)
+    return d if d is not None and d <= radius_m else None
+
+
+def nearest(found: Iterable[tuple[K, float | None]]) -> K | None:
+    """The key of the nearest continuation among ``(key, continues(...))`` pairs, if any."""
+    best = min(((d, i, k) for i, (k, d) in enumerate(found) if d is not None), default=None)
+    return None if best is None else best[2]
+
+
+def clash(a: Iterable[Trace], b: Iterable[Trace]) -> bool:
+    """Whether two customers' visits cannot be one customer: one camera saw both at once."""
+    ys = list(b)
+    return any(x.camera == y.camera and x.arrived <= y.left and y.arrived <= x.left for x in a for y in ys)

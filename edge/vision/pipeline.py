@@ -44,7 +44,14 @@ from edge.vision.zones import (
 from lobbywatch.config.site import CameraConfig, SiteConfig
 from lobbywatch.protocol.codec import new_message_id
 from lobbywatch.protocol.enums import WaitKind, WaitOutcome, ZoneKind
-from lobbywatch.protocol.messages import Envelope, LongWait, VisitRecord, WaitRecord, ZoneState
+from lobbywatch.protocol.messages import (
+    Envelope,
+    LongWait,
+    VisitPoint,
+    VisitRecord,
+    WaitRecord,
+    ZoneState,
+)
 from lobbywatch.protocol.sequence import Stamper
 
 log = logging.getLogger(__name__)
@@ -326,6 +333,17 @@ class ZonePipeline:
             service_started=v.service_started,
             service_s=None if (s := closed.service_s) is None else round(min(s, 7 * 86400), 1),
             outcome=closed.outcome,
+            path=[self._point(at, where) for at, where in v.path],
+        )
+
+    def _point(self, at: datetime, where: Point) -> VisitPoint:
+        """A path point of a visit: normalised, and on the floor plan when calibrated."""
+        image = self._norm(where)
+        floor = None if self.camera.floor is None else self.camera.floor.plan.to_floor(image)
+        return VisitPoint(
+            at=at,
+            image=(round(image[0], 4), round(image[1], 4)),
+            floor=None if floor is None else (round(floor[0], 3), round(floor[1], 3)),
         )
 
     def _norm(self, pt: Point) -> tuple[float, float]:

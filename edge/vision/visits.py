@@ -5,8 +5,10 @@ A visit opens when a customer track is first seen and ends when the track is los
 (or the picture is lost); a new track that appears where a customer's track vanished a moment
 ago takes their visit over (a tracker identity switch). It records the zones passed through,
 the wait (from joining the first queue or waiting zone until service starts, i.e. the first
-counter-zone entry, or until the person leaves: outcome ``walked_out``) and the service at
-the counter. The visit's
+counter-zone entry, or until the person leaves: outcome ``walked_out``), the service at
+the counter, and its path (where the person was when first seen, at each confirmed zone entry
+and exit, and when last seen: the server joins one customer's visits across cameras by it).
+The visit's
 *current zone* is the zone it entered last; the zone states list and time waits by it, so a
 customer is in exactly one zone's list at a time. Staff never have visits
 (:mod:`edge.vision.staff`). docs/vision.md, "Visits", tells the whole story.
@@ -23,6 +25,8 @@ from edge.vision.zones import Point
 from lobbywatch.protocol.enums import VisitOutcome, ZoneKind
 
 WAIT_KINDS = (ZoneKind.QUEUE, ZoneKind.WAITING)
+PATH_MAX = 64
+"""Points a visit keeps: the first and the latest ones (``visit`` records carry at most 64)."""
 
 
 @dataclass(slots=True)
@@ -41,6 +45,16 @@ class Visit:
     service_zone: str | None = None
     service_started: datetime | None = None
     service_ended: datetime | None = None
+    path: list[tuple[datetime, Point]] = field(default_factory=list)
+
+    def mark(self) -> None:
+        """Add where the person is now (``last_seen``, ``where``) to the path."""
+        if self.path and self.path[-1][0] == self.last_seen:
+            self.path[-1] = (self.last_seen, self.where)
+        else:
+            self.path.append((self.last_seen, self.where))
+        if len(self.path) > PATH_MAX:
+            del self.path[1]
 
     @property
     def waiting(self) -> bool:
@@ -92,7 +106,8 @@ class VisitBook:
         """A customer track seen in a frame: open its visit on the first sighting."""
         v = self._open.get(track)
         if v is None:
-            self._open[track] = Visit(_visit_id(), track, now, now, where)
+            v = self._open[track] = Visit(_visit_id(), track, now, now, where)
+            v.mark()
         else:
             v.last_seen = now
             v.where = where
@@ -127,6 +142,7 @@ class VisitBook:
         if not v.zones or v.zones[-1] != zone:
             v.zones.append(zone)
         v.zone = zone
+        v.mark()
         if kind in WAIT_KINDS and v.wait_started is None and v.service_started is None:
             v.wait_started, v.wait_zone = at, zone
         elif kind == ZoneKind.COUNTER and v.service_started is None:
@@ -135,7 +151,10 @@ class VisitBook:
     def exited(self, track: int, zone: str, at: datetime) -> None:
         """A confirmed zone exit: leaving the service counter ends the service."""
         v = self._open.get(track)
-        if v is not None and v.service_zone == zone and v.service_ended is None:
+        if v is None:
+            return
+        v.mark()
+        if v.service_zone == zone and v.service_ended is None:
             v.service_ended = at
 
     def end(self, track: int, left: datetime, *, cut: bool = False) -> ClosedVisit | None:
@@ -143,6 +162,7 @@ class VisitBook:
         v = self._open.pop(track, None)
         if v is None:
             return None
+        v.mark()
         if cut and v.service_started is None:
             outcome = VisitOutcome.LOST
         elif v.service_started is not None:

@@ -78,6 +78,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         service_started="2026-11-23T01:29:40Z",
         service_s=290.0,
         outcome="served",
+        path=[
+            {"at": "2026-11-23T01:20:05Z", "image": [0.08, 0.62], "floor": [6.8, 4.9]},
+            {"at": "2026-11-23T01:34:50Z", "image": [0.71, 0.2], "floor": [13.1, 1.6]},
+        ],
     ),
     "device_status": _msg(
         "kiosk-topup-1",

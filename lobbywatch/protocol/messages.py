@@ -196,6 +196,20 @@ class WaitRecord(Envelope):
         return self
 
 
+class VisitPoint(_Strict):
+    """Where a visit's person was at one moment (first and last sighting, zone entries and exits)."""
+
+    at: UtcDateTime = Field(description="When they were there.")
+    image: tuple[float, float] = Field(description="Normalised (x, y) in the camera image, 0..1.")
+    floor: tuple[float, float] | None = Field(
+        default=None,
+        description=(
+            "The same point on the hall's floor plan, metres: only from a camera with a "
+            'ground-plane calibration (docs/vision.md, "Floor plan and handover").'
+        ),
+    )
+
+
 class VisitRecord(Envelope):
     """One completed, anonymous visit: a person's path through the part of the hall one camera
     sees, from arrival to departure (docs/vision.md, "Visits"). No image, no identity: the
@@ -217,6 +231,15 @@ class VisitRecord(Envelope):
     service_started: UtcDateTime | None = Field(default=None, description="When service began.")
     service_s: Seconds | None = Field(default=None, description="Time at the counter, seconds.")
     outcome: VisitOutcome = Field(description="served, walked_out, passed or lost.")
+    path: list[VisitPoint] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "Where the person was, in time order: first seen, each confirmed zone entry and exit, "
+            "last seen (the first and the latest 63 points); the server joins one customer's "
+            "visits across cameras by it. Absent from older cameras."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> VisitRecord:

@@ -194,12 +194,16 @@ class ZoneMinute(Base):
 
 
 class VisitRow(Base):
-    """One completed, anonymous visit as a camera published it (``visit`` message)."""
+    """One completed, anonymous visit as a camera published it (``visit`` message), and the
+    customer it belongs to: ``customer`` is the row id of that customer's first camera visit
+    (its own id when no other camera's visit continues it or is continued by it), set by
+    :func:`server.visits.store_visit` from :func:`server.handover.continues`."""
 
     __tablename__ = "visits"
     __table_args__ = (
         UniqueConstraint("site", "camera", "visit", name="uq_visits_visit"),
         Index("ix_visits_site_left", "site", "left_at"),
+        Index("ix_visits_customer", "customer"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     site: Mapped[str] = mapped_column(String(64))
@@ -215,6 +219,9 @@ class VisitRow(Base):
     service_started: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
     service_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text, default="")
+    """The floor points of the record's path as JSON ``[[iso time, x, y], ...]``; "" without."""
+    customer: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
 
 class SiteMinute(Base):

@@ -1,14 +1,23 @@
-"""Visits reach the server: stored once per camera visit; served-within-limit share and wait
-percentiles come from them (on SQLite and PostgreSQL)."""
+"""Visits reach the server: stored once per camera visit and joined into customers across
+cameras; the served-within-limit share, the wait percentiles and the waits per business type
+come from them (on SQLite and PostgreSQL), and migration 0008 runs on both."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, select, text
+
 from lobbywatch.protocol.enums import VisitOutcome
-from lobbywatch.protocol.messages import Envelope, VisitRecord
+from lobbywatch.protocol.messages import Envelope, VisitPoint, VisitRecord
+from lobbywatch.protocol.tickets import TicketEvent
+from server.storage.db import ALERTS_MIGRATIONS, MIGRATIONS, Database
+from server.storage.models import VisitRow
 from server.visits import percentile
 
 from .conftest import Server
@@ -75,3 +84,194 @@ def test_nearest_rank_percentile() -> None:
     assert percentile([], 90) is None
     assert percentile([5.0, 1.0, 3.0], 50) == 3.0
     assert percentile([float(i) for i in range(1, 11)], 90) == 9.0
+
+
+def _camera_visit(
+    server: Server,
+    camera: str,
+    visit: str,
+    *,
+    arrived: datetime,
+    left: datetime,
+    path: list[tuple[datetime, tuple[float, float]]],
+    wait_started: datetime | None = None,
+    service_started: datetime | None = None,
+) -> VisitRecord:
+    """A visit of ``camera`` whose path goes through the given floor points."""
+    fields: dict[str, Any] = {"visit": visit, "arrived": arrived, "left": left}
+    end = service_started or left
+    if wait_started is not None:
+        fields |= {
+            "wait_zone": "waiting",
+            "wait_started": wait_started,
+            "wait_s": (end - wait_started).total_seconds(),
+        }
+    if service_started is not None:
+        fields |= {
+            "service_zone": "counter-1",
+            "service_started": service_started,
+            "service_s": (left - service_started).total_seconds(),
+        }
+    outcome = (
+        VisitOutcome.SERVED
+        if service_started
+        else VisitOutcome.WALKED_OUT
+        if wait_started
+        else VisitOutcome.PASSED
+    )
+    path_points = [VisitPoint(at=t, image=(0.5, 0.5), floor=p) for t, p in path]
+    msg: VisitRecord = server.make(VisitRecord, camera, outcome=outcome, path=path_points, **fields)
+    return msg
+
+
+@pytest.mark.parametrize("order", ["in_time", "reversed"])
+def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
+    make_server: Callable[..., Server], sql_url: str, order: str
+) -> None:
+    server = make_server(sql_url=sql_url)
+    t0 = server.clock.now() - timedelta(minutes=30)
+    m = timedelta(minutes=1)
+    # waits 7 min at the entrance camera, walks on into the counters camera's view (the views
+    # overlap), queues 4 more minutes there and is served: one customer, an 11-minute wait
+    first = _camera_visit(
+        server,
+        "cam-entrance",
+        "e-1",
+        arrived=t0,
+        left=t0 + 8 * m,
+        path=[(t0, (3.0, 1.0)), (t0 + m, (4.0, 3.0)), (t0 + 7.9 * m, (8.0, 5.5)), (t0 + 8 * m, (9.0, 5.8))],
+        wait_started=t0 + m,
+    )
+    second = _camera_visit(
+        server,
+        "cam-counters",
+        "c-1",
+        arrived=t0 + 7.9 * m,
+        left=t0 + 16 * m,
+        path=[(t0 + 7.9 * m, (8.4, 5.6)), (t0 + 8 * m, (9.0, 5.8)), (t0 + 16 * m, (12.0, 6.5))],
+        wait_started=t0 + 8 * m,
+        service_started=t0 + 12 * m,
+    )
+    # someone else appearing on the counters camera at the same moment, far away: their own
+    stranger = _camera_visit(
+        server,
+        "cam-counters",
+        "c-2",
+        arrived=t0 + 7.9 * m,
+        left=t0 + 12 * m,
+        path=[(t0 + 7.9 * m, (14.0, 9.0)), (t0 + 12 * m, (14.0, 9.5))],
+        wait_started=t0 + 8 * m,
+        service_started=t0 + 11 * m,
+    )
+    sent: list[Envelope | dict[str, Any]] = [first, second, stranger]
+    for msg in sent if order == "in_time" else sent[::-1]:
+        assert server.send([msg]).json()["accepted"] == 1
+    now = server.clock.now()
+    period = {"start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()}
+    s = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager", **period).json()
+    assert (s["visits"], s["camera_visits"], s["waited"], s["served"], s["walked_out"]) == (2, 3, 2, 2, 0)
+    assert sorted([s["wait_p50_s"], s["wait_p90_s"]]) == [180.0, 660.0]  # 11 min, not 7 + 4
+    assert (s["served_within_limit"], s["served_within_limit_pct"]) == (1, 50.0)
+    assert s["by_business"] == [
+        {
+            "business": None,
+            "source": "visits",
+            "waits": 2,
+            "within_limit_pct": 50.0,
+            "wait_p50_s": 180.0,
+            "wait_p90_s": 660.0,
+        }
+    ]
+    with server.ctx.db.session() as session:
+        rows = {r.visit: r for r in session.scalars(select(VisitRow))}
+        assert rows["e-1"].customer == rows["c-1"].customer == min(rows["e-1"].id, rows["c-1"].id)
+        assert rows["c-2"].customer == rows["c-2"].id
+
+
+def test_waits_per_business_type_come_from_tickets_where_the_hall_has_them(
+    make_server: Callable[..., Server], sql_url: str
+) -> None:
+    server = make_server(sql_url=sql_url)
+    issued = server.clock.now()
+    msgs: list[Envelope | dict[str, Any]] = [
+        server.make(TicketEvent, "qms", event="issued", ticket=t, business=b, issued_at=issued)
+        for t, b in (("A001", "new_subscription"), ("B001", "sim_replacement"))
+    ]
+    server.clock.advance(300)
+    msgs.append(
+        server.make(
+            TicketEvent,
+            "qms",
+            event="called",
+            ticket="B001",
+            business="sim_replacement",
+            issued_at=issued,
+            counter="c1",
+        )
+    )
+    server.clock.advance(420)
+    for ticket, event in (("A001", "called"), ("A001", "service_started"), ("B001", "recalled")):
+        business = "new_subscription" if ticket == "A001" else "sim_replacement"
+        msgs.append(
+            server.make(
+                TicketEvent,
+                "qms",
+                event=event,
+                ticket=ticket,
+                business=business,
+                issued_at=issued,
+                counter="c2" if ticket == "A001" else "c1",
+            )
+        )
+    msgs.append(_visit(server, "v-1", 120.0, VisitOutcome.SERVED))
+    assert server.send(msgs).json()["accepted"] == 7
+    now = server.clock.now()
+    period = {
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(seconds=1)).isoformat(),
+    }
+    s = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager", **period).json()
+    assert [
+        (b["business"], b["source"], b["waits"], b["wait_p90_s"], b["within_limit_pct"])
+        for b in s["by_business"]
+    ] == [
+        ("new_subscription", "tickets", 1, 720.0, 0.0),
+        ("sim_replacement", "tickets", 1, 300.0, 100.0),
+    ]
+    assert s["wait_p50_s"] == 120.0  # the visits' own figures stay the visits'
+    # a period after B001's call: its recall is no first call
+    later = {**period, "start": (now - timedelta(seconds=60)).isoformat()}
+    s = server.get(f"/api/v1/sites/{server.site}/visits/summary", role="manager", **later).json()
+    assert [(b["business"], b["waits"]) for b in s["by_business"]] == [("new_subscription", 1)]
+
+
+def test_the_visit_customers_migration_runs_on_stored_visits(sql_url: str) -> None:
+    db = Database(sql_url)
+    config = migration_config()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007_visits")
+        conn.execute(
+            text(
+                "INSERT INTO visits (site, camera, visit, arrived_at, left_at, zones, outcome) "
+                "VALUES ('hall', 'cam', 'v1', '2026-11-23 01:00:00', '2026-11-23 01:10:00', '', 'passed')"
+            )
+        )
+        command.upgrade(config, "heads")
+    with db.session() as session:
+        row = session.scalars(select(VisitRow)).one()
+        assert (row.customer, row.path) == (row.id, "")
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007_visits")
+        assert "customer" not in {c["name"] for c in inspect(conn).get_columns("visits")}
+    db.dispose()
+
+
+def migration_config() -> Config:
+    """The Alembic configuration :func:`server.storage.db.run_migrations` uses."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("version_locations", f"{MIGRATIONS / 'versions'} {ALERTS_MIGRATIONS}")
+    config.set_main_option("path_separator", "space")
+    return config

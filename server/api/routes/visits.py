@@ -1,5 +1,6 @@
 """What completed visits say about waiting: the share served within the wait limit and the
-wait percentiles of a hall over a period (server.visits; docs/vision.md, "Visits")."""
+wait percentiles of a hall's customers (camera visits joined across cameras) over a period,
+and the waits per business type (server.visits; docs/vision.md, "Visits")."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ router = APIRouter(tags=["reports"])
     "/api/v1/sites/{site}/visits/summary",
     response_model=VisitSummary,
     description=(
-        "**Role: admin or manager** (of the site). Visits that ended in [start, end): how many "
-        "waited, were served or walked out, the share served within the hall's wait limit and "
-        "the median and 90th-percentile wait. Staff are never visits."
+        "**Role: admin or manager** (of the site). Customers last seen in [start, end), each "
+        "one visit however many cameras saw them (their wait runs from the first camera's wait "
+        "start to service or walk-out): how many waited, were served or walked out, the share "
+        "served within the hall's wait limit and the median and 90th-percentile wait; and the "
+        "waits per business type, from queue tickets where the hall has them in the period, "
+        "else one row from visits. Staff are never visits."
     ),
     responses=ERROR_RESPONSES,
 )

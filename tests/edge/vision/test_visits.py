@@ -41,7 +41,7 @@ ENTRANCE, WAITING, QUEUE, COUNTER, CONSULT, DESK, NOWHERE = (
 )
 
 
-def make_hall(**staff: Any) -> SiteConfig:
+def make_hall(*, floor: Any = None, **staff: Any) -> SiteConfig:
     camera: dict[str, Any] = {
         "id": "cam-1",
         "source": "video.mp4",
@@ -58,6 +58,8 @@ def make_hall(**staff: Any) -> SiteConfig:
     }
     if staff:
         camera["staff"] = staff
+    if floor:
+        camera["floor"] = floor
     return SiteConfig.model_validate(
         {
             "site": "hall-1",
@@ -117,6 +119,37 @@ def test_one_visit_keeps_its_wait_across_zones_until_service() -> None:
     assert visit.wait_s == pytest.approx(180, abs=1)
     assert visit.service_s == pytest.approx(60, abs=1)
     assert visit.visit == (queue.long_waits or [])[0].visit
+
+
+# the frame (1000 x 200 px) shows the floor 0-10 m by 0-2 m: a pixel is a centimetre
+FLOOR = {
+    "points": [
+        {"image": [0.0, 0.0], "floor": [0.0, 0.0]},
+        {"image": [1.0, 0.0], "floor": [10.0, 0.0]},
+        {"image": [1.0, 1.0], "floor": [10.0, 2.0]},
+        {"image": [0.0, 1.0], "floor": [0.0, 2.0]},
+    ]
+}
+
+
+def test_a_visit_records_its_path_on_the_image_and_on_a_calibrated_floor() -> None:
+    for floor in (FLOOR, None):
+        run = Run(make_hall(floor=floor))
+        run.step([(1, ENTRANCE)], 10)
+        run.step([(1, WAITING)], 100)
+        run.step([(1, COUNTER)], 60)
+        run.step([], 15)
+        [visit] = run.visits()
+        first, *_, last = visit.path
+        assert (first.at, last.at) == (visit.arrived, visit.left)
+        assert (first.image, last.image) == ((0.05, 0.25), (0.35, 0.25))
+        assert [p.at for p in visit.path] == sorted(p.at for p in visit.path)
+        # first seen, then entering the entrance, leaving it, entering the waiting area, ...
+        assert len(visit.path) >= 2 + len(visit.zones) + 2
+        if floor is None:
+            assert {p.floor for p in visit.path} == {None}
+        else:
+            assert (first.floor, last.floor) == ((0.5, 0.5), (3.5, 0.5))
 
 
 def test_a_customer_who_leaves_unserved_walked_out_and_two_customers_are_two_long_waits() -> None:
