@@ -33,13 +33,12 @@ from bench.server_ingest import hall_messages, write_config  # noqa: E402
 from lobbywatch.clock import SystemClock  # noqa: E402
 from lobbywatch.protocol.ingest import IngestBatch  # noqa: E402
 from lobbywatch.protocol.messages import Envelope  # noqa: E402
-from lobbywatch.services import wait_until  # noqa: E402
+from lobbywatch.services import NatsServer, wait_until  # noqa: E402
 from server.bus import IngestContext  # noqa: E402
 from server.bus_jetstream import JetStreamBus  # noqa: E402
 from server.context import ServerContext  # noqa: E402
 from server.core.config import BusConfig, InfluxConfig, load_server_settings  # noqa: E402
 from server.ingest_prepare import prepare  # noqa: E402
-from tests.helpers_nats import NatsServer  # noqa: E402
 
 
 def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
