@@ -4,9 +4,9 @@ against the single process in the same run, the traffic a hall makes, and a sizi
 docs/benchmarks.md ("Distributed sizing") and docs/deploy.md ("Sizing the distributed mode").
 
 * **Traffic**: the lobby simulator (:class:`edge.simulate.hall.HallSimulator`) runs
-  ``--halls`` copies of the example telecom hall, busy-morning from 09:00 local (the day's
-  peak) and normal from 22:00 (closed), ``--minutes`` each; the messages are cut into gateway
-  batches as the gateway does (a batch leaves ``batch_age_s`` after its first message). The
+  ``--halls`` copies of the example telecom hall, busy-morning from 10:00 local on a working
+  day (the day's peak) and normal from 22:00 (closed), ``--minutes`` each; the messages are
+  cut into gateway batches as the gateway does (a batch leaves ``batch_age_s`` after its first message). The
   peak traffic then goes through the single process's ingest (``ServerContext``, in-process
   bus, SQLite): InfluxDB lines, series, line bytes and SQL rows per message.
 * **Ingest replica**: :func:`bench.bus_jetstream.run` (in-process bus against JetStream, the
@@ -42,9 +42,10 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -84,7 +85,9 @@ TSM_BYTES_PER_VALUE = 3.0
 #: Connections one server process may open: SQLAlchemy's pool_size 10 + max_overflow 10.
 PG_CONNECTIONS_PER_PROCESS = 20
 DAY = 86_400
+#: The gateway's defaults: a batch leaves this long after its first message, or when full.
 BATCH_AGE_S: float = GatewayConfig.model_fields["batch_age_s"].default
+BATCH_MAX: int = GatewayConfig.model_fields["batch_max"].default
 _UNESCAPED_SPACE = re.compile(r"(?<!\\) ")
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
@@ -113,7 +116,7 @@ def simulate(site: SiteConfig, start: datetime, scenario: str, seconds: int, see
 
 def gateway_batches(site: str, messages: list[Envelope]) -> list[Batch]:
     """Cut one hall's messages as its gateway does: a batch leaves ``batch_age_s`` after its
-    first message (or at 500 messages)."""
+    first message (or when it holds ``batch_max``)."""
     out: list[Batch] = []
     current: list[Envelope] = []
 
@@ -126,7 +129,7 @@ def gateway_batches(site: str, messages: list[Envelope]) -> list[Batch]:
         current.clear()
 
     for m in messages:
-        if current and ((m.ts - current[0].ts).total_seconds() >= BATCH_AGE_S or len(current) >= 500):
+        if current and ((m.ts - current[0].ts).total_seconds() >= BATCH_AGE_S or len(current) >= BATCH_MAX):
             close()
         current.append(m)
     if current:
@@ -134,15 +137,15 @@ def gateway_batches(site: str, messages: list[Envelope]) -> list[Batch]:
     return out
 
 
-def hall_traffic(hall_files: list[Path], day: datetime, seconds: int) -> tuple[list[Batch], dict[str, Any]]:
+def hall_traffic(hall_files: list[Path], day: date, seconds: int) -> tuple[list[Batch], dict[str, Any]]:
     """Every hall's peak batches in arrival order, and the traffic per hall (peak and closed)."""
     peak: list[Batch] = []
     counts: dict[str, Counter[str]] = {"peak": Counter(), "closed": Counter()}
     batches = {"peak": 0, "closed": 0}
     for i, path in enumerate(hall_files):
         site = load_site_config(path)
-        for label, scenario, local_hour in (("peak", "busy-morning", 9), ("closed", "normal", 22)):
-            start = day.replace(hour=(local_hour - 8) % 24)  # the example halls are UTC+8
+        for label, scenario, local_hour in (("peak", "busy-morning", 10), ("closed", "normal", 22)):
+            start = datetime(day.year, day.month, day.day, local_hour, tzinfo=ZoneInfo(site.timezone))
             msgs = simulate(site, start, scenario, seconds, seed=i + 1)
             counts[label].update(m.type for m in msgs)
             cut = gateway_batches(site.site, msgs)
@@ -452,8 +455,10 @@ def main() -> None:
         hall_files = sorted(tmp.glob("bench-*.yaml"))
         sites = [load_site_config(p) for p in hall_files]
         seconds = args.minutes * 60
-        yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-        batches, traffic = hall_traffic(hall_files, yesterday, seconds)
+        day = (datetime.now(UTC) - timedelta(days=2)).date()  # local 22:00 is in the past
+        while day.weekday() >= 5:  # a working day (the example halls open later at weekends)
+            day -= timedelta(days=1)
+        batches, traffic = hall_traffic(hall_files, day, seconds)
         footprint = ingest_footprint(cfg_path, tmp, batches, args.halls)
         steady = max(1, round(traffic["peak"]["msg_per_batch"]))
         with NatsServer(tmp / "nats") as nats, Influxd(tmp / "influxd") as influx:
