@@ -435,6 +435,10 @@ def table(result: dict[str, Any]) -> str:
             f"{s['nats_gb_per_day']:>11}{s['influx_points_per_s']:>10,}{s['influx_series']:>9,}"
             f"{s['influx_gb_per_day_compacted']:>13}{s['pg_connections']:>10}"
         )
+    lines.append(
+        f"cores at {HEADROOM:g}x headroom; ingest is the pipeline and prepare without the HTTP request "
+        "(docs/deploy.md adds it from bench/server_ingest.py)"
+    )
     return "\n".join(lines)
 
 
