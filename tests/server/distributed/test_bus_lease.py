@@ -14,11 +14,10 @@ from nats.js.api import KeyValueConfig
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.messages import DeviceEvent, Envelope
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import wait_until
+from lobbywatch.services import NatsServer, wait_until
 from server.bus import IngestContext
 from server.bus_jetstream import JetStreamBus
 from server.core.config import BusConfig
-from tests.helpers_nats import NatsServer
 
 from .test_bus_jetstream import jetstream_cfg
 

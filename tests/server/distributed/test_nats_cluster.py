@@ -12,7 +12,8 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import StreamConfig
 
-from tests.helpers_nats import NatsCluster, NatsServer
+from lobbywatch.services import NatsServer
+from tests.helpers_nats import NatsCluster
 
 T = TypeVar("T")
 

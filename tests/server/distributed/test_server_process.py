@@ -28,8 +28,8 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import free_port, wait_until
-from tests.helpers_nats import NatsCluster, NatsServer
+from lobbywatch.services import NatsServer, free_port, wait_until
+from tests.helpers_nats import NatsCluster
 from tests.server.conftest import write_hall
 
 STREAM = "LWPROC"
