@@ -38,6 +38,7 @@ class IngestContext:
     gateway: str
     received_at: datetime
     backlog: Backlog | None = None  # the gateway's outbox when it sent the batch
+    sent_at: datetime | None = None  # when the gateway sent the batch (its time-series point)
 
 
 Subscriber = Callable[[Sequence[Envelope], IngestContext], None]

@@ -60,6 +60,7 @@ RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
 FAMILY = "batch"  # the subject's family token: see docs/distributed.md
 H_GATEWAY, H_RECEIVED, H_BACKLOG = "Lw-Gateway", "Lw-Received", "Lw-Backlog"
+H_SENT = "Lw-Sent"
 
 
 def partition_of(site: str, partitions: int) -> int:
@@ -308,6 +309,8 @@ def batch_messages(
     headers = {H_GATEWAY: ctx.gateway, H_RECEIVED: ctx.received_at.isoformat()}
     if ctx.backlog is not None:
         headers[H_BACKLOG] = ctx.backlog.model_dump_json()
+    if ctx.sent_at is not None:
+        headers[H_SENT] = ctx.sent_at.isoformat()
     subject = f"{cfg.subject_prefix}.{FAMILY}.{partition_of(ctx.site, cfg.partitions)}.{ctx.site}"
     parts: list[tuple[list[Envelope], list[bytes]]] = [([], [])]
     size = 2
@@ -350,12 +353,13 @@ class RecentKeys:
 def decode_batch(msg: Msg, recent: RecentKeys) -> tuple[list[Envelope], IngestContext]:
     """A stored batch back as the subscribers' arguments (messages already delivered dropped)."""
     headers = msg.headers or {}
-    backlog = headers.get(H_BACKLOG)
+    backlog, sent = headers.get(H_BACKLOG), headers.get(H_SENT)
     ctx = IngestContext(
         msg.subject.rsplit(".", 1)[-1],
         headers.get(H_GATEWAY, ""),
         datetime.fromisoformat(headers[H_RECEIVED]),
         Backlog.model_validate(json.loads(backlog)) if backlog else None,
+        datetime.fromisoformat(sent) if sent else None,
     )
     messages = [codec.decode_obj(item) for item in json.loads(msg.data)]
     return [m for m in messages if recent.fresh(m)], ctx

@@ -1,0 +1,170 @@
+"""Two ``lobbywatch server run`` processes on one JetStream stream (a real nats-server) and one
+PostgreSQL database: A runs every role (ingest, api, writer, worker), B is an ingest and API
+replica only. Gateways post to either; both serve the same live state of every hall and the
+same alert list; an acknowledgement through one is seen through the other, in its API and in
+its alert stream, within 1 s; SQL holds each message once and the writer filled InfluxDB
+(docs/distributed.md, "Roles")."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from lobbywatch import series
+from lobbywatch.clock import SystemClock
+from lobbywatch.protocol.codec import to_dict
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import DeviceEvent, ZoneState
+from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.services import Influxd, wait_until
+from tests.helpers_nats import NatsServer
+from tests.server.conftest import write_hall
+from tests.server.distributed.helpers_replicas import (
+    AlertStream,
+    Replica,
+    start_replica,
+    stop_replicas,
+    write_config,
+)
+
+SEEN_WITHIN_S = 1.0  # the issue's acceptance: an acknowledgement through one replica, through the other
+
+
+@pytest.fixture
+def replicas(
+    tmp_path: Path, nats_server: NatsServer, postgres_url: str, influxd: Influxd, influx_db: str
+) -> Iterator[tuple[Replica, Replica, list[str]]]:
+    sites = ["hall-rep-a", "hall-rep-b"]
+    halls = [write_hall(tmp_path, s) for s in sites]
+    config = write_config(tmp_path, halls, sites, postgres_url, influxd.url, influx_db, nats_server.url)
+    started: list[Replica] = []
+    try:
+        started.append(start_replica(tmp_path, config, "a", "all"))
+        started.append(start_replica(tmp_path, config, "b", "ingest,api"))
+        yield started[0], started[1], sites
+    finally:
+        stop_replicas(started)
+
+
+def zones(cam: Stamper, n: int) -> list[dict[str, Any]]:
+    return [
+        to_dict(
+            cam.make(
+                ZoneState,
+                zone="queue-main",
+                kind=ZoneKind.QUEUE,
+                occupancy=float(i % 3),
+                count=i % 3,
+                queue_length=i % 3,  # below the no-upsell limit: no other alert
+                entered_total=i,
+                exited_total=0,
+            )
+        )
+        for i in range(n)
+    ]
+
+
+def live(replica: Replica, site: str) -> dict[str, Any]:
+    view: dict[str, Any] = replica.get(f"/api/v1/sites/{site}/live")
+    view.pop("as_of")
+    return view
+
+
+def acknowledged_through(
+    other: Replica, stream: AlertStream, alert_id: str, acked_at: float
+) -> tuple[float, float]:
+    """Seconds until ``other`` shows the alert acknowledged: in GET /api/v1/alerts, in its stream."""
+
+    def in_api() -> bool:
+        return any(a["id"] == alert_id and a["state"] == "acknowledged" for a in other.get("/api/v1/alerts"))
+
+    assert wait_until(in_api, 10, interval=0.02)
+    api_s = time.monotonic() - acked_at
+    assert wait_until(
+        lambda: stream.first_with(alert_id, "acknowledged", acked_at) is not None, 10, interval=0.02
+    )
+    seen = stream.first_with(alert_id, "acknowledged", acked_at)
+    assert seen is not None
+    return api_s, seen - acked_at
+
+
+@pytest.mark.real
+def test_two_replicas_serve_one_state_and_an_ack_travels(
+    replicas: tuple[Replica, Replica, list[str]], postgres_url: str, influxd: Influxd, influx_db: str
+) -> None:
+    a, b, sites = replicas
+    clock = SystemClock()
+    cams = {s: Stamper(s, "cam-counters", clock=clock) for s in sites}
+    kiosks = {s: Stamper(s, "kiosk-topup-1", clock=clock) for s in sites}
+    sent = batches = 0
+    for i in range(6):  # each hall's gateway reaches either replica (a load balancer)
+        for site in sites:
+            replica = (a, b)[(i + sites.index(site)) % 2]
+            assert replica.post(site, zones(cams[site], 20))["accepted"] == 20
+            sent += 20
+            batches += 1
+    for site, replica in zip(sites, (b, a), strict=True):  # each hall's fault through the other replica
+        fault = to_dict(
+            kiosks[site].make(DeviceEvent, event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
+        )
+        assert replica.post(site, [fault])["accepted"] == 1
+        sent += 1
+        batches += 1
+
+    # The same live state of every hall through both replicas (each follows the whole stream).
+    def same_live() -> bool:
+        return all(live(a, s) == live(b, s) and live(a, s)["zones"] and live(a, s)["devices"] for s in sites)
+
+    assert wait_until(same_live, 30, interval=0.1), [(live(a, s), live(b, s)) for s in sites]
+    for s in sites:
+        kiosk = next(d for d in live(b, s)["devices"] if d["device"] == "kiosk-topup-1")
+        assert kiosk["faults"] == ["PRN_PAPER_OUT"]
+
+    # The same alert list: the worker (in A) raised one device fault per hall.
+    def faults() -> list[dict[str, Any]]:
+        return [x for x in a.get("/api/v1/alerts") if x["kind"] == "device_fault"]
+
+    assert wait_until(lambda: len(faults()) == 2, 30), (a.get("/api/v1/alerts"), a.tail())
+    assert wait_until(lambda: a.get("/api/v1/alerts") == b.get("/api/v1/alerts"), 10)
+    by_site = {x["site"]: x["id"] for x in faults()}
+
+    streams = {r.name: AlertStream(r) for r in (a, b)}
+    threads = [threading.Thread(target=s.run, daemon=True) for s in streams.values()]
+    for t in threads:
+        t.start()
+    assert wait_until(lambda: all(s.events for s in streams.values()), 10)
+    figures = []
+    # Through the replica without an engine (B asks the worker in A), then through A.
+    for acker, other, site in ((b, a, sites[0]), (a, b, sites[1])):
+        acked_at = time.monotonic()
+        assert acker.ack(by_site[site])["state"] == "acknowledged"
+        api_s, stream_s = acknowledged_through(other, streams[other.name], by_site[site], acked_at)
+        figures.append((acker.name, other.name, api_s, stream_s))
+        assert api_s < SEEN_WITHIN_S, figures
+        assert stream_s < SEEN_WITHIN_S, figures
+    for s in streams.values():
+        s.stop()
+    assert a.get("/api/v1/alerts") == b.get("/api/v1/alerts")
+
+    # SQL: every message once; InfluxDB: the writer wrote each batch's gateway point.
+    with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as db:
+        keys = db.execute("SELECT site, source, epoch, seq FROM received_messages").fetchall()
+    assert len(keys) == len(set(keys)) == sent
+
+    def gateway_points() -> int:
+        result: Any = influxd.query(f'SELECT count("{series.Gateway.BACKLOG}") FROM "gateway"', db=influx_db)
+        rows = result["results"][0].get("series", [{"values": [[0, 0]]}])[0]["values"]
+        return int(rows[0][1])
+
+    assert wait_until(lambda: gateway_points() == batches, 30), gateway_points()
+    for acker, other, api_s, stream_s in figures:
+        print(
+            f"ack via {acker}: seen via {other} in the API after {api_s:.3f} s, "
+            f"in its alert stream after {stream_s:.3f} s"
+        )
