@@ -195,6 +195,12 @@ class ServerContext:
         self.device_logs.start()
         self.started = True
 
+    @property
+    def deriving(self) -> IngestPipeline:
+        """The pipeline that derives sequence statistics and rollups in this process: ingest's
+        on the single box, the worker's on the JetStream bus (its sites only)."""
+        return self.domain or self.pipeline
+
     def _start_feeds(self) -> None:
         """The JetStream bus's role feeds (nats-py is imported only here and in the bus)."""
         from server.bus_roles import RoleFeeds
@@ -256,7 +262,7 @@ class ServerContext:
             self.device_logs.stop()
             self.device_logs = None
         try:
-            (self.domain or self.pipeline).flush_rollups(self.db)
+            self.deriving.flush_rollups(self.db)
         except Exception:
             log.exception("could not flush rollups at shutdown")
         if self.feeds is not None:
