@@ -3,18 +3,21 @@ with different roles (tests/server/distributed/test_replicas.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats as nats_client
 
 from lobbywatch.clock import SystemClock
 from lobbywatch.services import free_port, wait_until
@@ -35,11 +38,11 @@ class Replica:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def post(self, site: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def post(self, site: str, messages: list[dict[str, Any]], sent_at: str | None = None) -> dict[str, Any]:
         body = {
             "gateway": f"gw-{site}",
             "site": site,
-            "sent_at": SystemClock().now().isoformat(),
+            "sent_at": sent_at or SystemClock().now().isoformat(),
             "backlog": {"count": len(messages), "bytes": 100, "oldest_age_s": 0.1},
             "messages": messages,
         }
@@ -103,8 +106,10 @@ class AlertStream:
 
 
 def write_config(
-    tmp: Path, halls: list[Path], sites: list[str], sql_url: str, influx: str, db: str, nats: str
+    tmp: Path, halls: list[Path], sites: list[str], sql_url: str, influx: str, db: str, nats: str | None
 ) -> Path:
+    """``tmp/server.yaml``: PostgreSQL, InfluxDB, the halls and their gateways' tokens; on the
+    JetStream bus at ``nats`` (a stream of its own, ``stream_of``), else the single box."""
     (tmp / "admin.token").write_text(ADMIN_TOKEN + "\n")
     gateways = ""
     for site in sites:
@@ -112,6 +117,16 @@ def write_config(
         gateways += (
             f"  - {{name: gw-{site}, role: gateway, token_file: {tmp / f'{site}.token'}, sites: [{site}]}}\n"
         )
+    bus = ""
+    if nats is not None:
+        bus = f"""bus:
+  kind: jetstream
+  servers: [{nats}]
+  stream: {stream_of(tmp)}
+  replicas: 1
+  partitions: 4
+  publish_timeout_s: 5
+"""
     config = tmp / "server.yaml"
     config.write_text(
         f"""
@@ -121,16 +136,30 @@ influx: {{url: "{influx}", database: {db}, linger_s: 0.05}}
 halls: {json.dumps([str(h) for h in halls])}
 bootstrap_tokens:
   - {{name: ops, role: admin, token_file: {tmp / "admin.token"}}}
-{gateways}bus:
-  kind: jetstream
-  servers: [{nats}]
-  stream: LWREP{os.getpid()}{int(time.time() * 1000) % 100000}
-  replicas: 1
-  partitions: 4
-  publish_timeout_s: 5
-"""
+{gateways}{bus}"""
     )
     return config
+
+
+def stream_of(tmp: Path) -> str:
+    """The stream of the configuration written in ``tmp`` (one per test on the shared nats-server)."""
+    return f"LWREP{zlib.crc32(str(tmp).encode()):08X}"
+
+
+def consumers_done(nats: str, stream: str) -> bool:
+    """Whether every durable consumer of ``stream`` (the engine's, the writers') has had and
+    acknowledged every stored batch."""
+
+    async def check() -> bool:
+        nc = await nats_client.connect(servers=[nats])
+        try:
+            js = nc.jetstream(timeout=10)
+            infos = await js.consumers_info(stream)
+            return bool(infos) and all(not (i.num_pending or i.num_ack_pending) for i in infos)
+        finally:
+            await nc.close()
+
+    return asyncio.run(check())
 
 
 def start_replica(tmp: Path, config: Path, name: str, roles: str) -> Replica:

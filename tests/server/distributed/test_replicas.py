@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,16 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, wait_until
+from lobbywatch.services import Influxd, Postgres, wait_until
 from tests.helpers_nats import NatsServer
 from tests.server.conftest import write_hall
 from tests.server.distributed.helpers_replicas import (
     AlertStream,
     Replica,
+    consumers_done,
     start_replica,
     stop_replicas,
+    stream_of,
     write_config,
 )
 
@@ -168,3 +172,95 @@ def test_two_replicas_serve_one_state_and_an_ack_travels(
             f"ack via {acker}: seen via {other} in the API after {api_s:.3f} s, "
             f"in its alert stream after {stream_s:.3f} s"
         )
+
+
+DERIVED_TABLES = ("seq_streams", "device_episodes", "device_faults", "zone_minutes", "site_minutes")
+
+
+def sql_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The derived tables, rows sorted, without their surrogate ids."""
+    out = {}
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
+        for table in DERIVED_TABLES:
+            cur = db.execute(f"SELECT * FROM {table}")
+            names = [c.name for c in cur.description or ()]
+            rows = [tuple(v for n, v in zip(names, row, strict=True) if n != "id") for row in cur.fetchall()]
+            out[table] = sorted(rows, key=repr)
+    return out
+
+
+def influx_points(influxd: Influxd, db: str) -> dict[str, list[str]]:
+    """Every point of every measurement but the engine's alerts (stamped with its own clock)."""
+    result: Any = influxd.query("SHOW MEASUREMENTS", db=db)
+    names = [v[0] for v in result["results"][0].get("series", [{"values": []}])[0]["values"]]
+    out = {}
+    for name in names:
+        if name == series.Alert.MEASUREMENT:
+            continue
+        rows: Any = influxd.query(f'SELECT * FROM "{name}"', db=db)
+        values = rows["results"][0]["series"][0]["values"]
+        out[name] = sorted(repr(v) for v in values)
+    return out
+
+
+def new_database(postgres: Postgres) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=postgres.host, port=postgres.port, user=postgres.user, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{postgres.user}@{postgres.host}:{postgres.port}/{name}"
+
+
+@pytest.mark.real
+def test_two_replicas_derive_what_one_process_derives(
+    tmp_path: Path, nats_server: NatsServer, postgres: Postgres, influxd: Influxd
+) -> None:
+    """The same gateway batches through one single-box process, and through two replicas (A:
+    every role, B: ingest and API) on JetStream: the same derived SQL (sequence statistics,
+    device episodes and faults, rollup minutes) and the same points in InfluxDB."""
+    sites = ["hall-same-a", "hall-same-b"]
+    clock = SystemClock()
+    traffic: list[tuple[str, list[dict[str, Any]], str]] = []
+    for site in sites:
+        cam, kiosk = Stamper(site, "cam-counters", clock=clock), Stamper(site, "kiosk-topup-1", clock=clock)
+        for i in range(5):
+            traffic.append((site, zones(cam, 20), clock.now().isoformat()))
+            if i == 1:
+                raised = kiosk.make(DeviceEvent, event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
+                traffic.append((site, [to_dict(raised)], clock.now().isoformat()))
+            if i == 3:
+                cleared = kiosk.make(DeviceEvent, event="fault_cleared", code="PRN_PAPER_OUT")
+                traffic.append((site, [to_dict(cleared)], clock.now().isoformat()))
+    traffic.sort(key=lambda t: t[2])  # the halls' batches interleaved, as they arrive
+
+    results = {}
+    for setup in ("one", "two"):
+        tmp = tmp_path / setup
+        tmp.mkdir()
+        halls = [write_hall(tmp, s) for s in sites]
+        url, db = new_database(postgres), f"t_{uuid.uuid4().hex[:12]}"
+        influxd.query(f'CREATE DATABASE "{db}"')
+        nats = nats_server.url if setup == "two" else None
+        config = write_config(tmp, halls, sites, url, influxd.url, db, nats)
+        started: list[Replica] = []
+        try:
+            if setup == "one":
+                started.append(start_replica(tmp, config, "one", "all"))
+            else:
+                started += [
+                    start_replica(tmp, config, "a", "all"),
+                    start_replica(tmp, config, "b", "ingest,api"),
+                ]
+            for n, (site, messages, sent_at) in enumerate(traffic):
+                assert started[n % len(started)].post(site, messages, sent_at)["accepted"] == len(messages)
+            if nats is not None:
+                assert wait_until(partial(consumers_done, nats, stream_of(tmp)), 30)
+        finally:
+            stop_replicas(started)  # the worker's open rollup minutes are flushed, the spool drained
+        results[setup] = (sql_rows(url), influx_points(influxd, db))
+    (sql_one, points_one), (sql_two, points_two) = results["one"], results["two"]
+    assert all(sql_one[t] for t in ("seq_streams", "device_episodes", "device_faults", "zone_minutes"))
+    assert sql_two == sql_one
+    assert {"zone", "gateway", "site", "stream", "device_event", "device_status"} <= set(points_one)
+    assert points_two == points_one
