@@ -2,7 +2,8 @@
 engine: one NATS link (:class:`server.bus_nats.NatsLink`) and the feeds on it. docs/distributed.md,
 "Roles" has the table of which state lives where.
 
-* WRITER: :class:`server.bus_writers.WriterQueue`, the stream's batches into InfluxDB.
+* WRITER: :class:`server.bus_writers.WriterQueue`, the stream's batches into InfluxDB (unless
+  ``influx.enabled`` is off).
 * API: :class:`server.bus_live.LiveFeed` (every site's live state) and
   :class:`server.bus_events.RemoteAlerts` (alerts from SQL, changes through the owning worker).
 * WORKER: :class:`server.bus_events.AlertEvents` (the engine's updates out, changes in), started
@@ -44,7 +45,7 @@ class RoleFeeds:
         """Connect, then start the WRITER and API feeds this process's roles call for."""
         ctx = self.ctx
         self.link.start()
-        if ctx.settings.has_role(ServerRole.WRITER):
+        if ctx.settings.has_role(ServerRole.WRITER) and ctx.settings.influx.enabled:
             self.writers = WriterQueue(self.link, ctx.writer, ctx.registry.wait_limit_s)
             self._start(self.writers)
         if ctx.settings.has_role(ServerRole.API):

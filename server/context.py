@@ -191,8 +191,9 @@ class ServerContext:
                 self.live, self.registry.configs, self.clock, hall_downlink(self.downlink)
             )
             self.waits.start()
-        self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
-        self.device_logs.start()
+        if self.settings.has_role(ServerRole.WORKER):  # a scheduled job: not in every replica
+            self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
+            self.device_logs.start()
         self.started = True
 
     @property

@@ -143,7 +143,7 @@ def test_two_replicas_serve_one_state_and_an_ack_travels(
     for t in threads:
         t.start()
     assert wait_until(lambda: all(s.events for s in streams.values()), 10)
-    figures = []
+    figures: list[tuple[str, str, float, float]] = []
     # Through the replica without an engine (B asks the worker in A), then through A.
     for acker, other, site in ((b, a, sites[0]), (a, b, sites[1])):
         acked_at = time.monotonic()
@@ -152,8 +152,8 @@ def test_two_replicas_serve_one_state_and_an_ack_travels(
         figures.append((acker.name, other.name, api_s, stream_s))
         assert api_s < SEEN_WITHIN_S, figures
         assert stream_s < SEEN_WITHIN_S, figures
-    for s in streams.values():
-        s.stop()
+    for stream in streams.values():
+        stream.stop()
     assert a.get("/api/v1/alerts") == b.get("/api/v1/alerts")
 
     # SQL: every message once; InfluxDB: the writer wrote each batch's gateway point.
@@ -167,9 +167,9 @@ def test_two_replicas_serve_one_state_and_an_ack_travels(
         return int(rows[0][1])
 
     assert wait_until(lambda: gateway_points() == batches, 30), gateway_points()
-    for acker, other, api_s, stream_s in figures:
+    for by, seen_by, api_s, stream_s in figures:
         print(
-            f"ack via {acker}: seen via {other} in the API after {api_s:.3f} s, "
+            f"ack via {by}: seen via {seen_by} in the API after {api_s:.3f} s, "
             f"in its alert stream after {stream_s:.3f} s"
         )
 
