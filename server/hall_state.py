@@ -1,7 +1,8 @@
 """The one hall state: what the server knows about each hall now.
 
 Ingest applies every accepted message (:meth:`HallState.apply`) and every gateway batch
-(:meth:`HallState.gateway_batch`), and the messages it rejects for their time
+(:meth:`HallState.gateway_batch`) (on the JetStream bus the consumers of the stream do:
+docs/distributed.md, "Roles"), and the messages it rejects for their time
 (:meth:`HallState.clock_rejected`); live views, the device API and reports (through
 :class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
 definitions every consumer shares: when a device is offline (its status or last-will says
