@@ -50,6 +50,8 @@ def apply_batch(
             vendor, kind = registry.identity(m)
             hall.device(m.site, m.source, vendor, kind)
         hall.apply(m)
+    for source, stamped, reason in ctx.clock_rejections:  # after: a clock wrong in this batch stays wrong
+        hall.clock_rejected(ctx.site, source, stamped, reason)
 
 
 class LiveFeed:

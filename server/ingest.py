@@ -134,7 +134,12 @@ class IngestPipeline:
         if self.writer.overloaded:
             raise Overloaded("the InfluxDB spool is full; retry later")
         now = self.clock.now()
-        bus_ctx = IngestContext(batch.site, batch.gateway, now, batch.backlog, batch.sent_at)
+        clock = tuple(
+            (r.source, r.ts, r.reason)
+            for r in prepared.rejected
+            if r.source is not None and r.ts is not None and r.reason.startswith("clock:")
+        )
+        bus_ctx = IngestContext(batch.site, batch.gateway, now, batch.backlog, batch.sent_at, clock)
         with self.lock:
             accepted: list[Candidate] = []
             n_lines = 0
@@ -163,12 +168,9 @@ class IngestPipeline:
                         raise Conflict("another server process stored part of this batch; resend it") from exc
                     self.counters.memory_conflicts += 1
             if self.derive:
-                self._committed(batch.site, n_lines)
+                self._committed(bus_ctx, n_lines)
             else:
                 self._remember(accepted)
-            for r in prepared.rejected:  # after the accepted ones: a clock wrong in this batch stays wrong
-                if r.source is not None and r.ts is not None and r.reason.startswith("clock:"):
-                    self.hall.clock_rejected(batch.site, r.source, r.ts, r.reason)
             # Still under the lock, so subscribers see batches in commit order.
             self.bus.publish([c.message for c in accepted], bus_ctx)
         out: list[Answer] = [r if r is not None else ("rejected", None, "internal") for r in results]
@@ -226,8 +228,10 @@ class IngestPipeline:
             prune_received(session, now - timedelta(days=self.cfg.dedup_retention_days))
         return accepted
 
-    def _committed(self, site: str, n_lines: int) -> None:
-        """After a batch's derived state committed: rollups, the spool's count, the listeners."""
+    def _committed(self, ctx: IngestContext, n_lines: int) -> None:
+        """After a batch's derived state committed: rollups, the spool's count, the clock
+        rejections (after the accepted messages: a clock wrong in this batch stays wrong), the
+        listeners."""
         self.rollups.commit()
         for item, occupancy in self._pending_rollups:
             if isinstance(item, ZoneState):
@@ -235,7 +239,9 @@ class IngestPipeline:
             elif isinstance(item, WaitRecord):
                 self.rollups.add_wait(item, occupancy)
         self.writer.spooled(n_lines)
-        self.live.notify(site)
+        for source, stamped, reason in ctx.clock_rejections:
+            self.hall.clock_rejected(ctx.site, source, stamped, reason)
+        self.live.notify(ctx.site)
 
     def _remember(self, accepted: list[Candidate]) -> None:
         """Without ``derive``: keep each stream's highest seq only (the duplicate check's hint)."""
@@ -273,7 +279,7 @@ class IngestPipeline:
                 self.rollups.rollback()
                 self._reload(db)
                 raise
-            self._committed(ctx.site, n_lines)
+            self._committed(ctx, n_lines)
 
     def _known_new(self, msg: Envelope) -> bool:
         """Above the highest seq this process has stored for its stream (or a new stream)."""

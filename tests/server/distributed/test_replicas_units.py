@@ -1,5 +1,6 @@
 """Units of the roles on the JetStream bus: what a writer writes of a stored batch, and what an
-API replica's live state makes of it, are what the single box derives at ingest."""
+API replica's live state makes of it (its messages, its gateway, the messages ingest rejected
+for their time), are what the single box derives at ingest."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ SITE = "hall-1"
 
 def stored(clock: FixedClock, messages: list[Envelope]) -> tuple[Msg, IngestContext]:
     backlog = Backlog(count=3, bytes=900, oldest_age_s=1.5, shed=2)
-    ctx = IngestContext(SITE, "gw-1", clock.now(), backlog, clock.now())
+    wrong = ("kiosk-2", clock.now().replace(year=2020), "clock: too old")  # rejected for its time
+    ctx = IngestContext(SITE, "gw-1", clock.now(), backlog, clock.now(), (wrong,))
     [(subject, payload, headers)] = batch_messages(BusConfig(kind="jetstream"), messages, ctx, 1 << 20)
     return Msg(_client=None, subject=subject, data=payload, headers=headers), ctx  # type: ignore[arg-type]
 
@@ -71,3 +73,5 @@ def test_an_api_replica_applies_a_stored_batch_as_ingest_does(clock: FixedClock)
     assert (kiosk.vendor, kiosk.kind) == ("acme", "kiosk")
     assert set(kiosk.faults) == {"PRN_PAPER_OUT"}
     assert msg.subject.endswith(f".{SITE}")
+    assert live.clock_problem(SITE, "kiosk-2") is not None  # the clock rejection travelled too
+    assert live.clock_problem(SITE, "kiosk-1") is None
