@@ -123,6 +123,7 @@ def write_config(
   kind: jetstream
   servers: [{nats}]
   stream: {stream_of(tmp)}
+  subject_prefix: {stream_of(tmp).lower()}
   replicas: 1
   partitions: 4
   publish_timeout_s: 5
@@ -142,7 +143,8 @@ bootstrap_tokens:
 
 
 def stream_of(tmp: Path) -> str:
-    """The stream of the configuration written in ``tmp`` (one per test on the shared nats-server)."""
+    """The stream of the configuration written in ``tmp``, and its subjects' prefix in lower case
+    (one per test on the shared nats-server: two streams' subjects may not overlap)."""
     return f"LWREP{zlib.crc32(str(tmp).encode()):08X}"
 
 
