@@ -40,6 +40,7 @@ from server.bus_jetstream import JetStreamBus  # noqa: E402
 from server.context import ServerContext  # noqa: E402
 from server.core.config import BusConfig, InfluxConfig, load_server_settings  # noqa: E402
 from server.ingest_prepare import prepare  # noqa: E402
+from server.roles import ServerRole  # noqa: E402
 
 
 def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace, bus: BusConfig) -> dict[str, Any]:
                 "influx": InfluxConfig(enabled=False),
                 "ingest": loaded.ingest.model_copy(update={"prepare_workers": 0}),
                 "bus": bus,
+                # On JetStream, one ingest replica (no live feed, writers or worker in it).
+                "roles": [ServerRole.INGEST] if bus.kind == "jetstream" else list(ServerRole),
             }
         )
         ctx = ServerContext.build(settings, SystemClock(), with_alerts=False)

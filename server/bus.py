@@ -30,6 +30,10 @@ from server.subscribers import Subscribers
 log = logging.getLogger(__name__)
 
 
+ClockRejection = tuple[str, datetime, str]
+"""(source, its time, reason) of a message rejected for its time: its clock is wrong."""
+
+
 @dataclass(frozen=True)
 class IngestContext:
     """Where an accepted message came from."""
@@ -38,6 +42,8 @@ class IngestContext:
     gateway: str
     received_at: datetime
     backlog: Backlog | None = None  # the gateway's outbox when it sent the batch
+    sent_at: datetime | None = None  # when the gateway sent the batch (its time-series point)
+    clock_rejections: tuple[ClockRejection, ...] = ()  # messages rejected for their time, in order
 
 
 Subscriber = Callable[[Sequence[Envelope], IngestContext], None]

@@ -60,6 +60,7 @@ RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
 FAMILY = "batch"  # the subject's family token: see docs/distributed.md
 H_GATEWAY, H_RECEIVED, H_BACKLOG = "Lw-Gateway", "Lw-Received", "Lw-Backlog"
+H_SENT, H_CLOCK = "Lw-Sent", "Lw-Clock"
 
 
 def partition_of(site: str, partitions: int) -> int:
@@ -308,6 +309,10 @@ def batch_messages(
     headers = {H_GATEWAY: ctx.gateway, H_RECEIVED: ctx.received_at.isoformat()}
     if ctx.backlog is not None:
         headers[H_BACKLOG] = ctx.backlog.model_dump_json()
+    if ctx.sent_at is not None:
+        headers[H_SENT] = ctx.sent_at.isoformat()
+    if ctx.clock_rejections:
+        headers[H_CLOCK] = json.dumps([(s, t.isoformat(), r) for s, t, r in ctx.clock_rejections])
     subject = f"{cfg.subject_prefix}.{FAMILY}.{partition_of(ctx.site, cfg.partitions)}.{ctx.site}"
     parts: list[tuple[list[Envelope], list[bytes]]] = [([], [])]
     size = 2
@@ -350,12 +355,14 @@ class RecentKeys:
 def decode_batch(msg: Msg, recent: RecentKeys) -> tuple[list[Envelope], IngestContext]:
     """A stored batch back as the subscribers' arguments (messages already delivered dropped)."""
     headers = msg.headers or {}
-    backlog = headers.get(H_BACKLOG)
+    backlog, sent, clock = headers.get(H_BACKLOG), headers.get(H_SENT), headers.get(H_CLOCK)
     ctx = IngestContext(
         msg.subject.rsplit(".", 1)[-1],
         headers.get(H_GATEWAY, ""),
         datetime.fromisoformat(headers[H_RECEIVED]),
         Backlog.model_validate(json.loads(backlog)) if backlog else None,
+        datetime.fromisoformat(sent) if sent else None,
+        tuple((s, datetime.fromisoformat(t), r) for s, t, r in json.loads(clock)) if clock else (),
     )
     messages = [codec.decode_obj(item) for item in json.loads(msg.data)]
     return [m for m in messages if recent.fresh(m)], ctx

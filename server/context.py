@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -40,12 +40,17 @@ from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
 from server.metrics import ServerMetrics
 from server.registry import SiteRegistry
+from server.roles import ServerRole
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
 from server.storage.models import Device
 from server.storage.repo import bootstrap_tokens, sync_sites
 from server.timeseries.writer import InfluxWriter
 from server.wait_display import WaitDisplay, hall_downlink
+
+if TYPE_CHECKING:
+    from server.alerts_api import AlertsApi
+    from server.bus_roles import RoleFeeds
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,11 @@ class ServerContext:
     ``alerts`` is the running :class:`AlertService` between :meth:`start` and :meth:`stop`
     (None before, after, and in a context built ``with_alerts=False``: the in-process ingest
     benchmark measures the pipeline alone).
+
+    On the JetStream bus (docs/distributed.md, "Roles") ingest derives nothing: ``hall`` is the
+    alert worker's, fed by ``domain`` (the derived state of its sites, from the stream, before
+    its engine), ``live`` reads a hall state of its own fed with every site by the API's live
+    feed, and ``feeds`` holds the roles' consumers (writers, live feed, alert events).
     """
 
     settings: ServerSettings
@@ -80,6 +90,8 @@ class ServerContext:
     alerts: AlertService | None = field(default=None)
     waits: WaitDisplay | None = field(default=None)
     device_logs: MonthlyDeviceLogs | None = field(default=None)
+    domain: IngestPipeline | None = field(default=None)
+    feeds: RoleFeeds | None = field(default=None)
     started: bool = field(default=False)
 
     @classmethod
@@ -87,23 +99,29 @@ class ServerContext:
         """Build every service (nothing runs and nothing is read from SQL until :meth:`start`)."""
         db = Database(settings.sql_url)
         writer = InfluxWriter(db, settings.influx, clock)
+        stream = settings.bus.kind == "jetstream"
         hall = HallState(clock)
         devices = DeviceTracker(hall)
-        live = LiveState(hall, clock, settings.ingest)
+        live = LiveState(HallState(clock) if stream else hall, clock, settings.ingest)
         rollups = Rollups()
         bus = build_bus(settings.bus)
         registry = SiteRegistry()
-        pipeline = IngestPipeline(
-            writer=writer,
-            hall=hall,
-            live=live,
-            devices=devices,
-            rollups=rollups,
-            bus=bus,
-            registry=registry,
-            clock=clock,
-            cfg=settings.ingest,
-        )
+
+        def pipeline_on(live: LiveState, derive: bool) -> IngestPipeline:
+            return IngestPipeline(
+                writer=writer,
+                hall=hall,
+                live=live,
+                devices=devices,
+                rollups=rollups,
+                bus=bus,
+                registry=registry,
+                clock=clock,
+                cfg=settings.ingest,
+                derive=derive,
+            )
+
+        pipeline = pipeline_on(live, derive=not stream)
         prepare = PrepareWorkers(settings.ingest.resolved_prepare_workers())
         principals = PrincipalCache(clock)
         ctx = cls(
@@ -124,6 +142,8 @@ class ServerContext:
             DownlinkQueue(db, clock),
             with_alerts=with_alerts,
         )
+        if stream and settings.has_role(ServerRole.WORKER):
+            ctx.domain = pipeline_on(LiveState(hall, clock, settings.ingest), derive=True)
         ctx.metrics.watch(ctx)
         return ctx
 
@@ -146,17 +166,59 @@ class ServerContext:
                 self.registry.devices[(dev.site, dev.id)] = (dev.vendor, dev.kind or "")
             self.devices.load(session, self.registry.devices)
             self.pipeline.load(session)
+            if self.domain is not None:
+                self.domain.load(session)
+            if self.live.hall is not self.hall:  # the API's own hall state: devices as stored
+                DeviceTracker(self.live.hall).load(session, self.registry.devices)
         self.bus.start()  # first: a bus that cannot start (NATS unreachable) leaves nothing running
         self.downlink.open_halls(self.registry.configs)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
-        self.writer.start()
-        if self.with_alerts:
+        if self.settings.bus.kind == "jetstream":
+            self._start_feeds()
+        if self.settings.bus.kind == "inprocess" or self.settings.has_role(ServerRole.WRITER):
+            self.writer.start()  # drains the spool (a worker's derived lines; the engine's points)
+        if self.with_alerts and self.settings.has_role(ServerRole.WORKER):
+            if self.domain is not None:  # the worker's sites' derived state, before its engine
+                domain, db = self.domain, self.db
+                unsubscribe = self.bus.subscribe(lambda messages, ctx: domain.apply_stored(db, messages, ctx))
             self.alerts = self._start_alerts()
-        self.waits = WaitDisplay(self.live, self.registry.configs, self.clock, hall_downlink(self.downlink))
-        self.waits.start()
-        self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
-        self.device_logs.start()
+            if self.domain is not None:
+                self.alerts.on_stop(unsubscribe)
+            if self.feeds is not None:
+                self.feeds.start_worker(self.alerts, self._owns)
+        if self.settings.has_role(ServerRole.API):
+            self.waits = WaitDisplay(
+                self.live, self.registry.configs, self.clock, hall_downlink(self.downlink)
+            )
+            self.waits.start()
+        if self.settings.has_role(ServerRole.WORKER):  # a scheduled job: not in every replica
+            self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
+            self.device_logs.start()
         self.started = True
+
+    @property
+    def deriving(self) -> IngestPipeline:
+        """The pipeline that derives sequence statistics and rollups in this process: ingest's
+        on the single box, the worker's on the JetStream bus (its sites only)."""
+        return self.domain or self.pipeline
+
+    def _start_feeds(self) -> None:
+        """The JetStream bus's role feeds (nats-py is imported only here and in the bus)."""
+        from server.bus_roles import RoleFeeds
+
+        self.feeds = RoleFeeds(self)
+        self.feeds.start()
+
+    def _owns(self, site: str) -> bool:
+        """Whether this process's engine consumes ``site`` now (it holds the consumer's lease)."""
+        return bool(getattr(self.bus, "leader", True))
+
+    def alerts_api(self) -> AlertsApi | None:
+        """What the alert routes read and change: on the JetStream bus an API replica's
+        :class:`~server.bus_events.RemoteAlerts` (the same in every replica), else the engine."""
+        if self.feeds is not None and self.feeds.remote_alerts is not None:
+            return self.feeds.remote_alerts
+        return self.alerts
 
     def _start_alerts(self) -> AlertService:
         """The alert service on this server's halls, SQL store, forecast, writer and clock,
@@ -201,9 +263,12 @@ class ServerContext:
             self.device_logs.stop()
             self.device_logs = None
         try:
-            self.pipeline.flush_rollups(self.db)
+            self.deriving.flush_rollups(self.db)
         except Exception:
             log.exception("could not flush rollups at shutdown")
+        if self.feeds is not None:
+            self.feeds.stop()
+            self.feeds = None
         self.bus.stop()
         self.prepare.stop()
         self.writer.stop()

@@ -1,7 +1,8 @@
 """The one hall state: what the server knows about each hall now.
 
 Ingest applies every accepted message (:meth:`HallState.apply`) and every gateway batch
-(:meth:`HallState.gateway_batch`), and the messages it rejects for their time
+(:meth:`HallState.gateway_batch`) (on the JetStream bus the consumers of the stream do:
+docs/distributed.md, "Roles"), and the messages it rejects for their time
 (:meth:`HallState.clock_rejected`); live views, the device API and reports (through
 :class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
 definitions every consumer shares: when a device is offline (its status or last-will says
@@ -177,11 +178,19 @@ class HallState:
             dev.last_heard = heard
         return changes
 
-    def gateway_batch(self, site: str, gateway: str, backlog: Backlog, sent_at: datetime) -> None:
-        """A gateway delivered a batch. Coming back from silence or a stale backlog restarts
-        the heartbeat clocks: devices could not be heard while the hall was cut off."""
+    def gateway_batch(
+        self,
+        site: str,
+        gateway: str,
+        backlog: Backlog,
+        sent_at: datetime,
+        received_at: datetime | None = None,
+    ) -> None:
+        """A gateway delivered a batch (``received_at``: when ingest took it, default now: a
+        consumer of the stream passes the stored time). Coming back from silence or a stale
+        backlog restarts the heartbeat clocks: devices could not be heard while the hall was cut off."""
         h = self.hall(site)
-        now = self._clock.now()
+        now = received_at or self._clock.now()
         was_blind = self._blind(h, now)
         h.gateways[gateway] = Gateway(gateway, backlog, sent_at, now)
         h.last_batch = now

@@ -1,37 +1,31 @@
-"""The stateful half of ingest: deduplicate, store, time series, live state, bus.
+"""The stateful half of ingest: deduplicate, store, derive (hall state, SQL, time series), bus.
 
-Batches arrive already parsed, validated and with their InfluxDB lines built
-(:mod:`server.ingest_prepare`, possibly in a helper process); everything here needs the
-server's memory or its SQL transaction.
-
-One batch is one SQL transaction: idempotency keys (``received_messages``, unique by message
-id and by (site, source, epoch, seq, is_will)), sequence statistics, device episodes and
-faults, closed per-minute rollups, and the batch's InfluxDB lines (into the spool) commit
-together or not at all; the message bus stores the accepted messages inside that transaction
-(:meth:`server.bus.MessageBus.store`: JetStream must acknowledge them before the commit) and
-hears of the commit after it. Batches are processed one at a time per server process (a lock),
-so in-process races cannot produce duplicates; across processes the unique constraints do,
-and the loser gets a 503 and resends.
-
-Duplicate checks first trust memory: a message above the highest seq this process stored for
-its stream cannot be in SQL, so only wills, late and resent messages are looked up. If the
-unique keys say otherwise (another process stored it), the batch is redone with every key
-looked up (``IngestCounters.memory_conflicts``).
+Batches arrive parsed, validated and with their InfluxDB lines built (:mod:`server.ingest_prepare`).
+One batch is one SQL transaction: idempotency keys (``received_messages``, unique by message id
+and by (site, source, epoch, seq, is_will)), the rows of single messages (tickets, visits) and,
+on the single box, the derived state (sequence statistics, device episodes and faults, closed
+rollup minutes, the lines into the spool) commit together or not at all; the bus stores the
+accepted messages before the commit. On the JetStream bus ingest derives nothing: the stream's
+consumers do (:meth:`IngestPipeline.apply_stored`, docs/distributed.md "Roles"). Batches are
+processed one at a time per process (a lock); across processes the unique constraints decide,
+and the loser gets a 503 and resends. Duplicate checks trust memory first: a message above its
+stream's highest seq here cannot be in SQL; if the keys say otherwise the batch is redone with
+every key looked up (``IngestCounters.memory_conflicts``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lobbywatch.clock import Clock
-from lobbywatch.protocol.ingest import IngestBatch
+from lobbywatch.protocol.ingest import Backlog, IngestBatch
 from lobbywatch.protocol.messages import (
     DeviceEvent,
     DeviceHeartbeat,
@@ -47,13 +41,14 @@ from server.bus import BusUnavailable, IngestContext, MessageBus
 from server.core.config import IngestConfig
 from server.devices import DeviceTracker
 from server.hall_state import HallState
-from server.ingest_outcome import Answer, IngestOutcome
+from server.ingest_keys import stored_keys
+from server.ingest_outcome import Answer, Conflict, IngestCounters, IngestOutcome, Overloaded, StreamStats
 from server.ingest_prepare import Candidate, PreparedBatch
 from server.live import LiveState
 from server.registry import SiteRegistry
 from server.rollups import Rollups
 from server.storage.db import Database
-from server.storage.models import ReceivedMessage, SeqStream
+from server.storage.models import SeqStream
 from server.storage.repo import ensure_device, insert_keys, prune_received, save_streams, sql_time
 from server.storage.tickets import add_ticket_event
 from server.timeseries.lines import gateway_line, site_line, stream_line
@@ -63,33 +58,6 @@ from server.visits import store_visit
 log = logging.getLogger(__name__)
 
 StreamKey = tuple[str, str, int]
-
-
-class Overloaded(RuntimeError):
-    """The InfluxDB spool is over its limit: answer 503 so the gateway retries later."""
-
-
-class Conflict(RuntimeError):
-    """Another server process stored some of the batch at the same moment: resend."""
-
-
-@dataclass
-class StreamStats:
-    highest: int
-    received: int = 0
-    gaps: int = 0
-    missing: int = 0
-    late: int = 0
-    last_ts: datetime | None = None
-
-
-@dataclass
-class IngestCounters:
-    batches: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    memory_conflicts: int = 0  # batches whose in-memory duplicate check SQL contradicted
 
 
 _DEVICE_TYPES = (DeviceStatus, DeviceHeartbeat, DeviceEvent)
@@ -108,7 +76,12 @@ class IngestPipeline:
         registry: SiteRegistry,
         clock: Clock,
         cfg: IngestConfig,
+        derive: bool = True,
     ) -> None:
+        """``derive``: derive the hall, device, sequence and rollup state and the time-series
+        lines at ingest (the single box); False on the JetStream bus, where ingest stores the
+        keys and the stream's consumers derive the rest (:meth:`apply_stored`)."""
+        self.derive = derive
         self.writer = writer
         self.hall = hall
         self.live = live
@@ -131,7 +104,8 @@ class IngestPipeline:
         """Rebuild device and sequence state from SQL after a failed transaction."""
         try:
             with db.session() as session:
-                self.devices.load(session, self.registry.devices)
+                if self.derive:
+                    self.devices.load(session, self.registry.devices)
                 self.streams.clear()
                 self._persisted.clear()
                 self.tracker = SequenceTracker()
@@ -160,7 +134,12 @@ class IngestPipeline:
         if self.writer.overloaded:
             raise Overloaded("the InfluxDB spool is full; retry later")
         now = self.clock.now()
-        bus_ctx = IngestContext(batch.site, batch.gateway, now, batch.backlog)
+        clock = tuple(
+            (r.source, r.ts, r.reason)
+            for r in prepared.rejected
+            if r.source is not None and r.ts is not None and r.reason.startswith("clock:")
+        )
+        bus_ctx = IngestContext(batch.site, batch.gateway, now, batch.backlog, batch.sent_at, clock)
         with self.lock:
             accepted: list[Candidate] = []
             n_lines = 0
@@ -171,7 +150,8 @@ class IngestPipeline:
                 try:
                     with session_factory.session() as session:
                         accepted = self._store(session, batch, candidates, results, now, trust_memory)
-                        n_lines = self._domain(session, batch, accepted)
+                        self._rows(session, accepted)
+                        n_lines = self._domain(session, batch, accepted) if self.derive else 0
                         # On the bus before the commit: a bus that cannot store the batch
                         # aborts it, and the gateway resends (the bus drops repeated ids).
                         self.bus.store([c.message for c in accepted], bus_ctx)
@@ -187,18 +167,11 @@ class IngestPipeline:
                     if not trust_memory:
                         raise Conflict("another server process stored part of this batch; resend it") from exc
                     self.counters.memory_conflicts += 1
-            self.rollups.commit()
-            for item, occupancy in self._pending_rollups:
-                if isinstance(item, ZoneState):
-                    self.rollups.add_zone_state(item, occupancy)
-                elif isinstance(item, WaitRecord):
-                    self.rollups.add_wait(item, occupancy)
-            self.writer.spooled(n_lines)
-            for r in prepared.rejected:  # after the accepted ones: a clock wrong in this batch stays wrong
-                if r.source is not None and r.ts is not None and r.reason.startswith("clock:"):
-                    self.hall.clock_rejected(batch.site, r.source, r.ts, r.reason)
+            if self.derive:
+                self._committed(bus_ctx, n_lines)
+            else:
+                self._remember(accepted)
             # Still under the lock, so subscribers see batches in commit order.
-            self.live.notify(batch.site)
             self.bus.publish([c.message for c in accepted], bus_ctx)
         out: list[Answer] = [r if r is not None else ("rejected", None, "internal") for r in results]
         n_accepted = len(accepted)
@@ -230,32 +203,7 @@ class IngestPipeline:
         lookup = candidates
         if trust_memory:
             lookup = [c for c in candidates if not self._known_new(c.message)]
-        ids = [c.message.id for c in lookup]
-        existing_ids: set[str] = set()
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            existing_ids.update(
-                session.scalars(select(ReceivedMessage.id).where(ReceivedMessage.id.in_(chunk)))
-            )
-        ranges: dict[tuple[str, int], tuple[int, int]] = {}
-        for c in lookup:
-            m = c.message
-            k = (m.source, m.epoch)
-            lo, hi = ranges.get(k, (m.seq, m.seq))
-            ranges[k] = (min(lo, m.seq), max(hi, m.seq))
-        existing_keys: set[tuple[str, int, int, bool]] = set()
-        items = list(ranges.items())
-        r = ReceivedMessage
-        for start in range(0, len(items), 100):
-            conds = [
-                and_(r.source == src, r.epoch == ep, r.seq >= lo, r.seq <= hi)
-                for (src, ep), (lo, hi) in items[start : start + 100]
-            ]
-            if conds:
-                rows = session.execute(
-                    select(r.source, r.epoch, r.seq, r.is_will).where(r.site == site, or_(*conds))
-                ).all()
-                existing_keys.update((row[0], row[1], row[2], row[3]) for row in rows)
+        existing_ids, existing_keys = stored_keys(session, site, [c.message for c in lookup])
         accepted: list[Candidate] = []
         received = sql_time(now)
         rows_out: list[tuple[object, ...]] = []
@@ -279,6 +227,59 @@ class IngestPipeline:
             self._last_prune = mono
             prune_received(session, now - timedelta(days=self.cfg.dedup_retention_days))
         return accepted
+
+    def _committed(self, ctx: IngestContext, n_lines: int) -> None:
+        """After a batch's derived state committed: rollups, the spool's count, the clock
+        rejections (after the accepted messages: a clock wrong in this batch stays wrong), the
+        listeners."""
+        self.rollups.commit()
+        for item, occupancy in self._pending_rollups:
+            if isinstance(item, ZoneState):
+                self.rollups.add_zone_state(item, occupancy)
+            elif isinstance(item, WaitRecord):
+                self.rollups.add_wait(item, occupancy)
+        self.writer.spooled(n_lines)
+        for source, stamped, reason in ctx.clock_rejections:
+            self.hall.clock_rejected(ctx.site, source, stamped, reason)
+        self.live.notify(ctx.site)
+
+    def _remember(self, accepted: list[Candidate]) -> None:
+        """Without ``derive``: keep each stream's highest seq only (the duplicate check's hint)."""
+        for c in accepted:
+            m = c.message
+            if not m.is_will:
+                stats = self.streams.setdefault((m.site, m.source, m.epoch), StreamStats(m.seq))
+                stats.highest = max(stats.highest, m.seq)
+
+    @staticmethod
+    def _rows(session: Session, accepted: list[Candidate]) -> None:
+        """The rows of one message each (tickets, visits): stored with the keys, wherever the
+        rest is derived (a message is accepted once, by one process)."""
+        for c in accepted:
+            if isinstance(c.message, TicketEvent):
+                add_ticket_event(session, c.message)
+            elif isinstance(c.message, VisitRecord):
+                store_visit(session, c.message)
+
+    def apply_stored(self, db: Database, messages: Sequence[Envelope], ctx: IngestContext) -> None:
+        """Derive a batch's state from the stream (the bus subscriber of the process whose alert
+        engine consumes the site, before the engine): hall state, device episodes and faults,
+        sequence statistics, rollups and their time-series lines (the writers write the
+        messages' own lines). One SQL transaction; a failure puts memory back to SQL and raises."""
+        backlog = ctx.backlog or Backlog(count=0, bytes=0, oldest_age_s=0.0)
+        sent = ctx.sent_at or ctx.received_at
+        header = IngestBatch(gateway=ctx.gateway, site=ctx.site, sent_at=sent, backlog=backlog, messages=[])
+        with self.lock:
+            self._pending_rollups = []
+            try:
+                with db.session() as session:
+                    candidates = [Candidate(i, m, []) for i, m in enumerate(messages)]
+                    n_lines = self._domain(session, header, candidates, stored_at=ctx.received_at)
+            except Exception:
+                self.rollups.rollback()
+                self._reload(db)
+                raise
+            self._committed(ctx, n_lines)
 
     def _known_new(self, msg: Envelope) -> bool:
         """Above the highest seq this process has stored for its stream (or a new stream)."""
@@ -308,9 +309,17 @@ class IngestPipeline:
             stats.last_ts = msg.ts
         touched.add(key)
 
-    def _domain(self, session: Session, batch: IngestBatch, accepted: list[Candidate]) -> int:
-        lines: list[str] = [gateway_line(batch)]
-        self.hall.gateway_batch(batch.site, batch.gateway, batch.backlog, batch.sent_at)
+    def _domain(
+        self,
+        session: Session,
+        batch: IngestBatch,
+        accepted: list[Candidate],
+        stored_at: datetime | None = None,
+    ) -> int:
+        """Apply the batch to the hall state and SQL; spool its lines (``stored_at``: a batch
+        from the stream, stored then; its gateway and message lines are the writers')."""
+        lines: list[str] = [] if stored_at else [gateway_line(batch)]
+        self.hall.gateway_batch(batch.site, batch.gateway, batch.backlog, batch.sent_at, stored_at)
         touched: set[StreamKey] = set()
         site = batch.site
         limit = self.registry.wait_limit_s(site)
@@ -320,10 +329,7 @@ class IngestPipeline:
             if isinstance(msg, _DEVICE_TYPES):
                 dev = self.hall.hall(site).devices.get(msg.source)
                 if dev is None:
-                    dkey = (msg.site, msg.source)
-                    vendor, kind = self.registry.devices.get(dkey, ("unknown", ""))
-                    if isinstance(msg, DeviceStatus) and msg.info is not None and not kind:
-                        kind = msg.info.kind.value
+                    vendor, kind = self.registry.identity(msg)
                     row = ensure_device(session, msg.site, msg.source, vendor)
                     dev = self.hall.device(site, msg.source, row.vendor, row.kind or kind)
                 lines += self.devices.record(session, msg, dev, self.hall.apply(msg))
@@ -335,10 +341,6 @@ class IngestPipeline:
                     self._pending_rollups.append((msg, self.hall.occupancy(site)))
                 elif isinstance(msg, WaitRecord):
                     self._pending_rollups.append((msg, limit))
-                elif isinstance(msg, TicketEvent):
-                    add_ticket_event(session, msg)
-                elif isinstance(msg, VisitRecord):
-                    store_visit(session, msg)
             last = self._site_emitted.get(site)
             if last is None or (msg.ts - last).total_seconds() >= 1.0:
                 self._site_emitted[site] = msg.ts

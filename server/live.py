@@ -1,7 +1,8 @@
 """Live views of each hall (zones, queues, expected wait, devices, counters, the wait per
 business type, cameras, gateway backlog) read from :mod:`server.hall_state`, and the change
 notifications the server-sent events are built on (ingest calls :meth:`LiveState.notify`
-after each commit).
+after each commit; on the JetStream bus each API replica's live feed does, after applying a
+stored batch to the replica's own hall state: :mod:`server.bus_live`).
 """
 
 from __future__ import annotations

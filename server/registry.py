@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lobbywatch.config.site import SiteConfig
+from lobbywatch.protocol.messages import DeviceStatus, Envelope
 from server.ingest_prepare import DEFAULT_WAIT_LIMIT_S
 
 
@@ -27,3 +28,11 @@ class SiteRegistry:
     def wait_limits(self) -> dict[str, float]:
         """Every hall's wait limit in seconds (what the stateless half needs)."""
         return {site: self.wait_limit_s(site) for site in self.configs}
+
+    def identity(self, msg: Envelope) -> tuple[str, str]:
+        """(vendor, kind) of the device that sent ``msg``: as stored, else ``unknown`` and the
+        kind its status tells (ingest and the API's live state create device records alike)."""
+        vendor, kind = self.devices.get((msg.site, msg.source), ("unknown", ""))
+        if isinstance(msg, DeviceStatus) and msg.info is not None and not kind:
+            kind = msg.info.kind.value
+        return vendor, kind

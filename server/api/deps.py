@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from server.alerts.service import AlertService
+from server.alerts_api import AlertsApi
 from server.context import ServerContext
 from server.core.config import Role
 from server.core.security import Principal, TokenRefused, hash_token, principal_by_hash, token_alive
@@ -33,14 +33,16 @@ async def get_ctx(request: Request) -> ServerContext:
 CtxDep = Annotated[ServerContext, Depends(get_ctx)]
 
 
-async def get_alerts(ctx: CtxDep) -> AlertService:
-    """The context's running alert service (503 when it has none)."""
-    if ctx.alerts is None:
+async def get_alerts(ctx: CtxDep) -> AlertsApi:
+    """The context's alerts: its running alert service, or an API replica's view of the
+    workers' (:meth:`ServerContext.alerts_api`); 503 when there is neither."""
+    alerts = ctx.alerts_api()
+    if alerts is None:
         raise HTTPException(503, "the alert engine is not running")
-    return ctx.alerts
+    return alerts
 
 
-AlertsDep = Annotated[AlertService, Depends(get_alerts)]
+AlertsDep = Annotated[AlertsApi, Depends(get_alerts)]
 
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:

@@ -12,7 +12,9 @@ full chunk is already waiting: under load, one larger write instead of one per i
 ``max_spool_lines`` lines, :attr:`InfluxWriter.overloaded` turns true and ingest answers
 503 until it drains (back-pressure the gateways already handle). :class:`WriterStats` counts
 lines and requests; :attr:`InfluxWriter.write_seconds` times each post (both read by the
-server's ``/metrics``; docs/server.md).
+server's ``/metrics``; docs/server.md). On the JetStream bus the stream's writers post a batch's
+lines straight from the stream (:meth:`InfluxWriter.write_lines`, :mod:`server.bus_writers`); the
+spool keeps what other parts derive (docs/distributed.md, "Roles").
 """
 
 from __future__ import annotations
@@ -208,8 +210,27 @@ class InfluxWriter:
             bodies = session.scalars(
                 select(InfluxSpool.body).where(InfluxSpool.id.in_(ids)).order_by(InfluxSpool.id)
             ).all()
+        self._post("\n".join(bodies).encode(), total)
+        with self._db.session() as session:
+            session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
+        with self._drained:
+            self.stats.pending_lines -= total
+            self._drained.notify_all()
+        return True
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Post ``lines`` to InfluxDB now, in chunks of ``batch_lines``, bypassing the spool (the
+        stream's writers: the stream keeps the batch until this returns; docs/distributed.md).
+        Raises while InfluxDB is unreachable or failing; lines it refuses for good are counted."""
+        step = self._cfg.batch_lines
+        for start in range(0, len(lines), step):
+            chunk = lines[start : start + step]
+            self._post("\n".join(chunk).encode(), len(chunk))
+
+    def _post(self, body: bytes, total: int) -> None:
+        """One post of ``total`` lines to ``/write``; raises unless InfluxDB took them (204) or
+        refused some for good (400: counted as dropped, the rest as written)."""
         self._ensure_database()
-        body = "\n".join(bodies).encode()
         params: dict[str, str] = {"db": self._cfg.database, "precision": "ns"}
         started = time.perf_counter()
         try:
@@ -231,9 +252,3 @@ class InfluxWriter:
             raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
         else:
             self.stats.written_lines += total
-        with self._db.session() as session:
-            session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
-        with self._drained:
-            self.stats.pending_lines -= total
-            self._drained.notify_all()
-        return True

@@ -165,8 +165,8 @@ def status(_p: AdminDep, ctx: CtxDep) -> StatusOut:
         },
         influx=dict(w.__dict__),
         bus_errors=ctx.bus.errors,
-        sequence_gaps=sum(s.gaps for s in ctx.pipeline.streams.values()),
-        sequence_missing=sum(s.missing for s in ctx.pipeline.streams.values()),
+        sequence_gaps=sum(s.gaps for s in ctx.deriving.streams.values()),
+        sequence_missing=sum(s.missing for s in ctx.deriving.streams.values()),
     )
 
 

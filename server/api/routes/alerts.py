@@ -1,9 +1,11 @@
 """The alerts API: open alerts, acknowledgement, the live stream, history, delivery log, silences.
 
 Built on the alert engine's public interface (``engine.open_alerts``, ``get``,
-``acknowledge``, ``add_listener``, ``add_silence``) and its store, through the context's
-running :class:`~server.alerts.AlertService` (:data:`server.api.deps.AlertsDep`: 503 when
-there is none). Bodies: :mod:`server.api.schemas.alerts`. See docs/pages.md and docs/alerts.md.
+``acknowledge``, ``add_listener``, ``add_silence``) and its store, through
+:data:`server.api.deps.AlertsDep` (:class:`server.alerts_api.AlertsApi`: the context's running
+:class:`~server.alerts.AlertService`, or on the JetStream bus the API replica's view of the
+workers'; 503 when there is none, or when no worker answered a change). Bodies:
+:mod:`server.api.schemas.alerts`. See docs/pages.md, docs/alerts.md and docs/distributed.md.
 
 * ``GET /api/v1/alerts[?site=]``: open alerts of the caller's halls, newest first.
 * ``POST /api/v1/alerts/{id}/ack`` ``{"comment": ...}``: acknowledge (manager, admin).
@@ -26,7 +28,8 @@ from fastapi.responses import StreamingResponse
 
 from lobbywatch.config.notify import Silence
 from lobbywatch.protocol.enums import AlertState
-from server.alerts import Alert, AlertService
+from server.alerts import Alert
+from server.alerts_api import AlertsApi, AlertsUnavailable
 from server.api.deps import AlertsDep, CtxDep, FloorDep, ManagerDep, check_site, token_check
 from server.api.errors import ERROR_RESPONSES
 from server.api.schemas.alerts import AckIn, AlertOut, DeliveryOut
@@ -47,7 +50,7 @@ def _sites(ctx: ServerContext, principal: Principal, site: str | None) -> set[st
     return None if principal.role == "admin" else set(principal.sites)
 
 
-def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
+def _open(service: AlertsApi, sites: set[str] | None) -> list[AlertOut]:
     if sites is None:
         alerts = service.engine.open_alerts()
     else:
@@ -59,7 +62,7 @@ def _open(service: AlertService, sites: set[str] | None) -> list[AlertOut]:
     return [AlertOut.of(a) for a in alerts]
 
 
-def _alert_or_404(service: AlertService, principal: Principal, alert_id: str) -> Alert:
+def _alert_or_404(service: AlertsApi, principal: Principal, alert_id: str) -> Alert:
     """The alert, or 404 when there is none or it belongs to a hall the token may not see."""
     alert = service.engine.get(alert_id)
     if alert is None or not principal.can_see_site(alert.site):
@@ -111,6 +114,8 @@ async def acknowledge(
         acked = await run_in_threadpool(service.engine.acknowledge, alert_id, principal.name, comment)
     except KeyError:
         raise HTTPException(409, f"alert {alert_id!r} is no longer open") from None
+    except AlertsUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
     return AlertOut.of(acked)
 
 
@@ -195,3 +200,5 @@ def add_silence(site: str, silence: Silence, principal: ManagerDep, ctx: CtxDep,
         service.engine.add_silence(site, silence.model_copy(update={"created_by": principal.name}))
     except KeyError:
         raise HTTPException(404, f"unknown site {site!r}") from None
+    except AlertsUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None

@@ -140,7 +140,7 @@ def _transaction(
     """The current transaction: the counter's ticket (its time since service began, against
     its business type's limit) where a ticket system reports one, else the longest dwell in
     the counter zone against ``transaction_min``."""
-    ticket = ctx.hall.tickets(cfg.site).current(counter.id)
+    ticket = ctx.live.hall.tickets(cfg.site).current(counter.id)
     since = None if ticket is None else ticket.service_since
     if ticket is not None and since is not None:
         limit_min = business_limit_min(cfg.business, cfg.thresholds, ticket.business)
@@ -204,8 +204,8 @@ def listen_floor(ctx: ServerContext, changed: Callable[[str], None]) -> Callable
     """Call ``changed(site)`` on every change of the live state or of the alerts; returns
     "stop listening"."""
     stops = [ctx.live.listen(changed)]
-    if ctx.alerts is not None:
-        stops.append(ctx.alerts.engine.add_listener(lambda update: changed(update.alert.site)))
+    if (alerts := ctx.alerts_api()) is not None:
+        stops.append(alerts.engine.add_listener(lambda update: changed(update.alert.site)))
 
     def stop() -> None:
         for s in stops:
@@ -236,6 +236,6 @@ def set_state(site: str, counter: str, body: StateIn, principal: CounterDep, ctx
     stamper = Stamper(site, PAGE_SOURCE, clock=ctx.clock, epoch=int(now.timestamp() * 1000))
     message = stamper.make(CounterState, counter=counter, state=body.state, since=now)
     with ctx.pipeline.lock:  # in order with ingest's batches, as their listeners see them
-        ctx.hall.apply(message)
+        ctx.live.hall.apply(message)
         ctx.live.notify(site)
     return display(ctx, cfg, found)

@@ -30,7 +30,7 @@ def get_forecast(
     weeks: Annotated[int, Query(ge=1, le=52, description="Weeks of history.")] = 8,
 ) -> Forecast:
     check_site(ctx, principal, site)
-    ctx.pipeline.flush_rollups(ctx.db)
+    ctx.deriving.flush_rollups(ctx.db)
     with ctx.db.session() as session:
         row = site_row(session, site)
         return forecast(session, row, ctx.clock.now(), hours, weeks)
@@ -49,7 +49,7 @@ def get_profile(
     weeks: Annotated[int, Query(ge=1, le=52, description="Weeks of history.")] = 8,
 ) -> list[ProfileHour]:
     check_site(ctx, principal, site)
-    ctx.pipeline.flush_rollups(ctx.db)
+    ctx.deriving.flush_rollups(ctx.db)
     with ctx.db.session() as session:
         row = site_row(session, site)
         return list(profile(session, row, ctx.clock.now(), weeks).values())

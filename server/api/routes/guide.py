@@ -23,8 +23,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.protocol.enums import AlertState
-from server.alerts import Alert, AlertService
+from server.alerts import Alert
 from server.alerts.model import AlertKind
+from server.alerts_api import AlertsApi, AlertsUnavailable
 from server.api.deps import AlertsDep, CtxDep, check_site, get_stream_principal, require, token_check
 from server.api.errors import ERROR_RESPONSES
 from server.api.routes.counter import listen_floor
@@ -56,13 +57,13 @@ class CareList(BaseModel):
     tasks: list[CareTask] = Field(description="Open care tasks, newest first.")
 
 
-def care_tasks(ctx: ServerContext, service: AlertService, site: str) -> CareList:
+def care_tasks(ctx: ServerContext, service: AlertsApi, site: str) -> CareList:
     """The hall's open care tasks now, newest first."""
     alerts: list[Alert] = []
     with contextlib.suppress(KeyError):  # a hall the engine does not know has none
         alerts = [a for a in service.engine.open_alerts(site) if a.kind in CARE_KINDS]
     alerts.sort(key=lambda a: a.started_at, reverse=True)
-    zones = dict(ctx.hall.hall(site).zones)
+    zones = dict(ctx.live.hall.hall(site).zones)
     tasks = []
     for a in alerts:
         zone = zones.get(a.zone) if a.zone is not None else None
@@ -146,4 +147,6 @@ async def acknowledge_care(
         acked = await run_in_threadpool(service.engine.acknowledge, alert_id, principal.name, comment)
     except KeyError:
         raise HTTPException(409, f"alert {alert_id!r} is no longer open") from None
+    except AlertsUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
     return AlertOut.of(acked)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from lobbywatch.protocol.ingest import INGEST_PATH, IngestResult
 from server.api.deps import CtxDep, GatewayDep
 from server.api.errors import ERROR_RESPONSES, ErrorBody
-from server.ingest import Conflict, Overloaded
+from server.ingest_outcome import Conflict, Overloaded
 from server.ingest_prepare import BadBatch
 from server.ingest_workers import WorkersUnavailable
 

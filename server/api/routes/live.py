@@ -180,7 +180,7 @@ def rollups(
     from server.api.routes.reports import period
 
     a, b = period(start, end)
-    ctx.pipeline.flush_rollups(ctx.db)
+    ctx.deriving.flush_rollups(ctx.db)
     with ctx.db.session() as session:
         rows = session.scalars(
             select(ZoneMinute)

@@ -1,0 +1,77 @@
+"""Units of the roles on the JetStream bus: what a writer writes of a stored batch, and what an
+API replica's live state makes of it (its messages, its gateway, the messages ingest rejected
+for their time), are what the single box derives at ingest."""
+
+from __future__ import annotations
+
+from nats.aio.msg import Msg
+
+from lobbywatch.clock import FixedClock
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.ingest import Backlog, IngestBatch
+from lobbywatch.protocol.messages import DeviceEvent, Envelope, ZoneState
+from lobbywatch.protocol.sequence import Stamper
+from server.bus import IngestContext
+from server.bus_jetstream import batch_messages
+from server.bus_live import apply_batch
+from server.bus_writers import batch_lines
+from server.core.config import BusConfig
+from server.hall_state import HallState
+from server.registry import SiteRegistry
+from server.timeseries.lines import gateway_line, message_lines
+
+SITE = "hall-1"
+
+
+def stored(clock: FixedClock, messages: list[Envelope]) -> tuple[Msg, IngestContext]:
+    backlog = Backlog(count=3, bytes=900, oldest_age_s=1.5, shed=2)
+    wrong = ("kiosk-2", clock.now().replace(year=2020), "clock: too old")  # rejected for its time
+    ctx = IngestContext(SITE, "gw-1", clock.now(), backlog, clock.now(), (wrong,))
+    [(subject, payload, headers)] = batch_messages(BusConfig(kind="jetstream"), messages, ctx, 1 << 20)
+    return Msg(_client=None, subject=subject, data=payload, headers=headers), ctx  # type: ignore[arg-type]
+
+
+def batch(clock: FixedClock) -> list[Envelope]:
+    cam, kiosk = Stamper(SITE, "cam-1", clock=clock), Stamper(SITE, "kiosk-1", clock=clock)
+    zone = cam.make(
+        ZoneState,
+        zone="queue",
+        kind=ZoneKind.QUEUE,
+        occupancy=2.0,
+        count=2,
+        queue_length=2,
+        entered_total=2,
+        exited_total=0,
+    )
+    fault = kiosk.make(DeviceEvent, event="fault_raised", code="PRN_PAPER_OUT", unusable=True)
+    return [zone, fault]
+
+
+def test_a_writer_writes_the_gateway_point_and_each_messages_own(clock: FixedClock) -> None:
+    messages = batch(clock)
+    msg, ctx = stored(clock, messages)
+    assert ctx.backlog is not None
+    assert ctx.sent_at is not None
+    header = IngestBatch(gateway="gw-1", site=SITE, sent_at=ctx.sent_at, backlog=ctx.backlog, messages=[])
+    expected = [gateway_line(header)] + [
+        line for m in messages for line in message_lines(m, wait_limit_s=60.0)
+    ]
+    assert batch_lines(msg, lambda site: 60.0) == expected
+
+
+def test_an_api_replica_applies_a_stored_batch_as_ingest_does(clock: FixedClock) -> None:
+    messages = batch(clock)
+    msg, ctx = stored(clock, messages)
+    registry = SiteRegistry(devices={(SITE, "kiosk-1"): ("acme", "kiosk")})
+    live = HallState(clock)
+    clock.advance(5)  # applied later than ingest took it: the gateway was heard then, not now
+    apply_batch(live, registry, messages, ctx)
+    hall = live.hall(SITE)
+    assert hall.zones["queue"].occupancy == 2.0
+    assert hall.last_batch == ctx.received_at
+    kiosk = hall.devices["kiosk-1"]
+    assert (kiosk.vendor, kiosk.kind) == ("acme", "kiosk")
+    assert set(kiosk.faults) == {"PRN_PAPER_OUT"}
+    assert msg.subject.endswith(f".{SITE}")
+    assert live.clock_problem(SITE, "kiosk-2") is not None  # the clock rejection travelled too
+    assert live.clock_problem(SITE, "kiosk-1") is None
