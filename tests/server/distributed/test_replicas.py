@@ -24,8 +24,7 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, Postgres, wait_until
-from tests.helpers_nats import NatsServer
+from lobbywatch.services import Influxd, NatsServer, Postgres, wait_until
 from tests.server.conftest import write_hall
 from tests.server.distributed.helpers_replicas import (
     AlertStream,

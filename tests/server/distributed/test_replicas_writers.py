@@ -19,7 +19,7 @@ from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import Influxd, free_port, wait_until
+from lobbywatch.services import Influxd, NatsServer, free_port, wait_until
 from server.bus import IngestContext
 from server.bus_jetstream import JetStreamBus
 from server.bus_nats import NatsLink
@@ -27,7 +27,6 @@ from server.bus_writers import WriterQueue, writers_consumer
 from server.core.config import BusConfig, InfluxConfig
 from server.storage.db import Database, run_migrations
 from server.timeseries.writer import InfluxWriter
-from tests.helpers_nats import NatsServer
 
 from .test_bus_jetstream import jetstream_cfg
 
