@@ -45,6 +45,8 @@ const LW_FLOOR_TEXTS = {
     "guide.acked": "Taken by {by}",
     "guide.ackfail": "Could not acknowledge: {msg}",
     "guide.map": "Where in the camera's view",
+    "guide.floor": "On the floor plan: x {x} m, y {y} m",
+    "guide.floormap": "Where on the hall's floor plan",
   },
   "zh-CN": {
     "floor.live": "实时",
@@ -88,6 +90,8 @@ const LW_FLOOR_TEXTS = {
     "guide.acked": "已由 {by} 接单",
     "guide.ackfail": "确认失败：{msg}",
     "guide.map": "客户在摄像画面中的位置",
+    "guide.floor": "平面图位置：x {x} 米，y {y} 米",
+    "guide.floormap": "客户在营业厅平面图中的位置",
   },
 };
 

@@ -53,7 +53,10 @@ def test_wall_counts_a_customer_two_cameras_see_once(live_server: LiveServer, pa
     s = live_server
     cfg = s.app.state.ctx.registry.configs[s.site]
     spot = (10.0, 6.0)  # metres: on the floor both views share
-    views = {"cam-entrance": ("experience", ZoneKind.EXPERIENCE), "cam-counters": ("queue-main", ZoneKind.QUEUE)}
+    views = {
+        "cam-entrance": ("experience", ZoneKind.EXPERIENCE),
+        "cam-counters": ("queue-main", ZoneKind.QUEUE),
+    }
 
     def states(wait_s: float) -> list[ZoneState]:
         out = []
