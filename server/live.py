@@ -42,8 +42,10 @@ class ZoneView(_Out):
     long_waits: list[LongWait] = Field(
         default_factory=list,
         description=(
-            "Customers here waiting past the care-visit limit, one per visit; each has a care "
-            "task (alert subject visit:<camera>:<visit>)."
+            "Customers here waiting past the care-visit limit as this camera lists them, one "
+            "per camera visit: a customer two cameras see is listed by both. How many customers "
+            "wait past the limit is the number of care tasks (open long_wait alerts, joined "
+            "across cameras by server/handover.py), which the wall page counts."
         ),
     )
     entered_total: int = Field(description="Entries since the camera's epoch began.")

@@ -44,7 +44,7 @@ def demo(
         typer.Option("--start", help="Simulated start HH:MM (halls' local time); default: opening."),
     ] = None,
 ) -> None:
-    """The whole system on this machine: two simulated halls, a busy morning; Ctrl-C stops it."""
+    """The whole system on this machine: three simulated halls, a busy morning; Ctrl-C stops it."""
     from system.demo import DemoOptions, run_demo
 
     code = run_demo(DemoOptions(speed=speed, port=port, run_dir=run_dir, video=video, start=start))

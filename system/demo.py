@@ -1,16 +1,16 @@
-"""``lobbywatch demo``: the whole system on one machine, two simulated halls, a busy morning.
+"""``lobbywatch demo``: the whole system on one machine, three simulated halls (one seen by two
+overlapping cameras), queue tickets, a busy morning.
 
-:class:`Demo` prepares the run directory (configurations, tokens), starts the broker,
-InfluxDB, the server and per hall a gateway and the lobby simulator on one accelerated
-timeline (children run by :mod:`system.supervisor`), prints the page URLs and watches the
-children until Ctrl-C. What runs and what you see: ``docs/demo.md``.
+:class:`Demo` prepares the run directory (configurations, tokens: :mod:`system.demo_files`),
+starts the broker, InfluxDB, the server and per hall a gateway and the lobby simulator (with
+its queue-ticket system) on one accelerated timeline (children run by
+:mod:`system.supervisor`), prints the page URLs and watches the children until Ctrl-C. What
+runs and what you see: ``docs/demo.md``.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
 import signal
 import sys
 import threading
@@ -23,32 +23,18 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from edge.simulate.runner import default_start
 from lobbywatch.clock import timeline_env
 from lobbywatch.config import load_site_config
-from lobbywatch.services import Influxd, Mosquitto, ServiceStartError, free_port, wait_until
+from lobbywatch.services import Influxd, Mosquitto, ServiceStartError, wait_until
+from system.demo_announce import announce, demo_info, say
+from system.demo_files import DEMO_HALLS, DemoHall, claim_run_dir, token, write_hall, write_yaml
 from system.supervisor import Child, Supervisor
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
-DEMO_HALLS = ("telecom-hall.yaml", "bank-branch.yaml")
 SCENARIO = "busy-morning"
+#: Share of the queuers who take a queue ticket; the others walk in, seen only by the cameras.
+TICKET_SHARE = 0.8
 SERVER_START_TIMEOUT_S = 90.0
-# State of a previous run that a new run starts without (tokens are kept, so bookmarked
-# wall and staff URLs keep working).
-STALE: tuple[str, ...] = (
-    "server.sqlite3",
-    "server.sqlite3-wal",
-    "server.sqlite3-shm",
-    "gateway",
-    "influxdb",
-    "mosquitto",
-    "logs",
-    "halls",
-    "pids.json",
-    "demo.json",
-)
 
 
 class Interrupted(Exception):
@@ -65,19 +51,7 @@ class DemoOptions:
     video: Path | None = None
     start: str | None = None  # HH:MM in the halls' local time; default: opening time
     seed: int = 7
-    halls: tuple[Path, ...] = tuple(EXAMPLES / name for name in DEMO_HALLS)
-
-
-@dataclass
-class DemoHall:
-    """One hall of the demo: its site id, generated config files and tokens."""
-
-    site: str
-    config: Path  # for the gateway and the vision daemon
-    sim_config: Path  # for the simulator (without the camera a video replaces)
-    display_token: str
-    gateway_token_file: Path
-    video_camera: str | None = None
+    halls: tuple[Path, ...] = DEMO_HALLS
 
 
 @dataclass
@@ -88,11 +62,6 @@ class DemoState:
     halls: list[DemoHall] = field(default_factory=list)
     manager_token: str = ""
     admin_token: str = ""
-
-
-def say(en: str, zh: str) -> None:
-    """Print one line in English and in Chinese."""
-    print(f"{en}\n  {zh}", flush=True)
 
 
 def parse_start(value: str | None, tz: ZoneInfo, default: datetime) -> datetime:
@@ -107,98 +76,6 @@ def parse_start(value: str | None, tz: ZoneInfo, default: datetime) -> datetime:
             f"--start {value!r} is not HH:MM (e.g. 09:00) / --start {value!r} 不是 HH:MM 格式（如 09:00）"
         ) from None
     return local.astimezone(UTC)
-
-
-def _write_yaml(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def _token(run_dir: Path, name: str) -> tuple[str, Path]:
-    path = run_dir / "tokens" / f"{name}.token"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        plain = path.read_text(encoding="utf-8").strip()
-    else:
-        plain = "lw-demo-" + secrets.token_urlsafe(24)
-        path.write_text(plain + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return plain, path
-
-
-def write_hall(
-    template: Path, run_dir: Path, broker_port: int, base_url: str, video: Path | None
-) -> tuple[DemoHall, dict[str, Any]]:
-    """A copy of an example hall wired to the demo's broker and server; its bootstrap tokens."""
-    data: dict[str, Any] = yaml.safe_load(template.read_text(encoding="utf-8"))
-    site = str(data["site"])
-    hall_dir = run_dir / "halls"
-    _gw_token, gw_token_file = _token(run_dir, f"gateway-{site}")
-    display_token, display_file = _token(run_dir, f"display-{site}")
-    data["broker"] = {"host": "127.0.0.1", "port": broker_port}
-    gateway = dict(data.get("gateway") or {})
-    gateway.update(
-        {
-            "server_url": base_url,
-            "token_file": str(gw_token_file),
-            "outbox": str(run_dir / "gateway" / f"{site}-outbox.sqlite3"),
-            "health_port": free_port(),
-            "max_disk_mb": 64,
-        }
-    )
-    data["gateway"] = gateway
-    # No network in a demo: alerts go to the hall displays (MQTT) and the web pages only.
-    data["notifications"] = {
-        "channels": [{"name": "hall-displays", "type": "mqtt"}],
-        "routes": [{"channels": ["hall-displays"]}],
-    }
-    video_camera: str | None = None
-    sim_data = data
-    if video is not None:
-        cameras = list(data["cameras"])
-        video_camera = str(cameras[0]["id"])
-        cameras[0] = {**cameras[0], "source": str(video.resolve()), "loop": True}
-        data["cameras"] = cameras
-        sim_data = {**data, "cameras": cameras[1:]}
-    config = _write_yaml(hall_dir / f"{site}.yaml", data)
-    sim_config = _write_yaml(hall_dir / f"{site}-sim.yaml", sim_data) if video else config
-    load_site_config(config)  # fail here, with located errors, rather than in a child
-    if sim_config != config:
-        load_site_config(sim_config)
-    hall = DemoHall(site, config, sim_config, display_token, gw_token_file, video_camera)
-    tokens = [
-        {"name": f"gateway {site}", "role": "gateway", "token_file": str(gw_token_file), "sites": [site]},
-        {"name": f"wall {site}", "role": "display", "token_file": str(display_file), "sites": [site]},
-    ]
-    return hall, {"tokens": tokens}
-
-
-MARKER = ".lobbywatch-demo"
-
-
-def claim_run_dir(run_dir: Path) -> None:
-    """Use ``run_dir`` only if it is empty or an earlier demo's (so nothing else is deleted)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    marker = run_dir / MARKER
-    if not marker.exists():
-        if any(run_dir.iterdir()):
-            raise ValueError(
-                f"--run-dir {run_dir} is not empty and is not a demo run directory; pick another "
-                f"/ --run-dir {run_dir} 不是空目录，也不是演示目录；请换一个"
-            )
-        marker.write_text("lobbywatch demo run directory\n", encoding="utf-8")
-    clear_previous_run(run_dir)
-
-
-def clear_previous_run(run_dir: Path) -> None:
-    """Remove the data of an earlier demo in ``run_dir``: each run replays the same morning."""
-    for name in (*STALE, *(p.name for p in run_dir.glob("truth-*.json"))):
-        path = run_dir / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
 
 
 class Demo:
@@ -248,8 +125,8 @@ class Demo:
         self.write_pids()
         self.check_interrupted()
 
-        admin, admin_file = _token(self.run_dir, "admin")
-        manager, manager_file = _token(self.run_dir, "manager")
+        admin, admin_file = token(self.run_dir, "admin")
+        manager, manager_file = token(self.run_dir, "manager")
         self.state.admin_token, self.state.manager_token = admin, manager
         bootstrap: list[dict[str, Any]] = [
             {"name": "demo admin", "role": "admin", "token_file": str(admin_file)}
@@ -263,7 +140,7 @@ class Demo:
         bootstrap.append(
             {"name": "duty manager", "role": "manager", "token_file": str(manager_file), "sites": sites}
         )
-        server_yaml = _write_yaml(
+        server_yaml = write_yaml(
             self.run_dir / "server.yaml",
             {
                 "config_version": 1,
@@ -309,6 +186,9 @@ class Demo:
                 SCENARIO,
                 "--seed",
                 str(opts.seed + i),
+                "--tickets",
+                "--ticket-share",
+                repr(TICKET_SHARE),
                 "--truth-report",
                 str(self.run_dir / f"truth-{hall.site}.json"),
                 env=env,
@@ -349,51 +229,12 @@ class Demo:
         return ok and server.proc.poll() is None and not self.stop_event.is_set()
 
     def print_urls(self) -> None:
-        """Write ``demo.json`` (base URL, timeline, page URLs, every token) and print, in en and
-        zh-CN, the wall page of each hall, the staff page, the API docs, when the simulated time
-        starts and how fast it runs, and where the logs are.
-        """
-        base = self.state.base_url
-        walls = {h.site: f"{base}/wall/{h.site}#token={h.display_token}" for h in self.state.halls}
-        info: dict[str, Any] = {
-            "base_url": base,
-            "timeline_start": self.timeline_start.isoformat(),
-            "speed": self.options.speed,
-            "walls": walls,
-            "staff": f"{base}/staff#token={self.state.manager_token}",
-            "api_docs": f"{base}/docs",
-            "tokens": {
-                "admin": self.state.admin_token,
-                "manager": self.state.manager_token,
-                **{f"display-{h.site}": h.display_token for h in self.state.halls},
-            },
-        }
-        (self.run_dir / "demo.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        print("", flush=True)
-        say("LobbyWatch demo is running.", "LobbyWatch 演示已运行。")
-        for site, url in walls.items():
-            say(f"  Wall page ({site}):", f"  大屏页面（{site}）：")
-            print(f"    {url}", flush=True)
-        say("  Staff page (duty manager):", "  值班经理页面：")
-        print(f"    {info['staff']}", flush=True)
-        say(f"  API docs: {base}/docs", f"  接口文档：{base}/docs")
-        minutes = 60 / self.options.speed
+        """Write ``demo.json`` and print the pages, in en and zh-CN (:mod:`system.demo_announce`)."""
+        tokens = {"admin": self.state.admin_token, "manager": self.state.manager_token}
+        state, opts = self.state, self.options
+        info = demo_info(state.base_url, state.halls, tokens, self.timeline_start, opts.speed)
         tz = ZoneInfo(load_site_config(self.state.halls[0].config).timezone)
-        local = self.timeline_start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-        say(
-            f"  Simulated time starts at {local} and runs {self.options.speed:g}x "
-            f"(one simulated hour every {minutes:.1f} real minutes); the busy morning peaks after "
-            "about 30-55 simulated minutes.",
-            f"  模拟时间从 {local} 开始，{self.options.speed:g} 倍速"
-            f"（每 {minutes:.1f} 分钟真实时间为一小时模拟时间）；约 30–55 模拟分钟后进入高峰。",
-        )
-        say(
-            "  No Grafana needed: the built-in wall and staff pages show everything live "
-            "(Grafana dashboards are optional, see docs/demo.md).",
-            "  无需 Grafana：内置大屏页面和员工页面实时显示全部信息（Grafana 仪表板可选，见 docs/demo.md）。",
-        )
-        say(f"  Logs and configuration: {self.run_dir}", f"  日志和配置：{self.run_dir}")
-        say("Press Ctrl-C to stop everything.", "按 Ctrl-C 停止全部进程。")
+        announce(info, self.run_dir, tz)
 
     # ------------------------------------------------------------------ watch
     def watch(self) -> int:

@@ -61,6 +61,15 @@ def register(groups: Groups) -> None:
         tickets: Annotated[
             bool, typer.Option("--tickets", help="Add the hall's queue-ticket system (ticket events).")
         ] = False,
+        ticket_share: Annotated[
+            float | None,
+            typer.Option(
+                "--ticket-share",
+                min=0,
+                max=1,
+                help="Share of queuers who take a ticket (with --tickets); default: the scenario's.",
+            ),
+        ] = None,
     ) -> None:
         """Simulate a hall (people, queues, counters, kiosks) through the real vision pipeline."""
         import logging
@@ -74,6 +83,8 @@ def register(groups: Groups) -> None:
         try:
             with exit_on_config_error():
                 sc = load_scenario(scenario)
+                if ticket_share is not None:
+                    sc = sc.model_copy(update={"ticket_share": ticket_share})
         except ValueError as exc:
             raise fail(
                 str(exc), f"未知场景 {scenario!r}：可用 busy-morning、normal 或场景 YAML 文件"

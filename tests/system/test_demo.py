@@ -2,7 +2,8 @@
 
 Starts ``lobbywatch demo`` as a subprocess, waits until the wall page shows live numbers
 (REST and headless Chromium) and alerts of the four kinds of the scripted busy morning
-have fired, then sends SIGINT and checks that the demo and every child it started exited.
+have fired, checks what the queue tickets, the visits and the care tasks show (never a staff
+member), then sends SIGINT and checks that the demo and every child it started exited.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lobbywatch.config import load_site_config
 from lobbywatch.services import free_port, wait_until
+from server.opening_hours import config_periods, opening_intervals
 from tests.conftest import launch_chromium
 
 SPEED = 80.0  # one simulated hour in 45 real seconds
@@ -45,6 +49,12 @@ def _alive(pid: int) -> bool:
         return stat.read_text().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def _open(hall: Path, when: datetime) -> bool:
+    """Whether the hall is open in the hour from ``when``."""
+    cfg = load_site_config(hall)
+    return bool(opening_intervals(cfg.timezone, config_periods(cfg), when, when + timedelta(hours=1)))
 
 
 class RunningDemo:
@@ -121,7 +131,8 @@ def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None
     assert all(url in out for url in info["walls"].values())
     manager = info["tokens"]["manager"]
     sites = list(info["walls"])
-    assert len(sites) == 2
+    assert len(sites) == 3
+    assert set(info["guides"]) == set(sites)
 
     # Live numbers through the REST API, for both halls.
     def live() -> bool:
@@ -162,15 +173,44 @@ def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None
         return seen >= REQUIRED and bool(PEAK_KINDS & seen)
 
     assert wait_until(fired, 120, 1.0), f"alert kinds seen: {sorted(seen)}\n{demo.output()}"
+
+    # Queue tickets: every hall open today tells the wait per business type from its tickets
+    # (the bank branch is closed on Sundays).
+    start = datetime.fromisoformat(info["timeline_start"])
+    open_now = [s for s in sites if _open(demo.run_dir / "halls" / f"{s}.yaml", start)]
+    assert len(open_now) >= 2  # the telecom hall and the two-view hall open every day
+
+    def ticketed() -> bool:
+        views = [_get(f"{demo.base}/api/v1/sites/{s}/live", manager) for s in open_now]
+        return all(v["waits_by_business"] for v in views)
+
+    assert wait_until(ticketed, 30, 1.0), demo.output()
+    # Visits: the customers who have left, and their waits.
+    summaries = {s: _get(info["visits"][s], manager) for s in open_now}
+    assert all(v["visits"] > 0 and v["waited"] > 0 for v in summaries.values()), summaries
+
     # Staff are not customers: the guide at the desk is never a wait or a care task, and each
-    # care task is one customer's (issue #17).
+    # care task is one customer's (issue #17), with where they stand on the floor plan.
     care = [a for a in _get(f"{demo.base}/api/v1/alerts", manager) if a["kind"] == "long_wait"]
     assert all(a["subject"].startswith("visit:") for a in care), care
+    desks: set[tuple[str, str]] = set()
     for s in sites:
         view = _get(f"{demo.base}/api/v1/sites/{s}/live", manager)
-        desks = [z for z in view["zones"] if z["kind"] == "consultation"]
-        assert desks
-        assert all(z["longest_wait_s"] is None and z["long_waits"] == [] for z in desks), desks
+        at_desk = [z for z in view["zones"] if z["kind"] == "consultation"]
+        assert all(z["longest_wait_s"] is None and z["long_waits"] == [] for z in at_desk), at_desk
+        desks |= {(s, z["zone"]) for z in at_desk}
+    assert len({s for s, _ in desks}) >= 2  # the halls with staff at their guide desks
+    assert not [a for a in care if (a["site"], a["zone"]) in desks], care
+    guide = info["tokens"]
+    floor_points: list[Any] = []
+
+    def placed() -> bool:
+        for s in sites:
+            tasks = _get(f"{demo.base}/api/v1/sites/{s}/care", guide[f"guide-{s}"])["tasks"]
+            floor_points.extend(t["floor"] for t in tasks if t["floor"] is not None)
+        return bool(floor_points)
+
+    assert wait_until(placed, 60, 1.0), demo.output()
 
     # A child that dies is reported with its log tail; the rest keeps running.
     pids = demo.pids()
@@ -181,7 +221,7 @@ def test_demo_runs_the_busy_morning_and_stops_cleanly(demo: RunningDemo) -> None
 
     # Ctrl-C stops everything.
     assert {"mosquitto", "influxd", "server"} <= set(pids)
-    assert len(pids) >= 7
+    assert len(pids) >= 9
     began = time.monotonic()
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(45) == 0, demo.output()

@@ -1,4 +1,5 @@
-"""The demo's generated configuration: hall copies, start time, run directory safety."""
+"""The demo's generated configuration: hall copies, the halls it runs, start time, run
+directory safety."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lobbywatch.config import load_site_config
-from system.demo import EXAMPLES, MARKER, claim_run_dir, parse_start, write_hall
+from lobbywatch.config.site import SiteConfig
+from system.demo import parse_start
+from system.demo_files import DEMO_HALLS, EXAMPLES, MARKER, claim_run_dir, write_hall
 
 
 def test_hall_copy_points_at_the_demo_broker_and_server(tmp_path: Path) -> None:
@@ -22,7 +25,30 @@ def test_hall_copy_points_at_the_demo_broker_and_server(tmp_path: Path) -> None:
     assert cfg.gateway.outbox.is_relative_to(tmp_path)
     assert [c.type for c in cfg.notifications.channels] == ["mqtt"]  # no network in a demo
     assert hall.sim_config == hall.config
-    assert {t["role"] for t in extra["tokens"]} == {"gateway", "display"}
+    assert {t["role"] for t in extra["tokens"]} == {"gateway", "display", "guide"}
+    assert all(t["sites"] == [cfg.site] for t in extra["tokens"])
+    assert hall.guide_token
+    assert hall.guide_token != hall.display_token
+
+
+def _shared_zones(cfg: SiteConfig) -> set[str]:
+    """Zones two or more calibrated cameras show (their views overlap there)."""
+    seen = [z.zone for cam in cfg.cameras if cam.floor is not None for z in cam.zones]
+    return {zone for zone in seen if seen.count(zone) >= 2}
+
+
+def test_the_demo_runs_halls_with_staff_and_one_with_overlapping_views(tmp_path: Path) -> None:
+    """Staff stand at the telecom hall's and the bank branch's guide desks; in the third hall
+    two calibrated cameras both show the counter queue (the handover, issue #17)."""
+    configs = [
+        load_site_config(write_hall(t, tmp_path, 1883, "http://x", None)[0].config) for t in DEMO_HALLS
+    ]
+    assert len({c.site for c in configs}) == len(configs) == 3
+    assert sum(1 for c in configs if any(cam.staff is not None for cam in c.cameras)) >= 2
+    overlapping = [c for c in configs if _shared_zones(c)]
+    assert [c.site for c in overlapping] == ["sim-two-views"]
+    assert _shared_zones(overlapping[0]) == {"queue-main"}
+    assert len({c.timezone for c in configs}) == 1  # one timeline, one local time
 
 
 def test_video_replaces_one_simulated_camera(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 acknowledging them.
 
 * ``GET /api/v1/sites/{site}/care``: open care tasks, newest first, each with where the
-  customer is (the zone, and where in the camera's view the longest waiter stands).
+  customer is: the zone, where in the camera's view they stand and, when the camera has a
+  ground-plane calibration, the point on the hall's floor plan (metres; the list carries
+  the plan's extent for a sketch).
 * ``GET /api/v1/sites/{site}/care/stream``: a ``care`` event with the same body at once and
   after every change of the hall's alerts or live state.
 * ``POST /api/v1/sites/{site}/care/{alert_id}/ack``: acknowledge one, as the token's name.
@@ -22,6 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from lobbywatch.config.site import SiteConfig
 from lobbywatch.protocol.enums import AlertState
 from server.alerts import Alert
 from server.alerts.model import AlertKind
@@ -41,12 +44,30 @@ GUIDE_ROLES: tuple[Role, ...] = ("admin", "manager", "guide")
 CARE_KINDS = frozenset({AlertKind.LONG_WAIT.value})
 
 
+Point = tuple[float, float]
+
+
 class CareTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
     alert: AlertOut = Field(description="The long-wait alert (title, what to do, both languages).")
-    position: tuple[float, float] | None = Field(
-        description="Where the longest waiter stands in the camera's view, (x, y) in 0..1; null: unknown."
+    position: Point | None = Field(
+        description=(
+            "Where the customer stands in the camera's view, (x, y) in 0..1 (a zone's task: the "
+            "zone's longest waiter); null: unknown."
+        )
     )
+    floor: Point | None = Field(
+        default=None,
+        description="Where the customer stands on the hall's floor plan, (x, y) in metres; null: unknown.",
+    )
+
+
+class FloorExtent(BaseModel):
+    """The part of the hall's floor plan the cameras' calibrations cover, metres."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: Point = Field(description="(x, y) of the corner nearest the plan's origin.")
+    max: Point = Field(description="(x, y) of the opposite corner.")
 
 
 class CareList(BaseModel):
@@ -54,11 +75,32 @@ class CareList(BaseModel):
     site: str
     timezone: str = Field(description="IANA time zone of the hall (for the times shown).")
     as_of: datetime = Field(description="Server time of this list.")
+    floor_plan: FloorExtent | None = Field(
+        default=None, description="The box around the cameras' calibration points; null: none calibrated."
+    )
     tasks: list[CareTask] = Field(description="Open care tasks, newest first.")
 
 
+def floor_extent(cfg: SiteConfig) -> FloorExtent | None:
+    """The box around every calibration floor point of the hall's cameras."""
+    points = [p.floor for c in cfg.cameras if c.floor is not None for p in c.floor.points]
+    if not points:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return FloorExtent(min=(min(xs), min(ys)), max=(max(xs), max(ys)))
+
+
+def _point(value: object) -> Point | None:
+    """A care task's ``at`` or ``floor`` parameter as a point (``None`` when absent)."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return (float(value[0]), float(value[1]))
+    return None
+
+
 def care_tasks(ctx: ServerContext, service: AlertsApi, site: str) -> CareList:
-    """The hall's open care tasks now, newest first."""
+    """The hall's open care tasks now, newest first, each where its customer stands (from the
+    task's own ``at`` and ``floor``, set by the care-task rule; a zone's task: where its
+    zone's longest waiter stands)."""
     alerts: list[Alert] = []
     with contextlib.suppress(KeyError):  # a hall the engine does not know has none
         alerts = [a for a in service.engine.open_alerts(site) if a.kind in CARE_KINDS]
@@ -66,10 +108,19 @@ def care_tasks(ctx: ServerContext, service: AlertsApi, site: str) -> CareList:
     zones = dict(ctx.live.hall.hall(site).zones)
     tasks = []
     for a in alerts:
+        position = _point(a.params.get("at"))
         zone = zones.get(a.zone) if a.zone is not None else None
-        tasks.append(CareTask(alert=AlertOut.of(a), position=None if zone is None else zone.longest_wait_at))
+        if position is None and a.subject.startswith("zone:") and zone is not None:
+            position = zone.longest_wait_at
+        tasks.append(CareTask(alert=AlertOut.of(a), position=position, floor=_point(a.params.get("floor"))))
     cfg = ctx.registry.configs.get(site)
-    return CareList(site=site, timezone=cfg.timezone if cfg else "UTC", as_of=ctx.clock.now(), tasks=tasks)
+    return CareList(
+        site=site,
+        timezone=cfg.timezone if cfg else "UTC",
+        as_of=ctx.clock.now(),
+        floor_plan=floor_extent(cfg) if cfg else None,
+        tasks=tasks,
+    )
 
 
 GuideDep = Annotated[Principal, Depends(require(*GUIDE_ROLES))]

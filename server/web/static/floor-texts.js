@@ -45,6 +45,8 @@ const LW_FLOOR_TEXTS = {
     "guide.acked": "Taken by {by}",
     "guide.ackfail": "Could not acknowledge: {msg}",
     "guide.map": "Where in the camera's view",
+    "guide.floor": "On the floor plan: x\u00a0{x}\u00a0m, y\u00a0{y}\u00a0m",
+    "guide.floormap": "Where on the hall's floor plan",
   },
   "zh-CN": {
     "floor.live": "实时",
@@ -88,6 +90,8 @@ const LW_FLOOR_TEXTS = {
     "guide.acked": "已由 {by} 接单",
     "guide.ackfail": "确认失败：{msg}",
     "guide.map": "客户在摄像画面中的位置",
+    "guide.floor": "平面图位置：x\u00a0{x}\u00a0米，y\u00a0{y}\u00a0米",
+    "guide.floormap": "客户在营业厅平面图中的位置",
   },
 };
 

@@ -1,5 +1,6 @@
 /* The guide page: /guide/<site>. Open care tasks (long waits) of the hall, newest first, with
- * where the customer is; one tap to acknowledge ("on my way"). */
+ * where the customer is (the zone; on the hall's floor plan, a sketch and "x m, y m", when the
+ * camera is calibrated, else where in the camera's view); one tap to acknowledge ("on my way"). */
 "use strict";
 
 (() => {
@@ -9,6 +10,8 @@
   const base = "/api/v1/sites/" + encodeURIComponent(site) + "/care";
   let tasks = [];
   let tz = "";
+  let plan = null; // the floor plan's extent {min: [x, y], max: [x, y]} in metres, or null
+  const SVG = "http://www.w3.org/2000/svg";
   const cards = new Map(); // alert id -> card
   const seen = new Set(); // alerts already shown (a new one makes the phone vibrate)
 
@@ -16,6 +19,7 @@
     const parts = {
       title: el("div", { class: "task-title", "data-testid": "title" }),
       where: el("div", { class: "task-where", "data-testid": "where" }),
+      spot: el("div", { class: "task-spot", "data-testid": "spot" }),
       meta: el("div", { class: "task-meta", "data-testid": "meta" }),
       dot: el("span", { class: "dot" }),
       body: el("div", { class: "task-body" }),
@@ -23,9 +27,11 @@
       button: el("button", { type: "button", class: "go", "data-testid": "ack" }),
       error: el("div", { class: "error-text", "data-testid": "ack-error" }),
     };
-    parts.map = el("div", { class: "map", role: "img" }, parts.dot);
+    parts.map = el("div", { class: "map", role: "img", "data-testid": "view" }, parts.dot);
+    parts.plan = el("div", { class: "map plan", role: "img", "data-testid": "floor" });
     const node = el("article", { class: "task", "data-testid": "task-" + id },
-      el("div", { class: "task-head" }, el("div", {}, parts.title, parts.where, parts.meta), parts.map),
+      el("div", { class: "task-head" },
+        el("div", {}, parts.title, parts.where, parts.spot, parts.meta), parts.map, parts.plan),
       parts.body, parts.acked, parts.button, parts.error);
     const card = { node, parts, busy: false };
     parts.button.addEventListener("click", () => acknowledge(id, card));
@@ -42,7 +48,13 @@
     const waited = a.params.wait_min == null ? "" : t("guide.waited", { m: Math.round(a.params.wait_min) }) + " · ";
     parts.meta.textContent = waited + t("guide.since", { time: LWFloor.clockTime(a.started_at, tz) });
     parts.body.textContent = pick(a.body);
-    parts.map.hidden = !task.position;
+    const floor = task.floor;
+    parts.spot.hidden = !floor;
+    parts.spot.textContent = floor ? t("guide.floor", { x: floor[0].toFixed(1), y: floor[1].toFixed(1) }) : "";
+    parts.plan.hidden = !floor;
+    parts.plan.setAttribute("aria-label", t("guide.floormap"));
+    if (floor) parts.plan.replaceChildren(sketch(floor));
+    parts.map.hidden = !task.position || !!floor; // the floor plan, where known, says more
     parts.map.setAttribute("aria-label", t("guide.map"));
     if (task.position) {
       parts.dot.style.left = (task.position[0] * 100).toFixed(1) + "%";
@@ -54,6 +66,31 @@
     parts.button.hidden = acked;
     parts.button.disabled = card.busy;
     parts.button.textContent = card.busy ? t("guide.acking") : t("guide.ack");
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  /** A small sketch of the floor plan (x to the right, y down, as the hall file measures it;
+   * a line every 5 m) with the customer's spot. */
+  function sketch(floor) {
+    const lo = plan ? [Math.min(plan.min[0], floor[0]), Math.min(plan.min[1], floor[1])] : [floor[0] - 5, floor[1] - 5];
+    const hi = plan ? [Math.max(plan.max[0], floor[0]), Math.max(plan.max[1], floor[1])] : [floor[0] + 5, floor[1] + 5];
+    const [w, h] = [Math.max(hi[0] - lo[0], 1), Math.max(hi[1] - lo[1], 1)];
+    const pad = Math.max(w, h) * 0.06;
+    const box = svg("svg", { viewBox: [lo[0] - pad, lo[1] - pad, w + 2 * pad, h + 2 * pad].join(" ") });
+    box.append(svg("rect", { class: "plan-floor", x: lo[0], y: lo[1], width: w, height: h }));
+    for (let x = Math.ceil(lo[0] / 5) * 5; x < hi[0]; x += 5) {
+      box.append(svg("line", { class: "plan-grid", x1: x, y1: lo[1], x2: x, y2: hi[1] }));
+    }
+    for (let y = Math.ceil(lo[1] / 5) * 5; y < hi[1]; y += 5) {
+      box.append(svg("line", { class: "plan-grid", x1: lo[0], y1: y, x2: hi[0], y2: y }));
+    }
+    box.append(svg("circle", { class: "plan-spot", "data-testid": "floor-spot", cx: floor[0], cy: floor[1], r: Math.max(w, h) * 0.05 }));
+    return box;
   }
 
   function render() {
@@ -113,6 +150,7 @@
     if (!seen.size) seen.add("");
     tasks = data.tasks;
     tz = data.timezone;
+    plan = data.floor_plan;
     render();
   }, render);
   render();

@@ -95,7 +95,7 @@ const LWHall = (() => {
     function live(layout) {
       if (lastAt == null) return null;
       const zs = [...zones.values()]
-        .map((z) => ({ ...z, camera: z.source, long_waits: z.long_waits || [] }))
+        .map((z) => ({ ...z, camera: z.source }))
         .sort((a, b) => (a.zone < b.zone ? -1 : 1));
       const waits = zs.filter((z) => WAIT_KINDS.has(z.kind) && z.expected_wait_s != null).map((z) => z.expected_wait_s);
       const devs = [...devices.values()].map((d) => ({ device: d.source, state: deviceState(d), faults: d.faults || [] }));

@@ -72,6 +72,24 @@
     }
   }
 
+  /** Customers waiting past the care limit and how many of them a guide has visited, read
+   * from the alert engine's care tasks (open `long_wait` alerts: one per customer, joined
+   * across cameras by server/handover.py), never from the cameras' own lists, which name a
+   * customer once per camera that sees them. A zone's task (from a camera without visits)
+   * stands for the `over` customers it counts; an acknowledged task is a visited one. */
+  function careTasks() {
+    let care = 0;
+    let visited = 0;
+    for (const a of (alerts && alerts.items) || []) {
+      if (a.kind !== "long_wait") continue;
+      const zoneTask = (a.subject || "").startsWith("zone:");
+      const n = zoneTask ? Math.max(1, (a.params && a.params.over) || 1) : 1;
+      care += n;
+      if (a.state === "acknowledged") visited += n;
+    }
+    return { care, visited };
+  }
+
   /* ------------------------------------------------------------------ rendering */
 
   /** live, delayed or absent: the server's verdict, or absent once the hall has been silent
@@ -157,17 +175,8 @@
     }
     $("kpi-longest").dataset.level = level(longest, limitS);
     $("longest-value").textContent = fmtMin(longest);
-    // Customers past the care limit (one care task each), and how many a guide has visited.
-    const acked = new Set(((alerts && alerts.items) || [])
-      .filter((a) => a.kind === "long_wait" && a.state === "acknowledged").map((a) => a.subject));
-    let care = 0;
-    let visited = 0;
-    for (const z of (live && live.zones) || []) {
-      for (const w of z.long_waits || []) {
-        care += 1;
-        if (acked.has("visit:" + z.camera + ":" + w.visit)) visited += 1;
-      }
-    }
+    // Customers past the care limit, and how many a guide has visited: the care tasks.
+    const { care, visited } = careTasks();
     $("kpi-longest").dataset.care = String(care);
     $("kpi-longest").dataset.visited = String(visited);
     const sub = where ? zoneName(where) : live ? t("kpi.nobody") : "";

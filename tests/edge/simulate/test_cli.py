@@ -42,6 +42,8 @@ def test_simulate_hall_publishes_valid_retained_states(
             "--scenario", "busy-morning",
             "--duration-min", "4",
             "--truth-report", str(report_path),
+            "--tickets",
+            "--ticket-share", "0",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -50,6 +52,9 @@ def test_simulate_hall_publishes_valid_retained_states(
     assert report["site"] == site_id
     assert report["simulated_s"] >= 240
     assert report["arrivals"] > 0
+    waited = [v for v in report["visits"] if v["ticket"] is not None]
+    assert waited
+    assert not any(v["ticket"] for v in waited)  # --ticket-share 0: every queuer walks in
 
     # after the run, the broker holds the retained states: a new subscriber gets them
     probe = mqtt_probe(f"lobbywatch/v1/{site_id}/#")
@@ -89,3 +94,6 @@ def test_bad_arguments_are_named() -> None:
     result = runner.invoke(app, ["simulate", "hall", "--config", str(TELECOM), "--start", "09:00"])
     assert result.exit_code == 2
     assert "--start '09:00'" in result.output
+    result = runner.invoke(app, ["simulate", "hall", "--config", str(TELECOM), "--ticket-share", "1.5"])
+    assert result.exit_code == 2
+    assert "--ticket-share" in result.output

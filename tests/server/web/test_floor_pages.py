@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from lobbywatch.clock import FixedClock
+from lobbywatch.config import load_site_config
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import Envelope, ZoneState
@@ -261,6 +262,68 @@ def test_guide_page_lists_care_tasks_newest_first_and_acknowledges(
         expect(page.get_by_test_id("summary")).to_have_text("2 open · 0 not taken")
         assert fits(page)
         page.screenshot(path=str(artifacts / "guide-1280x800.png"))
+    finally:
+        page.context.close()
+
+
+def test_guide_page_shows_where_the_customer_stands_on_the_floor_plan(
+    floor_server: FloorServer, browser: Browser, artifacts: Path
+) -> None:
+    """A customer waits past the limit in the counter queue of a calibrated camera: the care
+    task carries their own image point and floor point, and the guide page shows the floor
+    sketch and "x m, y m" in both languages."""
+    s = floor_server
+    cfg = load_site_config(s.settings.halls[0])
+    calibration = next(c for c in cfg.cameras if c.id == "cam-counters").floor
+    assert calibration is not None
+    at = calibration.plan.to_image((10.0, 6.0))
+    assert at is not None
+    st = s.stampers.setdefault("cam-counters", Stamper(s.site, "cam-counters", clock=s.clock))
+    for wait_s in (5.0, 605.0):
+        if wait_s > 5.0:
+            s.clock.advance(600)
+        wait = {"visit": "v0042", "wait_s": wait_s, "at": at}
+        s.ingest(
+            [
+                st.make(
+                    ZoneState,
+                    zone="queue-main",
+                    kind=ZoneKind.QUEUE,
+                    occupancy=2.0,
+                    count=2,
+                    queue_length=2,
+                    longest_wait_s=wait_s,
+                    longest_wait_at=(0.1, 0.9),  # someone else: never the task's customer
+                    entered_total=2,
+                    exited_total=0,
+                    waiting=[wait],
+                    long_waits=[wait] if wait_s >= 600 else [],
+                )
+            ]
+        )
+    care = httpx.get(f"{s.url}/api/v1/sites/{s.site}/care", headers=s.auth("guide")).json()
+    assert care["floor_plan"] == {"min": [0.0, 0.5], "max": [20.0, 12.0]}
+    [task] = care["tasks"]
+    assert task["floor"] == [10.0, 6.0]
+    assert task["position"] == pytest.approx(list(at))
+
+    page = open_page(browser, f"{s.url}/guide/{s.site}?lang=zh-CN#token={s.tokens['guide']}", PHONE)
+    try:
+        card = page.get_by_test_id("tasks").locator("article")
+        expect(card).to_have_count(1, timeout=TIMEOUT_MS)
+        expect(card.get_by_test_id("where")).to_have_text("位置：排队区")
+        expect(card.get_by_test_id("spot")).to_have_text("平面图位置：x 10.0 米，y 6.0 米")
+        expect(card.get_by_test_id("floor")).to_be_visible()
+        expect(card.get_by_test_id("floor")).to_have_attribute("aria-label", "客户在营业厅平面图中的位置")
+        expect(card.get_by_test_id("view")).to_be_hidden()
+        spot = card.get_by_test_id("floor-spot")
+        assert (spot.get_attribute("cx"), spot.get_attribute("cy")) == ("10", "6")
+        assert fits(page)
+        page.screenshot(path=str(artifacts / "guide-floor-zh-375x812.png"), full_page=True)
+        page.get_by_role("button", name="English").click()
+        expect(card.get_by_test_id("spot")).to_have_text("On the floor plan: x 10.0 m, y 6.0 m")
+        assert fits(page)
+        page.screenshot(path=str(artifacts / "guide-floor-en-375x812.png"), full_page=True)
     finally:
         page.context.close()
 
