@@ -18,7 +18,9 @@ variant alike. A crop's edges cut people (a body whose head is above the top edg
 whose body is below the bottom edge), so a crop's ROI is the crop inset by ``INSET`` of its
 smaller side: every head inside it belongs to a person whose head is in the picture, and
 every box cut by the crop's border has its head point outside it. Nothing is tuned to
-one variant. Run (about 2 CPU-hours for all 200 frames; ``--every 4`` for a quarter)::
+one variant. Each variant prints one JSON line: MAE, bias and relative error for all, even
+and odd frames, detector passes and ms per frame (``--frames even`` or ``odd`` runs one
+half). Run (about 2 CPU-hours for all 200 frames; ``--every 4`` for a quarter)::
 
     PYTHONPATH=$PWD .venv/bin/python -m bench.count_generalisation --every 1 --data ../shared/data/mall
 """
@@ -97,6 +99,8 @@ def build(
 
 
 def summarise(rows: list[tuple[str, int, int]]) -> dict[str, float]:
+    if not rows:
+        return {"images": 0}
     err = np.asarray([p - t for _, t, p in rows], np.float64)
     mean_true = float(np.mean([t for _, t, _ in rows]))
     mae = float(np.abs(err).mean())

@@ -210,7 +210,7 @@ class PersonDetector:
         lower; docs/vision.md, "Counting")."""
         s = self.settings.slicing
         zoom = s.imgsz / max(crop.shape[:2])
-        return s.confidence * min(1.0, s.sharp_zoom / zoom)
+        return float(s.confidence * min(1.0, s.sharp_zoom / zoom))
 
     def detect(self, frame: Frame) -> Detections:
         """The people in one BGR frame: the full frame and the planned slices, merged."""
