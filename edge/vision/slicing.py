@@ -6,7 +6,8 @@ where the scale model expects people smaller than ``min_person_px`` at the full-
 input, with slices sized so the smallest person in each row of slices reaches
 ``target_person_px``; the full frame owns every other row. :func:`merge_views` keeps the
 slice boxes whose feet lie in the band, drops the slice boxes that are parts of a person
-the full frame saw whole, and merges everything with NMS plus containment.
+the full frame saw whole, and merges everything with NMS plus containment (across passes;
+within one pass only a part and the box it lies in).
 See docs/vision.md ("Counting").
 """
 

@@ -7,6 +7,7 @@ The detector runs on a stand-in model that, like a real one, misses people small
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.vision.detector import PersonDetector
 from edge.vision.scale import ScaleModel
@@ -117,3 +118,12 @@ def test_the_first_frame_is_sliced_by_the_scale_its_own_full_frame_taught() -> N
     )
     det = PersonDetector(settings=settings, backend=model)
     assert len(det.detect(perspective_frame())) == 12  # no frame of full frame only first
+
+
+def test_a_slice_that_magnifies_beyond_sharp_zoom_runs_at_a_proportionally_lower_threshold() -> None:
+    settings = CountingConfig(slicing=SlicingConfig(imgsz=640, confidence=0.15, sharp_zoom=3.0))
+    det = PersonDetector(settings=settings, backend=WhiteBlobModel())
+    sharp = np.zeros((320, 320, 3), np.uint8)  # 2x: as sharp as the threshold was chosen on
+    blurry = np.zeros((107, 80, 3), np.uint8)  # about 6x: a person this enlarged scores lower
+    assert det._slice_threshold(sharp) == 0.15
+    assert det._slice_threshold(blurry) == pytest.approx(0.15 * 3 / (640 / 107))
