@@ -130,6 +130,8 @@ class CachedBackend:
 
     Filtering the floor's boxes by a higher threshold gives exactly what the model returns at
     that threshold (NMS keeps boxes best first, so lower boxes never suppress higher ones).
+    A view asked for below the floor (a slice that magnifies a small picture, whose threshold
+    is lowered) is run again at that threshold, which becomes its floor.
     ``passes`` counts the model runs; one more than ``budget`` (None: no limit) raises
     :class:`PassBudgetSpent`.
     """
@@ -141,26 +143,25 @@ class CachedBackend:
         self.floor = floor
         self.budget = budget
         self.passes = 0
-        self._cache: dict[tuple[Any, ...], Detections] = {}
+        self._cache: dict[tuple[Any, ...], tuple[float, Detections]] = {}
 
     def predict(
         self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
     ) -> list[Detections]:
-        if conf < self.floor:
-            raise ValueError(f"threshold {conf} is below the cached floor {self.floor}")
         cls = tuple(classes) if classes is not None else None
         keys = [(hashlib.sha1(im.tobytes()).hexdigest(), im.shape, imgsz, iou, cls) for im in images]
-        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache or self._cache[key][0] > conf]
         if missing:
             if self.budget is not None and self.passes + len(missing) > self.budget:
                 raise PassBudgetSpent(f"{self.budget} detector passes spent")
             self.passes += len(missing)
+            floor = min(self.floor, conf)
             found = self.backend.predict(
-                [images[i] for i in missing], imgsz=imgsz, conf=self.floor, iou=iou, classes=classes
+                [images[i] for i in missing], imgsz=imgsz, conf=floor, iou=iou, classes=classes
             )
             for i, d in zip(missing, found, strict=True):
-                self._cache[keys[i]] = d
-        return [self._cache[k].select(self._cache[k].conf >= conf) for k in keys]
+                self._cache[keys[i]] = (floor, d)
+        return [self._cache[k][1].select(self._cache[k][1].conf >= conf) for k in keys]
 
 
 def read_snapshots(images: Path, truth: Path) -> list[tuple[str, int]]:
@@ -242,6 +243,7 @@ def calibrate(
         detector = PersonDetector(settings=knobs.apply(settings), roi=roi, backend=cached)
         for frame in frames:
             detector.learn(frame)
+        detector.end_learning()
         return evaluate_counts(images, part, detector, roi=roi, learn_from=0, progress=None)
 
     def score(knobs: Knobs) -> Score | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -224,8 +225,16 @@ def register(groups: Groups) -> None:
 
     @groups.eval.command("counts")
     def eval_counts(
-        images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
-        truth: Annotated[Path, typer.Option("--truth", help="counts.csv with header image,persons.")],
+        images: Annotated[
+            Path,
+            typer.Option("--images", help="Folder of images, or (with --sequence) a video file."),
+        ],
+        truth: Annotated[
+            Path,
+            typer.Option(
+                "--truth", help="counts.csv with header image,persons (a video: frame,persons, 0 = first)."
+            ),
+        ],
         config: Annotated[
             Path | None,
             typer.Option("--config", help="Hall file: evaluate what --camera runs (default: the defaults)."),
@@ -248,19 +257,31 @@ def register(groups: Groups) -> None:
                 "of the published (smoothed) occupancy.",
             ),
         ] = False,
+        anchor: Annotated[
+            str,
+            typer.Option(
+                "--anchor",
+                help="The point of a person the truth counted inside the ROI: feet (as the daemon "
+                "and an installer count) or head (head-annotated data such as Mall).",
+            ),
+        ] = "feet",
     ) -> None:
         """Count people in still images with a camera's own detector and compare with true counts.
 
         Prints MAE, RMSE, bias, relative error and the cost (detector passes and ms per frame)
         as JSON. The images are read once first to learn the person scale (docs/vision.md).
         With --sequence it adds published_mae and published_bias: the occupancy the daemon
-        would publish (its smoothing) against the true counts.
+        would publish (its smoothing) against the true counts; --images may then be a video.
         """
         from edge.vision.backends import BackendMissingError
         from edge.vision.detector import ModelMissingError, PersonDetector
-        from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
+        from edge.vision.evaluate import Anchor, EvalInputError, evaluate_counts, read_roi, read_truth
         from lobbywatch.config.counting import CountingConfig
 
+        if anchor not in set(Anchor):
+            raise fail(
+                f"--anchor must be feet or head, got {anchor!r}", f"--anchor 只能是 feet 或 head：{anchor!r}"
+            )
         if (config is None) != (camera is None):
             raise fail("--config and --camera go together", "--config 与 --camera 需同时给出")
         settings, cam_model, polygon = CountingConfig(), None, None
@@ -275,14 +296,26 @@ def register(groups: Groups) -> None:
                     f"{config}：没有摄像头 {camera!r}；已配置的摄像头：{ids}",
                 ) from None
             settings, cam_model, polygon = cam.counting, cam.model, cam.roi
-        if not images.is_dir():
-            raise fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
+        if not (images.is_dir() or (sequence and images.is_file())):
+            raise fail(
+                f"--images {images}: not a folder (nor, with --sequence, a video file)",
+                f"--images {images}：不是文件夹（加 --sequence 时也可以是视频文件）",
+            )
         try:
             rows_truth = read_truth(truth)
             if roi is not None:
                 polygon = read_roi(roi)
             detector = PersonDetector(model or cam_model, settings, roi=polygon)
-            summary = evaluate_counts(images, rows_truth, detector, roi=polygon, out=out, sequence=sequence)
+            summary = evaluate_counts(
+                images,
+                rows_truth,
+                detector,
+                roi=polygon,
+                out=out,
+                progress=sys.stderr,
+                sequence=sequence,
+                anchor=Anchor(anchor),
+            )
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:

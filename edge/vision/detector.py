@@ -101,12 +101,21 @@ class Detections:
 
 
 def nms(
-    xyxy: FloatArray, conf: FloatArray, iou: float, containment: float | None = None
+    xyxy: FloatArray,
+    conf: FloatArray,
+    iou: float,
+    containment: float | None = None,
+    views: npt.NDArray[np.intp] | None = None,
+    parts: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.intp]:
     """Indices kept by greedy non-maximum suppression (class-agnostic), best first.
 
     With ``containment``, a box is also suppressed when that share of the smaller box lies
-    inside a better one (a tile-cut half person inside a full-frame box has a low IoU).
+    inside a better one (a tile-cut half person inside a full-frame box has a low IoU); with
+    ``views`` (the pass each box came from), only by a better box of another pass, or when
+    one of the two is a part (``parts``: shorter than a person at its row): within one pass
+    the model saw both whole, and a person-sized box inside another is a person in front of
+    or behind them.
     """
     if len(xyxy) == 0:
         return np.zeros((0,), np.intp)
@@ -126,7 +135,11 @@ def nms(
         keep_mask = iou_v <= iou
         if containment is not None:
             iomin = inter / np.maximum(np.minimum(areas[i], areas[rest]), 1e-6)
-            keep_mask &= iomin <= containment
+            if views is None:
+                keep_mask &= iomin <= containment
+            else:
+                whole = ~(parts[rest] | parts[i]) if parts is not None else True
+                keep_mask &= (iomin <= containment) | ((views[rest] == views[i]) & whole)
         order = rest[keep_mask]
     return np.asarray(keep, np.intp)
 
@@ -187,18 +200,32 @@ class PersonDetector:
         """Run the full frame only, to teach the scale model (stills have no warm-up)."""
         self._full_frame(frame)
 
+    def end_learning(self) -> None:
+        """The learning pass over a set of stills is over: fit the scale on what it saw."""
+        self.scale.settle()
+
+    def _slice_threshold(self, crop: Frame) -> float:
+        """The threshold of one slice: ``slicing.confidence``, lowered in proportion where the
+        slice magnifies the picture more than ``slicing.sharp_zoom`` (a blurrier person scores
+        lower; docs/vision.md, "Counting")."""
+        s = self.settings.slicing
+        zoom = s.imgsz / max(crop.shape[:2])
+        return float(s.confidence * min(1.0, s.sharp_zoom / zoom))
+
     def detect(self, frame: Frame) -> Detections:
         """The people in one BGR frame: the full frame and the planned slices, merged."""
         from edge.vision.slicing import merge_views, plan_slices
 
         h, w = frame.shape[:2]
+        full = self._full_frame(frame)  # first: its boxes teach the scale this frame is sliced by
         plan = plan_slices(w, h, self.settings, self.scale, self.region)
-        full = self._full_frame(frame)
         self.frames += 1
         if not plan.windows:  # the merge still decides (the pass's own NMS is a loose pre-filter)
             return merge_views(full, Detections.empty(), plan, self.settings, self.scale)
         crops = [np.ascontiguousarray(frame[y0:y1, x0:x1]) for x0, y0, x1, y1 in plan.windows]
-        sliced = self._predict(crops, self.settings.slicing.imgsz, self.settings.slicing.confidence)
+        thresholds = [self._slice_threshold(c) for c in crops]
+        found = self._predict(crops, self.settings.slicing.imgsz, min(thresholds))
+        sliced = [d.select(d.conf >= t) for d, t in zip(found, thresholds, strict=True)]
         shifted = [
             Detections(d.xyxy + np.asarray([x0, y0, x0, y0], np.float32), d.conf, d.cls)
             for (x0, y0, _x1, _y1), d in zip(plan.windows, sliced, strict=True)
@@ -208,7 +235,8 @@ class PersonDetector:
             np.concatenate([d.conf for d in shifted]).astype(np.float32),
             np.concatenate([d.cls for d in shifted]).astype(np.float32),
         )
-        return merge_views(full, slices, plan, self.settings, self.scale)
+        views = np.concatenate([np.full(len(d), i, np.intp) for i, d in enumerate(sliced)])
+        return merge_views(full, slices, plan, self.settings, self.scale, views)
 
 
 def build_detector(camera: CameraConfig) -> PersonDetector:

@@ -4,31 +4,44 @@ The counter is the daemon's own detector (:func:`edge.vision.detector.build_dete
 the figures are what a camera with those settings does; the result carries their cost
 (detector passes and milliseconds per frame). ``counts.csv`` has the header
 ``image,persons``; an optional ``roi.json`` holds ``{"roi_polygon": [[x, y], ...]}`` in
-pixels, and only people whose anchor point (the bottom-centre of their box) lies inside it
-are counted. For an ordered folder of consecutive frames (``sequence``), the result adds
-the error of the published occupancy: the per-frame counts passed through the daemon's own
-smoother (:class:`edge.vision.dwell.OccupancySmoother`), which is what reaches staff.
+pixels, and only people whose anchor point lies inside it are counted: the point of the
+person the truth was counted at (:class:`Anchor`: the feet, as an installer counts and the
+daemon's ROI tests, or the head, as head-annotated datasets such as Mall are counted). For
+consecutive frames (``sequence``: an ordered folder, or a video file whose frames the truth
+rows number), the result adds the error of the published occupancy: the per-frame counts
+passed through the daemon's own smoother (:class:`edge.vision.dwell.OccupancySmoother`),
+which is what reaches staff. See docs/vision.md ("Counting").
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.vision.detector import Detections, Frame
 from edge.vision.dwell import OccupancySmoother
 from edge.vision.zones import Polygon, anchors_of, points_in_polygon
 
 LEARN_IMAGES = 60  # stills read once to learn the person scale before counting
+HEAD_DEPTH = 0.07  # a box's head point lies this share of its height below its top (head centre)
+
+
+class Anchor(StrEnum):
+    """The point of a person tested against the ROI: the one the truth was counted at."""
+
+    FEET = "feet"  # bottom-centre of the box: the daemon's ROI and zones, an installer's count
+    HEAD = "head"  # head centre estimated from the box: head-annotated truth (Mall's heads.json)
 
 
 class EvalInputError(ValueError):
@@ -36,12 +49,16 @@ class EvalInputError(ValueError):
 
 
 def read_truth(path: Path) -> list[tuple[str, int]]:
-    """``image,persons`` rows of ``counts.csv``."""
+    """``image,persons`` rows of ``counts.csv`` (``frame,persons`` for a video: frame numbers)."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is None or not {"image", "persons"} <= set(reader.fieldnames):
-                raise EvalInputError(f"{path}: header must be 'image,persons', got {reader.fieldnames}")
+            fields = set(reader.fieldnames or ())
+            key = "image" if "image" in fields else "frame"
+            if not {key, "persons"} <= fields:
+                raise EvalInputError(
+                    f"{path}: header must be 'image,persons' (or 'frame,persons'), got {reader.fieldnames}"
+                )
             rows: list[tuple[str, int]] = []
             for lineno, row in enumerate(reader, start=2):
                 try:
@@ -52,7 +69,7 @@ def read_truth(path: Path) -> list[tuple[str, int]]:
                     ) from None
                 if n < 0:
                     raise EvalInputError(f"{path}:{lineno}: persons cannot be negative")
-                rows.append((row["image"], n))
+                rows.append((row[key], n))
     except OSError as exc:
         raise EvalInputError(f"{path}: cannot read ({exc.strerror})") from None
     if not rows:
@@ -77,15 +94,28 @@ def read_roi(path: Path) -> Polygon:
         raise EvalInputError(f"{path}: roi_polygon points must be [x, y] number pairs") from None
 
 
-def count_in_roi(det: Detections, roi: Polygon | None, frame_size: tuple[int, int] | None = None) -> int:
-    """People whose anchor point lies inside ``roi`` (all of them without a ROI).
+def head_points(xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Estimated head centres (N, 2) of person boxes (N, 4): top-centre, ``HEAD_DEPTH`` down."""
+    boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    y = boxes[:, 1] + HEAD_DEPTH * (boxes[:, 3] - boxes[:, 1])
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, y], axis=1)
 
-    ``frame_size`` (width, height) clamps anchors of boxes cut by the frame's bottom edge
-    into the frame (:func:`edge.vision.zones.anchors_of`).
+
+def count_in_roi(
+    det: Detections,
+    roi: Polygon | None,
+    frame_size: tuple[int, int] | None = None,
+    anchor: Anchor = Anchor.FEET,
+) -> int:
+    """People whose ``anchor`` point lies inside ``roi`` (all of them without a ROI).
+
+    ``frame_size`` (width, height) clamps feet of boxes cut by the frame's bottom edge into
+    the frame (:func:`edge.vision.zones.anchors_of`).
     """
     if roi is None:
         return len(det)
-    return int(points_in_polygon(anchors_of(det.xyxy, frame_size), roi).sum())
+    points = head_points(det.xyxy) if anchor == Anchor.HEAD else anchors_of(det.xyxy, frame_size)
+    return int(points_in_polygon(points, roi).sum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +166,8 @@ class Counter(Protocol):
 
     def learn(self, frame: Frame) -> None: ...
 
+    def end_learning(self) -> None: ...
+
     def detect(self, frame: Frame) -> Detections: ...
 
 
@@ -159,6 +191,38 @@ def read_image(path: Path) -> Frame:
     return np.asarray(frame, np.uint8)
 
 
+def read_frames(source: Path, names: list[str]) -> Iterator[Frame]:
+    """The frames ``names`` of ``source``, in order: files of a folder, or frame numbers
+    (0 = the first) of a video file, which must be increasing."""
+    if source.is_dir():
+        for name in names:
+            yield read_image(source / name)
+        return
+    import cv2
+
+    try:
+        wanted = [int(n) for n in names]
+    except ValueError:
+        raise EvalInputError(f"{source}: a video's truth rows must be frame numbers") from None
+    if any(b <= a for a, b in itertools.pairwise(wanted)) or (wanted and wanted[0] < 0):
+        raise EvalInputError(f"{source}: a video's frame numbers must be increasing and >= 0")
+    cap = cv2.VideoCapture(str(source))
+    if not cap.isOpened():
+        raise EvalInputError(f"{source}: missing, or neither a folder nor a readable video")
+    try:
+        index = -1
+        for target in wanted:
+            frame = None
+            while index < target:
+                ok, frame = cap.read()
+                index += 1
+                if not ok:
+                    raise EvalInputError(f"{source}: the video ends before frame {target}")
+            yield np.asarray(frame, np.uint8)
+    finally:
+        cap.release()
+
+
 def evaluate_counts(
     images: Path,
     truth: Iterable[tuple[str, int]],
@@ -167,31 +231,38 @@ def evaluate_counts(
     roi: Polygon | None = None,
     out: Path | None = None,
     learn_from: int = LEARN_IMAGES,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
     sequence: bool = False,
+    anchor: Anchor = Anchor.FEET,
 ) -> EvalSummary:
     """Count the people of every image of ``truth``; per-image rows go to ``out`` (CSV).
 
+    ``images`` is a folder of stills, or a video file whose frames the rows number
+    (:func:`read_frames`); a person counts when their ``anchor`` point lies in ``roi``.
+
     Stills have no warm-up, so the counter first reads up to ``learn_from`` of the images,
     spread over the set (:meth:`~edge.vision.detector.PersonDetector.learn`: the full frame
-    only), to learn the person scale, as the daemon does in its first minutes; only the
-    counting pass is timed. With ``sequence`` the rows are consecutive frames in order and
+    only), to learn the person scale, as the daemon does in its first minutes, and fits it on
+    what it saw (:meth:`~edge.vision.detector.PersonDetector.end_learning`); only the counting pass
+    is timed. With ``sequence`` the rows are consecutive frames in order and
     the result adds the error of the published (smoothed) occupancy.
     """
     rows = list(truth)
     learning = rows[:: max(1, math.ceil(len(rows) / learn_from))] if learn_from > 0 else []
-    for name, _n in learning:
-        counter.learn(read_image(images / name))
+    for frame in read_frames(images, [name for name, _n in learning]):
+        counter.learn(frame)
+    if learning:
+        counter.end_learning()
     errors: list[float] = []
     per_image: list[tuple[str, int, int]] = []
     passes_before = counter.passes
     elapsed = 0.0
-    for i, (name, true_n) in enumerate(rows, start=1):
-        frame = read_image(images / name)
+    frames = read_frames(images, [name for name, _n in rows])
+    for i, ((name, true_n), frame) in enumerate(zip(rows, frames, strict=True), start=1):
         started = time.perf_counter()
         found = counter.detect(frame)
         elapsed += time.perf_counter() - started
-        predicted = count_in_roi(found, roi, (frame.shape[1], frame.shape[0]))
+        predicted = count_in_roi(found, roi, (frame.shape[1], frame.shape[0]), anchor)
         errors.append(predicted - true_n)
         per_image.append((name, true_n, predicted))
         if progress is not None:

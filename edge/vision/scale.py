@@ -7,7 +7,9 @@ robustly (least squares, then again without the boxes far off the line: sitting,
 cut people). The slope is never negative (feet higher in the picture are farther from a camera
 above the floor) and is only fitted once the boxes span enough rows; before that the height
 is the same everywhere (their median), which never invents small people far away. Until it
-has seen enough boxes it is not ready and the detector runs the full frame only.
+has seen enough boxes it is not ready and the detector runs the full frame only; a set of
+stills has no more boxes to come, so after reading them :meth:`ScaleModel.settle` fits on
+what there is.
 See docs/vision.md ("Counting").
 """
 
@@ -24,6 +26,7 @@ MIN_HEIGHT_PX = 4.0  # the fit never predicts people smaller than this (frame pi
 EDGE_PX = 2.0  # boxes this close to the frame's top or bottom edge are cut: not learned from
 TRIM_MADS = 2.5  # residuals beyond this many MADs are left out of the second fit
 MIN_SPREAD = 0.1  # the slope is fitted only once the boxes' bottoms span this share of the height
+MIN_SETTLE_BOXES = 5  # settle(): the fewest boxes a scale is fitted on when no more will come
 
 
 class ScaleModel:
@@ -64,6 +67,13 @@ class ScaleModel:
             self._since_fit += 1
         due = self._since_fit >= self.settings.refit_every or self.coef is None
         if due and len(self._samples) >= self.settings.warmup_boxes:
+            self._fit()
+
+    def settle(self) -> None:
+        """Fit now on the boxes seen (at least ``MIN_SETTLE_BOXES``), however few: for stills,
+        whose learning pass has seen every box there is (the daemon waits for ``warmup_boxes``
+        because more are coming)."""
+        if self.coef is None and len(self._samples) >= MIN_SETTLE_BOXES:
             self._fit()
 
     def _fit(self) -> None:

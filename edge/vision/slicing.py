@@ -6,7 +6,8 @@ where the scale model expects people smaller than ``min_person_px`` at the full-
 input, with slices sized so the smallest person in each row of slices reaches
 ``target_person_px``; the full frame owns every other row. :func:`merge_views` keeps the
 slice boxes whose feet lie in the band, drops the slice boxes that are parts of a person
-the full frame saw whole, and merges everything with NMS plus containment.
+the full frame saw whole, and merges everything with NMS plus containment (across passes;
+within one pass only a part and the box it lies in).
 See docs/vision.md ("Counting").
 """
 
@@ -16,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.vision.detector import Detections, nms
 from edge.vision.scale import ScaleModel
@@ -127,9 +129,20 @@ def _row(
 
 
 def merge_views(
-    full: Detections, slices: Detections, plan: SlicePlan, settings: CountingConfig, scale: ScaleModel
+    full: Detections,
+    slices: Detections,
+    plan: SlicePlan,
+    settings: CountingConfig,
+    scale: ScaleModel,
+    views: npt.NDArray[np.intp] | None = None,
 ) -> Detections:
-    """One set of people from the full frame's boxes and the slices' (in frame pixels)."""
+    """One set of people from the full frame's boxes and the slices' (in frame pixels).
+
+    ``views`` gives each slice box the index of its slice (None: each box its own slice);
+    containment merges boxes of different passes, and within one pass only a part (a box
+    shorter than ``part_height`` of a person at its row) with the box it lies in
+    (:func:`edge.vision.detector.nms`).
+    """
     m = settings.merge
     keep = np.ones(len(slices), np.bool_)
     bottoms = slices.xyxy[:, 3]
@@ -139,13 +152,19 @@ def merge_views(
         short = (slices.xyxy[:, 3] - slices.xyxy[:, 1]) < m.part_height * scale.height_at(bottoms)
         keep &= ~(short & (_overlap_share(slices.xyxy, full.xyxy).max(axis=1) >= m.containment))
     kept = slices.select(keep)
+    slice_views = np.arange(len(slices)) if views is None else np.asarray(views, np.intp)
+    passes = np.concatenate([np.full(len(full), -1, np.intp), slice_views[keep]])
     merged = Detections(
         np.concatenate([full.xyxy, kept.xyxy]).reshape(-1, 4).astype(np.float32),
         np.concatenate([full.conf, kept.conf]).astype(np.float32),
         np.concatenate([full.cls, kept.cls]).astype(np.float32),
     )
     containment = m.containment if m.containment < 1.0 else None
-    return merged.select(nms(merged.xyxy, merged.conf, m.iou, containment))
+    parts = None
+    if scale.ready and m.part_height > 0:
+        tall = merged.xyxy[:, 3] - merged.xyxy[:, 1]
+        parts = tall < m.part_height * scale.height_at(merged.xyxy[:, 3])
+    return merged.select(nms(merged.xyxy, merged.conf, m.iou, containment, passes, parts))
 
 
 def _overlap_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]

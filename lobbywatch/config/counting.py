@@ -56,6 +56,15 @@ class SlicingConfig(_Model):
         le=1024,
         description="adaptive: slices are sized so the smallest person in them is this tall at the input.",
     )
+    sharp_zoom: float = Field(
+        default=3.0,
+        ge=1.0,
+        le=16.0,
+        description=(
+            "A slice that magnifies the picture more than this runs at a threshold lowered in "
+            "proportion (confidence x sharp_zoom / zoom): a blurrier person scores lower."
+        ),
+    )
     max_zoom: float = Field(
         default=4.0, ge=1.0, le=8.0, description="adaptive: at most this magnification of a slice."
     )

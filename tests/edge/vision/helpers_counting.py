@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
@@ -67,3 +69,15 @@ def perspective_frame(
         for x in (width // 6, width // 2, 5 * width // 6):
             frame[round(y - h) : y, x : x + w] = 255
     return frame
+
+
+def write_video(path: Path, frames: list[Frame], fps: float = 5.0) -> None:
+    """An MJPG video of ``frames`` (all of one size) at ``path``."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()

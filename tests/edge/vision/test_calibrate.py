@@ -109,8 +109,11 @@ def test_the_cache_runs_each_view_once_at_the_floor_and_filters_exactly() -> Non
     assert cached.passes == 2
     with pytest.raises(PassBudgetSpent):
         cached.predict([frame], conf=0.4, imgsz=320, iou=0.5, classes=None)  # a new view
-    with pytest.raises(ValueError, match="below the cached floor"):
-        kept(frame, 0.05)
+    cached.budget = None
+    assert kept(frame, 0.05) == 4  # below the floor: run again there, which becomes its floor
+    assert inner.calls == [0.1, 0.1, 0.05]
+    assert kept(frame, 0.07) == 4
+    assert cached.passes == 3
 
 
 def test_the_split_is_deterministic_and_spans_the_counts() -> None:

@@ -11,7 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.vision.detector import Detections, Frame, ModelMissingError, PersonDetector, nms, resolve_model_path
-from edge.vision.evaluate import EvalInputError, evaluate_counts, read_roi, read_truth
+from edge.vision.evaluate import (
+    HEAD_DEPTH,
+    Anchor,
+    EvalInputError,
+    count_in_roi,
+    evaluate_counts,
+    head_points,
+    read_roi,
+    read_truth,
+)
 from edge.vision.slicing import grid_windows
 from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 from system.cli import app
@@ -33,6 +42,9 @@ class _Fixed:
 
     def learn(self, frame: Frame) -> None:
         self.learned += 1
+
+    def end_learning(self) -> None:
+        pass
 
     def detect(self, frame: Frame) -> Detections:
         self.passes += 1
@@ -163,3 +175,17 @@ def test_slices_map_back_to_frame_pixels() -> None:
     assert len(found) == 1
     assert found.xyxy[0].tolist() == [150.0, 20.0, 170.0, 40.0]
     assert det.passes == model.images == 5
+
+
+def test_a_person_counts_by_the_point_the_truth_was_counted_at() -> None:
+    roi = [(0.0, 100.0), (200.0, 100.0), (200.0, 300.0), (0.0, 300.0)]
+    feet_in_head_out = [10.0, 40.0, 40.0, 150.0]  # head above the ROI, feet inside it
+    head_in_feet_out = [60.0, 250.0, 90.0, 360.0]  # head inside the ROI, feet below it
+    both_in = [120.0, 150.0, 150.0, 260.0]
+    found = _dets([feet_in_head_out, head_in_feet_out, both_in])
+    assert count_in_roi(found, roi, (400, 400)) == 2  # feet: the daemon's ROI, an installer's count
+    assert count_in_roi(found, roi, (400, 400), Anchor.HEAD) == 2  # head: head-annotated truth
+    assert head_points(found.xyxy)[1].tolist() == pytest.approx([75.0, 250.0 + HEAD_DEPTH * 110])
+    only_head_in = _dets([head_in_feet_out])
+    assert count_in_roi(only_head_in, roi, (400, 400)) == 0
+    assert count_in_roi(only_head_in, roi, (400, 400), Anchor.HEAD) == 1

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from system.cli import app
+from tests.edge.vision.helpers_counting import write_video
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "telecom-hall.yaml"
 
@@ -39,3 +40,27 @@ def test_eval_counts_of_an_example_camera_reports_accuracy_and_cost(
     assert result["ms_per_frame"] > 0
     assert result["scale_learned_from"] == 3
     assert "learned first from 3 of the images" in r.stderr
+
+
+@pytest.mark.real
+def test_eval_counts_of_a_video_with_a_per_frame_truth_csv(
+    tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOBBYWATCH_MODEL", str(onnx_model))
+    video = tmp_path / "hall.avi"
+    write_video(video, [np.full((240, 320, 3), 90 + 20 * i, np.uint8) for i in range(4)])  # nobody
+    truth = tmp_path / "counts.csv"
+    truth.write_text("frame,persons\n0,0\n2,0\n3,0\n")
+    args = ["eval", "counts", "--images", str(video), "--truth", str(truth)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2
+    assert "not a folder" in r.output  # a video is a sequence
+    r = CliRunner().invoke(app, [*args, "--sequence"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["images"] == 3  # frames 0, 2 and 3 of the video
+    assert {"mae", "published_mae", "published_bias", "passes_per_frame", "ms_per_frame"} <= set(result)
+    assert result["passes_per_frame"] >= 1.0
+    r = CliRunner().invoke(app, [*args, "--sequence", "--anchor", "nose"])
+    assert r.exit_code == 2
+    assert "--anchor must be feet or head" in r.output

@@ -65,3 +65,17 @@ def test_boxes_on_a_few_rows_give_one_height_not_a_wild_slope() -> None:
     model.observe(_boxes(ys, heights), np.full(5, 0.9, np.float32), 1080)
     assert model.coef == (500.0, 0.0)
     assert float(model.height_at(0.0)) == 500.0  # no tiny people invented far away
+
+
+def test_settle_fits_a_set_of_stills_on_fewer_boxes_than_the_warm_up() -> None:
+    model = ScaleModel(ScaleConfig(warmup_boxes=30))
+    ys = np.asarray([120.0, 200.0, 280.0, 360.0], np.float32)
+    model.observe(_boxes(ys, person_heights(ys)), np.full(4, 0.9, np.float32), 480)
+    model.settle()
+    assert not model.ready  # four boxes are too few for any scale
+    ys = np.asarray([160.0, 240.0, 320.0, 400.0], np.float32)
+    model.observe(_boxes(ys, person_heights(ys)), np.full(4, 0.9, np.float32), 480)
+    assert not model.ready  # the daemon still waits for its 30 boxes
+    model.settle()  # stills: no more boxes will come
+    assert model.ready
+    assert model.height_at(300.0) == pytest.approx(person_height(300), rel=0.02)

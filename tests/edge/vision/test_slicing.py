@@ -7,6 +7,7 @@ The detector runs on a stand-in model that, like a real one, misses people small
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.vision.detector import PersonDetector
 from edge.vision.scale import ScaleModel
@@ -92,3 +93,37 @@ def test_detector_counts_every_person_of_a_perspective_scene_with_few_passes() -
     found = det.detect(frame)
     assert len(found) == 12
     assert 1 < model.images <= 1 + settings.slicing.max_slices
+
+
+def test_containment_merges_boxes_of_different_passes_only() -> None:
+    settings = CountingConfig()
+    scale = _scale()
+    front = [100.0, 215.0, 140.0, 300.0]  # the full frame sees a person ...
+    behind = [108.0, 222.0, 132.0, 290.0]  # ... and one mostly hidden behind them: both whole
+    merged = merge_views(dets([front, behind]), dets([]), SlicePlan([], (0.0, 0.0)), settings, scale)
+    assert len(merged) == 2  # one pass: the model's own NMS already told them apart
+    # the same box from a slice is inside the full frame's: one person seen by two passes
+    plan = SlicePlan([(0, 0, 320, 320)], band=(0.0, 480.0))
+    merged = merge_views(dets([front]), dets([behind]), plan, settings, scale, np.zeros(1, np.intp))
+    assert merged.xyxy.tolist() == [front]
+
+
+def test_the_first_frame_is_sliced_by_the_scale_its_own_full_frame_taught() -> None:
+    model = WhiteBlobModel(min_px=40)
+    settings = CountingConfig(
+        imgsz=640,
+        confidence=0.3,
+        slicing=SlicingConfig(min_person_px=60, target_person_px=80),
+        scale={"warmup_boxes": 5},
+    )
+    det = PersonDetector(settings=settings, backend=model)
+    assert len(det.detect(perspective_frame())) == 12  # no frame of full frame only first
+
+
+def test_a_slice_that_magnifies_beyond_sharp_zoom_runs_at_a_proportionally_lower_threshold() -> None:
+    settings = CountingConfig(slicing=SlicingConfig(imgsz=640, confidence=0.15, sharp_zoom=3.0))
+    det = PersonDetector(settings=settings, backend=WhiteBlobModel())
+    sharp = np.zeros((320, 320, 3), np.uint8)  # 2x: as sharp as the threshold was chosen on
+    blurry = np.zeros((107, 80, 3), np.uint8)  # about 6x: a person this enlarged scores lower
+    assert det._slice_threshold(sharp) == 0.15
+    assert det._slice_threshold(blurry) == pytest.approx(0.15 * 3 / (640 / 107))
