@@ -24,6 +24,7 @@ from gateway.tickets_http import TicketIntake, TicketServer, ticket_token_of
 from gateway.wall_http import WallServer
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
+from lobbywatch.web.layout import hall_layout
 
 log = logging.getLogger("lobbywatch.gateway")
 
@@ -59,6 +60,8 @@ class GatewaySettings:
     downlink_wait_s: float = 25.0
     wall_port: int = 0
     wall_host: str = "0.0.0.0"
+    #: The hall's layout as JSON for the wall page (:func:`lobbywatch.web.layout.hall_layout`).
+    wall_layout: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -121,6 +124,7 @@ class GatewaySettings:
             downlink_wait_s=g.downlink_wait_s,
             wall_port=g.wall_port,
             wall_host=g.wall_host,
+            wall_layout=json.dumps(hall_layout(cfg), ensure_ascii=False),
         )
 
     def with_(self, **changes: Any) -> GatewaySettings:
@@ -194,7 +198,9 @@ class Gateway:
             )
         if settings.wall_port:
             self.wall = self._listen(
-                lambda: WallServer(settings.wall_host, settings.wall_port, settings.site),
+                lambda: WallServer(
+                    settings.wall_host, settings.wall_port, settings.site, settings.wall_layout
+                ),
                 f"大屏页面端口 {settings.wall_port}",
                 f"Wall page port {settings.wall_port}",
             )

@@ -4,7 +4,8 @@
 shipped as package data; no build step, no CDN, no external fonts). The central server serves
 them all (:mod:`server.api.routes.pages`); the hall gateway serves the wall in hall mode
 (:mod:`gateway.wall_http`), so a display can start while the WAN is down. Both read the files
-with :func:`asset` and send :data:`PAGE_HEADERS` / :data:`WALL_HEADERS`. See docs/pages.md.
+with :func:`asset` and send :data:`PAGE_HEADERS` / :data:`WALL_HEADERS`; the wall's layout is
+:mod:`lobbywatch.web.layout`'s. See docs/pages.md.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +26,13 @@ from lobbywatch.protocol.enums import AlertState
 from lobbywatch.protocol.messages import AlertNotice
 from lobbywatch.services import free_port, wait_until
 from lobbywatch.web import PAGE_HEADERS, WALL_HEADERS
+from lobbywatch.web.layout import hall_layout
 from server.app import create_app
 from server.context import ServerContext
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
 from tests.conftest import launch_chromium
+from tests.edge.devices.helpers_devices import hall
 from tests.gateway.helpers_downlink import server_hall
 from tests.helpers_asgi import ThreadedAsgiServer
 from tests.helpers_hall_broker import HallBroker, hall_alert, hall_floor, open_hall_broker
@@ -131,6 +134,7 @@ def gateway(tmp_path: Path, hall_broker: HallBroker, central: Central) -> Iterat
         downlink_wait_s=1.0,
         wall_port=free_port(),
         wall_host="127.0.0.1",
+        wall_layout=json.dumps(hall_layout(hall(hb.site))),
     )
     gw = Gateway(settings)
     gw.start()
@@ -181,6 +185,9 @@ def test_a_display_started_during_an_outage_loads_the_wall_from_the_gateway(
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/javascript")
     assert {k: r.headers[k] for k in PAGE_HEADERS} == PAGE_HEADERS
+    r = httpx.get(f"{base}/api/v1/web/sites/{hb.site}/layout")  # from the hall file, no token
+    names = {z["id"]: z["name"] for z in r.json()["zones"]}
+    assert names["queue-main"] == {"en": "Counter queue", "zh-CN": "排队区"}
     for path in ("/wall/other-hall", "/staff", "/web/static/nope.js", "/web/static/..%2fx.js", "/"):
         assert httpx.get(base + path).status_code == 404, path
 
@@ -188,8 +195,9 @@ def test_a_display_started_during_an_outage_loads_the_wall_from_the_gateway(
     pill = page.get_by_test_id("data-pill")
     expect(pill).to_have_attribute("data-state", "hall", timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("queue-queue-main")).to_contain_text("7 in line")
+    expect(page.get_by_test_id("queue-queue-main")).to_contain_text("Counter queue")  # the layout
     expect(page.get_by_test_id("kpi-people")).to_contain_text("20")
-    expect(page.get_by_test_id("kpi-kiosks")).to_contain_text("1 / 2")
+    expect(page.get_by_test_id("kpi-kiosks")).to_contain_text("1 / 3")  # the hall file's 3 kiosks
     expect(page.get_by_test_id("business-broadband")).to_contain_text("5")
     # Both alerts came down before the page started: the broker kept them for it.
     expect(page.get_by_test_id("alert-alert-hall-0001")).to_contain_text("Kiosk fault: kiosk-bill-1")

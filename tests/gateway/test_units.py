@@ -133,6 +133,9 @@ def test_settings_from_config_and_token_errors(tmp_path: Path) -> None:
     assert (s.token, s.max_disk_bytes, s.retry_max_s) == ("s3cret", 2 * 1024 * 1024, 9)
     assert s.client_id == "lobbywatch-gw-h1-gw2"
     assert s.server_url == "https://central.example:8443"
+    assert s.wall_port == 0
+    assert s.wall_layout is not None
+    assert json.loads(s.wall_layout)["site"] == "h1"  # the wall page's layout, from the hall file
     bare = load_site_config(_hall(tmp_path, ""))
     with pytest.raises(GatewaySetupError, match="No gateway token"):
         GatewaySettings.from_config(bare)

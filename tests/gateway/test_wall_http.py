@@ -29,6 +29,9 @@ def test_the_wall_of_its_own_hall_and_its_files_with_the_servers_headers() -> No
     assert (status, body) == (200, asset("wall-hall.js"))
     assert headers == {**PAGE_HEADERS, "Content-Type": "text/javascript; charset=utf-8"}
     assert "ws:" not in headers["Content-Security-Policy"]  # only the wall may open a WebSocket
+    status, body, headers = answer(SITE, f"/api/v1/web/sites/{SITE}/layout", '{"site": "h1"}')
+    assert (status, body, headers["Content-Type"]) == (200, b'{"site": "h1"}', "application/json")
+    assert answer(SITE, f"/api/v1/web/sites/{SITE}/layout")[0] == 404  # none given
     for path in ("/wall/h2", "/staff", "/guide/h1", "/web/static/../x.js", "/web/static/nope.css", "/"):
         status, _body, headers = answer(SITE, path)
         assert status == 404, path

@@ -30,6 +30,17 @@ const LWHall = (() => {
     return { url, username: q.get("hall_user") || "display", password: localStorage.getItem(key) || "" };
   }
 
+  /** The hall's layout from the server of the page when it gives one without a token (the hall
+   * gateway does: gateway/wall_http.py); null otherwise. */
+  async function layout(site) {
+    try {
+      const r = await fetch("/api/v1/web/sites/" + encodeURIComponent(site) + "/layout");
+      return r.ok ? await r.json() : null;
+    } catch (_e) {
+      return null;
+    }
+  }
+
   /** A device's state as the server's hall state names it (server/hall_state.py, device_now). */
   function deviceState(s) {
     if (s.state === "offline") return "offline";
@@ -154,5 +165,5 @@ const LWHall = (() => {
     return { live, alerts: openAlerts, stop };
   }
 
-  return { settings, feed };
+  return { settings, layout, feed };
 })();

@@ -10,7 +10,7 @@ the wall draws.
   policy); the wall's CSP also lets it reach a hall broker (``WALL_HEADERS``); both are
   :mod:`lobbywatch.web`'s.
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
-  (the live state carries ids only).
+  (the live state carries ids only), built by :func:`lobbywatch.web.layout.hall_layout`.
 
 The alerts the staff page shows come from :mod:`server.api.routes.alerts`; the counter and
 guide pages read :mod:`server.api.routes.counter` and :mod:`server.api.routes.guide`. See
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.protocol.fields import Identifier
 from lobbywatch.web import PAGE_HEADERS, WALL_HEADERS, asset, content_type
+from lobbywatch.web.layout import hall_layout
 from server.api.deps import CtxDep, FloorDep, check_site
 from server.api.errors import ERROR_RESPONSES
 from server.api.localized import LocalizedOut
@@ -146,34 +147,5 @@ def layout(site: str, principal: FloorDep, ctx: CtxDep) -> LayoutOut:
     cfg = ctx.registry.configs.get(site)
     if cfg is None:
         raise HTTPException(404, f"site {site!r} has no hall configuration on this server")
-    from lobbywatch.protocol.enums import DeviceKind
-
-    def name(value: object, fallback: str) -> LocalizedOut:
-        en = getattr(value, "en", None) or fallback
-        zh = getattr(value, "zh_cn", None) or fallback
-        return LocalizedOut(en=en, zh_cn=zh)
-
-    return LayoutOut(
-        site=cfg.site,
-        name=name(cfg.name, cfg.site),
-        timezone=cfg.timezone,
-        max_wait_min=cfg.thresholds.max_wait_min,
-        min_working_kiosks=cfg.thresholds.min_working_kiosks,
-        hall_capacity=cfg.thresholds.hall_capacity,
-        absent_after_s=ctx.settings.ingest.absent_after_s,
-        zones=[
-            ZoneOut(id=z.id, kind=z.kind.value, capacity=z.capacity, name=name(z.name, z.id))
-            for z in cfg.zones
-        ],
-        devices=[
-            DeviceOut(
-                id=d.id,
-                kind=d.kind.value,
-                self_service=DeviceKind(d.kind).is_self_service,
-                vendor=d.vendor,
-                model=d.model,
-                zone=d.zone,
-            )
-            for d in cfg.devices
-        ],
-    )
+    absent_after_s = ctx.settings.ingest.absent_after_s
+    return LayoutOut.model_validate({**hall_layout(cfg), "absent_after_s": absent_after_s})
