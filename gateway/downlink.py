@@ -3,9 +3,10 @@
 The server keeps what a hall must hear (alerts for the in-hall displays, device commands) in
 a per-hall queue numbered by a sequence that only grows (``lobbywatch/protocol/downlink.py``).
 :class:`Downlink` long-polls it with the gateway token, publishes each item on the hall
-broker (QoS 1, through the intake's session, retained where its type says), and only after
-the broker's PUBACK writes the item's number to its position file (fsync) and later
-acknowledges it to the server. A restart resumes after the last number applied: no item is
+broker (QoS 1, through the intake's session, retained where its type says; a hall alert
+also as a retained copy per alert while it is open, :func:`open_alert_copy`), and once the
+broker has acknowledged them (PUBACK) writes the item's number to its position file (fsync)
+and later acknowledges it to the server. A restart resumes after the last number applied: no item is
 lost, and none is published twice except one whose PUBACK came just before a crash and
 whose number was not yet written (it carries the same message id). Details:
 ``docs/gateway.md`` ("Downlink").
@@ -23,6 +24,7 @@ import socket
 import ssl
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from pydantic import ValidationError
 
 from lobbywatch.backoff import Backoff
 from lobbywatch.mqtt_session import MqttSession
-from lobbywatch.protocol.codec import ProtocolError, decode_obj
+from lobbywatch.protocol.codec import ProtocolError, decode_obj, encode
 from lobbywatch.protocol.downlink import (
     DownlinkAck,
     DownlinkBatch,
@@ -40,11 +42,26 @@ from lobbywatch.protocol.downlink import (
     downlink_ack_path,
     downlink_path,
 )
+from lobbywatch.protocol.enums import AlertState
+from lobbywatch.protocol.messages import AlertNotice, Envelope
+from lobbywatch.protocol.topics import open_alert_topic
 
 log = logging.getLogger("lobbywatch.gateway.downlink")
 
 #: How long a stopping gateway still waits for the PUBACK of the item it is publishing.
 STOP_GRACE_S = 2.0
+
+
+def open_alert_copy(message: Envelope) -> tuple[str, bytes] | None:
+    """The retained copy of a hall alert the gateway keeps on the broker, as (topic, payload),
+    or None for any other message: the alert itself on its own topic
+    (:func:`lobbywatch.protocol.topics.open_alert_topic`) while it is open, an empty payload
+    (which clears it) once it is resolved. A display that subscribes later thus gets every
+    open alert of the hall from the broker alone (docs/protocol.md, "Downlink")."""
+    if not isinstance(message, AlertNotice):
+        return None
+    payload = b"" if message.state == AlertState.RESOLVED else encode(message)
+    return open_alert_topic(message.site, message.alert_id), payload
 
 
 class DownlinkError(RuntimeError):
@@ -180,9 +197,10 @@ class Downlink:
             self._ack(self.position.applied)
 
     def _apply(self, item: DownlinkItem) -> bool:
-        """Publish one item and wait for the broker's PUBACK; then remember its number.
-        False when stopped first. An item that is not a downlink message of this hall is
-        skipped (logged), so it cannot block the queue."""
+        """Publish one item (and its retained copy, for a hall alert) and wait for the
+        broker's PUBACKs; then remember its number. False when stopped first. An item that
+        is not a downlink message of this hall is skipped (logged), so it cannot block the
+        queue."""
         if item.seq <= self.position.applied:
             return True
         try:
@@ -197,19 +215,41 @@ class Downlink:
             self.skipped += 1
             self.position.save(item.seq)
             return True
+        for publish in self._publications(message):
+            if not self._deliver(publish):
+                return False
+        self.position.save(item.seq)
+        self.published += 1
+        return True
+
+    def _publications(self, message: Envelope) -> list[Callable[[], mqtt.MQTTMessageInfo | None]]:
+        """What applying ``message`` publishes: the message on its own topic, then for a hall
+        alert its retained copy (:func:`open_alert_copy`)."""
+        out: list[Callable[[], mqtt.MQTTMessageInfo | None]] = [lambda: self.session.publish(message)]
+        copy = open_alert_copy(message)
+        if copy is not None:
+            out.append(lambda: self._publish_retained(*copy))
+        return out
+
+    def _publish_retained(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo | None:
+        try:
+            return self.session.client.publish(topic, payload, qos=1, retain=True)
+        except (ValueError, RuntimeError, OSError) as exc:  # as MqttSession.publish: never die
+            log.warning("could not publish the retained copy on %s: %s", topic, exc)
+            return None
+
+    def _deliver(self, publish: Callable[[], mqtt.MQTTMessageInfo | None]) -> bool:
+        """``publish()`` once the broker is there, and wait for its PUBACK; False when stopped
+        first. Published again after a refusal by paho (the session counts and logs it)."""
         while not self._stop.is_set():
             if not self.session.wait_connected(1.0):
                 self._stop.wait(0.5)  # refused at once (credentials) or still away
                 continue
-            info = self.session.publish(message)
-            if info is None:  # paho refused it (counted and logged by the session): try again
+            info = publish()
+            if info is None:
                 self._stop.wait(self.backoff.next_delay())
                 continue
-            if not self._puback(info):
-                return False
-            self.position.save(item.seq)
-            self.published += 1
-            return True
+            return self._puback(info)
         return False
 
     def _puback(self, info: mqtt.MQTTMessageInfo) -> bool:

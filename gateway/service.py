@@ -1,6 +1,6 @@
 """The gateway daemon: intake (broker -> outbox, with delivery receipts), forwarder (outbox ->
-server), downlink (server -> broker), health server, and the ticket endpoint where the hall
-file turns it on."""
+server), downlink (server -> broker), health server, and, where the hall file turns them on,
+the ticket endpoint and the wall page for in-hall displays (docs/gateway.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 import logging
 import random
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.downlink import Downlink, DownlinkSettings
 from gateway.forwarder import Forwarder, ForwarderSettings
@@ -20,10 +21,14 @@ from gateway.outbox import GatewayOutbox
 from gateway.receipts import ReceiptBook
 from gateway.stats import Stats
 from gateway.tickets_http import TicketIntake, TicketServer, ticket_token_of
+from gateway.wall_http import WallServer
 from lobbywatch.clock import Clock, SystemClock
 from lobbywatch.config.site import BrokerConfig, SiteConfig
+from lobbywatch.web.layout import hall_layout
 
 log = logging.getLogger("lobbywatch.gateway")
+
+_Server = TypeVar("_Server", TicketServer, WallServer, HealthServer)
 
 
 class GatewaySetupError(ValueError):
@@ -53,6 +58,10 @@ class GatewaySettings:
     ticket_host: str = "0.0.0.0"
     ticket_token: str | None = None
     downlink_wait_s: float = 25.0
+    wall_port: int = 0
+    wall_host: str = "0.0.0.0"
+    #: The hall's layout as JSON for the wall page (:func:`lobbywatch.web.layout.hall_layout`).
+    wall_layout: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -113,6 +122,9 @@ class GatewaySettings:
             ticket_host=g.tickets.host,
             ticket_token=ticket_token,
             downlink_wait_s=g.downlink_wait_s,
+            wall_port=g.wall_port,
+            wall_host=g.wall_host,
+            wall_layout=json.dumps(hall_layout(cfg), ensure_ascii=False),
         )
 
     def with_(self, **changes: Any) -> GatewaySettings:
@@ -130,9 +142,9 @@ class Gateway:
         rng: random.Random | None = None,
     ) -> None:
         """Open the outbox and build the forwarder, the intake (which wakes the forwarder on each
-        commit) and, unless ``health_port`` is 0, the health server; nothing runs until
-        :meth:`start`. An outbox that cannot be opened or a health port in use raise
-        :class:`GatewaySetupError`.
+        commit), the downlink and the local HTTP servers whose ports are set (health, tickets,
+        wall page); nothing runs until :meth:`start`. An outbox that cannot be opened or a port
+        in use raise :class:`GatewaySetupError`.
         """
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -175,19 +187,23 @@ class Gateway:
             on_commit=self.forwarder.notify,
         )
         self.tickets: TicketServer | None = None
+        self.wall: WallServer | None = None
         if settings.ticket_port and settings.ticket_token:
             intake = TicketIntake(settings.site, self.outbox, self.stats, self.clock, self.forwarder.notify)
-            try:
-                self.tickets = TicketServer(
-                    settings.ticket_host, settings.ticket_port, settings.ticket_token, intake
-                )
-            except OSError as exc:
-                self.outbox.close()
-                self.receipts.close()
-                raise GatewaySetupError(
-                    f"取号端口 {settings.ticket_port} 无法使用：{exc.strerror} / "
-                    f"Ticket port {settings.ticket_port} is not usable: {exc.strerror}"
-                ) from None
+            token = settings.ticket_token
+            self.tickets = self._listen(
+                lambda: TicketServer(settings.ticket_host, settings.ticket_port, token, intake),
+                f"取号端口 {settings.ticket_port}",
+                f"Ticket port {settings.ticket_port}",
+            )
+        if settings.wall_port:
+            self.wall = self._listen(
+                lambda: WallServer(
+                    settings.wall_host, settings.wall_port, settings.site, settings.wall_layout
+                ),
+                f"大屏页面端口 {settings.wall_port}",
+                f"Wall page port {settings.wall_port}",
+            )
         self.downlink = Downlink(
             DownlinkSettings(
                 site=settings.site,
@@ -205,15 +221,26 @@ class Gateway:
         )
         self.health: HealthServer | None = None
         if settings.health_port:
-            try:
-                self.health = HealthServer(settings.health_host, settings.health_port, self.snapshot)
-            except OSError as exc:
-                self.outbox.close()
-                self.receipts.close()
-                raise GatewaySetupError(
-                    f"健康检查端口 {settings.health_port} 无法使用：{exc.strerror} / "
-                    f"Health port {settings.health_port} is not usable: {exc.strerror}"
-                ) from None
+            self.health = self._listen(
+                lambda: HealthServer(settings.health_host, settings.health_port, self.snapshot),
+                f"健康检查端口 {settings.health_port}",
+                f"Health port {settings.health_port}",
+            )
+
+    def _listen(self, make: Callable[[], _Server], what_zh: str, what_en: str) -> _Server:
+        """``make()`` a local HTTP server (it binds its port now); on failure close what is
+        already open and raise :class:`GatewaySetupError` saying which port (zh-CN and en)."""
+        try:
+            return make()
+        except OSError as exc:
+            for bound in (self.tickets, self.wall):
+                if bound is not None:  # bound, never started: close the socket only
+                    bound.server.server_close()
+            self.outbox.close()
+            self.receipts.close()
+            raise GatewaySetupError(
+                f"{what_zh} 无法使用：{exc.strerror} / {what_en} is not usable: {exc.strerror}"
+            ) from None
 
     def backlog(self) -> dict[str, Any]:
         """The outbox now, in the shape of :class:`lobbywatch.protocol.ingest.Backlog`."""
@@ -265,6 +292,8 @@ class Gateway:
         self.intake.start()
         if self.tickets is not None:
             self.tickets.start()
+        if self.wall is not None:
+            self.wall.start()
         self.downlink.start()
         log.info(
             "gateway %s for site %s: broker %s:%s -> %s (outbox %s)",
@@ -279,6 +308,8 @@ class Gateway:
     def stop(self) -> None:
         if self.tickets is not None:
             self.tickets.stop()
+        if self.wall is not None:
+            self.wall.stop()
         self.downlink.stop()
         self.intake.stop()
         self.forwarder.stop()

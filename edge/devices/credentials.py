@@ -18,8 +18,9 @@ Users (one hall broker serves one site):
                     which it fetches from the central server) and delivery receipts
                     (``lobbywatch/v1/{site}/receipt/+``)
 ``display``         the in-hall wall page (over MQTT-over-WebSocket): read only the zone
-                    states, camera and device status, counter states, the hall alerts and
-                    the wait board; publish nothing
+                    states, camera and device status, counter states, the open hall alerts
+                    (``.../downlink/alert/+``, retained by the gateway) and the wait board;
+                    publish nothing
 ==================  ===========================================================
 
 The central server has no account: it never connects to a hall broker (docs/gateway.md,
@@ -52,6 +53,7 @@ from lobbywatch.protocol.topics import (
     device_heartbeat_topic,
     device_prefix,
     device_status_topic,
+    open_alert_topic,
     receipt_topic,
     site_root,
     ticket_event_topic,
@@ -151,14 +153,15 @@ def hall_users(cfg: SiteConfig) -> list[BrokerUser]:
 
 
 def display_topics(site: str) -> tuple[str, ...]:
-    """What a wall needs and nothing more: the hall's retained states, hall alerts, wait board."""
+    """What a wall needs and nothing more: the hall's retained states, the open hall alerts
+    (the gateway's retained copies, one topic per alert), the wait board."""
     root = site_root(site)
     return (
         f"{root}/camera/+/zone/+",
         f"{root}/camera/+/status",
         f"{root}/device/+/status",
         f"{root}/device/+/counter/+",
-        alert_downlink_topic(site),
+        open_alert_topic(site, "+"),
         wait_board_topic(site),
     )
 

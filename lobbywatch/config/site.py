@@ -300,6 +300,13 @@ class GatewayConfig(_Model):
         default=None, description="CA certificate(s) to trust for an https server_url (default: system CAs)."
     )
     tickets: TicketIntakeConfig = Field(default_factory=TicketIntakeConfig, description="Ticket endpoint.")
+    wall_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="HTTP port serving the wall page for in-hall displays (docs/pages.md); 0 = off.",
+    )
+    wall_host: str = Field(default="0.0.0.0", min_length=1, description="Address the wall port binds to.")
     downlink_wait_s: float = Field(
         default=25,
         ge=1,

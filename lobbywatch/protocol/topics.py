@@ -12,6 +12,7 @@ Layout (``{site}`` etc. are identifiers; ``ROOT`` is ``lobbywatch/v1``)::
     ROOT/{site}/device/{device}/counter/{counter} counter_state   retained
     ROOT/{site}/device/{device}/downlink          device_command  (server -> device)
     ROOT/{site}/downlink/alert                    alert           (server -> hall)
+    ROOT/{site}/downlink/alert/{alert_id}         alert           retained while open (gateway -> hall)
     ROOT/{site}/receipt/{source}                  receipt         retained (gateway -> source)
     ROOT/{site}/ticket/{system}/event             ticket_event    (ticket system -> hall)
     ROOT/{site}/downlink/wait                     wait_board      retained (server -> hall)
@@ -101,6 +102,12 @@ def counter_downlink_topic(site: str, counter: str) -> str:
     return f"{ROOT}/{site}/downlink/counter/{counter}"
 
 
+def open_alert_topic(site: str, alert_id: str) -> str:
+    """Where the gateway keeps a copy of an open hall alert, retained, so a display that
+    subscribes later still sees it (cleared with an empty retained message once resolved)."""
+    return f"{alert_downlink_topic(site)}/{alert_id}"
+
+
 def receipt_topic(site: str, source: str) -> str:
     """Where the gateway tells ``source`` (a device or a camera) what it has committed."""
     return f"{ROOT}/{site}/receipt/{source}"
@@ -179,6 +186,8 @@ def parse_topic(topic: str) -> TopicInfo | None:
     parts = topic[len(prefix) :].split("/")
     if len(parts) == 3 and parts[1] == "downlink" and parts[2] in ("alert", "wait"):
         return TopicInfo(parts[0], "downlink", None, parts[2])
+    if len(parts) == 4 and parts[1] == "downlink" and parts[2] == "alert" and parts[3]:
+        return TopicInfo(parts[0], "downlink", None, "alert", parts[3])
     if len(parts) == 3 and parts[1] == "receipt" and parts[2]:
         return TopicInfo(parts[0], "receipt", parts[2], "receipt")
     if len(parts) == 4 and parts[1] in ("camera", "device"):

@@ -16,7 +16,7 @@ from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
 from gateway.service import GatewaySettings, GatewaySetupError
 from lobbywatch.backoff import Backoff
 from lobbywatch.config import load_site_config
-from lobbywatch.protocol.topics import alert_downlink_topic, device_downlink_topic
+from lobbywatch.protocol.topics import alert_downlink_topic, device_downlink_topic, open_alert_topic
 from tests.gateway.helpers_streams import device_stream
 from tests.helpers_metrics import samples, value
 
@@ -89,6 +89,7 @@ def test_classify() -> None:
     assert (verdict.delivery, verdict.source) == ("event", "kiosk-0")
     assert isinstance(classify(SITE, ok[0].topic, ok[0].payload, received), NewMessage)
     assert isinstance(classify(SITE, alert_downlink_topic(SITE), b"{}", received), Ignored)
+    assert isinstance(classify(SITE, open_alert_topic(SITE, "alert-0001"), b"{}", received), Ignored)
     assert isinstance(classify(SITE, device_downlink_topic(SITE, "k1"), b"{}", received), Ignored)
     assert isinstance(classify(SITE, ok[0].topic, b"", received), Ignored)
     other = classify("h2", ok[0].topic.replace(f"/{SITE}/", "/h2/"), ok[0].payload, received)
@@ -132,6 +133,9 @@ def test_settings_from_config_and_token_errors(tmp_path: Path) -> None:
     assert (s.token, s.max_disk_bytes, s.retry_max_s) == ("s3cret", 2 * 1024 * 1024, 9)
     assert s.client_id == "lobbywatch-gw-h1-gw2"
     assert s.server_url == "https://central.example:8443"
+    assert s.wall_port == 0
+    assert s.wall_layout is not None
+    assert json.loads(s.wall_layout)["site"] == "h1"  # the wall page's layout, from the hall file
     bare = load_site_config(_hall(tmp_path, ""))
     with pytest.raises(GatewaySetupError, match="No gateway token"):
         GatewaySettings.from_config(bare)
@@ -148,7 +152,7 @@ def test_cli_reports_a_missing_token_clearly(tmp_path: Path) -> None:
     assert "网关令牌" in result.output
 
 
-def test_unusable_outbox_or_health_port_is_a_clear_setup_error(tmp_path: Path) -> None:
+def test_unusable_outbox_or_port_is_a_clear_setup_error(tmp_path: Path) -> None:
     import socket
 
     from gateway.service import Gateway
@@ -171,6 +175,8 @@ def test_unusable_outbox_or_health_port_is_a_clear_setup_error(tmp_path: Path) -
         taken.listen()
         with pytest.raises(GatewaySetupError, match=r"Health port \d+ is not usable"):
             Gateway(base.with_(health_port=taken.getsockname()[1]))
+        with pytest.raises(GatewaySetupError, match=r"Wall page port \d+ is not usable"):
+            Gateway(base.with_(health_port=0, wall_port=taken.getsockname()[1], wall_host="127.0.0.1"))
 
 
 def test_outbox_settle_keeps_the_rest_of_the_batch_in_flight(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from lobbywatch.protocol.enums import AlertState
+from lobbywatch.web import PAGE_HEADERS
 from server.alerts import Alert
 from server.alerts.templates import Lang, render
 from server.api.deps import CtxDep
-from server.api.routes.pages import PAGE_HEADERS
 from server.context import ServerContext
 from server.core.ack_links import ACK_PATH, AckClaim, LinkRefused, link_used, links_for, use_link
 

@@ -4,12 +4,13 @@ the wall draws.
 * ``GET /wall/{site}``, ``GET /staff``, ``GET /counter/{site}/{counter}`` and
   ``GET /guide/{site}``: the pages (no token: the page asks for one and keeps it in the
   browser's localStorage; ``#token=`` or ``?token=`` hands it over once).
-* ``GET /web/static/{name}``: the page assets, package data of :mod:`server.web`
-  (``server/web/static/``).
-* Every page and asset carries :data:`PAGE_HEADERS` (CSP, frame-ancestors, nosniff,
-  referrer policy); the wall's CSP also lets it reach a hall broker (:data:`WALL_HEADERS`).
+* ``GET /web/static/{name}``: the page assets, package data of :mod:`lobbywatch.web`
+  (``lobbywatch/web/static/``, shared with the gateway, which serves the wall in the hall).
+* Every page and asset carries ``PAGE_HEADERS`` (CSP, frame-ancestors, nosniff, referrer
+  policy); the wall's CSP also lets it reach a hall broker (``WALL_HEADERS``); both are
+  :mod:`lobbywatch.web`'s.
 * ``GET /api/v1/web/sites/{site}/layout``: names, zones, devices and thresholds of a hall
-  (the live state carries ids only).
+  (the live state carries ids only), built by :func:`lobbywatch.web.layout.hall_layout`.
 
 The alerts the staff page shows come from :mod:`server.api.routes.alerts`; the counter and
 guide pages read :mod:`server.api.routes.counter` and :mod:`server.api.routes.guide`. See
@@ -18,65 +19,22 @@ docs/pages.md.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from importlib import resources
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lobbywatch.protocol.fields import Identifier
+from lobbywatch.web import PAGE_HEADERS, WALL_HEADERS, asset, content_type
+from lobbywatch.web.layout import hall_layout
 from server.api.deps import CtxDep, FloorDep, check_site
 from server.api.errors import ERROR_RESPONSES
 from server.api.localized import LocalizedOut
 
 router = APIRouter()
-ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.[a-z0-9]+$")
-
-STATIC_TYPES: dict[str, str] = {
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".html": "text/html; charset=utf-8",
-}
-#: Headers of every page and asset. The pages load only their own scripts and styles (no
-#: inline code; JS setting ``element.style`` is not inline style) and talk only to this
-#: server. Wall displays run full-screen in a browser of their own, never inside another
-#: site's frame: ``frame-ancestors 'none'`` (and ``X-Frame-Options: DENY`` for old browsers)
-#: stops click-jacking the staff page's acknowledge button. See docs/pages.md.
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-#: The wall may also open a WebSocket to the hall broker it is given (``?hall=ws://...``, the
-#: in-hall mode, docs/pages.md); the other pages talk only to this server.
-WALL_HEADERS = {
-    **PAGE_HEADERS,
-    "Content-Security-Policy": PAGE_HEADERS["Content-Security-Policy"].replace(
-        "connect-src 'self'", "connect-src 'self' ws: wss:"
-    ),
-}
-
-
-@lru_cache(maxsize=64)
-def _asset(name: str) -> bytes | None:
-    """The bytes of ``static/<name>``, or None when there is no such file."""
-    if not ASSET_NAME.match(name):
-        return None
-    node = resources.files("server.web").joinpath("static", name)
-    return node.read_bytes() if node.is_file() else None
 
 
 def _page(name: str, headers: dict[str, str] = PAGE_HEADERS) -> HTMLResponse:
-    body = _asset(name)
+    body = asset(name)
     if body is None:  # a broken installation, not a user error
         raise HTTPException(500, f"page {name} is missing from the installed package")
     return HTMLResponse(body, headers=headers)
@@ -136,11 +94,10 @@ def guide_page(site: Identifier) -> HTMLResponse:
 
 @router.get("/web/static/{name}", tags=["pages"], description="**Role: none.** Page assets.")
 def static_file(name: str) -> Response:
-    body = _asset(name)
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    if body is None or suffix not in STATIC_TYPES:
+    body, media_type = asset(name), content_type(name)
+    if body is None or media_type is None:
         raise HTTPException(404, f"no static file {name!r}")
-    return Response(body, media_type=STATIC_TYPES[suffix], headers=PAGE_HEADERS)
+    return Response(body, media_type=media_type, headers=PAGE_HEADERS)
 
 
 class ZoneOut(BaseModel):
@@ -190,34 +147,5 @@ def layout(site: str, principal: FloorDep, ctx: CtxDep) -> LayoutOut:
     cfg = ctx.registry.configs.get(site)
     if cfg is None:
         raise HTTPException(404, f"site {site!r} has no hall configuration on this server")
-    from lobbywatch.protocol.enums import DeviceKind
-
-    def name(value: object, fallback: str) -> LocalizedOut:
-        en = getattr(value, "en", None) or fallback
-        zh = getattr(value, "zh_cn", None) or fallback
-        return LocalizedOut(en=en, zh_cn=zh)
-
-    return LayoutOut(
-        site=cfg.site,
-        name=name(cfg.name, cfg.site),
-        timezone=cfg.timezone,
-        max_wait_min=cfg.thresholds.max_wait_min,
-        min_working_kiosks=cfg.thresholds.min_working_kiosks,
-        hall_capacity=cfg.thresholds.hall_capacity,
-        absent_after_s=ctx.settings.ingest.absent_after_s,
-        zones=[
-            ZoneOut(id=z.id, kind=z.kind.value, capacity=z.capacity, name=name(z.name, z.id))
-            for z in cfg.zones
-        ],
-        devices=[
-            DeviceOut(
-                id=d.id,
-                kind=d.kind.value,
-                self_service=DeviceKind(d.kind).is_self_service,
-                vendor=d.vendor,
-                model=d.model,
-                zone=d.zone,
-            )
-            for d in cfg.devices
-        ],
-    )
+    absent_after_s = ctx.settings.ingest.absent_after_s
+    return LayoutOut.model_validate({**hall_layout(cfg), "absent_after_s": absent_after_s})

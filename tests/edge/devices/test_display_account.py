@@ -30,6 +30,7 @@ from lobbywatch.protocol.topics import (
     device_downlink_topic,
     device_event_topic,
     device_status_topic,
+    open_alert_topic,
     receipt_topic,
     site_root,
     ticket_event_topic,
@@ -94,7 +95,7 @@ def test_display_over_websocket_reads_the_wall_topics_and_cannot_publish(
                 camera_status_topic(site_id, "cam-counters"),
                 device_status_topic(site_id, KIOSK),
                 counter_state_topic(site_id, TERMINAL, "c1"),
-                alert_downlink_topic(site_id),
+                open_alert_topic(site_id, "alert-hall-0001"),
                 wait_board_topic(site_id),
             }
             private = {
@@ -102,6 +103,7 @@ def test_display_over_websocket_reads_the_wall_topics_and_cannot_publish(
                 device_downlink_topic(site_id, KIOSK),
                 receipt_topic(site_id, KIOSK),
                 ticket_event_topic(site_id, "qms"),
+                alert_downlink_topic(site_id),  # the live updates: the wall reads the retained copies
             }
             assert subscribed.wait(10)
             for topic in sorted(private) + sorted(wanted):  # the private ones first

@@ -421,6 +421,14 @@
   /** Follow the hall broker too (?hall=...): in the background while the server's stream is up. */
   function startHall() {
     if (!layout) layout = cachedLayout();
+    if (!layout) {
+      LWHall.layout(site).then((given) => {
+        if (given && !layout) {
+          layout = given; // from the hall gateway (a display that has never reached the server)
+          render();
+        }
+      });
+    }
     // A hall message redraws only while the hall is (or becomes) what is drawn.
     const onHall = () => {
       const was = source;

@@ -1,8 +1,9 @@
 /* The wall's second feed: the hall broker over MQTT-over-WebSocket (docs/pages.md, "In-hall mode").
  *
  * Keeps the hall's retained messages (zone states, camera and device status, counter states,
- * the wait board) and the hall alerts sent down by the gateway, and turns them into the same
- * shapes the server's live and alert streams give, so wall.js draws both with one renderer.
+ * the wait board, the open hall alerts the gateway keeps retained, docs/protocol.md) and turns
+ * them into the same shapes the server's live and alert streams give, so wall.js draws both
+ * with one renderer.
  */
 "use strict";
 
@@ -27,6 +28,17 @@ const LWHall = (() => {
       history.replaceState(null, "", window.location.pathname + "?" + q.toString() + (f ? "#" + f : ""));
     }
     return { url, username: q.get("hall_user") || "display", password: localStorage.getItem(key) || "" };
+  }
+
+  /** The hall's layout from the server of the page when it gives one without a token (the hall
+   * gateway does: gateway/wall_http.py); null otherwise. */
+  async function layout(site) {
+    try {
+      const r = await fetch("/api/v1/web/sites/" + encodeURIComponent(site) + "/layout");
+      return r.ok ? await r.json() : null;
+    } catch (_e) {
+      return null;
+    }
   }
 
   /** A device's state as the server's hall state names it (server/hall_state.py, device_now). */
@@ -63,6 +75,7 @@ const LWHall = (() => {
       const maps = { zone_state: zones, device_status: devices, counter_state: counters, camera_status: cameras };
       if (msg == null) {
         for (const m of Object.values(maps)) m.delete(key); // a retained message cleared
+        if (path[0] === "downlink" && path[1] === "alert") alerts.delete(path[2]); // resolved
       } else if (msg.type in maps) {
         maps[msg.type].set(key, msg);
       } else if (msg.type === "alert") {
@@ -84,7 +97,7 @@ const LWHall = (() => {
         root + "camera/+/status",
         root + "device/+/status",
         root + "device/+/counter/+",
-        root + "downlink/alert",
+        root + "downlink/alert/+", // the open alerts, retained by the gateway (one topic each)
         root + "downlink/wait",
       ],
       onMessage,
@@ -152,5 +165,5 @@ const LWHall = (() => {
     return { live, alerts: openAlerts, stop };
   }
 
-  return { settings, feed };
+  return { settings, layout, feed };
 })();
