@@ -116,9 +116,7 @@ class Dispatcher:
         channels = {c.name: c for c in site.notifications.channels}
         per_channel: dict[str, list[AlertUpdate]] = {}
         for u in updates:
-            if not u.notify:
-                continue
-            for name in u.channels:
+            for name in u.sent_to:
                 if name in channels:
                     per_channel.setdefault(name, []).append(u)
         now = time.monotonic()

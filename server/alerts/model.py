@@ -134,10 +134,18 @@ class AlertUpdate:
     audience: tuple[str, ...] = ()
     held_back: MuteReason | None = None
     """Why it is not sent to its channels (a silence, flapping, late data); None: it is sent."""
+    mirrors: tuple[str, ...] = ()
+    """Channels that get it although it is held back: the hall displays' copy of the open
+    alerts is cleared by every resolution (:func:`server.alerts.routing.routed`)."""
 
     @property
     def notify(self) -> bool:
         return self.held_back is None
+
+    @property
+    def sent_to(self) -> tuple[str, ...]:
+        """The channels it goes to: all of them, or only the mirrors when it is held back."""
+        return self.channels if self.held_back is None else self.mirrors
 
 
 @dataclass(frozen=True, slots=True)

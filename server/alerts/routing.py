@@ -3,7 +3,8 @@
 Routes (``notifications.routes``) match an alert by kind, audience and vendor; an
 acknowledgement, extension or resolution also goes to every escalation channel the alert reached.
 An update held back (a silence, flapping, late data) is logged as not sent, once per channel it
-would have gone to (docs/alerts.md, "Channels").
+would have gone to (docs/alerts.md, "Channels"), but for a resolution to the hall displays,
+which keep a copy of the open alerts: that one is always sent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from lobbywatch.config.notify import NotificationsConfig
 from lobbywatch.config.site import SiteConfig
 from server.alerts.escalation import ladder
 from server.alerts.model import Alert, AlertUpdate, Delivery, MuteReason, UpdateEvent
+
+MIRROR_TYPE = "mqtt"
+"""The channel type of the hall displays, which mirror the open alerts."""
 
 
 class Notifier(Protocol):
@@ -50,10 +54,18 @@ def routed(
 ) -> AlertUpdate:
     """The update of ``alert`` for ``event``, to its routes' channels; the update of a
     silenced alert, or of one raised from late data, is held back by that reason (or by
-    ``held_back``, e.g. flapping)."""
+    ``held_back``, e.g. flapping). A resolution held back still goes to the hall displays
+    (``mqtt`` channels): they keep the open alerts on screen and on the hall broker, and one
+    silenced after it was shown would otherwise stay there (a resolution of an alert a display
+    never had clears nothing)."""
     if held_back is None and (alert.silenced or alert.late):
         held_back = alert.muted
-    return AlertUpdate(alert, event, now, channels_for(notify, alert, event), alert.audience, held_back)
+    channels = channels_for(notify, alert, event)
+    mirrors: tuple[str, ...] = ()
+    if held_back is not None and event == UpdateEvent.RESOLVED:
+        displays = {c.name for c in notify.channels if c.type == MIRROR_TYPE}
+        mirrors = tuple(c for c in channels if c in displays)
+    return AlertUpdate(alert, event, now, channels, alert.audience, held_back, mirrors)
 
 
 def held_deliveries(update: AlertUpdate) -> list[Delivery]:
@@ -64,4 +76,5 @@ def held_deliveries(update: AlertUpdate) -> list[Delivery]:
     return [
         Delivery(update.alert.id, c, str(update.event), 0, False, update.at, 0.0, skipped=why)
         for c in update.channels
+        if c not in update.mirrors
     ]

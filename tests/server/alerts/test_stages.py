@@ -173,3 +173,26 @@ def test_held_back_update_is_logged_per_channel_with_its_reason(site_id: str, cl
     inhibited = alert.evolve(muted=MuteReason("inhibit", "camera_blind", "cam-2"))
     assert routed(notify, inhibited, UpdateEvent.ACKNOWLEDGED, clock.now()).notify  # inhibits signals only
     assert alert.state == AlertState.FIRING
+
+
+def test_a_held_back_resolution_still_clears_the_hall_displays(site_id: str, clock: FixedClock) -> None:
+    """The hall displays keep the open alerts (and a retained copy on the hall broker): an
+    alert silenced after it was shown must still leave them when it resolves."""
+    base = hall(site_id).notifications
+    notify = base.model_validate(
+        {
+            **base.model_dump(),
+            "channels": [*base.model_dump()["channels"], {"name": "displays", "type": "mqtt"}],
+            "routes": [{"channels": ["floor", "displays"]}],
+        }
+    )
+    lc, alert_id = _fire_long_wait(site_id, clock)
+    alert = lc.find(alert_id)
+    assert alert is not None
+    silenced = alert.evolve(muted=MuteReason("silence", "silence", "vendor on site"))
+    fired = routed(notify, silenced, UpdateEvent.FIRED, clock.now())
+    assert (fired.sent_to, [d.channel for d in held_deliveries(fired)]) == ((), ["floor", "displays"])
+    resolved = routed(notify, silenced, UpdateEvent.RESOLVED, clock.now())
+    assert resolved.held_back == silenced.muted
+    assert resolved.sent_to == ("displays",)
+    assert [d.channel for d in held_deliveries(resolved)] == ["floor"]
