@@ -263,9 +263,22 @@ class _Params(dict[str, Any]):
         return "?"
 
 
+CUSTOMER_CARE = _t(
+    "关怀客户：{where}",
+    "Care visit: {where}",
+    "{where}有一位客户已等候 {wait_min:.0f} 分钟，超过 {limit_min:g} 分钟。请引导员前往关怀。",
+    "A customer in {where} has waited {wait_min:.0f} min, past the {limit_min:g}-min limit. "
+    "Guide: please visit them.",
+)
+"""The care task of one customer (subject ``visit:<camera>:<visit>``); a zone's task (a camera
+without visits) says how many are past the limit instead."""
+
+
 def render(alert: Alert, lang: Lang, event: UpdateEvent = UpdateEvent.FIRED) -> tuple[str, str]:
     """(title, body) of ``alert`` in ``lang``, prefixed for the lifecycle ``event``."""
     template = EVENT_TEMPLATES.get((alert.kind, event)) or TEMPLATES.get(alert.kind)
+    if alert.kind == AlertKind.LONG_WAIT and alert.subject.startswith("visit:"):
+        template = CUSTOMER_CARE
     params = _Params(alert, lang)
     if template is None:
         title, body = alert.kind, f"{alert.kind} {alert.subject}"

@@ -223,7 +223,7 @@ class BootstrapToken(_Model):
 
 
 class AckLinkConfig(_Model):
-    """Acknowledge-from-the-chat links (docs/alerts.md, "Acknowledging from the chat")."""
+    """Acknowledge links in chat and e-mail messages (docs/alerts.md, "Acknowledging from the chat")."""
 
     public_base_url: str | None = Field(
         default=None,
@@ -231,7 +231,7 @@ class AckLinkConfig(_Model):
         max_length=300,
         description=(
             "The server's address as people's phones reach it (e.g. https://lobbywatch.example.com). "
-            "Unset: chat messages carry no acknowledge link."
+            "Unset: chat and e-mail messages carry no acknowledge link."
         ),
     )
     secret: str | None = Field(default=None, min_length=32, max_length=512, description="HMAC key.")

@@ -117,3 +117,15 @@ def test_lists_of_ids_and_optional_detail(site_id: str, clock: FixedClock) -> No
     assert "fault E1 (paper out)." in render(with_detail, "en")[1]
     assert "故障 E1（paper out）。" in render(with_detail, "zh-CN")[1]
     assert "fault E2. " in render(without, "en")[1]
+
+
+def test_a_customers_care_task_speaks_of_one_customer(site_id: str, clock: FixedClock) -> None:
+    h = Hall(hall(site_id), clock)
+    h.zone("queue-a", occupancy=3, longest_wait_s=700, waits_over_limit=2)
+    h.run(60)
+    [zone_task] = [u.alert for u in h.fired_all() if u.alert.kind == "long_wait"]
+    assert "(2 past the 10-min limit)" in render(zone_task, "en")[1]
+    task = zone_task.evolve(subject="visit:cam-2:17")
+    assert render(task, "en")[1].startswith("A customer in ")
+    assert "past the 10-min limit. Guide" in render(task, "en")[1]
+    assert "有一位客户已等候 12 分钟，超过 10 分钟" in render(task, "zh-CN")[1]
