@@ -1,6 +1,6 @@
 """Settling visits (issue 17): a customer is final once no camera visit can still join them;
 settling then repairs a join ingest missed and writes one ``customer_visit`` point per
-customer, once (server.visit_settle, on SQLite with the injected clock)."""
+customer, once (server.visit_settle with the injected clock, on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,21 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import VisitOutcome
+from lobbywatch.protocol.messages import VisitPoint, VisitRecord
+from lobbywatch.protocol.sequence import Stamper
 from server.core.config import InfluxConfig
 from server.storage.db import Database, run_migrations
 from server.storage.models import InfluxSpool, VisitRow
 from server.timeseries.lines import ns
 from server.timeseries.writer import InfluxWriter
 from server.visit_settle import MARGIN, VisitSettle
-from server.visits import JOIN_WINDOW
-
-pytestmark = pytest.mark.unit
+from server.visits import JOIN_WINDOW, store_visit
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -31,8 +30,8 @@ SITE = "hall-1"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'settle.sqlite3'}")
+def db(sql_url: str) -> Iterator[Database]:
+    database = Database(sql_url)
     run_migrations(database)
     yield database
     database.dispose()
@@ -154,3 +153,40 @@ def test_a_camera_visit_delivered_after_settling_replaces_the_customers_point(
     assert at1 == at2  # the same point, overwritten
     assert (before["outcome"], before["wait_s"]) == ('"walked_out"', "420")
     assert (after["outcome"], after["camera_visits"], after["wait_s"]) == ('"served"', "2i", "660")
+
+
+def test_two_ingest_transactions_at_once_miss_the_join_and_settling_makes_it(
+    db: Database, clock: FixedClock, settler: VisitSettle
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time: nothing to miss")
+
+    def record(camera: str, arrived: datetime, left: datetime, **kw: datetime) -> VisitRecord:
+        r = row(camera, "v", arrived, left, **kw)
+        path = [VisitPoint(at=t, image=(0.5, 0.5), floor=(x, y)) for t, x, y in json.loads(r.path)]
+        msg: VisitRecord = Stamper(SITE, camera, clock=clock).make(
+            VisitRecord,
+            visit=f"{camera}-1",
+            arrived=arrived,
+            left=left,
+            wait_zone="waiting",
+            wait_started=r.wait_started,
+            wait_s=r.wait_s,
+            service_zone="counter-1" if r.service_started else None,
+            service_started=r.service_started,
+            service_s=(left - r.service_started).total_seconds() if r.service_started else None,
+            outcome=VisitOutcome(r.outcome),
+            path=path,
+        )
+        return msg
+
+    # two ingest replicas store the two camera visits in transactions that overlap
+    with db.session() as one, db.session() as two:
+        store_visit(one, record("cam-entrance", *ENTRANCE, wait=T0 + M))
+        store_visit(two, record("cam-counters", *COUNTERS, wait=T0 + 8 * M, served=T0 + 12 * M))
+    with db.session() as session:
+        assert len({r.customer for r in session.scalars(select(VisitRow))}) == 2
+    clock.advance((JOIN_WINDOW + MARGIN).total_seconds())
+    assert settler.run_due() == 1
+    [(_at, fields)] = points(db)
+    assert (fields["camera_visits"], fields["wait_s"], fields["within_limit"]) == ("2i", "660", "0i")
