@@ -7,10 +7,11 @@ for records delivered late. Settling links the customer's camera visits once mor
 (:func:`server.visits.link`: a join two concurrent ingest transactions missed is made now),
 spools one point per customer (their joined wait, outcome and whether they were served
 within the limit) and marks their visits ``settled_at``, in one SQL transaction: each
-customer's point is written once. A camera visit stored after its customer was settled
-settles the customer again; the point's time is the customer's, so the new point replaces
-the old one. It runs on a timer (injected clock) in the process that owns derived state:
-the single box, or the worker role on the JetStream bus.
+customer's point is written once. A camera visit stored after its customer was settled (a
+backlog, or a second camera's long visit, published when it ends) settles the customer
+again; the point's time is the customer's, so the new point replaces the old one. It runs
+on a timer (injected clock) in the process that owns derived state: the single box, or the
+worker role on the JetStream bus.
 docs/vision.md, "Visits".
 """
 
