@@ -155,11 +155,10 @@ def test_a_camera_visit_delivered_after_settling_replaces_the_customers_point(
     assert (after["outcome"], after["camera_visits"], after["wait_s"]) == ('"served"', "2i", "660")
 
 
+@pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time
 def test_two_ingest_transactions_at_once_miss_the_join_and_settling_makes_it(
     db: Database, clock: FixedClock, settler: VisitSettle
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one write transaction at a time: nothing to miss")
 
     def record(camera: str, arrived: datetime, left: datetime, **kw: datetime) -> VisitRecord:
         r = row(camera, "v", arrived, left, **kw)
