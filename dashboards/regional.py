@@ -14,16 +14,17 @@ from dashboards.builder import (
     site_variable,
 )
 from dashboards.hall import ARRIVALS, BARS, MULTI_SERIES, WAIT_CHART, line_chart
-from lobbywatch.series import DeviceStatus, Site, Visit
+from lobbywatch.series import CustomerVisit, DeviceStatus, Site
 
 HALL_COLUMNS = (Site.OCCUPANCY, Site.EXPECTED_WAIT_S, Site.KIOSKS_WORKING, Site.COUNTERS_SERVING)
 """The ``site`` fields the halls table compares."""
 WITHIN_LIMIT_PCT = (
-    f'SELECT mean("{Visit.WITHIN_LIMIT}") * 100 FROM "{Visit.MEASUREMENT}" WHERE {SITE_MATCHES} '
-    f"AND $timeFilter"
+    f'SELECT mean("{CustomerVisit.WITHIN_LIMIT}") * 100 FROM "{CustomerVisit.MEASUREMENT}" '
+    f"WHERE {SITE_MATCHES} AND $timeFilter"
 )
-"""Share (%) of the picked halls' customers who waited and were served within the limit (from
-their visits: a walk-out counts as not served in time); the caller groups it."""
+"""Share (%) of the picked halls' customers who waited and were served within the limit (one
+point per settled customer, joined over every camera that saw them: a walk-out counts as not
+served in time), as ``/visits/summary`` counts it; the caller groups it."""
 SHARE_THRESHOLDS = (Threshold(None, "red"), Threshold(80, "orange"), Threshold(90, "green"))
 
 
@@ -59,13 +60,17 @@ def regional_overview() -> Dashboard:
         ),
         Panel(
             title="10分钟内办理占比 Served within 10 min",
-            description="Share of completed waits that ended within the 10-minute limit, per hall.",
+            description=(
+                "Share of the customers who waited that were served within the 10-minute limit, "
+                "per hall (each customer once, over every camera that saw them, counted a few "
+                "minutes after they were last seen)."
+            ),
             kind="bargauge",
             grid=GridPos(14, 0, 10, 8),
             targets=[
                 Target(
-                    f'{WITHIN_LIMIT_PCT} GROUP BY "{Visit.SITE}"',
-                    alias=f"$tag_{Visit.SITE}",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY "{CustomerVisit.SITE}"',
+                    alias=f"$tag_{CustomerVisit.SITE}",
                 )
             ],
             unit="percent",
@@ -77,13 +82,13 @@ def regional_overview() -> Dashboard:
         ),
         Panel(
             title="每日达标率 Served within 10 min, per day",
-            description="Share of waits within 10 minutes, day by day, per hall.",
+            description="Share of the customers who waited served within 10 minutes, day by day, per hall.",
             kind="timeseries",
             grid=GridPos(0, 8, 12, 9),
             targets=[
                 Target(
-                    f'{WITHIN_LIMIT_PCT} GROUP BY time(1d), "{Visit.SITE}" fill(none)',
-                    alias=f"$tag_{Visit.SITE}",
+                    f'{WITHIN_LIMIT_PCT} GROUP BY time(1d), "{CustomerVisit.SITE}" fill(none)',
+                    alias=f"$tag_{CustomerVisit.SITE}",
                 )
             ],
             unit="percent",

@@ -69,7 +69,9 @@ class Wait(Series):
 
 
 class Visit(Series):
-    """``visit``: one point per ``visit`` record (time = when the person left)."""
+    """``visit``: one point per ``visit`` record, i.e. per camera visit (time = when the person
+    left that camera's view). A customer two cameras saw has two: waits and the share served
+    in time come from :class:`CustomerVisit`."""
 
     MEASUREMENT = "visit"
     CAMERA: Final = "camera"
@@ -79,6 +81,21 @@ class Visit(Series):
     WITHIN_LIMIT: Final = "within_limit"
     TAGS = (SITE, CAMERA, OUTCOME)
     FIELDS = (WAIT_S, SERVICE_S, WITHIN_LIMIT)
+
+
+class CustomerVisit(Series):
+    """``customer_visit``: one point per customer once their visit is final (joined over every
+    camera that saw them; :mod:`server.visit_settle`), time = when the camera visit naming the
+    customer began. ``outcome`` is a field: a camera visit delivered after settling re-settles
+    the customer and overwrites the point."""
+
+    MEASUREMENT = "customer_visit"
+    OUTCOME: Final = "outcome"
+    CAMERA_VISITS: Final = "camera_visits"
+    WAIT_S: Final = "wait_s"
+    WITHIN_LIMIT: Final = "within_limit"
+    TAGS = (SITE,)
+    FIELDS = (OUTCOME, CAMERA_VISITS, WAIT_S, WITHIN_LIMIT)
 
 
 class Camera(Series):
@@ -221,6 +238,7 @@ ALL: Final[tuple[type[Series], ...]] = (
     Zone,
     Wait,
     Visit,
+    CustomerVisit,
     Camera,
     DeviceStatus,
     DeviceHeartbeat,

@@ -5,7 +5,8 @@ This is the one place that builds and starts the server's services; each is a ty
 (database, InfluxDB writer, device and live state, rollups, message bus, hall registry,
 ingest pipeline and its helper processes, token cache, the hall downlink queue, the alert
 service, the wait display for in-hall screens (:mod:`server.wait_display`), the monthly device
-logs (:class:`~server.device_logs.MonthlyDeviceLogs`), and the Prometheus
+logs (:class:`~server.device_logs.MonthlyDeviceLogs`), the visit settling
+(:class:`~server.visit_settle.VisitSettle`), and the Prometheus
 registry that reads them all, :class:`~server.metrics.ServerMetrics`). Routes reach
 it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.md.
 """
@@ -46,6 +47,7 @@ from server.storage.db import Database, run_migrations
 from server.storage.models import Device
 from server.storage.repo import bootstrap_tokens, sync_sites
 from server.timeseries.writer import InfluxWriter
+from server.visit_settle import VisitSettle
 from server.wait_display import WaitDisplay, hall_downlink
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class ServerContext:
     alerts: AlertService | None = field(default=None)
     waits: WaitDisplay | None = field(default=None)
     device_logs: MonthlyDeviceLogs | None = field(default=None)
+    settle: VisitSettle | None = field(default=None)
     domain: IngestPipeline | None = field(default=None)
     feeds: RoleFeeds | None = field(default=None)
     started: bool = field(default=False)
@@ -194,6 +197,8 @@ class ServerContext:
         if self.settings.has_role(ServerRole.WORKER):  # a scheduled job: not in every replica
             self.device_logs = MonthlyDeviceLogs(self.db, self.clock, self.registry.configs)
             self.device_logs.start()
+            self.settle = VisitSettle(self.db, self.writer, self.clock, self.registry.wait_limit_s)
+            self.settle.start()  # derived state: final customers' points (server/visit_settle.py)
         self.started = True
 
     @property
@@ -262,6 +267,9 @@ class ServerContext:
         if self.device_logs is not None:
             self.device_logs.stop()
             self.device_logs = None
+        if self.settle is not None:
+            self.settle.stop()
+            self.settle = None
         try:
             self.deriving.flush_rollups(self.db)
         except Exception:

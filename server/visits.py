@@ -1,6 +1,7 @@
 """Completed visits on the server: stored as cameras publish them (``visit`` messages), joined
 into customers across cameras (the rule is :func:`server.handover.continues`; this module
-stores its decision as the visits' ``customer``), and the floor figures that come from the
+stores its decision as the visits' ``customer``: at ingest, and again when
+:mod:`server.visit_settle` settles them), and the floor figures that come from the
 customers: the share served within the wait limit, the wait percentiles, and the waits per
 business type (from queue tickets where the hall has them, else from visits).
 docs/vision.md, "Visits" and "Floor plan and handover".
@@ -35,9 +36,8 @@ CALL_LOOKBACK = timedelta(days=1)
 
 
 def store_visit(session: Session, msg: VisitRecord) -> None:
-    """Add one accepted visit to the session (ingest deduplicates messages before) and join it
-    to the customer whose visit on another camera it continues, or who continues it there (the
-    records may come in either order)."""
+    """Add one accepted visit to the session (ingest deduplicates messages before) and
+    :func:`link` it."""
     points = [(p.at, p.floor) for p in msg.path if p.floor is not None]
     row = VisitRow(
         site=msg.site,
@@ -58,15 +58,23 @@ def store_visit(session: Session, msg: VisitRecord) -> None:
     session.add(row)
     session.flush()
     row.customer = row.id
-    if not points:
+    link(session, row)
+
+
+def link(session: Session, row: VisitRow) -> None:
+    """Join a stored visit to the customer whose visit on another camera it continues, or who
+    continues it there (the records may come in either order). Linking again changes nothing,
+    so settling links every visit once more: a join that two ingest transactions storing the
+    two visits at once could not see is made then."""
+    if not row.path:
         return
     near = session.scalars(
         select(VisitRow).where(
-            VisitRow.site == msg.site,
-            VisitRow.camera != msg.source,
+            VisitRow.site == row.site,
+            VisitRow.camera != row.camera,
             VisitRow.path != "",
-            VisitRow.arrived_at <= msg.left + JOIN_WINDOW,
-            VisitRow.left_at >= msg.arrived - JOIN_WINDOW,
+            VisitRow.arrived_at <= row.left_at + JOIN_WINDOW,
+            VisitRow.left_at >= row.arrived_at - JOIN_WINDOW,
         )
     ).all()
     me = trace(row)

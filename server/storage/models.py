@@ -197,13 +197,15 @@ class VisitRow(Base):
     """One completed, anonymous visit as a camera published it (``visit`` message), and the
     customer it belongs to: ``customer`` is the row id of that customer's first camera visit
     (its own id when no other camera's visit continues it or is continued by it), set by
-    :func:`server.visits.store_visit` from :func:`server.handover.continues`."""
+    :func:`server.visits.link` from :func:`server.handover.continues`; ``settled_at``: when
+    :mod:`server.visit_settle` wrote the customer's final point (NULL until then)."""
 
     __tablename__ = "visits"
     __table_args__ = (
         UniqueConstraint("site", "camera", "visit", name="uq_visits_visit"),
         Index("ix_visits_site_left", "site", "left_at"),
         Index("ix_visits_customer", "customer"),
+        Index("ix_visits_unsettled", "settled_at", "left_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     site: Mapped[str] = mapped_column(String(64))
@@ -222,6 +224,7 @@ class VisitRow(Base):
     path: Mapped[str] = mapped_column(Text, default="")
     """The floor points of the record's path as JSON ``[[iso time, x, y], ...]``; "" without."""
     customer: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
 
 
 class SiteMinute(Base):

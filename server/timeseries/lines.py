@@ -312,3 +312,31 @@ def stream_line(
         .time(ns(when), WritePrecision.NS)
     )
     return _line(p)
+
+
+def customer_line(
+    site: str,
+    customer: int,
+    named_at: datetime,
+    *,
+    outcome: VisitOutcome,
+    camera_visits: int,
+    wait_s: float | None,
+    wait_limit_s: float,
+) -> str:
+    """One settled customer's ``customer_visit`` point (:mod:`server.visit_settle`): at
+    ``named_at`` (when the camera visit naming the customer began) plus ``customer mod 1000``
+    ns, so settling the customer again overwrites it; ``within_limit`` as for ``visit``."""
+    U = series.CustomerVisit
+    p = (
+        _Line(U.MEASUREMENT)
+        .tag(U.SITE, site)
+        .field(U.OUTCOME, outcome.value)
+        .field(U.CAMERA_VISITS, camera_visits)
+        .time(ns(named_at) + customer % 1000, WritePrecision.NS)
+    )
+    if wait_s is not None:
+        p.field(U.WAIT_S, float(wait_s))
+        if outcome != VisitOutcome.LOST:
+            p.field(U.WITHIN_LIMIT, int(outcome == VisitOutcome.SERVED and wait_s <= wait_limit_s))
+    return _line(p)

@@ -1,8 +1,8 @@
 """Seed data for the dashboard query tests, shaped exactly as docs/data-model.md says.
 
 Two halls (``a`` and ``b`` ids derived from the test's site id), a morning of zone and site
-state, device history over three weeks, completed waits and visits, arrivals today and a week ago,
-and an alert lifecycle. The expected values the tests check are constants here.
+state, device history over three weeks, completed waits, camera visits and settled customers,
+arrivals today and a week ago, and an alert lifecycle. The expected values the tests check are constants here.
 """
 
 from __future__ import annotations
@@ -167,8 +167,37 @@ def lines(halls: Halls) -> list[str]:
                 {"duration_s": 900.0},
             )
         )
-    # visits: hall a 8 of 10 served within the limit (one served late, one walked out), hall b
-    # 4 of 4; a visit that passed through writes no point, one cut short no within_limit
+    # settled customers: hall a 8 of 10 served within the limit (one served late, one walked
+    # out), hall b 4 of 4; one who passed through has no wait, one lost no within_limit
+    for site, total, within in ((a, 10, 8), (b, 4, 4)):
+        for i in range(total):
+            served = i != within + 1
+            out.append(
+                _p(
+                    "customer_visit",
+                    NOW - timedelta(minutes=10 + 7 * i),
+                    {"site": site},
+                    {
+                        "outcome": "served" if served else "walked_out",
+                        "camera_visits": 1,
+                        "wait_s": 300.0 if i < within else 800.0,
+                        "within_limit": int(i < within),
+                    },
+                )
+            )
+        no_share: tuple[tuple[str, dict[str, object]], ...] = (("passed", {}), ("lost", {"wait_s": 60.0}))
+        for outcome, fields in no_share:
+            out.append(
+                _p(
+                    "customer_visit",
+                    NOW - timedelta(minutes=4),
+                    {"site": site},
+                    {"outcome": outcome, "camera_visits": 1, **fields},
+                )
+            )
+    # camera visits as the cameras published them: the same, but one of hall b's customers
+    # walked on from a second camera's view (a short walk-out there), which the share of
+    # customers served in time must not count
     for site, total, within in ((a, 10, 8), (b, 4, 4)):
         for i in range(total):
             outcome = "served" if i != within + 1 else "walked_out"
@@ -194,6 +223,14 @@ def lines(halls: Halls) -> list[str]:
                 {"wait_s": 60.0},
             )
         )
+    out.append(
+        _p(
+            "visit",
+            NOW - timedelta(minutes=11),
+            {"site": b, "camera": "cam-2", "outcome": "walked_out"},
+            {"wait_s": 120.0, "within_limit": 0},
+        )
+    )
     # arrivals per minute since opening, today and 1-4 weeks ago
     for m in range(90):
         t = OPEN + timedelta(minutes=m)

@@ -9,6 +9,7 @@ import pytest
 
 from lobbywatch import series
 from lobbywatch.protocol.codec import decode_obj
+from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.protocol.examples import EXAMPLES
 from lobbywatch.protocol.ingest import IngestBatch
 from lobbywatch.protocol.messages import DeviceEvent
@@ -98,6 +99,9 @@ def test_lines_use_the_names_of_lobbywatch_series(monkeypatch: pytest.MonkeyPatc
         "s1", when, occupancy=3, kiosks_working=2, kiosks_total=3, expected_wait_s=1.0, counters_serving=1
     )
     lines.arrivals_line("s1", when, 5)
+    lines.customer_line(
+        "s1", 7, when, outcome=VisitOutcome.SERVED, camera_visits=2, wait_s=300.0, wait_limit_s=600.0
+    )
     lines.stream_line("s1", "cam-1", 1, 10, 2, 1, 0, when)
     backlog = {"count": 3, "bytes": 100, "oldest_age_s": 1.5, "shed": 1, "quarantined": 2}
     batch = {"gateway": "gw-1", "site": "s1", "sent_at": when, "backlog": backlog, "messages": []}
@@ -110,6 +114,24 @@ def test_lines_use_the_names_of_lobbywatch_series(monkeypatch: pytest.MonkeyPatc
         assert set(line.tags) <= set(s.TAGS), line.measurement
         assert set(line.point._fields) <= set(s.FIELDS), line.measurement
     assert written == set(by_name) - {series.Alert.MEASUREMENT}  # alerts: server/alerts/influx.py
+
+
+def test_customer_lines_judge_the_joined_wait_and_keep_their_time() -> None:
+    when = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+
+    def line(outcome: VisitOutcome, wait_s: float | None, customer: int = 1042) -> str:
+        return lines.customer_line(
+            "s1", customer, when, outcome=outcome, camera_visits=2, wait_s=wait_s, wait_limit_s=600
+        )
+
+    assert line(VisitOutcome.SERVED, 660.0) == (
+        f'customer_visit,site=s1 camera_visits=2i,outcome="served",wait_s=660,within_limit=0i '
+        f"{lines.ns(when) + 42}"
+    )
+    assert "within_limit=1i" in line(VisitOutcome.SERVED, 600.0)
+    assert "within_limit=0i" in line(VisitOutcome.WALKED_OUT, 60.0)
+    assert "within_limit" not in line(VisitOutcome.LOST, 60.0)  # cut short: no judgement
+    assert "wait_s" not in line(VisitOutcome.PASSED, None)
 
 
 def test_visit_lines_judge_the_wait_against_the_limit() -> None:

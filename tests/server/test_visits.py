@@ -1,6 +1,7 @@
 """Visits reach the server: stored once per camera visit and joined into customers across
 cameras; the served-within-limit share, the wait percentiles and the waits per business type
-come from them (on SQLite and PostgreSQL), and migration 0008 runs on both."""
+come from them (on SQLite and PostgreSQL), settled customers reach InfluxDB once each, and
+migrations 0008 and 0009 run on both."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from sqlalchemy import inspect, select, text
 from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.protocol.messages import Envelope, VisitPoint, VisitRecord
 from lobbywatch.protocol.tickets import TicketEvent
+from lobbywatch.services import Influxd
 from server.storage.db import ALERTS_MIGRATIONS, MIGRATIONS, Database
 from server.storage.models import VisitRow
 from server.visits import percentile
 
 from .conftest import Server
+from .test_influx import influx_cfg, rows
 
 
 def _visit(server: Server, visit: str, wait_s: float | None, outcome: VisitOutcome) -> VisitRecord:
@@ -124,15 +127,12 @@ def _camera_visit(
     return msg
 
 
-@pytest.mark.parametrize("order", ["in_time", "reversed"])
-def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
-    make_server: Callable[..., Server], sql_url: str, order: str
-) -> None:
-    server = make_server(sql_url=sql_url)
+def _two_cameras_and_a_stranger(server: Server) -> list[Envelope | dict[str, Any]]:
+    """One customer waits 7 min at the entrance camera, walks on into the counters camera's
+    view (the views overlap), queues 4 more minutes there and is served: an 11-minute wait;
+    someone else appears on the counters camera at the same moment, far away: a 3-minute wait."""
     t0 = server.clock.now() - timedelta(minutes=30)
     m = timedelta(minutes=1)
-    # waits 7 min at the entrance camera, walks on into the counters camera's view (the views
-    # overlap), queues 4 more minutes there and is served: one customer, an 11-minute wait
     first = _camera_visit(
         server,
         "cam-entrance",
@@ -152,7 +152,6 @@ def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
         wait_started=t0 + 8 * m,
         service_started=t0 + 12 * m,
     )
-    # someone else appearing on the counters camera at the same moment, far away: their own
     stranger = _camera_visit(
         server,
         "cam-counters",
@@ -163,7 +162,15 @@ def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
         wait_started=t0 + 8 * m,
         service_started=t0 + 11 * m,
     )
-    sent: list[Envelope | dict[str, Any]] = [first, second, stranger]
+    return [first, second, stranger]
+
+
+@pytest.mark.parametrize("order", ["in_time", "reversed"])
+def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
+    make_server: Callable[..., Server], sql_url: str, order: str
+) -> None:
+    server = make_server(sql_url=sql_url)
+    sent = _two_cameras_and_a_stranger(server)
     for msg in sent if order == "in_time" else sent[::-1]:
         assert server.send([msg]).json()["accepted"] == 1
     now = server.clock.now()
@@ -186,6 +193,28 @@ def test_a_customer_seen_by_two_cameras_counts_once_with_the_whole_wait(
         rows = {r.visit: r for r in session.scalars(select(VisitRow))}
         assert rows["e-1"].customer == rows["c-1"].customer == min(rows["e-1"].id, rows["c-1"].id)
         assert rows["c-2"].customer == rows["c-2"].id
+
+
+def test_a_settled_customer_seen_by_two_cameras_is_one_point_with_the_whole_wait(
+    make_server: Callable[..., Server], influxd: Influxd, influx_db: str
+) -> None:
+    server = make_server(influx=influx_cfg(influxd, influx_db))
+    assert server.send(_two_cameras_and_a_stranger(server)).json()["accepted"] == 3
+    assert server.ctx.settle is not None
+    server.ctx.settle.run_due()  # last seen 14 and 18 min ago: final (the timer may be first)
+    assert server.ctx.settle.run_due() == 0
+    assert server.ctx.writer.flush(30), server.ctx.writer.stats
+    site = server.site
+    customers = rows(influxd, influx_db, f"SELECT * FROM customer_visit WHERE site = '{site}'")
+    assert sorted((c["camera_visits"], c["wait_s"], c["outcome"], c["within_limit"]) for c in customers) == [
+        (1, 180.0, "served", 1),
+        (2, 660.0, "served", 0),
+    ]
+    [share] = rows(
+        influxd, influx_db, f"SELECT mean(within_limit) * 100 FROM customer_visit WHERE site = '{site}'"
+    )
+    assert share["mean"] == 50.0  # as /visits/summary says; the camera visits' points say 67 %
+    assert len(rows(influxd, influx_db, f"SELECT * FROM visit WHERE site = '{site}'")) == 3
 
 
 def test_waits_per_business_type_come_from_tickets_where_the_hall_has_them(
@@ -260,7 +289,7 @@ def test_the_visit_customers_migration_runs_on_stored_visits(sql_url: str) -> No
         command.upgrade(config, "heads")
     with db.session() as session:
         row = session.scalars(select(VisitRow)).one()
-        assert (row.customer, row.path) == (row.id, "")
+        assert (row.customer, row.path, row.settled_at) == (row.id, "", None)
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0007_visits")
