@@ -8,14 +8,15 @@ families, rendered by ``prometheus_client``. The list of metrics is in docs/gate
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Metric, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from gateway.local_http import LocalHttpServer
 
 #: (name, type, help, where in the snapshot) of each metric, in the order written; a
 #: counter's name is given without ``_total`` (the client library adds it).
@@ -83,7 +84,7 @@ def render_metrics(snapshot: dict[str, Any]) -> str:
     return generate_latest(registry).decode()
 
 
-class HealthServer:
+class HealthServer(LocalHttpServer):
     """Serves the endpoints on ``host:port`` from a daemon thread."""
 
     def __init__(self, host: str, port: int, snapshot: Callable[[], dict[str, Any]]) -> None:
@@ -110,14 +111,4 @@ class HealthServer:
                 pass
 
         self.snapshot = snapshot
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, name="gw-health", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, "gw-health")

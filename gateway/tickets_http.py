@@ -15,13 +15,13 @@ import hmac
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from gateway.classify import Ignored, classify
+from gateway.local_http import LocalHttpServer
 from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
 from gateway.stats import Stats
 from lobbywatch.clock import Clock
@@ -114,7 +114,7 @@ class TicketIntake:
         return Answer(code, {"status": "quarantined", "reason": verdict.reason, "errors": errors})
 
 
-class TicketServer:
+class TicketServer(LocalHttpServer):
     """Serves :data:`TICKETS_PATH` on ``host:port`` from a daemon thread, bearer ``token`` only."""
 
     def __init__(self, host: str, port: int, token: str, intake: TicketIntake) -> None:
@@ -153,14 +153,4 @@ class TicketServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, name="gw-tickets", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, "gw-tickets")

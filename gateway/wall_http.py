@@ -14,11 +14,11 @@ docs/pages.md ("In-hall mode").
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.local_http import LocalHttpServer
 from lobbywatch.web import PAGE_HEADERS, WALL_HEADERS, asset, content_type
 
 STATIC_PREFIX = "/web/static/"
@@ -55,7 +55,7 @@ def _text(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Content-Type": "text/plain; charset=utf-8"}
 
 
-class WallServer:
+class WallServer(LocalHttpServer):
     """Serves the wall of ``site`` (and its ``layout``, JSON) on ``host:port`` from a daemon thread."""
 
     def __init__(self, host: str, port: int, site: str, layout: str | None = None) -> None:
@@ -78,14 +78,4 @@ class WallServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, name="gw-wall", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host, port, Handler, "gw-wall")
