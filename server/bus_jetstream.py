@@ -13,10 +13,9 @@ each acknowledged publish, more than the whole in-process ingest of a message.
 
 nats-py is asyncio and ingest runs in worker threads: the client lives on one event loop in
 its own thread (:class:`EventLoopThread`), and threads hand it coroutines with
-``run_coroutine_threadsafe``. The consumer runs in a second thread that fetches from the
-durable pull consumer through that loop, calls the subscribers once per stored batch in stream
-order, then acknowledges. Only the process holding the consumer's lease
-(:class:`server.bus_lease.Lease`, a JetStream KV key) consumes; the others stand by.
+``run_coroutine_threadsafe``. The consumer thread takes this process's fair share of the
+partitions (:class:`server.bus_partitions.Partitions`: a lease, a filtered durable consumer
+and a snapshot each), feeds the subscribers their batches in stream order, acknowledges.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 import zlib
 from collections import OrderedDict
@@ -41,13 +41,13 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StreamConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 
 from lobbywatch.protocol import codec
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.bus import BusUnavailable, IngestContext, Subscriber, deliver
-from server.bus_lease import Lease
+from server.bus_partitions import Held, NoHooks, PartitionHooks, Partitions, bucket
 from server.core.config import BusConfig
 from server.subscribers import Subscribers
 
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FETCH_BATCH = 64  # stored batches per fetch
 RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
 FAMILY = "batch"  # the subject's family token: see docs/distributed.md
@@ -128,12 +127,26 @@ class JetStreamBus:
         self._stop = threading.Event()
         self._consumer: threading.Thread | None = None
         self._recent = RecentKeys()
-        self._lease: Lease | None = None  # one consuming alert engine across processes
+        self._partitions: Partitions | None = None  # the partitions this process consumes
+        self._hooks: PartitionHooks = NoHooks()
 
     @property
     def leader(self) -> bool:
-        """Whether this process holds the consumer's lease (its subscribers get the batches)."""
-        return self._lease is not None and self._lease.held
+        """Whether this process holds a partition (its subscribers get that partition's batches)."""
+        return self._partitions is not None and bool(self._partitions.held)
+
+    def held(self) -> list[int]:
+        """The partitions this process consumes now."""
+        return sorted(self._partitions.held) if self._partitions is not None else []
+
+    def serve(self, hooks: PartitionHooks) -> None:
+        """Tell ``hooks`` of each partition taken (snapshot, replay) and given back (before start)."""
+        self._hooks = hooks
+
+    def holds(self, site: str) -> bool:
+        """Whether this process holds ``site``'s partition with a fresh lease (fences side effects)."""
+        parts = self._partitions
+        return parts is not None and parts.holds(partition_of(site, self.cfg.partitions))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,7 +174,7 @@ class JetStreamBus:
             reconnect_time_wait=0.5,
         )
         self._nc = await asyncio.wait_for(connecting, cfg.publish_timeout_s)
-        self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
+        self._js = js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         stream = StreamConfig(
             name=cfg.stream,
             subjects=[f"{cfg.subject_prefix}.>"],
@@ -170,41 +183,25 @@ class JetStreamBus:
             max_age=cfg.retention_s,
         )
         try:
-            await self._js.stream_info(cfg.stream)
+            await js.stream_info(cfg.stream)
         except nats.js.errors.NotFoundError:
-            await self._js.add_stream(stream)
-        await self._js.add_consumer(
-            cfg.stream,
-            ConsumerConfig(
-                durable_name=cfg.consumer,
-                ack_policy=AckPolicy.ALL,
-                deliver_policy=DeliverPolicy.ALL,
-                num_replicas=cfg.replicas,
-            ),
+            await js.add_stream(stream)
+        leases = await bucket(
+            js, KeyValueConfig(f"{cfg.stream}_LEASES", ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
         )
-        bucket = f"{cfg.stream}_LEASES"
-        try:
-            kv = await self._js.key_value(bucket)
-        except nats.js.errors.BucketNotFoundError:
-            kv = await self._js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
-            )
+        snapshots = await bucket(js, KeyValueConfig(f"{cfg.stream}_SNAPSHOTS", replicas=cfg.replicas))
         holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._lease = Lease(kv, cfg.consumer, holder, cfg.lease_ttl_s)
+        self._partitions = Partitions(cfg, js, leases, snapshots, holder)
 
     def stop(self) -> None:
-        """Stop consuming, give the lease up, close the connection, end the loop thread (once)."""
+        """Stop consuming (the consumer thread gives its partitions back), close the connection,
+        end the loop thread (once)."""
         if self._stop.is_set():
             return
         self._stop.set()
         if self._consumer is not None:
             self._consumer.join(10)
             self._consumer = None
-        if self._lease is not None:
-            try:
-                self._io.run(self._lease.release(), 10)
-            except Exception:
-                log.exception("releasing the consumer lease failed")
         if self._nc is not None:
             try:
                 self._io.run(self._nc.close(), 10)
@@ -257,46 +254,82 @@ class JetStreamBus:
     # ------------------------------------------------------------------ consumer
 
     def _consume(self) -> None:
-        """While this process holds the lease: fetch, deliver one call per stored batch,
-        acknowledge; until :meth:`stop`."""
-        sub: JetStreamContext.PullSubscription | None = None
+        """Every third of the lease TTL: membership, leases, fair share (:meth:`_balance`); in
+        between, fetch from every held partition and deliver; give everything back at stop."""
+        next_balance = 0.0
         while not self._stop.is_set():
-            if not self._subscribers.snapshot():
+            if not self._subscribers.snapshot() or self._partitions is None:
                 self._stop.wait(0.2)
                 continue
             try:
-                if self._lease is None or not self._io.run(self._lease.hold(), 10):
-                    sub = None  # another process's engine consumes: stand by
-                    self._stop.wait(self.cfg.lease_ttl_s / 3)
+                if time.monotonic() >= next_balance:
+                    next_balance = time.monotonic() + self.cfg.lease_ttl_s / 3
+                    self._balance(self._partitions)
+                if not self._partitions.held:
+                    self._stop.wait(0.2)
                     continue
-                if sub is None:
-                    sub = self._io.run(self._pull_subscription(), 30)
-                msgs = self._io.run(self._fetch(sub), 10)
+                for held, msgs in self._io.run(self._partitions.fetch_all(), 10):
+                    self._deliver(self._partitions, held, msgs)
             except Exception as exc:
-                log.warning("bus consumer: %s; retrying", exc)
-                sub = None
+                log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc, exc_info=True)
                 self._stop.wait(1)
-                continue
-            if not msgs:
-                continue
-            for msg in msgs:
-                messages, ctx = decode_batch(msg, self._recent)
-                deliver(self, messages, ctx)
-                self.delivered += 1
-            try:
-                self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
-            except Exception as exc:  # redelivered later: the subscribers see it again
-                log.warning("bus consumer could not acknowledge: %s", exc)
+        if self._partitions is not None:
+            self._leave(self._partitions)
 
-    async def _pull_subscription(self) -> JetStreamContext.PullSubscription:
-        assert self._js is not None
-        return await self._js.pull_subscribe_bind(self.cfg.consumer, stream=self.cfg.stream)
+    def _balance(self, parts: Partitions) -> None:
+        """Heartbeat, renew the leases (drop those lost), give back what is over the fair
+        share, take free partitions up to it (each with its snapshot and replay)."""
+        self._io.run(parts.heartbeat(), 10)
+        for p in self._io.run(parts.renew(), 10):
+            log.warning("partition %d lost (its lease expired): dropped", p)
+            self._hooks.drop(p)
+        for p in parts.surplus():
+            self._give_back(parts, p)
+        while not self._stop.is_set() and (taken := self._io.run(parts.try_take(), 60)) is not None:
+            replay = [decode_batch(m, self._recent) for m in taken.replay]
+            self._hooks.take(taken.held.partition, taken.snapshot, replay)
+            if taken.replay:
+                self._io.run(taken.replay[-1].ack(), 10)
+            if taken.live:
+                self._deliver(parts, taken.held, taken.live)
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    def _deliver(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
+        """Deliver one fetch of a partition (while its lease holds), acknowledge the last one,
+        snapshot the partition when due (after the acknowledgement: it covers what is acked)."""
+        if not self._io.run(held.lease.hold(), 10):
+            log.warning("partition %d lost before delivery: dropped", held.partition)
+            parts.held.pop(held.partition, None)
+            self._hooks.drop(held.partition)
+            return
+        for msg in msgs:
+            messages, ctx = decode_batch(msg, self._recent)
+            deliver(self, messages, ctx)
+            held.seq = msg.metadata.sequence.stream
+            self.delivered += 1
         try:
-            return await sub.fetch(FETCH_BATCH, timeout=1)
-        except nats.errors.TimeoutError:
-            return []
+            self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
+        except Exception as exc:  # redelivered later: the subscribers see it again
+            log.warning("bus consumer could not acknowledge: %s", exc)
+            return
+        if parts.snapshot_due(held) and (state := self._hooks.snapshot(held.partition)) is not None:
+            self._io.run(parts.save(held, state), 10)
+
+    def _give_back(self, parts: Partitions, p: int) -> None:
+        state = self._hooks.snapshot(p)
+        self._hooks.drop(p)
+        self._io.run(parts.give_back(p, state), 10)
+
+    def _leave(self, parts: Partitions) -> None:
+        """At stop: every partition back (with its snapshot), then the membership key."""
+        for p in list(parts.held):
+            try:
+                self._give_back(parts, p)
+            except Exception:
+                log.exception("giving partition %d back failed", p)
+        try:
+            self._io.run(parts.leave(), 10)
+        except Exception:
+            log.exception("leaving the workers failed")
 
 
 def batch_messages(

@@ -1,5 +1,6 @@
 """A lease in a JetStream key-value bucket: at most one holder of a key at a time, so that one
-alert engine, not every server process, reads the bus's durable consumer (docs/distributed.md).
+worker, not every server process, consumes a partition of the bus (:mod:`server.bus_partitions`;
+docs/distributed.md).
 
 The bucket's TTL is the lease's length: the holder creates the key (which fails while another
 holds it) and renews it by compare-and-set on its revision every third of the TTL; a holder
@@ -28,6 +29,7 @@ class Lease:
         self.kv = kv
         self.key = key
         self.holder = holder
+        self.ttl_s = ttl_s
         self.renew_s = ttl_s / 3
         self._now = now
         self._revision: int | None = None
@@ -36,6 +38,11 @@ class Lease:
     @property
     def held(self) -> bool:
         return self._revision is not None
+
+    def fresh(self) -> bool:
+        """Held and renewed within two thirds of the TTL: safe to act on (it cannot have expired
+        and gone to another process yet, with a third of the TTL left for clock drift)."""
+        return self._revision is not None and self._now() - self._renewed < self.ttl_s * 2 / 3
 
     async def hold(self) -> bool:
         """Take the lease if free, renew it if due; whether this process holds it now."""

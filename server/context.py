@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 
 from lobbywatch.clock import Clock
-from lobbywatch.config.site import load_site_config
+from lobbywatch.config.site import SiteConfig, load_site_config
 from server.alerts.channels import default_senders
 from server.alerts.dispatch import Dispatcher
 from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
-from server.alerts.outbox import SqlOutbox
+from server.alerts.outbox import Outbox, SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus, build_bus
@@ -40,6 +40,7 @@ from server.ingest_workers import PrepareWorkers
 from server.live import LiveState
 from server.metrics import ServerMetrics
 from server.registry import SiteRegistry
+from server.roles import ServerRole
 from server.rollups import Rollups
 from server.storage.db import Database, run_migrations
 from server.storage.models import Device
@@ -150,7 +151,7 @@ class ServerContext:
         self.downlink.open_halls(self.registry.configs)
         self.prepare.start(self.registry.wait_limits(), self.settings.ingest.dedup_retention_days)
         self.writer.start()
-        if self.with_alerts:
+        if self.with_alerts and self.settings.has_role(ServerRole.WORKER):
             self.alerts = self._start_alerts()
         self.waits = WaitDisplay(self.live, self.registry.configs, self.clock, hall_downlink(self.downlink))
         self.waits.start()
@@ -161,7 +162,8 @@ class ServerContext:
     def _start_alerts(self) -> AlertService:
         """The alert service on this server's halls, SQL store, forecast, writer and clock,
         subscribed to the bus until it stops (one per context: two engines on one store would
-        raise every alert twice)."""
+        raise every alert twice). On JetStream, only for the halls of the partitions this
+        process holds (:mod:`server.alerts.partitions`)."""
         writer = self.writer
 
         def write_points(points: list[Any]) -> None:
@@ -169,19 +171,27 @@ class ServerContext:
 
         store = SqlAlertStore(self.db.engine)
         senders = default_senders(self.clock, self.downlink, links=links_for(self.settings.ack_links))
-        service = AlertService(
-            list(self.registry.configs.values()),
-            clock=self.clock,
-            store=store,
-            dispatcher=Dispatcher(
-                clock=self.clock, store=store, senders=senders, outbox=SqlOutbox(self.db.engine)
-            ),
-            forecast=ServerForecast(self.db, self.clock),
-            write_points=write_points,
-            tick_s=ALERT_TICK_S,
-            hall=self.hall,
-            faults=SqlOpenFaults(self.db),
-        )
+
+        def build(sites: list[SiteConfig], outbox: Outbox, **worker: Any) -> AlertService:
+            return AlertService(
+                sites,
+                clock=self.clock,
+                store=store,
+                dispatcher=Dispatcher(clock=self.clock, store=store, senders=senders, outbox=outbox),
+                forecast=ServerForecast(self.db, self.clock),
+                write_points=write_points,
+                tick_s=ALERT_TICK_S,
+                faults=SqlOpenFaults(self.db),
+                **worker,
+            )
+
+        outbox = SqlOutbox(self.db.engine)
+        if self.settings.bus.kind == "jetstream":  # a worker: the halls of the partitions it holds
+            from server.alerts.partitions import partitioned_service
+
+            service = partitioned_service(self.bus, self.registry.configs, outbox, self.clock, build)
+        else:
+            service = build(list(self.registry.configs.values()), outbox, hall=self.hall)
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()
         log.info("alert engine started for %d halls", len(self.registry.configs))
