@@ -271,7 +271,7 @@ class JetStreamBus:
                 for held, msgs in self._io.run(self._partitions.fetch_all(), 10):
                     self._deliver(self._partitions, held, msgs)
             except Exception as exc:
-                log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc, exc_info=True)
+                log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc)
                 self._stop.wait(1)
         if self._partitions is not None:
             self._leave(self._partitions)

@@ -139,14 +139,22 @@ class Partitions:
     # ------------------------------------------------------------------ membership, leases
 
     async def heartbeat(self) -> None:
-        """Say this worker is alive; count the live ones (each key expires after the lease TTL)."""
-        prefix = f"members.{self.cfg.consumer}."
-        await self.leases.put(prefix + self.holder, b"")
-        try:
-            keys = await self.leases.keys()
-        except nats.js.errors.NoKeysError:
-            keys = []
-        self.members = max(1, sum(1 for k in keys if k.startswith(prefix)))
+        """Say this worker is alive; count the live ones: the member keys that have a value in
+        the bucket's stream (each expires after the lease TTL; one API request, no watcher)."""
+        await self.leases.put(self.member_key, b"")
+        info = await self.js.stream_info(self.leases_stream, subjects_filter=self.member_subject(">"))
+        self.members = max(1, len(info.state.subjects or {}))
+
+    @property
+    def member_key(self) -> str:
+        return f"members.{self.cfg.consumer}.{self.holder}"
+
+    @property
+    def leases_stream(self) -> str:
+        return f"KV_{self.cfg.stream}_LEASES"
+
+    def member_subject(self, holder: str) -> str:
+        return f"$KV.{self.cfg.stream}_LEASES.members.{self.cfg.consumer}.{holder}"
 
     async def renew(self) -> list[int]:
         """Renew the held leases; the partitions whose lease was lost (dropped, no snapshot)."""
@@ -185,7 +193,7 @@ class Partitions:
             snapshot: bytes | None = state
         except (nats.js.errors.KeyNotFoundError, zlib.error, ValueError):
             snap_seq, snapshot = 0, None
-        durable = f"{self.cfg.consumer}-{p}"
+        durable = self.durable(p)
         acked = 0
         try:
             info = await self.js.consumer_info(self.cfg.stream, durable)
@@ -248,18 +256,26 @@ class Partitions:
         return held.seq > held.snapshot_seq and time.monotonic() - held.snapshot_at >= SNAPSHOT_EVERY_S
 
     async def leave(self) -> None:
-        """Stop: the membership key goes (the partitions were given back already)."""
+        """Stop: the membership key is purged (the partitions were given back already), so the
+        others count one worker less at once."""
         try:
-            await self.leases.delete(f"members.{self.cfg.consumer}.{self.holder}")
+            await self.js.purge_stream(self.leases_stream, subject=self.member_subject(self.holder))
         except nats.errors.Error as exc:
             log.info("membership of %s not removed: %s", self.holder, exc)
 
     # ------------------------------------------------------------------ fetching
 
+    def durable(self, p: int) -> str:
+        return f"{self.cfg.consumer}-{p}"
+
     async def fetch(self, held: Held, wait_s: float) -> list[Msg]:
         try:
             return await held.sub.fetch(FETCH_BATCH, timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):  # nothing stored: either, by where it timed out
+            return []
+        except nats.errors.Error as exc:  # no consumer leader for a moment (a node died): next round
+            log.info("partition %d: fetch failed: %r", held.partition, exc)
+            await asyncio.sleep(wait_s)
             return []
 
     async def fetch_all(self) -> list[tuple[Held, list[Msg]]]:

@@ -61,7 +61,9 @@ def site_in(partition: int, partitions: int) -> str:
     return next(s for i in range(1000) if partition_of(s := f"hall-{i}", partitions) == partition)
 
 
-def test_two_workers_split_the_partitions_and_one_takes_over(nats_server: NatsServer, clock: FixedClock) -> None:
+def test_two_workers_split_the_partitions_and_one_takes_over(
+    nats_server: NatsServer, clock: FixedClock
+) -> None:
     cfg = jetstream_cfg([nats_server.url], lease_ttl_s=1, partitions=4)
     a, seen_a = started(cfg)
     try:
