@@ -58,8 +58,8 @@ class ServerContext:
     """The services of one server process.
 
     ``alerts`` is the running :class:`AlertService` between :meth:`start` and :meth:`stop`
-    (None before, after, and in a context built ``with_alerts=False``: the in-process ingest
-    benchmark measures the pipeline alone).
+    (None before, after, in a process without the worker role, and in a context built
+    ``with_alerts=False``: the in-process ingest benchmark measures the pipeline alone).
     """
 
     settings: ServerSettings
