@@ -12,7 +12,7 @@ after storage. One message per batch, not per message: nats-py spends about 30 u
 each acknowledged publish, more than the whole in-process ingest of a message.
 
 nats-py is asyncio and ingest runs in worker threads: the client lives on one event loop in
-its own thread (:class:`EventLoopThread`), and threads hand it coroutines with
+its own thread (:class:`server.bus_loop.EventLoopThread`), and threads hand it coroutines with
 ``run_coroutine_threadsafe``. The consumer thread takes this process's fair share of the
 partitions (:class:`server.bus_partitions.Partitions`: a lease, a filtered durable consumer
 and a snapshot each), feeds the subscribers their batches in stream order, acknowledges.
@@ -31,9 +31,8 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -47,13 +46,13 @@ from lobbywatch.protocol import codec
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.bus import BusUnavailable, IngestContext, Subscriber, deliver
+from server.bus_loop import EventLoopThread
 from server.bus_partitions import Held, NoHooks, PartitionHooks, Partitions, bucket
 from server.core.config import BusConfig
 from server.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
@@ -74,42 +73,6 @@ def partition_of(site: str, partitions: int) -> int:
 def message_key(m: Envelope) -> str:
     """The key SQL deduplicates on: site, source, epoch, seq and the will flag."""
     return f"{m.site}:{m.source}:{m.epoch}:{m.seq}:{'w' if m.is_will else 'm'}"
-
-
-class EventLoopThread:
-    """An asyncio loop in a daemon thread; :meth:`run` calls a coroutine from any other thread."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        """Cancel what still runs on the loop (the client's subscription readers), let the
-        cancellations finish, then end the thread and close the loop: a task left pending would
-        be destroyed with the loop ("Task was destroyed but it is pending")."""
-        if self._thread.is_alive():
-            try:
-                self.run(self._cancel_pending(), 5)
-            except Exception:
-                log.exception("cancelling the NATS loop's tasks failed")
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-        if not self.loop.is_running():
-            self.loop.close()
-
-    @staticmethod
-    async def _cancel_pending() -> None:
-        me = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not me]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class JetStreamBus:
@@ -269,7 +232,7 @@ class JetStreamBus:
                     self._stop.wait(0.2)
                     continue
                 for held, msgs in self._io.run(self._partitions.fetch_all(), 10):
-                    self._deliver(self._partitions, held, msgs)
+                    self._deliver_or_reset(self._partitions, held, msgs)
             except Exception as exc:
                 log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc)
                 self._stop.wait(1)
@@ -291,7 +254,25 @@ class JetStreamBus:
             if taken.replay:
                 self._io.run(taken.replay[-1].ack(), 10)
             if taken.live:
-                self._deliver(parts, taken.held, taken.live)
+                self._deliver_or_reset(parts, taken.held, taken.live)
+
+    def _deliver_or_reset(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
+        """:meth:`_deliver`; when that fails (or a fetch was lost: a gap in the consumer's
+        sequence), the partition is dropped and taken again from its snapshot, never skipped
+        (acknowledging a later batch would acknowledge the lost ones too)."""
+        try:
+            if held.delivery and msgs[0].metadata.sequence.consumer != held.delivery + 1:
+                raise RuntimeError(
+                    f"deliveries {held.delivery + 1}..{msgs[0].metadata.sequence.consumer - 1} lost"
+                )
+            self._deliver(parts, held, msgs)
+        except Exception as exc:
+            log.warning("partition %d: %s; taken again from its snapshot", held.partition, exc)
+            self._hooks.drop(held.partition)
+            try:
+                self._io.run(parts.reset(held.partition), 10)
+            except Exception:  # the lease expires by itself
+                parts.held.pop(held.partition, None)
 
     def _deliver(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
         """Deliver one fetch of a partition (while its lease holds), acknowledge the last one,
@@ -304,7 +285,7 @@ class JetStreamBus:
         for msg in msgs:
             messages, ctx = decode_batch(msg, self._recent)
             deliver(self, messages, ctx)
-            held.seq = msg.metadata.sequence.stream
+            held.seq, held.delivery = msg.metadata.sequence.stream, msg.metadata.sequence.consumer
             self.delivered += 1
         try:
             self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
@@ -312,7 +293,10 @@ class JetStreamBus:
             log.warning("bus consumer could not acknowledge: %s", exc)
             return
         if parts.snapshot_due(held) and (state := self._hooks.snapshot(held.partition)) is not None:
-            self._io.run(parts.save(held, state), 10)
+            try:
+                self._io.run(parts.save(held, state), 10)
+            except Exception as exc:  # the next one is due at once
+                log.warning("partition %d: snapshot not kept: %s", held.partition, exc)
 
     def _give_back(self, parts: Partitions, p: int) -> None:
         state = self._hooks.snapshot(p)

@@ -81,6 +81,7 @@ class Held:
     lease: Lease
     sub: JetStreamContext.PullSubscription
     seq: int = 0  # the last stream sequence delivered
+    delivery: int = 0  # the consumer's sequence of that delivery (a gap: a fetch was lost)
     snapshot_seq: int = 0  # the sequence the last snapshot covers
     snapshot_at: float = field(default_factory=time.monotonic)
 
@@ -223,7 +224,7 @@ class Partitions:
                 break  # the rest aged out of the stream
             for msg in msgs:
                 (replay if msg.metadata.sequence.stream <= acked else live).append(msg)
-                held.seq = msg.metadata.sequence.stream
+                held.seq, held.delivery = msg.metadata.sequence.stream, msg.metadata.sequence.consumer
         self.held[p] = held
         log.info(
             "partition %d taken by %s: snapshot at %d, %d batches replayed",
@@ -246,6 +247,14 @@ class Partitions:
             await self.save(held, snapshot)
         await self._unsubscribe(held)
         await held.lease.release()
+
+    async def reset(self, p: int) -> None:
+        """Forget ``p`` here after a failed delivery: the lease goes back and the partition is
+        taken again (by any worker) from its snapshot, so nothing fetched is skipped."""
+        held = self.held.pop(p, None)
+        if held is not None:
+            await self._unsubscribe(held)
+            await held.lease.release()
 
     async def save(self, held: Held, snapshot: bytes) -> None:
         """Store ``snapshot`` as covering up to ``held.seq`` (call after acknowledging it)."""
