@@ -253,6 +253,8 @@ class JetStreamBus:
             self._hooks.take(taken.held.partition, taken.snapshot, replay)
             if taken.replay:
                 self._io.run(taken.replay[-1].ack(), 10)
+            # At once: the next owner must know this owner's consumer (and the replayed state).
+            self._io.run(parts.save(taken.held, self._hooks.snapshot(taken.held.partition)), 10)
             if taken.live:
                 self._deliver_or_reset(parts, taken.held, taken.live)
 
@@ -278,10 +280,7 @@ class JetStreamBus:
         """Deliver one fetch of a partition (while its lease holds), acknowledge the last one,
         snapshot the partition when due (after the acknowledgement: it covers what is acked)."""
         if not self._io.run(held.lease.hold(), 10):
-            log.warning("partition %d lost before delivery: dropped", held.partition)
-            parts.held.pop(held.partition, None)
-            self._hooks.drop(held.partition)
-            return
+            raise RuntimeError("its lease is lost")
         for msg in msgs:
             messages, ctx = decode_batch(msg, self._recent)
             deliver(self, messages, ctx)

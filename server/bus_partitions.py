@@ -14,9 +14,11 @@ consumer from just after it, and hand the batches the previous owner had acknowl
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
+import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +82,7 @@ class Held:
     partition: int
     lease: Lease
     sub: JetStreamContext.PullSubscription
+    consumer: str  # its durable consumer's name
     seq: int = 0  # the last stream sequence delivered
     delivery: int = 0  # the consumer's sequence of that delivery (a gap: a fetch was lost)
     snapshot_seq: int = 0  # the sequence the last snapshot covers
@@ -96,12 +99,24 @@ class Taken:
     live: list[Msg]
 
 
-def encode_snapshot(seq: int, state: bytes) -> bytes:
-    return seq.to_bytes(8, "big") + zlib.compress(state)
+@dataclass(frozen=True)
+class Snapshot:
+    """A partition's KV entry: the stream sequence its state covers, the consumer its owner
+    reads through (so the next owner finds its acknowledgement floor), the state (None: none)."""
 
+    seq: int
+    consumer: str
+    state: bytes | None
 
-def decode_snapshot(value: bytes) -> tuple[int, bytes]:
-    return int.from_bytes(value[:8], "big"), zlib.decompress(value[8:])
+    def encode(self) -> bytes:
+        header = json.dumps({"seq": self.seq, "consumer": self.consumer}).encode()
+        return header + b"\n" + (b"" if self.state is None else zlib.compress(self.state))
+
+    @classmethod
+    def decode(cls, value: bytes) -> Snapshot:
+        header, _, body = value.partition(b"\n")
+        meta = json.loads(header)
+        return cls(int(meta["seq"]), str(meta["consumer"]), zlib.decompress(body) if body else None)
 
 
 async def bucket(js: JetStreamContext, cfg: KeyValueConfig) -> KeyValue:
@@ -187,22 +202,26 @@ class Partitions:
         return None
 
     async def _open(self, p: int, lease: Lease) -> Taken:
-        """The snapshot, then the consumer recreated from just after it; the batches the previous
-        owner acknowledged (up to its ack floor) are the replay, the rest are live."""
+        """The snapshot, then the previous owner's acknowledgement floor (its consumer is then
+        deleted: its in-flight deliveries would come back only after the ack wait, out of order),
+        then a consumer of this owner's from just after the snapshot; the batches up to that
+        floor are the replay, the rest are live. The consumer has one replica and a name of its
+        own: it can be created while a node is down, and it holds no state the snapshot and the
+        stream do not (its floor only bounds the replay)."""
         try:
-            snap_seq, state = decode_snapshot((await self.snapshots.get(self.key(p))).value or b"")
-            snapshot: bytes | None = state
-        except (nats.js.errors.KeyNotFoundError, zlib.error, ValueError):
-            snap_seq, snapshot = 0, None
-        durable = self.durable(p)
-        acked = 0
-        try:
-            info = await self.js.consumer_info(self.cfg.stream, durable)
-            acked = info.ack_floor.stream_seq if info.ack_floor is not None else 0
-            await self.js.delete_consumer(self.cfg.stream, durable)  # drops the dead owner's in-flight
-        except nats.js.errors.NotFoundError:
-            pass
-        start = snap_seq + 1 if snapshot is not None else acked + 1
+            before: Snapshot | None = Snapshot.decode((await self.snapshots.get(self.key(p))).value or b"")
+        except (nats.js.errors.KeyNotFoundError, zlib.error, ValueError, KeyError):
+            before = None
+        acked = before.seq if before is not None else 0
+        if before is not None:
+            try:
+                info = await self.js.consumer_info(self.cfg.stream, before.consumer, timeout=2)
+                acked = max(acked, info.ack_floor.stream_seq if info.ack_floor is not None else 0)
+                await self.js.delete_consumer(self.cfg.stream, before.consumer)
+            except (nats.errors.Error, TimeoutError) as exc:  # gone (its node, or inactivity)
+                log.info("partition %d: the previous consumer is unavailable (%r)", p, exc)
+        start = before.seq + 1 if before is not None and before.state is not None else acked + 1
+        durable = f"{self.cfg.consumer}-{p}-{uuid.uuid4().hex[:8]}"
         await self.js.add_consumer(
             self.cfg.stream,
             ConsumerConfig(
@@ -211,19 +230,24 @@ class Partitions:
                 ack_policy=AckPolicy.ALL,
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=start,
-                num_replicas=self.cfg.replicas,
+                num_replicas=1,
+                inactive_threshold=max(60.0, 10 * self.cfg.lease_ttl_s),  # an owner that died
             ),
         )
         sub = await self.js.pull_subscribe_bind(durable, stream=self.cfg.stream)
-        held = Held(p, lease, sub, seq=start - 1, snapshot_seq=snap_seq)
+        snap_seq = before.seq if before is not None else 0
+        held = Held(p, lease, sub, durable, seq=start - 1, snapshot_seq=snap_seq)
         replay: list[Msg] = []
         live: list[Msg] = []
-        while held.seq < acked and not live:
+        while held.seq < acked and not live:  # held.seq: the last batch replayed
             msgs = await self.fetch(held, FETCH_WAIT_S)
             if not msgs:
                 break  # the rest aged out of the stream
             for msg in msgs:
-                (replay if msg.metadata.sequence.stream <= acked else live).append(msg)
+                if msg.metadata.sequence.stream > acked:
+                    live.append(msg)  # delivered by the caller, after the replay
+                    continue
+                replay.append(msg)
                 held.seq, held.delivery = msg.metadata.sequence.stream, msg.metadata.sequence.consumer
         self.held[p] = held
         log.info(
@@ -233,7 +257,7 @@ class Partitions:
             snap_seq,
             len(replay),
         )
-        return Taken(held, snapshot, replay, live)
+        return Taken(held, before.state if before is not None else None, replay, live)
 
     def key(self, p: int) -> str:
         return f"{self.cfg.consumer}.{p}"
@@ -243,7 +267,7 @@ class Partitions:
         held = self.held.pop(p, None)
         if held is None:
             return
-        if snapshot is not None and held.lease.fresh():
+        if held.lease.fresh():
             await self.save(held, snapshot)
         await self._unsubscribe(held)
         await held.lease.release()
@@ -256,9 +280,11 @@ class Partitions:
             await self._unsubscribe(held)
             await held.lease.release()
 
-    async def save(self, held: Held, snapshot: bytes) -> None:
+    async def save(self, held: Held, snapshot: bytes | None) -> None:
         """Store ``snapshot`` as covering up to ``held.seq`` (call after acknowledging it)."""
-        await self.snapshots.put(self.key(held.partition), encode_snapshot(held.seq, snapshot))
+        await self.snapshots.put(
+            self.key(held.partition), Snapshot(held.seq, held.consumer, snapshot).encode()
+        )
         held.snapshot_seq, held.snapshot_at = held.seq, time.monotonic()
 
     def snapshot_due(self, held: Held) -> bool:
@@ -273,9 +299,6 @@ class Partitions:
             log.info("membership of %s not removed: %s", self.holder, exc)
 
     # ------------------------------------------------------------------ fetching
-
-    def durable(self, p: int) -> str:
-        return f"{self.cfg.consumer}-{p}"
 
     async def fetch(self, held: Held, wait_s: float) -> list[Msg]:
         try:

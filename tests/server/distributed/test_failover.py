@@ -308,8 +308,8 @@ def test_killing_a_nats_node_a_replica_and_a_worker_loses_and_repeats_nothing(
                 replicas[0].kill()
                 times["replica_killed"] = time.monotonic()
             if rnd == KILL_WORKER:
-                holders = lease_holders(nats_cluster)
-                victim = pids[pid_of(holders[0])]
+                assert wait_until(lambda: 0 in lease_holders(nats_cluster), 30)
+                victim = pids[pid_of(lease_holders(nats_cluster)[0])]
                 probe_site = sites[0]  # its partition (0) was the victim's
                 victim.kill()
                 times["worker_killed"] = time.monotonic()

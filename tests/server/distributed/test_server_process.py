@@ -165,8 +165,9 @@ def consumer_backlog(cluster: NatsCluster, site: str) -> tuple[int, int]:
     async def run() -> tuple[int, int]:
         nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
         try:
-            consumer = f"alerts-{partition_of(site, PARTITIONS)}"
-            info = await nc.jetstream(timeout=10).consumer_info(STREAM, consumer)
+            prefix = f"alerts-{partition_of(site, PARTITIONS)}-"  # the owner's own consumer
+            infos = await nc.jetstream(timeout=10).consumers_info(STREAM)
+            [info] = [i for i in infos if i.name.startswith(prefix)]
             return int(info.num_pending or 0), int(info.num_ack_pending or 0)
         finally:
             await nc.close()
