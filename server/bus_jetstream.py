@@ -231,8 +231,11 @@ class JetStreamBus:
                 if not self._partitions.held:
                     self._stop.wait(0.2)
                     continue
-                for held, msgs in self._io.run(self._partitions.fetch_all(), 10):
+                got, stuck = self._io.run(self._partitions.fetch_all(), 10)
+                for held, msgs in got:
                     self._deliver_or_reset(self._partitions, held, msgs)
+                for p in stuck:
+                    self._reset(self._partitions, p, "its consumer does not answer")
             except Exception as exc:
                 log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc)
                 self._stop.wait(1)
@@ -269,12 +272,16 @@ class JetStreamBus:
                 )
             self._deliver(parts, held, msgs)
         except Exception as exc:
-            log.warning("partition %d: %s; taken again from its snapshot", held.partition, exc)
-            self._hooks.drop(held.partition)
-            try:
-                self._io.run(parts.reset(held.partition), 10)
-            except Exception:  # the lease expires by itself
-                parts.held.pop(held.partition, None)
+            self._reset(parts, held.partition, str(exc))
+
+    def _reset(self, parts: Partitions, p: int, why: str) -> None:
+        """Drop ``p`` and give its lease back: it is taken again (by any worker) from its snapshot."""
+        log.warning("partition %d: %s; taken again from its snapshot", p, why)
+        self._hooks.drop(p)
+        try:
+            self._io.run(parts.reset(p), 10)
+        except Exception:  # the lease expires by itself
+            parts.held.pop(p, None)
 
     def _deliver(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
         """Deliver one fetch of a partition (while its lease holds), acknowledge the last one,

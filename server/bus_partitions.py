@@ -83,6 +83,7 @@ class Held:
     lease: Lease
     sub: JetStreamContext.PullSubscription
     consumer: str  # its durable consumer's name
+    failing_since: float | None = None  # fetches have failed since (its consumer's node died)
     seq: int = 0  # the last stream sequence delivered
     delivery: int = 0  # the consumer's sequence of that delivery (a gap: a fetch was lost)
     snapshot_seq: int = 0  # the sequence the last snapshot covers
@@ -302,19 +303,29 @@ class Partitions:
 
     async def fetch(self, held: Held, wait_s: float) -> list[Msg]:
         try:
-            return await held.sub.fetch(FETCH_BATCH, timeout=wait_s)
+            msgs = await held.sub.fetch(FETCH_BATCH, timeout=wait_s)
         except (nats.errors.TimeoutError, TimeoutError):  # nothing stored: either, by where it timed out
-            return []
+            msgs = []
         except nats.errors.Error as exc:  # no consumer leader for a moment (a node died): next round
             log.info("partition %d: fetch failed: %r", held.partition, exc)
+            held.failing_since = held.failing_since or time.monotonic()
             await asyncio.sleep(wait_s)
             return []
+        held.failing_since = None
+        return msgs
 
-    async def fetch_all(self) -> list[tuple[Held, list[Msg]]]:
-        """One fetch per held partition, at once; those that got batches."""
+    async def fetch_all(self) -> tuple[list[tuple[Held, list[Msg]]], list[int]]:
+        """One fetch per held partition, at once: those that got batches, and those whose
+        fetches have failed for a lease TTL (their consumer went with its node: to take again)."""
         held = list(self.held.values())
         got = await asyncio.gather(*(self.fetch(h, FETCH_WAIT_S) for h in held))
-        return [(h, msgs) for h, msgs in zip(held, got, strict=True) if msgs]
+        now = time.monotonic()
+        stuck = [
+            h.partition
+            for h in held
+            if h.failing_since is not None and now - h.failing_since > self.cfg.lease_ttl_s
+        ]
+        return [(h, msgs) for h, msgs in zip(held, got, strict=True) if msgs], stuck
 
     @staticmethod
     async def _unsubscribe(held: Held) -> None:
