@@ -1,14 +1,16 @@
 """Per-partition ownership on JetStream: which worker process consumes which partitions.
 
 Every partition ``p`` has a lease ``<consumer>.<p>`` (:class:`server.bus_lease.Lease`), a
-durable consumer ``<consumer>-<p>`` filtered on ``<prefix>.batch.<p>.>`` and a snapshot
-``<consumer>.<p>`` in the ``<stream>_SNAPSHOTS`` bucket. Each worker keeps a membership key
-``members.<consumer>.<holder>`` alive in the lease bucket and holds up to its fair share,
+snapshot ``<consumer>.<p>`` in the ``<stream>_SNAPSHOTS`` bucket, and a durable consumer of
+its current owner's, ``<consumer>-<p>-<id>``, filtered on ``<prefix>.batch.<p>.>``. Each
+worker keeps a membership key ``members.<consumer>.<holder>`` alive in the lease bucket and
+holds up to its fair share,
 ``ceil(partitions / live workers)``: it takes free partitions up to it and gives back those
 over it, so two workers split 16 partitions 8/8 and a dead worker's are taken when its leases
-expire. Taking a partition: load its snapshot (the stream sequence it covers), recreate the
-consumer from just after it, and hand the batches the previous owner had acknowledged to the
-:class:`PartitionHooks` as a replay before the live ones. See docs/distributed.md, "Workers".
+expire. Taking a partition: load its snapshot (the stream sequence it covers, the previous owner's
+consumer), replace that consumer with one reading from just after the snapshot, and hand the
+batches the previous owner had acknowledged to the :class:`PartitionHooks` as a replay before
+the live ones. See docs/distributed.md, "Workers".
 """
 
 from __future__ import annotations
