@@ -8,7 +8,9 @@ and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s``
 live stream listens with ``engine.add_listener``. Notifications not yet delivered are kept in
 the outbox and resumed at ``start()`` (docs/alerts.md, "Restarts").
 :attr:`AlertService.evaluation_seconds` times each batch's evaluation (read by the server's
-``/metrics``). See docs/alerts.md.
+``/metrics``). On the JetStream bus a worker's service evaluates only the halls of the
+partitions it holds (``engine_type``: :mod:`server.alerts.partitions`) and sends only while it
+holds them (:class:`Fenced`; docs/distributed.md, "Workers"). See docs/alerts.md.
 """
 
 from __future__ import annotations
