@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from lobbywatch.clock import Clock
-from lobbywatch.config.site import load_site_config
+from lobbywatch.config.site import SiteConfig, load_site_config
 from server.alerts.channels import default_senders
 from server.alerts.dispatch import Dispatcher
 from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
-from server.alerts.outbox import SqlOutbox
+from server.alerts.outbox import Outbox, SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
 from server.bus import MessageBus, build_bus
@@ -62,8 +62,8 @@ class ServerContext:
     """The services of one server process.
 
     ``alerts`` is the running :class:`AlertService` between :meth:`start` and :meth:`stop`
-    (None before, after, and in a context built ``with_alerts=False``: the in-process ingest
-    benchmark measures the pipeline alone).
+    (None before, after, in a process without the worker role, and in a context built
+    ``with_alerts=False``: the in-process ingest benchmark measures the pipeline alone).
 
     On the JetStream bus (docs/distributed.md, "Roles") ingest derives nothing: ``hall`` is the
     alert worker's, fed by ``domain`` (the derived state of its sites, from the stream, before
@@ -210,8 +210,10 @@ class ServerContext:
         self.feeds.start()
 
     def _owns(self, site: str) -> bool:
-        """Whether this process's engine consumes ``site`` now (it holds the consumer's lease)."""
-        return bool(getattr(self.bus, "leader", True))
+        """Whether this process's engine handles ``site`` now (it holds the site's partition
+        with a fresh lease; the in-process bus: always)."""
+        holds = getattr(self.bus, "holds", None)
+        return True if holds is None else bool(holds(site))
 
     def alerts_api(self) -> AlertsApi | None:
         """What the alert routes read and change: on the JetStream bus an API replica's
@@ -223,7 +225,8 @@ class ServerContext:
     def _start_alerts(self) -> AlertService:
         """The alert service on this server's halls, SQL store, forecast, writer and clock,
         subscribed to the bus until it stops (one per context: two engines on one store would
-        raise every alert twice)."""
+        raise every alert twice). On JetStream, only for the halls of the partitions this
+        process holds (:mod:`server.alerts.partitions`)."""
         writer = self.writer
 
         def write_points(points: list[Any]) -> None:
@@ -231,19 +234,27 @@ class ServerContext:
 
         store = SqlAlertStore(self.db.engine)
         senders = default_senders(self.clock, self.downlink, links=links_for(self.settings.ack_links))
-        service = AlertService(
-            list(self.registry.configs.values()),
-            clock=self.clock,
-            store=store,
-            dispatcher=Dispatcher(
-                clock=self.clock, store=store, senders=senders, outbox=SqlOutbox(self.db.engine)
-            ),
-            forecast=ServerForecast(self.db, self.clock),
-            write_points=write_points,
-            tick_s=ALERT_TICK_S,
-            hall=self.hall,
-            faults=SqlOpenFaults(self.db),
-        )
+
+        def build(sites: list[SiteConfig], outbox: Outbox, **worker: Any) -> AlertService:
+            return AlertService(
+                sites,
+                clock=self.clock,
+                store=store,
+                dispatcher=Dispatcher(clock=self.clock, store=store, senders=senders, outbox=outbox),
+                forecast=ServerForecast(self.db, self.clock),
+                write_points=write_points,
+                tick_s=ALERT_TICK_S,
+                faults=SqlOpenFaults(self.db),
+                **worker,
+            )
+
+        outbox = SqlOutbox(self.db.engine)
+        if self.settings.bus.kind == "jetstream":  # a worker: the halls of the partitions it holds
+            from server.alerts.partitions import partitioned_service
+
+            service = partitioned_service(self.bus, self.registry.configs, outbox, self.clock, build)
+        else:
+            service = build(list(self.registry.configs.values()), outbox, hall=self.hall)
         service.on_stop(self.bus.subscribe(service.on_batch))
         service.start()
         log.info("alert engine started for %d halls", len(self.registry.configs))

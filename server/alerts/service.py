@@ -8,7 +8,9 @@ and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s``
 live stream listens with ``engine.add_listener``. Notifications not yet delivered are kept in
 the outbox and resumed at ``start()`` (docs/alerts.md, "Restarts").
 :attr:`AlertService.evaluation_seconds` times each batch's evaluation (read by the server's
-``/metrics``). See docs/alerts.md.
+``/metrics``). On the JetStream bus a worker's service evaluates only the halls of the
+partitions it holds (``engine_type``: :mod:`server.alerts.partitions`) and sends only while it
+holds them (:class:`Fenced`; docs/distributed.md, "Workers"). See docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ class AlertService:
         hall: HallState | None = None,
         faults: FaultProvider | None = None,
         outbox: Outbox | None = None,
+        engine_type: type[AlertEngine] = AlertEngine,
+        fence: Callable[[str], bool] | None = None,
     ) -> None:
         """``outbox``: where notifications are kept until delivered (resumed at :meth:`start`),
-        for the dispatcher made here; a ``dispatcher`` given is built with its own."""
+        for the dispatcher made here; a ``dispatcher`` given is built with its own.
+        ``engine_type`` and ``fence`` (whether a hall's notifications may go out now): a worker
+        holding some partitions of the bus (:mod:`server.alerts.partitions`)."""
         if dispatcher is not None and outbox is not None:
             raise ValueError("give the outbox to the dispatcher (Dispatcher(outbox=...)), not both")
         sites = list(sites)
@@ -64,11 +70,11 @@ class AlertService:
         self.dispatcher = (
             dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store, outbox=outbox)
         )
-        self.engine = AlertEngine(
+        self.engine = engine_type(
             sites,
             clock=clock,
             store=store,
-            notifier=self.dispatcher,
+            notifier=self.dispatcher if fence is None else Fenced(self.dispatcher, fence),
             forecast=forecast,
             hall=hall,
             faults=faults,
@@ -103,14 +109,7 @@ class AlertService:
     def on_batch(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
         """The message-bus subscriber: the gateway was heard (with its backlog), then the messages."""
         started = time.perf_counter()
-        backlog = ctx.backlog
-        self.engine.gateway_seen(
-            ctx.site,
-            gateway=ctx.gateway,
-            backlog=backlog.count if backlog else 0,
-            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
-        )
-        self.engine.feed_batch(messages)
+        feed(self.engine, messages, ctx)
         self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
@@ -143,3 +142,36 @@ class AlertService:
             self._thread.join(5)
             self._thread = None
         self.dispatcher.close()
+
+
+def feed(engine: AlertEngine, messages: Sequence[Envelope], ctx: IngestContext) -> list[AlertUpdate]:
+    """One batch into ``engine``: the gateway was heard (with its backlog), then the messages."""
+    backlog = ctx.backlog
+    out = engine.gateway_seen(
+        ctx.site,
+        gateway=ctx.gateway,
+        backlog=backlog.count if backlog else 0,
+        oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
+    )
+    out += engine.feed_batch(messages)
+    if engine.feeds_hall:  # its own hall state (a worker's): the batch's clock rejections too
+        for source, stamped, reason in ctx.clock_rejections:
+            engine.hall.clock_rejected(ctx.site, source, stamped, reason)
+    return out
+
+
+class Fenced:
+    """A notifier that sends only for halls whose partition this process still holds (a worker
+    that lost a partition's lease never sends for it; docs/distributed.md, "Workers")."""
+
+    def __init__(self, inner: Dispatcher, holds: Callable[[str], bool]) -> None:
+        self.inner = inner
+        self.holds = holds
+        self.fenced = 0  # submissions not sent
+
+    def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
+        if self.holds(site.site):
+            self.inner.submit(site, updates)
+        else:
+            self.fenced += 1
+            log.warning("not sending %d updates of %s: its partition is not held", len(updates), site.site)
