@@ -7,22 +7,21 @@ Taking a partition: its halls' state from the snapshot (:mod:`server.alerts.snap
 batches the previous owner handled replayed on a side engine with no store, notifier or
 listeners (nothing is stored or sent twice), then moved into the live engine and reconciled
 with the alerts SQL has open (the record of what was raised). No snapshot: the halls start as
-at a restart, from SQL. The notifications left pending in the outbox by the previous owner
-are resumed for those halls only (:class:`SiteOutbox`).
+at a restart, from SQL. The notifications left pending in the outbox (by the previous owner,
+or held back by the fence, :class:`server.alerts.service.Fenced`) are resumed for those halls
+only; a worker resumes none at start.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
-from server.alerts.model import AlertUpdate
-from server.alerts.outbox import Outbox, Outcome, QueuedNotification
+from server.alerts.outbox import Outbox
 from server.alerts.service import AlertService, feed
 from server.alerts.site import SiteState
 from server.alerts.snapshot import dump_sites, load_sites
@@ -82,28 +81,6 @@ def reconcile(engine: PartitionEngine, store: AlertStore, site: str) -> None:
         state.lifecycle.replace(alert)
 
 
-class SiteOutbox:
-    """An :class:`Outbox` whose :meth:`pending` tells only the halls in :attr:`only` (None: all),
-    so a worker resumes the notifications of the partitions it takes, and no others."""
-
-    def __init__(self, inner: Outbox, only: set[str] | None = None) -> None:
-        self.inner = inner
-        self.only = only
-
-    def queue(self, site: str, channel: str, updates: Sequence[AlertUpdate], at: datetime) -> int:
-        return self.inner.queue(site, channel, updates, at)
-
-    def finish(self, notification_id: int, outcome: Outcome, at: datetime, error: str | None = None) -> None:
-        self.inner.finish(notification_id, outcome, at, error)
-
-    def pending(self) -> list[QueuedNotification]:
-        only = self.only
-        return [q for q in self.inner.pending() if only is None or q.site in only]
-
-    def prune(self, before: datetime) -> int:
-        return self.inner.prune(before)
-
-
 class PartitionedAlerts:
     """The alert service's side of :class:`server.bus_partitions.PartitionHooks`."""
 
@@ -112,13 +89,12 @@ class PartitionedAlerts:
         engine: PartitionEngine,
         store: AlertStore,
         dispatcher: Dispatcher,
-        outbox: SiteOutbox,
         configs: Mapping[str, SiteConfig],
         partitions: int,
         side_engine: Callable[[], PartitionEngine],
     ) -> None:
         """``side_engine``: a new engine with no store, notifier or listeners (for replays)."""
-        self.engine, self.store, self.dispatcher, self.outbox = engine, store, dispatcher, outbox
+        self.engine, self.store, self.dispatcher = engine, store, dispatcher
         self.configs = configs
         self.partitions = partitions
         self.side_engine = side_engine
@@ -144,11 +120,7 @@ class PartitionedAlerts:
                 reconcile(self.engine, self.store, site)
             else:
                 self.engine.set_site(self.configs[site])
-        self.outbox.only = set(sites)
-        try:
-            resumed = self.dispatcher.resume(self.configs)
-        finally:
-            self.outbox.only = set()
+        resumed = self.dispatcher.resume(self.configs, only=sites)
         log.info(
             "partition %d: %d halls (%d from the snapshot, %d batches replayed), %d notifications resumed",
             partition,
@@ -179,8 +151,7 @@ def partitioned_service(
     from server.bus_jetstream import JetStreamBus
 
     assert isinstance(bus, JetStreamBus)
-    kept = SiteOutbox(outbox, only=set())
-    service = build([], kept, hall=None, engine_type=PartitionEngine, fence=bus.holds)
+    service = build([], outbox, hall=None, engine_type=PartitionEngine, fence=bus.holds)
     engine = service.engine
     assert isinstance(engine, PartitionEngine)
     bus.serve(
@@ -188,7 +159,6 @@ def partitioned_service(
             engine,
             service.store,
             service.dispatcher,
-            kept,
             configs,
             bus.cfg.partitions,
             lambda: PartitionEngine([], clock=clock),

@@ -10,7 +10,8 @@ the outbox and resumed at ``start()`` (docs/alerts.md, "Restarts").
 :attr:`AlertService.evaluation_seconds` times each batch's evaluation (read by the server's
 ``/metrics``). On the JetStream bus a worker's service evaluates only the halls of the
 partitions it holds (``engine_type``: :mod:`server.alerts.partitions`) and sends only while it
-holds them (:class:`Fenced`; docs/distributed.md, "Workers"). See docs/alerts.md.
+holds them with a fresh lease (:class:`Fenced`: what it holds back stays in the outbox and is
+sent by the partition's holder; docs/distributed.md, "Workers"). See docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -70,11 +71,12 @@ class AlertService:
         self.dispatcher = (
             dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store, outbox=outbox)
         )
+        self.fenced = None if fence is None else Fenced(self.dispatcher, fence)
         self.engine = engine_type(
             sites,
             clock=clock,
             store=store,
-            notifier=self.dispatcher if fence is None else Fenced(self.dispatcher, fence),
+            notifier=self.dispatcher if self.fenced is None else self.fenced,
             forecast=forecast,
             hall=hall,
             faults=faults,
@@ -113,10 +115,11 @@ class AlertService:
         self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
-        """Resume the notifications a previous process left pending, then tick."""
+        """Resume the notifications a previous process left pending (a worker: per partition
+        taken, :mod:`server.alerts.partitions`), then tick."""
         if self._thread is not None:
             return
-        resumed = self.dispatcher.resume(self._configs)
+        resumed = self.dispatcher.resume(self._configs) if self.fenced is None else 0
         if resumed:
             log.info("resumed %d pending notifications", resumed)
         self._stop.clear()
@@ -127,6 +130,8 @@ class AlertService:
         while not self._stop.wait(self.tick_s):
             try:
                 self.engine.tick()
+                if self.fenced is not None:
+                    self.fenced.release()
             except Exception:  # the timer must survive anything
                 log.exception("alert tick failed")
 
@@ -161,17 +166,39 @@ def feed(engine: AlertEngine, messages: Sequence[Envelope], ctx: IngestContext) 
 
 
 class Fenced:
-    """A notifier that sends only for halls whose partition this process still holds (a worker
-    that lost a partition's lease never sends for it; docs/distributed.md, "Workers")."""
+    """A notifier that sends only for halls whose partition this process holds with a fresh
+    lease. What it holds back is kept in the outbox (pending), never dropped: the engine has
+    recorded those alerts, so nobody would raise them again. :meth:`release` sends them once
+    the lease is fresh again (it was only not renewed in time, e.g. while NATS elected a
+    leader); a worker that takes the partition instead resumes them from the outbox with the
+    rest (docs/distributed.md, "Workers")."""
 
     def __init__(self, inner: Dispatcher, holds: Callable[[str], bool]) -> None:
         self.inner = inner
         self.holds = holds
-        self.fenced = 0  # submissions not sent
+        self.fenced = 0  # submissions held back
+        self._waiting: dict[str, SiteConfig] = {}  # halls with notifications held back
+        self._lock = threading.Lock()
 
     def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
         if self.holds(site.site):
             self.inner.submit(site, updates)
-        else:
-            self.fenced += 1
-            log.warning("not sending %d updates of %s: its partition is not held", len(updates), site.site)
+            return
+        self.fenced += 1
+        self.inner.keep(site, updates)
+        with self._lock:
+            self._waiting[site.site] = site
+        log.warning(
+            "holding back %d updates of %s in the outbox: its partition is not held with a fresh lease",
+            len(updates),
+            site.site,
+        )
+
+    def release(self) -> int:
+        """Send what was held back for the halls held with a fresh lease now (from the outbox:
+        what another worker sent meanwhile is no longer pending); how many were queued."""
+        with self._lock:
+            ready = {s: cfg for s, cfg in self._waiting.items() if self.holds(s)}
+            for s in ready:
+                del self._waiting[s]
+        return self.inner.resume(ready, only=ready) if ready else 0
