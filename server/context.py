@@ -13,6 +13,7 @@ it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.m
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig, load_site_config
+from lobbywatch.protocol.messages import Envelope
 from server.alerts.channels import default_senders
 from server.alerts.dispatch import Dispatcher
 from server.alerts.faults import SqlOpenFaults
@@ -27,7 +29,7 @@ from server.alerts.forecast import ServerForecast
 from server.alerts.outbox import Outbox, SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
-from server.bus import MessageBus, build_bus
+from server.bus import IngestContext, MessageBus, Subscriber, build_bus
 from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
@@ -178,12 +180,7 @@ class ServerContext:
         if self.settings.bus.kind == "inprocess" or self.settings.has_role(ServerRole.WRITER):
             self.writer.start()  # drains the spool (a worker's derived lines; the engine's points)
         if self.with_alerts and self.settings.has_role(ServerRole.WORKER):
-            if self.domain is not None:  # the worker's sites' derived state, before its engine
-                domain, db = self.domain, self.db
-                unsubscribe = self.bus.subscribe(lambda messages, ctx: domain.apply_stored(db, messages, ctx))
             self.alerts = self._start_alerts()
-            if self.domain is not None:
-                self.alerts.on_stop(unsubscribe)
             if self.feeds is not None:
                 self.feeds.start_worker(self.alerts, self._owns)
         if self.settings.has_role(ServerRole.API):
@@ -255,10 +252,29 @@ class ServerContext:
             service = partitioned_service(self.bus, self.registry.configs, outbox, self.clock, build)
         else:
             service = build(list(self.registry.configs.values()), outbox, hall=self.hall)
-        service.on_stop(self.bus.subscribe(service.on_batch))
+        service.on_stop(self.bus.subscribe(self._worker_batch(service)))
         service.start()
         log.info("alert engine started for %d halls", len(self.registry.configs))
         return service
+
+    def _worker_batch(self, service: AlertService) -> Subscriber:
+        """The bus subscriber of the alert service; a worker's derived state (its sites') goes
+        first, in the same call: the JetStream bus starts taking partitions and delivering with
+        its first subscriber, so two subscriptions would let batches reach (and be acknowledged
+        by) the derived state alone, and partitions be taken before the engine's hooks."""
+        domain, db, bus = self.domain, self.db, self.bus
+        if domain is None:
+            return service.on_batch
+
+        def on_batch(messages: Sequence[Envelope], ctx: IngestContext) -> None:
+            try:
+                domain.apply_stored(db, messages, ctx)
+            except Exception:  # the engine still gets the batch
+                bus.errors += 1
+                log.exception("the derived state failed on a batch from %s", ctx.gateway)
+            service.on_batch(messages, ctx)
+
+        return on_batch
 
     def stop(self) -> None:
         """Stop the alert service, flush open rollup minutes, stop the helpers, the writer and SQL."""
