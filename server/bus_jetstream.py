@@ -12,11 +12,10 @@ after storage. One message per batch, not per message: nats-py spends about 30 u
 each acknowledged publish, more than the whole in-process ingest of a message.
 
 nats-py is asyncio and ingest runs in worker threads: the client lives on one event loop in
-its own thread (:class:`EventLoopThread`), and threads hand it coroutines with
-``run_coroutine_threadsafe``. The consumer runs in a second thread that fetches from the
-durable pull consumer through that loop, calls the subscribers once per stored batch in stream
-order, then acknowledges. Only the process holding the consumer's lease
-(:class:`server.bus_lease.Lease`, a JetStream KV key) consumes; the others stand by.
+its own thread (:class:`server.bus_loop.EventLoopThread`), and threads hand it coroutines with
+``run_coroutine_threadsafe``. The consumer thread takes this process's fair share of the
+partitions (:class:`server.bus_partitions.Partitions`: a lease, a filtered durable consumer
+and a snapshot each), feeds the subscribers their batches in stream order, acknowledges.
 """
 
 from __future__ import annotations
@@ -28,12 +27,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -41,21 +40,20 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StreamConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 
 from lobbywatch.protocol import codec
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import Envelope
 from server.bus import BusUnavailable, IngestContext, Subscriber, deliver
-from server.bus_lease import Lease
+from server.bus_loop import EventLoopThread
+from server.bus_partitions import Held, NoHooks, PartitionHooks, Partitions, bucket
 from server.core.config import BusConfig
 from server.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-FETCH_BATCH = 64  # stored batches per fetch
 RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
 FAMILY = "batch"  # the subject's family token: see docs/distributed.md
@@ -78,42 +76,6 @@ def message_key(m: Envelope) -> str:
     return f"{m.site}:{m.source}:{m.epoch}:{m.seq}:{'w' if m.is_will else 'm'}"
 
 
-class EventLoopThread:
-    """An asyncio loop in a daemon thread; :meth:`run` calls a coroutine from any other thread."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        """Cancel what still runs on the loop (the client's subscription readers), let the
-        cancellations finish, then end the thread and close the loop: a task left pending would
-        be destroyed with the loop ("Task was destroyed but it is pending")."""
-        if self._thread.is_alive():
-            try:
-                self.run(self._cancel_pending(), 5)
-            except Exception:
-                log.exception("cancelling the NATS loop's tasks failed")
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-        if not self.loop.is_running():
-            self.loop.close()
-
-    @staticmethod
-    async def _cancel_pending() -> None:
-        me = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not me]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 class JetStreamBus:
     """:class:`server.bus.MessageBus` on a JetStream stream (created if missing)."""
 
@@ -129,12 +91,26 @@ class JetStreamBus:
         self._stop = threading.Event()
         self._consumer: threading.Thread | None = None
         self._recent = RecentKeys()
-        self._lease: Lease | None = None  # one consuming alert engine across processes
+        self._partitions: Partitions | None = None  # the partitions this process consumes
+        self._hooks: PartitionHooks = NoHooks()
 
     @property
     def leader(self) -> bool:
-        """Whether this process holds the consumer's lease (its subscribers get the batches)."""
-        return self._lease is not None and self._lease.held
+        """Whether this process holds a partition (its subscribers get that partition's batches)."""
+        return self._partitions is not None and bool(self._partitions.held)
+
+    def held(self) -> list[int]:
+        """The partitions this process consumes now."""
+        return sorted(self._partitions.held) if self._partitions is not None else []
+
+    def serve(self, hooks: PartitionHooks) -> None:
+        """Tell ``hooks`` of each partition taken (snapshot, replay) and given back (before start)."""
+        self._hooks = hooks
+
+    def holds(self, site: str) -> bool:
+        """Whether this process holds ``site``'s partition with a fresh lease (fences side effects)."""
+        parts = self._partitions
+        return parts is not None and parts.holds(partition_of(site, self.cfg.partitions))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,7 +138,7 @@ class JetStreamBus:
             reconnect_time_wait=0.5,
         )
         self._nc = await asyncio.wait_for(connecting, cfg.publish_timeout_s)
-        self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
+        self._js = js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         stream = StreamConfig(
             name=cfg.stream,
             subjects=[f"{cfg.subject_prefix}.>"],
@@ -171,41 +147,25 @@ class JetStreamBus:
             max_age=cfg.retention_s,
         )
         try:
-            await self._js.stream_info(cfg.stream)
+            await js.stream_info(cfg.stream)
         except nats.js.errors.NotFoundError:
-            await self._js.add_stream(stream)
-        await self._js.add_consumer(
-            cfg.stream,
-            ConsumerConfig(
-                durable_name=cfg.consumer,
-                ack_policy=AckPolicy.ALL,
-                deliver_policy=DeliverPolicy.ALL,
-                num_replicas=cfg.replicas,
-            ),
+            await js.add_stream(stream)
+        leases = await bucket(
+            js, KeyValueConfig(f"{cfg.stream}_LEASES", ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
         )
-        bucket = f"{cfg.stream}_LEASES"
-        try:
-            kv = await self._js.key_value(bucket)
-        except nats.js.errors.BucketNotFoundError:
-            kv = await self._js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=cfg.lease_ttl_s, replicas=cfg.replicas)
-            )
+        snapshots = await bucket(js, KeyValueConfig(f"{cfg.stream}_SNAPSHOTS", replicas=cfg.replicas))
         holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._lease = Lease(kv, cfg.consumer, holder, cfg.lease_ttl_s)
+        self._partitions = Partitions(cfg, js, leases, snapshots, holder)
 
     def stop(self) -> None:
-        """Stop consuming, give the lease up, close the connection, end the loop thread (once)."""
+        """Stop consuming (the consumer thread gives its partitions back), close the connection,
+        end the loop thread (once)."""
         if self._stop.is_set():
             return
         self._stop.set()
         if self._consumer is not None:
             self._consumer.join(10)
             self._consumer = None
-        if self._lease is not None:
-            try:
-                self._io.run(self._lease.release(), 10)
-            except Exception:
-                log.exception("releasing the consumer lease failed")
         if self._nc is not None:
             try:
                 self._io.run(self._nc.close(), 10)
@@ -258,46 +218,109 @@ class JetStreamBus:
     # ------------------------------------------------------------------ consumer
 
     def _consume(self) -> None:
-        """While this process holds the lease: fetch, deliver one call per stored batch,
-        acknowledge; until :meth:`stop`."""
-        sub: JetStreamContext.PullSubscription | None = None
+        """Every third of the lease TTL: membership, leases, fair share (:meth:`_balance`); in
+        between, fetch from every held partition and deliver; give everything back at stop."""
+        next_balance = 0.0
         while not self._stop.is_set():
-            if not self._subscribers.snapshot():
+            if not self._subscribers.snapshot() or self._partitions is None:
                 self._stop.wait(0.2)
                 continue
             try:
-                if self._lease is None or not self._io.run(self._lease.hold(), 10):
-                    sub = None  # another process's engine consumes: stand by
-                    self._stop.wait(self.cfg.lease_ttl_s / 3)
+                if time.monotonic() >= next_balance:
+                    next_balance = time.monotonic() + self.cfg.lease_ttl_s / 3
+                    self._balance(self._partitions)
+                if not self._partitions.held:
+                    self._stop.wait(0.2)
                     continue
-                if sub is None:
-                    sub = self._io.run(self._pull_subscription(), 30)
-                msgs = self._io.run(self._fetch(sub), 10)
+                got, stuck = self._io.run(self._partitions.fetch_all(), 10)
+                for held, msgs in got:
+                    self._deliver_or_reset(self._partitions, held, msgs)
+                for p in stuck:
+                    self._reset(self._partitions, p, "its consumer does not answer")
             except Exception as exc:
-                log.warning("bus consumer: %s; retrying", exc)
-                sub = None
+                log.warning("bus consumer: %s: %s; retrying", type(exc).__name__, exc)
                 self._stop.wait(1)
-                continue
-            if not msgs:
-                continue
-            for msg in msgs:
-                messages, ctx = decode_batch(msg, self._recent)
-                deliver(self, messages, ctx)
-                self.delivered += 1
-            try:
-                self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
-            except Exception as exc:  # redelivered later: the subscribers see it again
-                log.warning("bus consumer could not acknowledge: %s", exc)
+        if self._partitions is not None:
+            self._leave(self._partitions)
 
-    async def _pull_subscription(self) -> JetStreamContext.PullSubscription:
-        assert self._js is not None
-        return await self._js.pull_subscribe_bind(self.cfg.consumer, stream=self.cfg.stream)
+    def _balance(self, parts: Partitions) -> None:
+        """Heartbeat, renew the leases (drop those lost), give back what is over the fair
+        share, take free partitions up to it (each with its snapshot and replay)."""
+        self._io.run(parts.heartbeat(), 10)
+        for p in self._io.run(parts.renew(), 10):
+            log.warning("partition %d lost (its lease expired): dropped", p)
+            self._hooks.drop(p)
+        for p in parts.surplus():
+            self._give_back(parts, p)
+        while not self._stop.is_set() and (taken := self._io.run(parts.try_take(), 60)) is not None:
+            replay = [decode_batch(m, self._recent) for m in taken.replay]
+            self._hooks.take(taken.held.partition, taken.snapshot, replay)
+            if taken.replay:
+                self._io.run(taken.replay[-1].ack(), 10)
+            # At once: the next owner must know this owner's consumer (and the replayed state).
+            self._io.run(parts.save(taken.held, self._hooks.snapshot(taken.held.partition)), 10)
+            if taken.live:
+                self._deliver_or_reset(parts, taken.held, taken.live)
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    def _deliver_or_reset(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
+        """:meth:`_deliver`; when that fails (or a fetch was lost: a gap in the consumer's
+        sequence), the partition is dropped and taken again from its snapshot, never skipped
+        (acknowledging a later batch would acknowledge the lost ones too)."""
         try:
-            return await sub.fetch(FETCH_BATCH, timeout=1)
-        except nats.errors.TimeoutError:
-            return []
+            if held.delivery and msgs[0].metadata.sequence.consumer != held.delivery + 1:
+                raise RuntimeError(
+                    f"deliveries {held.delivery + 1}..{msgs[0].metadata.sequence.consumer - 1} lost"
+                )
+            self._deliver(parts, held, msgs)
+        except Exception as exc:
+            self._reset(parts, held.partition, str(exc))
+
+    def _reset(self, parts: Partitions, p: int, why: str) -> None:
+        """Drop ``p`` and give its lease back: it is taken again (by any worker) from its snapshot."""
+        log.warning("partition %d: %s; taken again from its snapshot", p, why)
+        self._hooks.drop(p)
+        try:
+            self._io.run(parts.reset(p), 10)
+        except Exception:  # the lease expires by itself
+            parts.held.pop(p, None)
+
+    def _deliver(self, parts: Partitions, held: Held, msgs: list[Msg]) -> None:
+        """Deliver one fetch of a partition (while its lease holds), acknowledge the last one,
+        snapshot the partition when due (after the acknowledgement: it covers what is acked)."""
+        if not self._io.run(held.lease.hold(), 10):
+            raise RuntimeError("its lease is lost")
+        for msg in msgs:
+            messages, ctx = decode_batch(msg, self._recent)
+            deliver(self, messages, ctx)
+            held.seq, held.delivery = msg.metadata.sequence.stream, msg.metadata.sequence.consumer
+            self.delivered += 1
+        try:
+            self._io.run(msgs[-1].ack(), 10)  # AckPolicy.ALL: everything up to here
+        except Exception as exc:  # redelivered later: the subscribers see it again
+            log.warning("bus consumer could not acknowledge: %s", exc)
+            return
+        if parts.snapshot_due(held) and (state := self._hooks.snapshot(held.partition)) is not None:
+            try:
+                self._io.run(parts.save(held, state), 10)
+            except Exception as exc:  # the next one is due at once
+                log.warning("partition %d: snapshot not kept: %s", held.partition, exc)
+
+    def _give_back(self, parts: Partitions, p: int) -> None:
+        state = self._hooks.snapshot(p)
+        self._hooks.drop(p)
+        self._io.run(parts.give_back(p, state), 10)
+
+    def _leave(self, parts: Partitions) -> None:
+        """At stop: every partition back (with its snapshot), then the membership key."""
+        for p in list(parts.held):
+            try:
+                self._give_back(parts, p)
+            except Exception:
+                log.exception("giving partition %d back failed", p)
+        try:
+            self._io.run(parts.leave(), 10)
+        except Exception:
+            log.exception("leaving the workers failed")
 
 
 def batch_messages(

@@ -14,10 +14,12 @@ consumer is how NATS means a process to follow a stream. docs/distributed.md, "R
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -71,17 +73,28 @@ class LiveFeed:
         self.link.run(self._subscribe(), self.link.cfg.publish_timeout_s + 30)
 
     async def _subscribe(self) -> None:
+        """The ordered consumer; a request not answered in time (a cluster that just started
+        or elects a leader) is asked again for up to ``publish_timeout_s + 25`` seconds."""
         cfg = self.link.cfg
-        self._sub = await self.link.js.subscribe(
-            f"{cfg.subject_prefix}.batch.>",
-            stream=cfg.stream,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_TIME,
-                opt_start_time=self.clock.now() - timedelta(seconds=LIVE_REPLAY_S),
-            ),
-            cb=self._on_batch,
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.publish_timeout_s + 25
+        while True:
+            try:
+                self._sub = await self.link.js.subscribe(
+                    f"{cfg.subject_prefix}.batch.>",
+                    stream=cfg.stream,
+                    ordered_consumer=True,
+                    config=ConsumerConfig(
+                        deliver_policy=DeliverPolicy.BY_START_TIME,
+                        opt_start_time=self.clock.now() - timedelta(seconds=LIVE_REPLAY_S),
+                    ),
+                    cb=self._on_batch,
+                )
+                return
+            except nats.errors.TimeoutError:
+                if loop.time() >= deadline:
+                    raise
+                log.info("live feed: the stream's consumer was not created in time; asking again")
 
     async def _on_batch(self, msg: Msg) -> None:
         try:

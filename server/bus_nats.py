@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from server.bus import BusUnavailable
-from server.bus_jetstream import EventLoopThread
+from server.bus_loop import EventLoopThread
 from server.core.config import BusConfig
 
 log = logging.getLogger(__name__)

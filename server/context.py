@@ -14,21 +14,23 @@ it through ``app.state.ctx`` (:data:`server.api.deps.CtxDep`). See docs/server.m
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from lobbywatch.clock import Clock
-from lobbywatch.config.site import load_site_config
+from lobbywatch.config.site import SiteConfig, load_site_config
+from lobbywatch.protocol.messages import Envelope
 from server.alerts.channels import default_senders
 from server.alerts.dispatch import Dispatcher
 from server.alerts.faults import SqlOpenFaults
 from server.alerts.forecast import ServerForecast
-from server.alerts.outbox import SqlOutbox
+from server.alerts.outbox import Outbox, SqlOutbox
 from server.alerts.service import AlertService
 from server.alerts.store import SqlAlertStore
-from server.bus import MessageBus, build_bus
+from server.bus import IngestContext, MessageBus, Subscriber, build_bus
 from server.core.ack_links import links_for
 from server.core.config import ServerSettings
 from server.core.security import PrincipalCache
@@ -64,8 +66,8 @@ class ServerContext:
     """The services of one server process.
 
     ``alerts`` is the running :class:`AlertService` between :meth:`start` and :meth:`stop`
-    (None before, after, and in a context built ``with_alerts=False``: the in-process ingest
-    benchmark measures the pipeline alone).
+    (None before, after, in a process without the worker role, and in a context built
+    ``with_alerts=False``: the in-process ingest benchmark measures the pipeline alone).
 
     On the JetStream bus (docs/distributed.md, "Roles") ingest derives nothing: ``hall`` is the
     alert worker's, fed by ``domain`` (the derived state of its sites, from the stream, before
@@ -181,12 +183,7 @@ class ServerContext:
         if self.settings.bus.kind == "inprocess" or self.settings.has_role(ServerRole.WRITER):
             self.writer.start()  # drains the spool (a worker's derived lines; the engine's points)
         if self.with_alerts and self.settings.has_role(ServerRole.WORKER):
-            if self.domain is not None:  # the worker's sites' derived state, before its engine
-                domain, db = self.domain, self.db
-                unsubscribe = self.bus.subscribe(lambda messages, ctx: domain.apply_stored(db, messages, ctx))
             self.alerts = self._start_alerts()
-            if self.domain is not None:
-                self.alerts.on_stop(unsubscribe)
             if self.feeds is not None:
                 self.feeds.start_worker(self.alerts, self._owns)
         if self.settings.has_role(ServerRole.API):
@@ -215,8 +212,10 @@ class ServerContext:
         self.feeds.start()
 
     def _owns(self, site: str) -> bool:
-        """Whether this process's engine consumes ``site`` now (it holds the consumer's lease)."""
-        return bool(getattr(self.bus, "leader", True))
+        """Whether this process's engine handles ``site`` now (it holds the site's partition
+        with a fresh lease; the in-process bus: always)."""
+        holds = getattr(self.bus, "holds", None)
+        return True if holds is None else bool(holds(site))
 
     def alerts_api(self) -> AlertsApi | None:
         """What the alert routes read and change: on the JetStream bus an API replica's
@@ -228,7 +227,8 @@ class ServerContext:
     def _start_alerts(self) -> AlertService:
         """The alert service on this server's halls, SQL store, forecast, writer and clock,
         subscribed to the bus until it stops (one per context: two engines on one store would
-        raise every alert twice)."""
+        raise every alert twice). On JetStream, only for the halls of the partitions this
+        process holds (:mod:`server.alerts.partitions`)."""
         writer = self.writer
 
         def write_points(points: list[Any]) -> None:
@@ -236,23 +236,50 @@ class ServerContext:
 
         store = SqlAlertStore(self.db.engine)
         senders = default_senders(self.clock, self.downlink, links=links_for(self.settings.ack_links))
-        service = AlertService(
-            list(self.registry.configs.values()),
-            clock=self.clock,
-            store=store,
-            dispatcher=Dispatcher(
-                clock=self.clock, store=store, senders=senders, outbox=SqlOutbox(self.db.engine)
-            ),
-            forecast=ServerForecast(self.db, self.clock),
-            write_points=write_points,
-            tick_s=ALERT_TICK_S,
-            hall=self.hall,
-            faults=SqlOpenFaults(self.db),
-        )
-        service.on_stop(self.bus.subscribe(service.on_batch))
+
+        def build(sites: list[SiteConfig], outbox: Outbox, **worker: Any) -> AlertService:
+            return AlertService(
+                sites,
+                clock=self.clock,
+                store=store,
+                dispatcher=Dispatcher(clock=self.clock, store=store, senders=senders, outbox=outbox),
+                forecast=ServerForecast(self.db, self.clock),
+                write_points=write_points,
+                tick_s=ALERT_TICK_S,
+                faults=SqlOpenFaults(self.db),
+                **worker,
+            )
+
+        outbox = SqlOutbox(self.db.engine)
+        if self.settings.bus.kind == "jetstream":  # a worker: the halls of the partitions it holds
+            from server.alerts.partitions import partitioned_service
+
+            service = partitioned_service(self.bus, self.registry.configs, outbox, self.clock, build)
+        else:
+            service = build(list(self.registry.configs.values()), outbox, hall=self.hall)
+        service.on_stop(self.bus.subscribe(self._worker_batch(service)))
         service.start()
         log.info("alert engine started for %d halls", len(self.registry.configs))
         return service
+
+    def _worker_batch(self, service: AlertService) -> Subscriber:
+        """The bus subscriber of the alert service; a worker's derived state (its sites') goes
+        first, in the same call: the JetStream bus starts taking partitions and delivering with
+        its first subscriber, so two subscriptions would let batches reach (and be acknowledged
+        by) the derived state alone, and partitions be taken before the engine's hooks."""
+        domain, db, bus = self.domain, self.db, self.bus
+        if domain is None:
+            return service.on_batch
+
+        def on_batch(messages: Sequence[Envelope], ctx: IngestContext) -> None:
+            try:
+                domain.apply_stored(db, messages, ctx)
+            except Exception:  # the engine still gets the batch
+                bus.errors += 1
+                log.exception("the derived state failed on a batch from %s", ctx.gateway)
+            service.on_batch(messages, ctx)
+
+        return on_batch
 
     def stop(self) -> None:
         """Stop the alert service, flush open rollup minutes, stop the helpers, the writer and SQL."""

@@ -6,7 +6,8 @@ and counted, per channel type and result, with its latency (:attr:`Dispatcher.at
 :attr:`Dispatcher.attempt_latency`, read by the server's ``/metrics``; docs/server.md).
 With an outbox (:mod:`server.alerts.outbox`) every notification is kept until a channel took
 it or every attempt failed, and :meth:`Dispatcher.resume` sends what a stopped or killed
-process left pending (docs/alerts.md, "Restarts").
+process left pending, or what :meth:`Dispatcher.keep` kept without sending (a worker whose
+lease was not fresh; docs/alerts.md, "Restarts"; docs/distributed.md, "Workers").
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
@@ -95,6 +96,8 @@ class Dispatcher:
         self._on_delivery = on_delivery
         self._workers: dict[tuple[str, str], _Worker] = {}
         self._lock = threading.Lock()
+        self._resuming = threading.RLock()
+        self._active: set[int] = set()  # outbox ids queued or being delivered here
         self._stop = threading.Event()
         # Owned here, unregistered: the server's metrics collector reads them at scrape time.
         self.attempt_count = Counter(
@@ -113,6 +116,12 @@ class Dispatcher:
 
     def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
         """Queue ``updates`` for their channels: one grouped message per channel and hall."""
+        for job in self.keep(site, updates):
+            self._queue(job)
+
+    def keep(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> list[_Job]:
+        """Keep ``updates`` in the outbox (pending), one grouped notification per channel, without
+        sending them: :meth:`submit` queues the jobs returned, :meth:`resume` sends them later."""
         channels = {c.name: c for c in site.notifications.channels}
         per_channel: dict[str, list[AlertUpdate]] = {}
         for u in updates:
@@ -120,14 +129,16 @@ class Dispatcher:
                 if name in channels:
                     per_channel.setdefault(name, []).append(u)
         now = time.monotonic()
-        for name, batch in per_channel.items():
-            kept = self._keep(site.site, name, batch)
-            self._worker(site.site, name).jobs.put(_Job(site, channels[name], tuple(batch), now, kept))
+        return [
+            _Job(site, channels[name], tuple(batch), now, self._keep(site.site, name, batch))
+            for name, batch in per_channel.items()
+        ]
 
-    def resume(self, sites: Mapping[str, SiteConfig]) -> int:
-        """Queue again what the outbox holds pending (at start); a notification whose hall or
-        channel is no longer configured is given up; those done long ago are forgotten.
-        Returns how many were queued."""
+    def resume(self, sites: Mapping[str, SiteConfig], only: Collection[str] | None = None) -> int:
+        """Queue again what the outbox holds pending (at start; ``only``: of these halls, the
+        others left as they are), except what this dispatcher is delivering already; a
+        notification whose hall or channel is no longer configured is given up; those done long
+        ago are forgotten. Returns how many were queued."""
         if self._outbox is None:
             return 0
         try:
@@ -136,17 +147,28 @@ class Dispatcher:
             log.exception("could not prune the notification outbox")
         resumed = 0
         now = time.monotonic()
-        for q in self._outbox.pending():
-            site = sites.get(q.site)
-            channel = (
-                next((c for c in site.notifications.channels if c.name == q.channel), None) if site else None
-            )
-            if site is None or channel is None:
-                self._finish(q.id, "failed", "its hall or channel is no longer configured")
-                continue
-            self._worker(q.site, q.channel).jobs.put(_Job(site, channel, q.updates, now, q.id))
-            resumed += 1
+        with self._resuming:  # two resumes at once (a takeover, a release) queue each once
+            for q in self._outbox.pending():
+                if (only is not None and q.site not in only) or q.id in self._active:
+                    continue
+                site = sites.get(q.site)
+                channel = (
+                    next((c for c in site.notifications.channels if c.name == q.channel), None)
+                    if site
+                    else None
+                )
+                if site is None or channel is None:
+                    self._finish(q.id, "failed", "its hall or channel is no longer configured")
+                    continue
+                self._queue(_Job(site, channel, q.updates, now, q.id))
+                resumed += 1
         return resumed
+
+    def _queue(self, job: _Job) -> None:
+        if job.kept is not None:
+            with self._resuming:
+                self._active.add(job.kept)
+        self._worker(job.site.site, job.channel.name).jobs.put(job)
 
     def _keep(self, site: str, channel: str, updates: Sequence[AlertUpdate]) -> int | None:
         if self._outbox is None:
@@ -164,6 +186,8 @@ class Dispatcher:
             self._outbox.finish(kept, outcome, self._clock.now(), error)
         except Exception:
             log.exception("could not mark notification %d %s", kept, outcome)
+        with self._resuming:  # after the mark: a resume finds it either here or done
+            self._active.discard(kept)
 
     def _worker(self, site: str, channel: str) -> _Worker:
         with self._lock:

@@ -61,7 +61,7 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._sites: dict[str, SiteState] = {}
         self._configs: dict[str, SiteConfig] = {}
-        self.hall, self._feeds_hall = hall or HallState(clock, self._configs), hall is None
+        self.hall, self.feeds_hall = hall or HallState(clock, self._configs), hall is None
         self._now, self.stats = clock.now(), EngineStats()
         for cfg in sites:
             self.set_site(cfg)
@@ -131,7 +131,7 @@ class AlertEngine:
         now = late_at or self._advance(message.ts, clock_now)
         out: list[AlertUpdate] = []
         try:
-            if self._feeds_hall:
+            if self.feeds_hall:
                 self.hall.apply(message)
             for signal in site.signals(message, now):
                 self._apply(site, signal, now, out, late_at is not None)
@@ -151,7 +151,7 @@ class AlertEngine:
                 self.stats.unknown_site += 1
                 return []
             now = self._advance(None)
-            if self._feeds_hall:
+            if self.feeds_hall:
                 outbox = Backlog(count=backlog, bytes=0, oldest_age_s=oldest_age_s)
                 self.hall.gateway_batch(site, gateway or "gateway", outbox, now)
             out: list[AlertUpdate] = []

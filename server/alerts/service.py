@@ -8,7 +8,10 @@ and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s``
 live stream listens with ``engine.add_listener``. Notifications not yet delivered are kept in
 the outbox and resumed at ``start()`` (docs/alerts.md, "Restarts").
 :attr:`AlertService.evaluation_seconds` times each batch's evaluation (read by the server's
-``/metrics``). See docs/alerts.md.
+``/metrics``). On the JetStream bus a worker's service evaluates only the halls of the
+partitions it holds (``engine_type``: :mod:`server.alerts.partitions`) and sends only while it
+holds them with a fresh lease (:class:`Fenced`: what it holds back stays in the outbox and is
+sent by the partition's holder; docs/distributed.md, "Workers"). See docs/alerts.md.
 """
 
 from __future__ import annotations
@@ -53,9 +56,13 @@ class AlertService:
         hall: HallState | None = None,
         faults: FaultProvider | None = None,
         outbox: Outbox | None = None,
+        engine_type: type[AlertEngine] = AlertEngine,
+        fence: Callable[[str], bool] | None = None,
     ) -> None:
         """``outbox``: where notifications are kept until delivered (resumed at :meth:`start`),
-        for the dispatcher made here; a ``dispatcher`` given is built with its own."""
+        for the dispatcher made here; a ``dispatcher`` given is built with its own.
+        ``engine_type`` and ``fence`` (whether a hall's notifications may go out now): a worker
+        holding some partitions of the bus (:mod:`server.alerts.partitions`)."""
         if dispatcher is not None and outbox is not None:
             raise ValueError("give the outbox to the dispatcher (Dispatcher(outbox=...)), not both")
         sites = list(sites)
@@ -64,11 +71,12 @@ class AlertService:
         self.dispatcher = (
             dispatcher if dispatcher is not None else Dispatcher(clock=clock, store=store, outbox=outbox)
         )
-        self.engine = AlertEngine(
+        self.fenced = None if fence is None else Fenced(self.dispatcher, fence)
+        self.engine = engine_type(
             sites,
             clock=clock,
             store=store,
-            notifier=self.dispatcher,
+            notifier=self.dispatcher if self.fenced is None else self.fenced,
             forecast=forecast,
             hall=hall,
             faults=faults,
@@ -103,21 +111,15 @@ class AlertService:
     def on_batch(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
         """The message-bus subscriber: the gateway was heard (with its backlog), then the messages."""
         started = time.perf_counter()
-        backlog = ctx.backlog
-        self.engine.gateway_seen(
-            ctx.site,
-            gateway=ctx.gateway,
-            backlog=backlog.count if backlog else 0,
-            oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
-        )
-        self.engine.feed_batch(messages)
+        feed(self.engine, messages, ctx)
         self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
-        """Resume the notifications a previous process left pending, then tick."""
+        """Resume the notifications a previous process left pending (a worker: per partition
+        taken, :mod:`server.alerts.partitions`), then tick."""
         if self._thread is not None:
             return
-        resumed = self.dispatcher.resume(self._configs)
+        resumed = self.dispatcher.resume(self._configs) if self.fenced is None else 0
         if resumed:
             log.info("resumed %d pending notifications", resumed)
         self._stop.clear()
@@ -128,6 +130,8 @@ class AlertService:
         while not self._stop.wait(self.tick_s):
             try:
                 self.engine.tick()
+                if self.fenced is not None:
+                    self.fenced.release()
             except Exception:  # the timer must survive anything
                 log.exception("alert tick failed")
 
@@ -143,3 +147,58 @@ class AlertService:
             self._thread.join(5)
             self._thread = None
         self.dispatcher.close()
+
+
+def feed(engine: AlertEngine, messages: Sequence[Envelope], ctx: IngestContext) -> list[AlertUpdate]:
+    """One batch into ``engine``: the gateway was heard (with its backlog), then the messages."""
+    backlog = ctx.backlog
+    out = engine.gateway_seen(
+        ctx.site,
+        gateway=ctx.gateway,
+        backlog=backlog.count if backlog else 0,
+        oldest_age_s=backlog.oldest_age_s if backlog else 0.0,
+    )
+    out += engine.feed_batch(messages)
+    if engine.feeds_hall:  # its own hall state (a worker's): the batch's clock rejections too
+        for source, stamped, reason in ctx.clock_rejections:
+            engine.hall.clock_rejected(ctx.site, source, stamped, reason)
+    return out
+
+
+class Fenced:
+    """A notifier that sends only for halls whose partition this process holds with a fresh
+    lease. What it holds back is kept in the outbox (pending), never dropped: the engine has
+    recorded those alerts, so nobody would raise them again. :meth:`release` sends them once
+    the lease is fresh again (it was only not renewed in time, e.g. while NATS elected a
+    leader); a worker that takes the partition instead resumes them from the outbox with the
+    rest (docs/distributed.md, "Workers")."""
+
+    def __init__(self, inner: Dispatcher, holds: Callable[[str], bool]) -> None:
+        self.inner = inner
+        self.holds = holds
+        self.fenced = 0  # submissions held back
+        self._waiting: dict[str, SiteConfig] = {}  # halls with notifications held back
+        self._lock = threading.Lock()
+
+    def submit(self, site: SiteConfig, updates: Sequence[AlertUpdate]) -> None:
+        if self.holds(site.site):
+            self.inner.submit(site, updates)
+            return
+        self.fenced += 1
+        self.inner.keep(site, updates)
+        with self._lock:
+            self._waiting[site.site] = site
+        log.warning(
+            "holding back %d updates of %s in the outbox: its partition is not held with a fresh lease",
+            len(updates),
+            site.site,
+        )
+
+    def release(self) -> int:
+        """Send what was held back for the halls held with a fresh lease now (from the outbox:
+        what another worker sent meanwhile is no longer pending); how many were queued."""
+        with self._lock:
+            ready = {s: cfg for s, cfg in self._waiting.items() if self.holds(s)}
+            for s in ready:
+                del self._waiting[s]
+        return self.inner.resume(ready, only=ready) if ready else 0

@@ -16,6 +16,7 @@ from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port
 from server.bus import BusUnavailable, IngestContext, InProcessBus, build_bus
 from server.bus_jetstream import JetStreamBus, RecentKeys, batch_messages, decode_batch, partition_of
+from server.bus_partitions import Partitions, Snapshot
 from server.core.config import BusConfig, ServerSettings
 
 CTX_TIME = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
@@ -85,3 +86,23 @@ def test_a_bus_that_cannot_reach_nats_says_where_it_looked() -> None:
     with pytest.raises(BusUnavailable, match=f"cannot set up JetStream at {url}"):
         bus.start()
     bus.stop()  # already stopped: harmless
+
+
+def test_a_snapshot_entry_names_its_sequence_consumer_and_state() -> None:
+    entry = Snapshot(42, "alerts-3-0a1b2c3d", b"state" * 100)
+    assert Snapshot.decode(entry.encode()) == entry
+    assert len(entry.encode()) < 200  # compressed
+    empty = Snapshot(7, "alerts-3-0a1b2c3d", None)  # plain subscribers keep no state
+    assert Snapshot.decode(empty.encode()) == empty
+
+
+def test_a_workers_fair_share_and_surplus() -> None:
+    cfg = BusConfig(kind="jetstream", partitions=16)
+    parts = Partitions(cfg, None, None, None, "host-1-abc")  # type: ignore[arg-type]
+    assert parts.fair_share() == 16
+    parts.members = 2
+    assert parts.fair_share() == 8
+    parts.members = 3
+    assert parts.fair_share() == 6  # 6 + 6 + 4: every partition has an owner
+    parts.held = dict.fromkeys(range(10))  # type: ignore[assignment]
+    assert parts.surplus() == [9, 8, 7, 6]  # given back, the highest first

@@ -29,10 +29,12 @@ from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import NatsServer, free_port, wait_until
+from server.bus_jetstream import partition_of
 from tests.helpers_nats import NatsCluster
 from tests.server.conftest import write_hall
 
 STREAM = "LWPROC"
+PARTITIONS = 8
 TOKENS = {"admin": "lw_admin-secret-for-tests", "gateway": "lw_gw-secret"}
 
 
@@ -107,7 +109,7 @@ bus:
   servers: {json.dumps(nats_cluster.urls)}
   stream: {STREAM}
   replicas: 3
-  partitions: 8
+  partitions: {PARTITIONS}
   publish_timeout_s: 5
 """
     )
@@ -156,13 +158,16 @@ def stream_messages(cluster: NatsCluster) -> int:
     return asyncio.run(run())
 
 
-def consumer_backlog(cluster: NatsCluster) -> tuple[int, int]:
-    """(messages not yet delivered, delivered but not acknowledged) of the alert consumer."""
+def consumer_backlog(cluster: NatsCluster, site: str) -> tuple[int, int]:
+    """(messages not yet delivered, delivered but not acknowledged) of the site's partition's
+    consumer."""
 
     async def run() -> tuple[int, int]:
         nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
         try:
-            info = await nc.jetstream(timeout=10).consumer_info(STREAM, "alerts")
+            prefix = f"alerts-{partition_of(site, PARTITIONS)}-"  # the owner's own consumer
+            infos = await nc.jetstream(timeout=10).consumers_info(STREAM)
+            [info] = [i for i in infos if i.name.startswith(prefix)]
             return int(info.num_pending or 0), int(info.num_ack_pending or 0)
         finally:
             await nc.close()
@@ -226,12 +231,15 @@ def test_killing_the_connected_nats_node_loses_nothing(
     assert len(keys) == len(set(keys)) == sent
     assert stream_messages(nats_cluster) == batches + 2
 
-    # The consumer (failed over to a surviving node) fed the alert engine: one alert.
+    # The partition's consumer (failed over to a surviving node) fed the alert engine: one alert.
     def kinds() -> list[str]:
         return [a["kind"] for a in server.alerts()]
 
     assert wait_until(lambda: kinds() == ["device_fault"], 30), kinds()
-    assert consumer_backlog(nats_cluster) == (0, 0)  # every stored message delivered and acknowledged
+    assert consumer_backlog(nats_cluster, server.site) == (
+        0,
+        0,
+    )  # every stored message delivered and acknowledged
     assert connected_node(nats_cluster) is not victim
     # The bus resends within publish_timeout_s while the stream elects a new leader, so the
     # gateway is usually not even refused; a refusal would be resent like any 503.
