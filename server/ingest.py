@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -113,8 +113,15 @@ class IngestPipeline:
         except Exception:
             log.exception("could not reload state from SQL after a failed batch")
 
-    def load(self, session: Session) -> None:
-        for row in session.scalars(select(SeqStream)):
+    def load(self, session: Session, keys: set[StreamKey] | None = None) -> None:
+        """Sequence streams as stored (``keys``: only those; a worker taking a partition over
+        finds the streams its previous holder stored after this process loaded)."""
+        query = select(SeqStream)
+        if keys is not None and not keys:
+            return
+        if keys is not None:
+            query = query.where(tuple_(SeqStream.site, SeqStream.source, SeqStream.epoch).in_(keys))
+        for row in session.scalars(query):
             key = (row.site, row.source, row.epoch)
             self.streams[key] = StreamStats(
                 row.highest_seq, row.received, row.gaps, row.missing, row.late, row.last_ts
@@ -321,6 +328,9 @@ class IngestPipeline:
         lines: list[str] = [] if stored_at else [gateway_line(batch)]
         self.hall.gateway_batch(batch.site, batch.gateway, batch.backlog, batch.sent_at, stored_at)
         touched: set[StreamKey] = set()
+        if stored_at is not None:  # a partition taken over: the streams its last holder stored
+            keys = {(c.message.site, c.message.source, c.message.epoch) for c in accepted}
+            self.load(session, keys - self.streams.keys())
         site = batch.site
         limit = self.registry.wait_limit_s(site)
         for candidate in accepted:

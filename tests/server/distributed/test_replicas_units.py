@@ -4,6 +4,8 @@ for their time), are what the single box derives at ingest."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nats.aio.msg import Msg
 
 from lobbywatch.clock import FixedClock
@@ -75,3 +77,50 @@ def test_an_api_replica_applies_a_stored_batch_as_ingest_does(clock: FixedClock)
     assert msg.subject.endswith(f".{SITE}")
     assert live.clock_problem(SITE, "kiosk-2") is not None  # the clock rejection travelled too
     assert live.clock_problem(SITE, "kiosk-1") is None
+
+
+def test_a_worker_taking_a_partition_over_continues_the_streams_its_last_holder_stored(
+    clock: FixedClock, tmp_path: Path
+) -> None:
+    """Both workers loaded the sequence streams at start, before the first stored any: the
+    second, holding the partition next, finds the first's rows instead of inserting them again
+    (the batch's derived SQL used to roll back on the duplicate key)."""
+    from sqlalchemy import select
+
+    from server.context import ServerContext
+    from server.core.config import ServerSettings
+    from server.roles import ServerRole
+    from server.storage.db import run_migrations
+    from server.storage.models import SeqStream
+
+    settings = ServerSettings(
+        sql_url=f"sqlite:///{tmp_path / 'lw.sqlite3'}",
+        bus=BusConfig(kind="jetstream"),
+        roles=[ServerRole.WORKER],
+    )
+    first, second = (ServerContext.build(settings, clock) for _ in range(2))
+    run_migrations(first.db)
+    cam = Stamper(SITE, "cam-1", clock=clock)
+
+    def zone(n: int) -> ZoneState:
+        return cam.make(
+            ZoneState,
+            zone="queue",
+            kind=ZoneKind.QUEUE,
+            occupancy=float(n),
+            count=n,
+            queue_length=n,
+            entered_total=n,
+            exited_total=0,
+        )
+
+    ctx = IngestContext(SITE, "gw-1", clock.now(), None, clock.now())
+    assert first.domain is not None
+    assert second.domain is not None
+    first.domain.apply_stored(first.db, [zone(1)], ctx)
+    second.domain.apply_stored(second.db, [zone(2)], ctx)
+    with second.db.session() as session:
+        [row] = session.scalars(select(SeqStream))
+        assert (row.received, row.highest_seq, row.gaps) == (2, 1, 0)
+    for c in (first, second):
+        c.db.dispose()
