@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge.simulate.hall import HallSimulator
 from edge.simulate.scenario import Scenario
+from edge.simulate.world import HallWorld
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import SiteConfig, load_site_config
 from lobbywatch.protocol.messages import Envelope
@@ -39,3 +40,12 @@ def run(
         clock.advance(tick_s)
         out += sim.step()
     return sim, out
+
+
+def passing(world: HallWorld, limit_s: float) -> tuple[dict[int, float], set[int]]:
+    """Customers whose true wait passed ``limit_s`` by a minute (when they passed it), and those
+    whose wait stayed under it (the care-task truth of the simulator tests)."""
+    waits = [s for s in world.stays if s.kind == "wait"]
+    due = {s.pid: s.start_s + limit_s for s in waits if (s.end_s or world.t) - s.start_s > limit_s + 60}
+    never = {s.pid for s in waits if (s.end_s or world.t) - s.start_s < limit_s - 5}
+    return due, never

@@ -29,7 +29,7 @@ from server.alerts.engine import AlertEngine
 from server.alerts.model import UpdateEvent
 from server.alerts.store import MemoryAlertStore
 from server.visits import percentile
-from tests.edge.simulate.helpers_simulate import OPENING, TELECOM, hall
+from tests.edge.simulate.helpers_simulate import OPENING, TELECOM, hall, passing
 from tests.server.alerts.helpers_hall import RecordingNotifier
 
 LIMIT_S = 600.0
@@ -88,16 +88,6 @@ def simulate(noise: CameraNoise, seed: int = 4) -> Outcome:
     return out
 
 
-def passing(o: Outcome) -> tuple[dict[int, float], set[int]]:
-    """Customers whose true wait passed the limit by a minute (when they passed it), and those
-    whose wait stayed under it."""
-    world = o.sim.world
-    waits = [s for s in world.stays if s.kind == "wait"]
-    due = {s.pid: s.start_s + LIMIT_S for s in waits if (s.end_s or world.t) - s.start_s > LIMIT_S + 60}
-    never = {s.pid for s in waits if (s.end_s or world.t) - s.start_s < LIMIT_S - 5}
-    return due, never
-
-
 def wait_errors(o: Outcome) -> list[float]:
     """Relative error of each completed visit's wait against the person's true wait."""
     true_wait = {s.pid: s.duration_s for s in o.sim.world.stays if s.kind == "wait" and s.end_s is not None}
@@ -112,7 +102,7 @@ def wait_errors(o: Outcome) -> list[float]:
 
 
 def scores(o: Outcome) -> Scores:
-    due, never = passing(o)
+    due, never = passing(o.sim.world, LIMIT_S)
     on_time = {pid for pid, at in due.items() if any(at - 5 <= t <= at + 60 for _, t in o.tasks.get(pid, []))}
     tasks = [(pid, alert_id) for pid, ts in o.tasks.items() for alert_id, _ in ts]
     first = {pid: ts[0][0] for pid, ts in o.tasks.items()}
@@ -133,7 +123,7 @@ def perfect() -> Outcome:
 
 
 def test_every_customer_past_the_limit_gets_exactly_one_care_task_in_time(perfect: Outcome) -> None:
-    due, never = passing(perfect)
+    due, never = passing(perfect.sim.world, LIMIT_S)
     assert len(due) >= 5, "the scenario must make several customers wait past the limit"
     for pid, passed_at in due.items():
         tasks = perfect.tasks.get(pid, [])
@@ -174,7 +164,7 @@ def test_identity_switches_keep_care_tasks_and_waits_right() -> None:
 def test_the_truth_report_writes_every_customers_true_wait(perfect: Outcome) -> None:
     report = perfect.sim.report()
     by_customer = {v.customer: v for v in report.visits}
-    due, _never = passing(perfect)
+    due, _never = passing(perfect.sim.world, LIMIT_S)
     assert set(due) <= set(by_customer)
     assert all((by_customer[pid].wait_s or 0.0) > LIMIT_S for pid in due)
     assert not perfect.staff & set(by_customer)

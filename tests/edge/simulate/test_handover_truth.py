@@ -34,7 +34,7 @@ from server.handover import Handover
 from server.storage.db import Database, run_migrations
 from server.storage.models import VisitRow
 from server.visits import customer, percentile, store_visit
-from tests.edge.simulate.helpers_simulate import OPENING
+from tests.edge.simulate.helpers_simulate import OPENING, passing
 from tests.server.alerts.helpers_hall import RecordingNotifier
 
 TWO_VIEWS = Path(__file__).resolve().parents[3] / "edge" / "simulate" / "halls" / "two-views.yaml"
@@ -96,16 +96,6 @@ def simulate(noise: CameraNoise, seed: int = 5) -> Outcome:
     return out
 
 
-def passing(o: Outcome) -> tuple[dict[int, float], set[int]]:
-    """Customers whose true wait passed the limit by a minute (when they passed it), and those
-    whose wait stayed under it."""
-    world = o.sim.world
-    waits = [s for s in world.stays if s.kind == "wait"]
-    due = {s.pid: s.start_s + LIMIT_S for s in waits if (s.end_s or world.t) - s.start_s > LIMIT_S + 60}
-    never = {s.pid for s in waits if (s.end_s or world.t) - s.start_s < LIMIT_S - 5}
-    return due, never
-
-
 def wait_errors(o: Outcome) -> list[float]:
     """Each customer's joined wait as the server last knew it against their true wait then."""
     truth = {s.pid: s for s in o.sim.world.stays if s.kind == "wait" and s.end_s is not None}
@@ -126,7 +116,7 @@ def outcome() -> Outcome:
 @pytest.mark.slow
 def test_customers_crossing_views_keep_one_care_task_and_their_wait(outcome: Outcome) -> None:
     o = outcome
-    due, never = passing(o)
+    due, never = passing(o.sim.world, LIMIT_S)
     on_time = {pid for pid, at in due.items() if any(at - 5 <= t <= at + 60 for _, t in o.tasks.get(pid, []))}
     tasks = [(pid, alert_id) for pid, ts in o.tasks.items() for alert_id, _ in ts]
     first = {pid: ts[0][0] for pid, ts in o.tasks.items()}
