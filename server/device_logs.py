@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 from lobbywatch.clock import Clock
 from lobbywatch.config.notify import EmailChannel
 from lobbywatch.config.site import SiteConfig
+from lobbywatch.periodic import PeriodicThread
 from server.mail import MailError, send_mail
 from server.reports import GroupReport, devices_csv, faults_csv, group_report, month_period
 from server.storage.db import Database
@@ -68,29 +68,17 @@ class MonthlyDeviceLogs:
     done: set[tuple[str, str]] = field(default_factory=set)
     """(site, month) whose logs are made and sent (or kept only)."""
     _retry_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _timer: PeriodicThread = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The first check at start: a server that was down on the 1st makes the logs now.
+        self._timer = PeriodicThread("device-logs", self.check_s, self.run_due, at_start=True)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="device-logs", daemon=True)
-            self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.run_due()
-            except Exception:  # the schedule must survive anything
-                log.exception("monthly device logs failed")
-            if self._stop.wait(self.check_s):
-                return
+        self._timer.stop(10)
 
     def run_due(self) -> None:
         """Make and send the logs of the month just over, in every hall where not done yet."""

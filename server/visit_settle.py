@@ -17,7 +17,6 @@ docs/vision.md, "Visits".
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,13 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lobbywatch.clock import Clock
+from lobbywatch.periodic import PeriodicThread
 from server.storage.db import Database
 from server.storage.models import VisitRow
 from server.timeseries.lines import customer_line
 from server.timeseries.writer import InfluxWriter
 from server.visits import JOIN_WINDOW, customer, link
-
-log = logging.getLogger(__name__)
 
 MARGIN = timedelta(seconds=120)
 """How much later than the join window a camera visit may still arrive and be joined before
@@ -110,35 +108,25 @@ class VisitSettle:
     clock: Clock
     wait_limit_s: Callable[[str], float]
     every_s: float = EVERY_S
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _thread: threading.Thread | None = None
+    _timer: PeriodicThread = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A failed round is tried again at the next: nothing of it is marked settled.
+        self._timer = PeriodicThread("visit-settle", self.every_s, self.run_due)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="visit-settle", daemon=True)
-            self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.run_due()
-            except Exception:  # the next round tries again: nothing is marked settled
-                log.exception("settling visits failed")
+        self._timer.stop(10)
 
     def run_due(self) -> int:
         """Settle every customer final now; the number of points spooled."""
         total = 0
         more = True
         with self._lock:  # one round at a time in this process (SQL guards other processes)
-            while more and not self._stop.is_set():
+            while more and not self._timer.stopping:
                 with self.db.session() as session:
                     done = settle(session, self.clock.now(), self.wait_limit_s)
                     n = self.writer.spool(session, done.lines)

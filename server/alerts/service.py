@@ -2,7 +2,8 @@
 
 :class:`server.context.ServerContext` builds the one service of a server process when it
 starts: :meth:`AlertService.on_batch` is subscribed to the message bus (accepted messages
-and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s`` seconds and
+and each gateway's backlog), ``start()`` runs ``engine.tick()`` every ``tick_s`` seconds (a
+:class:`lobbywatch.periodic.PeriodicThread`) and
 ``stop()`` leaves the bus and ends the timer and the channel workers. The alerts API
 (:mod:`server.api.routes.alerts`) reads and acknowledges through ``service.engine``; the
 live stream listens with ``engine.add_listener``. Notifications not yet delivered are kept in
@@ -26,6 +27,7 @@ from prometheus_client import Histogram
 
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import SiteConfig
+from lobbywatch.periodic import PeriodicThread
 from lobbywatch.protocol.messages import Envelope
 from server.alerts.dispatch import Dispatcher
 from server.alerts.engine import AlertEngine
@@ -95,14 +97,12 @@ class AlertService:
             registry=None,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )
-        self.tick_s = tick_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = PeriodicThread("alerts-tick", tick_s, self._tick)
         self._on_stop: list[Callable[[], None]] = []
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._ticker.running
 
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the service stops (e.g. to leave the message bus)."""
@@ -117,23 +117,18 @@ class AlertService:
     def start(self) -> None:
         """Resume the notifications a previous process left pending (a worker: per partition
         taken, :mod:`server.alerts.partitions`), then tick."""
-        if self._thread is not None:
+        if self._ticker.running:
             return
         resumed = self.dispatcher.resume(self._configs) if self.fenced is None else 0
         if resumed:
             log.info("resumed %d pending notifications", resumed)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="alerts-tick", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick_s):
-            try:
-                self.engine.tick()
-                if self.fenced is not None:
-                    self.fenced.release()
-            except Exception:  # the timer must survive anything
-                log.exception("alert tick failed")
+    def _tick(self) -> None:
+        """The engine's timers, then what the fence held back for halls held again."""
+        self.engine.tick()
+        if self.fenced is not None:
+            self.fenced.release()
 
     def stop(self) -> None:
         for callback in self._on_stop:
@@ -142,10 +137,7 @@ class AlertService:
             except Exception:
                 log.exception("alert service stop callback failed")
         self._on_stop.clear()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._ticker.stop(5)
         self.dispatcher.close()
 
 
