@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,59 +17,20 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import free_port, wait_until
 from server.core.config import load_server_settings
 from server.core.security import hash_token
 from server.storage.db import Database
 from server.storage.models import ApiToken
 from system.cli import app as cli_app
 
-from .conftest import write_hall
+from .helpers_server_process import server_run
 
 
 @pytest.fixture
 def running(tmp_path: Path, site_id: str) -> Iterator[tuple[str, dict[str, str], str]]:
-    hall = write_hall(tmp_path, site_id)
     tokens = {"admin": "lw_admin-secret-for-tests", "gateway": "lw_gw-secret", "display": "lw_tv-secret"}
-    for name, value in tokens.items():
-        (tmp_path / f"{name}.token").write_text(value + "\n")
-    port = free_port()
-    config = tmp_path / "server.yaml"
-    config.write_text(
-        f"""
-listen: {{host: 127.0.0.1, port: {port}}}
-sql_url: sqlite:///server.sqlite3
-influx: {{enabled: false}}
-halls: [{hall.name}]
-bootstrap_tokens:
-  - {{name: ops, role: admin, token_file: admin.token}}
-  - {{name: gw, role: gateway, token_file: gateway.token, sites: [{site_id}]}}
-  - {{name: tv, role: display, token_file: display.token, sites: [{site_id}]}}
-"""
-    )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "system", "server", "run", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        assert wait_until(up, 60), (tmp_path / "server.log").read_text()
-        yield base, tokens, site_id
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    with server_run(tmp_path, site_id, tokens) as server:
+        yield server.base, tokens, site_id
 
 
 @pytest.mark.real

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,10 +25,10 @@ from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
-from lobbywatch.services import NatsServer, free_port, wait_until
+from lobbywatch.services import NatsServer, wait_until
 from server.bus_jetstream import partition_of
 from tests.helpers_nats import NatsCluster
-from tests.server.conftest import write_hall
+from tests.server.helpers_server_process import server_run
 
 STREAM = "LWPROC"
 PARTITIONS = 8
@@ -43,7 +40,6 @@ class ServerProcess:
     base: str
     site: str
     sqlite: Path
-    proc: subprocess.Popen[bytes]
     log: Path
 
     def post(self, messages: list[dict[str, Any]]) -> httpx.Response:
@@ -90,21 +86,7 @@ class ServerProcess:
 
 @pytest.fixture
 def server_on_cluster(tmp_path: Path, site_id: str, nats_cluster: NatsCluster) -> Iterator[ServerProcess]:
-    hall = write_hall(tmp_path, site_id)
-    for name, value in TOKENS.items():
-        (tmp_path / f"{name}.token").write_text(value + "\n")
-    port = free_port()
-    config = tmp_path / "server.yaml"
-    config.write_text(
-        f"""
-listen: {{host: 127.0.0.1, port: {port}}}
-sql_url: sqlite:///server.sqlite3
-influx: {{enabled: false}}
-halls: [{hall.name}]
-bootstrap_tokens:
-  - {{name: ops, role: admin, token_file: admin.token}}
-  - {{name: gw, role: gateway, token_file: gateway.token, sites: [{site_id}]}}
-bus:
+    bus = f"""bus:
   kind: jetstream
   servers: {json.dumps(nats_cluster.urls)}
   stream: {STREAM}
@@ -112,26 +94,8 @@ bus:
   partitions: {PARTITIONS}
   publish_timeout_s: 5
 """
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "system", "server", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    server = ServerProcess(f"http://127.0.0.1:{port}", site_id, tmp_path / "server.sqlite3", proc, log)
-
-    def up() -> bool:
-        return httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200
-
-    try:
-        assert wait_until(up, 60), log.read_text()
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with server_run(tmp_path, site_id, TOKENS, bus) as run:
+        yield ServerProcess(run.base, site_id, run.sqlite, run.log)
 
 
 def connected_node(cluster: NatsCluster) -> NatsServer:
