@@ -76,6 +76,11 @@ class MessageBus(Protocol):
         """The batch is committed (the in-process bus calls its subscribers here)."""
         ...
 
+    def holds(self, site: str) -> bool:
+        """Whether this process handles ``site``'s batches now (the JetStream bus: it holds the
+        site's partition with a fresh lease); fences side effects such as notifications."""
+        ...
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -99,6 +104,10 @@ class InProcessBus:
 
     def publish(self, messages: Sequence[Envelope], ctx: IngestContext) -> None:
         deliver(self, messages, ctx)
+
+    def holds(self, site: str) -> bool:
+        """Always: the one process handles every hall."""
+        return True
 
     def start(self) -> None:
         """Nothing to start."""

@@ -214,8 +214,7 @@ class ServerContext:
     def _owns(self, site: str) -> bool:
         """Whether this process's engine handles ``site`` now (it holds the site's partition
         with a fresh lease; the in-process bus: always)."""
-        holds = getattr(self.bus, "holds", None)
-        return True if holds is None else bool(holds(site))
+        return self.bus.holds(site)
 
     def alerts_api(self) -> AlertsApi | None:
         """What the alert routes read and change: on the JetStream bus an API replica's
