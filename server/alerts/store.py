@@ -66,14 +66,9 @@ OPEN_KEY_INDEX = "uq_alerts_open_key"
 """The partial unique index on :data:`OPEN_KEY` over the open rows of ``alerts``."""
 
 
-def _holds(stored: Alert, alert: Alert) -> bool:
-    """``stored`` is another open alert with the key of ``alert`` (open too): it keeps the key."""
-    return (
-        alert.is_open
-        and stored.is_open
-        and stored.id != alert.id
-        and all(getattr(stored, f) == getattr(alert, f) for f in OPEN_KEY)
-    )
+def _key(alert: Alert) -> tuple[str, ...]:
+    """The :data:`OPEN_KEY` of ``alert``."""
+    return tuple(getattr(alert, f) for f in OPEN_KEY)
 
 
 class MemoryAlertStore:
@@ -81,15 +76,21 @@ class MemoryAlertStore:
 
     def __init__(self) -> None:
         self._alerts: dict[str, Alert] = {}
+        self._open: dict[tuple[str, ...], str] = {}  # OPEN_KEY -> the id of the open alert
         self._deliveries: list[Delivery] = []
         self._silences: list[tuple[str, Silence]] = []
         self._lock = threading.Lock()
 
     def save(self, alert: Alert) -> Alert:
+        key = _key(alert)
         with self._lock:
-            holder = next((a for a in self._alerts.values() if _holds(a, alert)), None)
-            if holder is not None:
-                return holder
+            holder = self._open.get(key)
+            if alert.is_open:
+                if holder is not None and holder != alert.id:
+                    return self._alerts[holder]
+                self._open[key] = alert.id
+            elif holder == alert.id:
+                del self._open[key]
             self._alerts[alert.id] = alert
             return alert
 
