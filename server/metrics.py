@@ -182,6 +182,7 @@ class _ContextCollector(Collector):
             ("errors", "Alert rule evaluations that raised.", st.errors),
             ("fired", "Alerts raised.", st.fired),
             ("suppressed", "Alert updates held back from their channels (muted, silenced).", st.suppressed),
+            ("duplicates", "Alerts another engine had open already: taken, not sent.", st.duplicates),
         ):
             yield CounterMetricFamily(f"lobbywatch_server_alert_{name}", help_text, value=value)
         open_alerts = GaugeMetricFamily(

@@ -4,7 +4,8 @@ It only orchestrates the stages, per hall (docs/alerts.md, "Stages"): the rules 
 turn a message or a tick into signals; muting (``muting.py``) holds stale signals back; the
 lifecycle (``lifecycle.py``) fires, reopens and resolves; silences and late data (``late.py``)
 hold alerts back; escalation (``escalation.py``) and routing (``routing.py``) pick the channels.
-Each call returns its updates, already stored, told to listeners and handed to the notifier.
+Each call returns its updates, already stored (``recording.py``), told to listeners and handed
+to the notifier.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from server.alerts.late import LATE
 from server.alerts.lifecycle import Step
 from server.alerts.model import Alert, AlertUpdate, EngineStats, UpdateEvent
 from server.alerts.muting import flapping
-from server.alerts.routing import Notifier, held_deliveries, routed
+from server.alerts.recording import record
+from server.alerts.routing import Notifier, routed
 from server.alerts.rules import FaultProvider, ForecastProvider, Signal, gateway_signal
 from server.alerts.site import SiteState
 from server.alerts.store import AlertStore
@@ -224,21 +226,12 @@ class AlertEngine:
         return update
 
     def _emit(self, site: SiteState, updates: list[AlertUpdate], changed: Sequence[Alert] = ()) -> None:
-        """Notify: store, log what is held back, tell the listeners, hand the rest on."""
+        """Notify: store (dropping what another engine opened first), tell the listeners, hand
+        the rest on. ``updates`` is left holding the updates told."""
         if not updates and not changed:
             return  # most messages change nothing: no per-message work beyond this
         if self._store is not None:
-            for alert in [*(u.alert for u in updates), *changed]:
-                try:
-                    self._store.save(alert)
-                except Exception:
-                    self.stats.errors += 1
-                    log.exception("could not store alert %s", alert.id)
-            for d in (d for u in updates for d in held_deliveries(u)):
-                try:
-                    self._store.add_delivery(d)
-                except Exception:
-                    log.exception("could not log the held-back delivery of %s", d.alert_id)
+            updates[:] = record(self._store, site.lifecycle, updates, changed, self.stats)
         for listener in self._listeners.snapshot():
             for u in updates:
                 try:

@@ -169,10 +169,12 @@ class Delivery:
 
 @dataclass
 class EngineStats:
-    """Counters for /metrics: messages seen, ignored and rejected; alerts fired and held back."""
+    """Counters for /metrics: messages seen, ignored and rejected; alerts fired and held back;
+    alerts not opened because another engine had them open (``duplicates``)."""
 
     messages: int = 0
     unknown_site: int = 0
     errors: int = 0
     fired: int = 0
     suppressed: int = 0
+    duplicates: int = 0

@@ -3,6 +3,9 @@
 The SQL store owns its tables (``alerts``, ``alert_deliveries``) in its own metadata and
 creates them with ``create_all``, so it never clashes with the server's migrations; a
 column added since a database was created is added to it at start (:data:`ADDED_COLUMNS`).
+A hall has at most one open alert per kind and subject (:data:`OPEN_KEY`; in SQL a partial
+unique index, added to older databases by migration ``0010_alerts_open_key``): the second
+engine to open one gets the stored one back (docs/distributed.md, "Workers").
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ if TYPE_CHECKING:
 class AlertStore(Protocol):
     """Persistence of alerts (one row per alert, updated in place) and deliveries."""
 
-    def save(self, alert: Alert) -> None:
-        """Insert or update ``alert`` (keyed by its id)."""
+    def save(self, alert: Alert) -> Alert:
+        """Insert or update ``alert`` (keyed by its id); returns the alert stored: ``alert``, or,
+        when another alert of its hall, kind and subject is open already (:data:`OPEN_KEY`),
+        that one, and ``alert`` is not stored."""
         ...
 
     def get(self, alert_id: str) -> Alert | None: ...
@@ -55,18 +60,39 @@ class AlertStore(Protocol):
         ...
 
 
+OPEN_KEY = ("site", "kind", "subject")
+"""What makes an alert the same alert: one open (not resolved) alert per key."""
+OPEN_KEY_INDEX = "uq_alerts_open_key"
+"""The partial unique index on :data:`OPEN_KEY` over the open rows of ``alerts``."""
+
+
+def _key(alert: Alert) -> tuple[str, ...]:
+    """The :data:`OPEN_KEY` of ``alert``."""
+    return tuple(getattr(alert, f) for f in OPEN_KEY)
+
+
 class MemoryAlertStore:
     """An :class:`AlertStore` in a dict (tests, replay). Thread-safe."""
 
     def __init__(self) -> None:
         self._alerts: dict[str, Alert] = {}
+        self._open: dict[tuple[str, ...], str] = {}  # OPEN_KEY -> the id of the open alert
         self._deliveries: list[Delivery] = []
         self._silences: list[tuple[str, Silence]] = []
         self._lock = threading.Lock()
 
-    def save(self, alert: Alert) -> None:
+    def save(self, alert: Alert) -> Alert:
+        key = _key(alert)
         with self._lock:
+            holder = self._open.get(key)
+            if alert.is_open:
+                if holder is not None and holder != alert.id:
+                    return self._alerts[holder]
+                self._open[key] = alert.id
+            elif holder == alert.id:
+                del self._open[key]
             self._alerts[alert.id] = alert
+            return alert
 
     def get(self, alert_id: str) -> Alert | None:
         with self._lock:
@@ -159,6 +185,14 @@ class SqlAlertStore:
             sa.Column("reopen_count", sa.Integer, nullable=False, default=0),
             sa.Column("silenced", sa.Boolean, nullable=False, default=False),
             sa.Column("muted", sa.Text),  # JSON {kind, key, source}
+        )
+        is_open = sa.text(f"state <> '{AlertState.RESOLVED}'")
+        sa.Index(
+            OPEN_KEY_INDEX,
+            *(self.alerts.c[f] for f in OPEN_KEY),
+            unique=True,
+            postgresql_where=is_open,
+            sqlite_where=is_open,
         )
         self.deliveries_table = sa.Table(
             "alert_deliveries",
@@ -260,13 +294,39 @@ class SqlAlertStore:
             muted=_muted(m["muted"]),
         )
 
-    def save(self, alert: Alert) -> None:
+    def save(self, alert: Alert) -> Alert:
+        """Update the row of ``alert``'s id, else insert it. An open row of another id with the same
+        key (:data:`OPEN_KEY`) makes the write fail on the unique index (on PostgreSQL, once the
+        other writer committed): that row is returned instead."""
+        try:
+            self._write(alert)
+        except self._sa.exc.IntegrityError:
+            holder = self._holder(alert)
+            if holder is None:  # resolved in between, or another constraint: try once more
+                self._write(alert)
+                return alert
+            return holder
+        return alert
+
+    def _write(self, alert: Alert) -> None:
         row = self.row(alert)
         t = self.alerts
         with self.engine.begin() as conn:
             done = conn.execute(t.update().where(t.c.id == alert.id).values(**row))
             if done.rowcount == 0:
                 conn.execute(t.insert().values(**row))
+
+    def _holder(self, alert: Alert) -> Alert | None:
+        """The open row of another id with ``alert``'s key (:data:`OPEN_KEY`), if any."""
+        t = self.alerts
+        q = self._sa.select(t).where(
+            *(t.c[f] == getattr(alert, f) for f in OPEN_KEY),
+            t.c.state != str(AlertState.RESOLVED),
+            t.c.id != alert.id,
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else self.alert_of(row._mapping)
 
     def get(self, alert_id: str) -> Alert | None:
         t = self.alerts
