@@ -177,8 +177,9 @@ class PersonDetector:
     ``settings`` are a camera's ``counting`` block (defaults: scale-adaptive slicing);
     ``roi`` bounds where people are counted, so nothing outside it is sliced. ``passes`` and
     ``frames`` count detector passes (full frame and slices) and frames since start.
-    Raises :class:`ModelMissingError` when the file is not there and
-    :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed.
+    Raises :class:`ModelMissingError` when the file is not there,
+    :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed and
+    :class:`edge.vision.backends.UnsupportedModelError` when it gives no person boxes.
     """
 
     def __init__(

@@ -137,7 +137,7 @@ def decode_batch(
 ) -> list[Detections]:
     """Each image's raw output ``(channels, anchors)`` decoded by the model's ``layout``.
 
-    Raises :class:`~edge.vision.backends.yolo_meta.UnsupportedModelError` when the channels
+    Raises :class:`~edge.vision.backends.UnsupportedModelError` when the channels
     do not fit the layout (checked on the output: a dynamic export does not declare them).
     """
     nc = layout.classes(outputs[0].shape[0]) if outputs else 0

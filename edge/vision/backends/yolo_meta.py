@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge.vision.backends import UnsupportedModelError
+
 #: The tasks whose models give person boxes; obb (rotated boxes) and classify do not.
 SUPPORTED_TASKS = ("detect", "pose", "segment")
-
-
-class UnsupportedModelError(ValueError):
-    """The model's output is not boxes this project can count; the message names the model."""
 
 
 def check_task(task: str, source: str) -> None:

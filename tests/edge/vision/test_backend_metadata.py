@@ -19,9 +19,10 @@ import pytest
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 
+from edge.vision.backends import UnsupportedModelError
 from edge.vision.backends.ncnn_backend import NcnnBackend
 from edge.vision.backends.onnx_runtime import OnnxRuntimeBackend
-from edge.vision.backends.yolo_meta import OutputLayout, UnsupportedModelError, literal_metadata
+from edge.vision.backends.yolo_meta import OutputLayout, literal_metadata
 
 POSE_PROPS = {  # as ultralytics writes them into an ONNX pose export
     "description": "Ultralytics YOLO11n-pose model trained on coco-pose.yaml",
