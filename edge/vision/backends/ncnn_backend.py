@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from edge.vision.backends import UnsupportedModelError
 from edge.vision.backends.yolo_io import decode_batch, letterbox_batch, to_tensor
 from edge.vision.backends.yolo_meta import OutputLayout
 from edge.vision.detector import Detections, Frame
@@ -38,10 +39,10 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     """The folder's ``metadata.yaml`` (task, names, imgsz, ...); a clear error when it is missing."""
     path = folder / METADATA
     if not path.is_file():
-        raise ValueError(f"{folder}: no {METADATA}: not an ultralytics NCNN export")
+        raise UnsupportedModelError(f"{folder}: no {METADATA}: not an ultralytics NCNN export")
     meta = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(meta, dict):
-        raise ValueError(f"{path}: not a mapping of metadata")
+        raise UnsupportedModelError(f"{path}: not a mapping of metadata")
     return meta
 
 

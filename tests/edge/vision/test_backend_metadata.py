@@ -202,3 +202,10 @@ def test_the_ncnn_backend_refuses_an_obb_export_at_load(tmp_path: Path) -> None:
     folder = _tiny_ncnn(tmp_path / "obb_ncnn_model", {**NCNN_META, "task": "obb"})
     with pytest.raises(UnsupportedModelError, match="task obb is not supported"):
         NcnnBackend(folder, threads=1)
+
+
+def test_an_ncnn_folder_without_metadata_is_refused_by_name(tmp_path: Path) -> None:
+    folder = _tiny_ncnn(tmp_path / "bare_ncnn_model", NCNN_META)
+    (folder / "metadata.yaml").unlink()
+    with pytest.raises(UnsupportedModelError, match=r"no metadata\.yaml: not an ultralytics NCNN export"):
+        NcnnBackend(folder, threads=1)
