@@ -209,3 +209,26 @@ def test_an_ncnn_folder_without_metadata_is_refused_by_name(tmp_path: Path) -> N
     (folder / "metadata.yaml").unlink()
     with pytest.raises(UnsupportedModelError, match=r"no metadata\.yaml: not an ultralytics NCNN export"):
         NcnnBackend(folder, threads=1)
+
+
+def test_eval_counts_refuses_an_obb_model_in_both_languages(tmp_path: Path) -> None:
+    import cv2
+    from typer.testing import CliRunner
+
+    from system.cli import app
+
+    model = _tiny_onnx(tmp_path / "obb.onnx", {**POSE_PROPS, "task": "obb"})
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), FRAME)
+    (tmp_path / "counts.csv").write_text("image,persons\na.png,0\n", encoding="utf-8")
+    r = CliRunner().invoke(
+        app,
+        [
+            *("eval", "counts", "--images", str(images), "--truth", str(tmp_path / "counts.csv")),
+            *("--model", str(model)),
+        ],
+    )
+    assert r.exit_code == 2, r.output
+    assert f"{model}: task obb is not supported" in r.output
+    assert "该模型类型不能用于人员检测" in r.output
