@@ -113,13 +113,15 @@ def summarise(rows: list[tuple[str, int, int]]) -> dict[str, float]:
     }
 
 
-def run(variant: Variant, names: list[str], cache: Path, data: Path) -> dict[str, object]:
+def run(
+    variant: Variant, names: list[str], cache: Path, data: Path, model: Path = MODEL
+) -> dict[str, object]:
     from edge.vision.detector import PersonDetector
     from edge.vision.evaluate import Anchor, evaluate_counts
 
     folder, truth, roi = build(variant, names, cache, data)
-    detector = PersonDetector(MODEL, roi=roi)  # the defaults: what a camera runs unconfigured
-    per_image = cache / f"{variant.name}.csv"
+    detector = PersonDetector(model, roi=roi)  # the defaults: what a camera runs unconfigured
+    per_image = cache / f"{variant.name}-{model.stem}.csv"
     summary = evaluate_counts(
         folder, truth, detector, roi=roi, out=per_image, progress=None, anchor=Anchor.HEAD
     )
@@ -128,6 +130,7 @@ def run(variant: Variant, names: list[str], cache: Path, data: Path) -> dict[str
     index = {name: i for i, name in enumerate(sorted(json.loads((data / "heads.json").read_text())))}
     return {
         "variant": variant.name,
+        "model": model.name,
         "all": summarise(rows),
         "even": summarise([r for r in rows if index[r[0]] % 2 == 0]),
         "odd": summarise([r for r in rows if index[r[0]] % 2 == 1]),
@@ -142,6 +145,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=MALL, help="The Mall sample (frames/, heads.json, roi.json).")
     p.add_argument("--every", type=int, default=1, help="Use frames 2k*every and 2k*every+1 (pairs).")
     p.add_argument("--variants", nargs="*", default=[v.name for v in VARIANTS])
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=MODEL,
+        help="Another detector to compare (any ultralytics detect or pose export); default: the shipped one.",
+    )
     p.add_argument(
         "--frames",
         choices=("all", "even", "odd"),
@@ -158,7 +167,7 @@ def main() -> None:
         names = [n for n in names if (index[n] % 2 == 0) == (a.frames == "even")]
     for v in VARIANTS:
         if v.name in a.variants:
-            print(json.dumps(run(v, names, a.cache, a.data)), flush=True)
+            print(json.dumps(run(v, names, a.cache, a.data, a.model)), flush=True)
     print(f"images and per-image CSVs: {a.cache}", file=sys.stderr)
 
 

@@ -55,7 +55,7 @@ def register(groups: Groups) -> None:
         ] = None,
     ) -> None:
         """Count people per zone, measure waits and publish them over MQTT for one camera."""
-        from edge.vision.backends import BackendMissingError
+        from edge.vision.backends import BackendMissingError, UnsupportedModelError
         from edge.vision.daemon import VisionDaemon
         from edge.vision.detector import ModelMissingError
         from lobbywatch.clock import default_clock
@@ -83,6 +83,8 @@ def register(groups: Groups) -> None:
             raise fail(str(exc), f"找不到检测模型（请运行 scripts/setup.sh）：{exc}") from None
         except BackendMissingError as exc:
             raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        except UnsupportedModelError as exc:
+            raise fail(str(exc), f"该模型类型不能用于人员检测：{exc}") from None
 
         def _stop(signum: int, _frame: object) -> None:
             logging.getLogger(__name__).info("signal %d: stopping", signum)
@@ -178,7 +180,7 @@ def register(groups: Groups) -> None:
         Reports the error on a held-out part of the snapshots before and after; with --write,
         sets the chosen values in the hall file, keeping its comments.
         """
-        from edge.vision.backends import BackendMissingError, load_backend
+        from edge.vision.backends import BackendMissingError, UnsupportedModelError, load_backend
         from edge.vision.calibrate import PassBudgetSpent, read_snapshots
         from edge.vision.calibrate import calibrate as run_calibration
         from edge.vision.detector import ModelMissingError, resolve_model_path
@@ -204,6 +206,8 @@ def register(groups: Groups) -> None:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
             raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        except UnsupportedModelError as exc:
+            raise fail(str(exc), f"该模型类型不能用于人员检测：{exc}") from None
         except PassBudgetSpent:
             raise fail(
                 f"--max-passes {max_passes} does not cover even the camera's current settings",
@@ -273,7 +277,7 @@ def register(groups: Groups) -> None:
         With --sequence it adds published_mae and published_bias: the occupancy the daemon
         would publish (its smoothing) against the true counts; --images may then be a video.
         """
-        from edge.vision.backends import BackendMissingError
+        from edge.vision.backends import BackendMissingError, UnsupportedModelError
         from edge.vision.detector import ModelMissingError, PersonDetector
         from edge.vision.evaluate import Anchor, EvalInputError, evaluate_counts, read_roi, read_truth
         from lobbywatch.config.counting import CountingConfig
@@ -320,6 +324,8 @@ def register(groups: Groups) -> None:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
             raise fail(str(exc), f"本机未安装该模型格式所需的运行库：{exc}") from None
+        except UnsupportedModelError as exc:
+            raise fail(str(exc), f"该模型类型不能用于人员检测：{exc}") from None
         n = summary.scale_learned_from
         typer.echo(
             f"the person scale was learned first from {n} of the images (full frame only), "

@@ -82,22 +82,49 @@ def resolve_model_path(model: Path | str | None = None) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Detections:
-    """Boxes of one frame: ``xyxy`` (N, 4) pixels, ``conf`` (N,), ``cls`` (N,)."""
+    """Boxes of one frame: ``xyxy`` (N, 4) pixels, ``conf`` (N,), ``cls`` (N,).
+
+    ``keypoints`` (N, K, 3): each box's keypoints from a pose model (x, y in pixels,
+    visibility), None from any other model; carried along with the boxes, not counted.
+    """
 
     xyxy: FloatArray
     conf: FloatArray
     cls: FloatArray
+    keypoints: FloatArray | None = None
 
     @classmethod
     def empty(cls) -> Detections:
         z = np.zeros((0,), np.float32)
         return cls(np.zeros((0, 4), np.float32), z, z.copy())
 
+    @classmethod
+    def concat(cls, parts: list[Detections]) -> Detections:
+        """All parts' boxes in one; keypoints when every part with boxes has them, else None."""
+        voters = [p for p in parts if p.keypoints is not None or len(p)]
+        kpts = [p.keypoints for p in voters if p.keypoints is not None]
+        return cls(
+            np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
+            np.concatenate([p.conf for p in parts]).astype(np.float32),
+            np.concatenate([p.cls for p in parts]).astype(np.float32),
+            np.concatenate(kpts).astype(np.float32) if kpts and len(kpts) == len(voters) else None,
+        )
+
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
 
     def select(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Detections:
-        return Detections(self.xyxy[mask], self.conf[mask], self.cls[mask])
+        kpts = None if self.keypoints is None else self.keypoints[mask]
+        return Detections(self.xyxy[mask], self.conf[mask], self.cls[mask], kpts)
+
+    def moved(self, dx: float, dy: float) -> Detections:
+        """The same boxes (and keypoints) ``dx``, ``dy`` pixels further right and down."""
+        kpts = None
+        if self.keypoints is not None:
+            kpts = self.keypoints.copy()
+            kpts[..., 0] += dx
+            kpts[..., 1] += dy
+        return Detections(self.xyxy + np.asarray([dx, dy, dx, dy], np.float32), self.conf, self.cls, kpts)
 
 
 def nms(
@@ -150,8 +177,9 @@ class PersonDetector:
     ``settings`` are a camera's ``counting`` block (defaults: scale-adaptive slicing);
     ``roi`` bounds where people are counted, so nothing outside it is sliced. ``passes`` and
     ``frames`` count detector passes (full frame and slices) and frames since start.
-    Raises :class:`ModelMissingError` when the file is not there and
-    :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed.
+    Raises :class:`ModelMissingError` when the file is not there,
+    :class:`edge.vision.backends.BackendMissingError` when its runtime is not installed and
+    :class:`edge.vision.backends.UnsupportedModelError` when it gives no person boxes.
     """
 
     def __init__(
@@ -226,14 +254,8 @@ class PersonDetector:
         thresholds = [self._slice_threshold(c) for c in crops]
         found = self._predict(crops, self.settings.slicing.imgsz, min(thresholds))
         sliced = [d.select(d.conf >= t) for d, t in zip(found, thresholds, strict=True)]
-        shifted = [
-            Detections(d.xyxy + np.asarray([x0, y0, x0, y0], np.float32), d.conf, d.cls)
-            for (x0, y0, _x1, _y1), d in zip(plan.windows, sliced, strict=True)
-        ]
-        slices = Detections(
-            np.concatenate([d.xyxy for d in shifted]).reshape(-1, 4).astype(np.float32),
-            np.concatenate([d.conf for d in shifted]).astype(np.float32),
-            np.concatenate([d.cls for d in shifted]).astype(np.float32),
+        slices = Detections.concat(
+            [d.moved(x0, y0) for (x0, y0, _x1, _y1), d in zip(plan.windows, sliced, strict=True)]
         )
         views = np.concatenate([np.full(len(d), i, np.intp) for i, d in enumerate(sliced)])
         return merge_views(full, slices, plan, self.settings, self.scale, views)

@@ -35,6 +35,9 @@ from edge.vision.zones import Polygon, anchors_of, points_in_polygon
 
 LEARN_IMAGES = 60  # stills read once to learn the person scale before counting
 HEAD_DEPTH = 0.07  # a box's head point lies this share of its height below its top (head centre)
+COCO_KEYPOINTS = 17  # a pose model's keypoints (COCO order: nose, eyes, ears first)
+HEAD_KEYPOINTS = 5  # ... of which the first five are on the head
+KEYPOINT_SEEN = 0.5  # a keypoint counts as seen at this visibility score or more
 
 
 class Anchor(StrEnum):
@@ -94,11 +97,26 @@ def read_roi(path: Path) -> Polygon:
         raise EvalInputError(f"{path}: roi_polygon points must be [x, y] number pairs") from None
 
 
-def head_points(xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    """Estimated head centres (N, 2) of person boxes (N, 4): top-centre, ``HEAD_DEPTH`` down."""
+def head_points(
+    xyxy: npt.NDArray[np.float32], keypoints: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float64]:
+    """Head centres (N, 2) of person boxes (N, 4).
+
+    A pose model's head keypoints (COCO's first five: nose, eyes, ears) where it saw at least
+    one of them (visibility ``KEYPOINT_SEEN``): their mean; otherwise the box's top-centre,
+    ``HEAD_DEPTH`` of its height down (an estimate: a box of a person cut by something in
+    front still has its head at the top).
+    """
     boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
     y = boxes[:, 1] + HEAD_DEPTH * (boxes[:, 3] - boxes[:, 1])
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, y], axis=1)
+    points = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, y], axis=1)
+    if keypoints is not None and keypoints.shape[1:] == (COCO_KEYPOINTS, 3):
+        head = np.asarray(keypoints[:, :HEAD_KEYPOINTS], np.float64)
+        seen = head[:, :, 2] >= KEYPOINT_SEEN
+        n = seen.sum(axis=1)
+        mean = (head[:, :, :2] * seen[:, :, None]).sum(axis=1) / np.maximum(n, 1)[:, None]
+        points[n > 0] = mean[n > 0]
+    return points
 
 
 def count_in_roi(
@@ -114,7 +132,10 @@ def count_in_roi(
     """
     if roi is None:
         return len(det)
-    points = head_points(det.xyxy) if anchor == Anchor.HEAD else anchors_of(det.xyxy, frame_size)
+    if anchor == Anchor.HEAD:
+        points = head_points(det.xyxy, det.keypoints)
+    else:
+        points = anchors_of(det.xyxy, frame_size)
     return int(points_in_polygon(points, roi).sum())
 
 

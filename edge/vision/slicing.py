@@ -154,11 +154,7 @@ def merge_views(
     kept = slices.select(keep)
     slice_views = np.arange(len(slices)) if views is None else np.asarray(views, np.intp)
     passes = np.concatenate([np.full(len(full), -1, np.intp), slice_views[keep]])
-    merged = Detections(
-        np.concatenate([full.xyxy, kept.xyxy]).reshape(-1, 4).astype(np.float32),
-        np.concatenate([full.conf, kept.conf]).astype(np.float32),
-        np.concatenate([full.cls, kept.cls]).astype(np.float32),
-    )
+    merged = Detections.concat([full, kept])
     containment = m.containment if m.containment < 1.0 else None
     parts = None
     if scale.ready and m.part_height > 0:

@@ -30,6 +30,11 @@ class BackendMissingError(ImportError):
     """The runtime a model file needs is not installed here; the message says what to do."""
 
 
+class UnsupportedModelError(ValueError):
+    """The model's output is not person boxes (an obb or classify model, an export with NMS
+    built in, metadata that does not explain its output); the message names the model."""
+
+
 #: The install profile (``lobbywatch[...]``, pyproject.toml) that brings each torch-free runtime.
 RUNTIME_EXTRAS = {"onnxruntime": "edge", "ncnn": "edge-ncnn"}
 
@@ -44,7 +49,11 @@ def backend_name(path: Path) -> str:
 
 
 def load_backend(path: Path, *, device: str = "cpu") -> DetectorBackend:
-    """The backend for the model at ``path`` (see :func:`backend_name`), with the model loaded."""
+    """The backend for the model at ``path`` (see :func:`backend_name`), with the model loaded.
+
+    Raises :class:`BackendMissingError` when its runtime is not installed and
+    :class:`UnsupportedModelError` when the model gives no person boxes (obb, classify).
+    """
     name = backend_name(path)
     try:
         if name == "onnxruntime":

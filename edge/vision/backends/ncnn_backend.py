@@ -4,8 +4,9 @@ NCNN is the fastest CPU runtime on ARM boards (Raspberry Pi). The folder is what
 ``lobbywatch edge export-model --format ncnn`` (and ``scripts/setup.sh``) writes:
 ``model.ncnn.param``, ``model.ncnn.bin`` and ``metadata.yaml``. The export has a fixed input
 shape (``imgsz`` in the metadata; its anchors are baked into the graph), so every image is
-letterboxed to it and ``imgsz`` is not used; images run one at a time. Letterbox, decoding
-and NMS are :mod:`edge.vision.backends.yolo_io`'s. See docs/vision.md (Backends).
+letterboxed to it and ``imgsz`` is not used; images run one at a time. The metadata also says
+which output channels are class scores (:mod:`edge.vision.backends.yolo_meta`). Letterbox,
+decoding and NMS are :mod:`edge.vision.backends.yolo_io`'s. See docs/vision.md (Backends).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from edge.vision.backends.yolo_io import decode, letterbox_batch, to_tensor
+from edge.vision.backends import UnsupportedModelError
+from edge.vision.backends.yolo_io import decode_batch, letterbox_batch, to_tensor
+from edge.vision.backends.yolo_meta import OutputLayout
 from edge.vision.detector import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -32,15 +35,25 @@ def is_ncnn_folder(path: Path) -> bool:
     return path.is_dir() and (path / PARAM).is_file()
 
 
-def export_input_shape(folder: Path) -> tuple[int, int]:
-    """The (height, width) the folder's model was exported for, from its ``metadata.yaml``."""
-    meta = yaml.safe_load((folder / METADATA).read_text(encoding="utf-8"))
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """The folder's ``metadata.yaml`` (task, names, imgsz, ...); a clear error when it is missing."""
+    path = folder / METADATA
+    if not path.is_file():
+        raise UnsupportedModelError(f"{folder}: no {METADATA}: not an ultralytics NCNN export")
+    meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise UnsupportedModelError(f"{path}: not a mapping of metadata")
+    return meta
+
+
+def export_input_shape(meta: dict[str, Any]) -> tuple[int, int]:
+    """The (height, width) the model was exported for, from its metadata."""
     imgsz = meta["imgsz"]
     return (int(imgsz[0]), int(imgsz[1])) if isinstance(imgsz, list) else (int(imgsz), int(imgsz))
 
 
 class NcnnBackend:
-    """An NCNN net over a YOLO detector's raw output (``(4 + classes, anchors)`` per image)."""
+    """An NCNN net over a YOLO model's raw output (``(channels, anchors)`` per image)."""
 
     name = "ncnn"
 
@@ -53,7 +66,9 @@ class NcnnBackend:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import ncnn  # type: ignore[import-untyped]
 
-        self.fixed = export_input_shape(folder)
+        meta = read_metadata(folder)
+        self.fixed = export_input_shape(meta)
+        self.layout = OutputLayout.from_metadata(meta, str(folder))
         self.net: Any = ncnn.Net()
         self.net.opt.use_vulkan_compute = False
         self.net.opt.num_threads = threads or os.cpu_count() or 1
@@ -73,10 +88,10 @@ class NcnnBackend:
             self._warned = True
         boxed = letterbox_batch(images, imgsz, self.fixed)
         batch = to_tensor(boxed)
-        out: list[Detections] = []
-        for tensor, b in zip(batch, boxed, strict=True):
+        outputs: list[np.ndarray[Any, Any]] = []
+        for tensor in batch:
             with self.net.create_extractor() as ex:
                 ex.input(self.input_name, ncnn.Mat(tensor))
                 _, raw = ex.extract(self.output_name)
-                out.append(decode(np.asarray(raw), b, conf=conf, iou=iou, classes=classes))
-        return out
+                outputs.append(np.array(raw))  # a copy: the Mat is the extractor's
+        return decode_batch(outputs, boxed, self.layout, conf=conf, iou=iou, classes=classes)

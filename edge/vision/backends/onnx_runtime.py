@@ -4,7 +4,9 @@ The session uses every core (one thread per core, graph optimisations on) and it
 sleep between runs instead of spinning: a camera node shares its cores with the gateway and
 broker, and spinning measured slower on a busy CPU (docs/benchmarks.md). A model exported
 with dynamic axes (``lobbywatch edge export-model --format onnx`` does) takes any input size
-and a whole batch of tiles in one run; a static export gets its fixed input shape.
+and a whole batch of tiles in one run; a static export gets its fixed input shape. The
+export's metadata (``metadata_props``) says which output channels are class scores (a pose or
+segment model has more channels: :mod:`edge.vision.backends.yolo_meta`).
 See docs/vision.md (Backends).
 """
 
@@ -17,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.vision.backends.yolo_io import decode, letterbox_batch, to_tensor
+from edge.vision.backends.yolo_io import decode_batch, letterbox_batch, to_tensor
+from edge.vision.backends.yolo_meta import OutputLayout, literal_metadata
 from edge.vision.detector import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ class OnnxRuntimeBackend:
         self.session: Any = ort.InferenceSession(
             str(path), sess_options=options, providers=[p for p in PROVIDERS if p in available]
         )
+        meta = literal_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.layout = OutputLayout.from_metadata(meta, str(path))
         inp = self.session.get_inputs()[0]
         self.input_name: str = inp.name
         batch, _channels, height, width = inp.shape
@@ -69,6 +74,4 @@ class OnnxRuntimeBackend:
             outputs = np.concatenate(
                 [self.session.run(None, {self.input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
             )
-        return [
-            decode(out, b, conf=conf, iou=iou, classes=classes) for out, b in zip(outputs, boxed, strict=True)
-        ]
+        return decode_batch(list(outputs), boxed, self.layout, conf=conf, iou=iou, classes=classes)

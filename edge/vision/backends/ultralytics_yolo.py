@@ -1,5 +1,6 @@
 """The ultralytics backend: ``.pt`` weights and the formats only ultralytics loads (TensorRT
-engines, OpenVINO and NCNN folders). Needs torch: the ``vision`` install, not ``edge``.
+engines, OpenVINO folders). Needs torch: the ``vision`` install, not ``edge``. A detect, pose
+(keypoints carried on the boxes) or segment (boxes only) model; see docs/vision.md (Backends).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.vision.backends.yolo_meta import check_task
 from edge.vision.detector import Detections, Frame, prepare_ultralytics_env
 
 
@@ -26,7 +28,8 @@ class UltralyticsBackend:
         prepare_ultralytics_env()
         from ultralytics import YOLO  # type: ignore[attr-defined]
 
-        self.model: Any = YOLO(str(path), task="detect")
+        self.model: Any = YOLO(str(path))  # its task: the checkpoint's, or an export's metadata
+        check_task(str(self.model.task), str(path))
         self.device = device
         self.rect = rect
 
@@ -47,11 +50,13 @@ class UltralyticsBackend:
         out: list[Detections] = []
         for r in results:
             boxes = r.boxes
+            kpts = None if r.keypoints is None else np.asarray(r.keypoints.data.cpu().numpy(), np.float32)
             out.append(
                 Detections(
                     np.asarray(boxes.xyxy.cpu().numpy(), np.float32).reshape(-1, 4),
                     np.asarray(boxes.conf.cpu().numpy(), np.float32).reshape(-1),
                     np.asarray(boxes.cls.cpu().numpy(), np.float32).reshape(-1),
+                    kpts,
                 )
             )
         return out

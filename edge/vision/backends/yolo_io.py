@@ -1,10 +1,12 @@
 """Input and output of a YOLO detector for runtimes that hand back the raw output tensor.
 
-Written once for every such backend (ONNX Runtime today): letterboxing a batch of BGR images
-into the network's input, and decoding its ``(batch, 4 + classes, anchors)`` output into
+Written once for every such backend (ONNX Runtime, NCNN): letterboxing a batch of BGR images
+into the network's input, and decoding its ``(batch, channels, anchors)`` output into
 :class:`~edge.vision.detector.Detections` in image pixels (confidence and class filter,
-class-agnostic NMS). Each step follows ultralytics' predictor, so a backend gives the boxes
-that ``YOLO(...).predict`` gives for the same model (tests/edge/vision/test_backend_parity.py).
+class-agnostic NMS; a pose model's keypoints too), reading the channels as the model's
+metadata says (:mod:`edge.vision.backends.yolo_meta`). Each step follows ultralytics'
+predictor, so a backend gives the boxes that ``YOLO(...).predict`` gives for the same model
+(tests/edge/vision/test_backend_parity.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.vision.backends.yolo_meta import OutputLayout
 from edge.vision.detector import Detections, FloatArray, Frame, nms
 
 STRIDE = 32  # YOLOv8's largest stride: input sides are multiples of it
@@ -81,18 +84,23 @@ def decode(
     output: npt.NDArray[np.floating],
     boxed: Letterboxed,
     *,
+    nc: int,
+    kpt_shape: tuple[int, int] | None = None,
     conf: float,
     iou: float,
     classes: list[int] | None,
 ) -> Detections:
-    """One image's raw output ``(4 + classes, anchors)`` as boxes in image pixels.
+    """One image's raw output ``(4 + nc [+ keypoints | + mask coefficients], anchors)`` as boxes
+    in image pixels.
 
-    Best class per anchor above ``conf``, only ``classes`` when given, class-agnostic NMS at
-    ``iou``, at most :data:`MAX_DET` boxes; centre/size boxes become corners, the letterbox
-    is undone and boxes are clipped to the image.
+    The ``nc`` channels after the box are the class scores; a pose model's next ones are its
+    keypoints (``kpt_shape``: count, values each), anything after them (a segment model's mask
+    coefficients) is not read. Best class per anchor above ``conf``, only ``classes`` when
+    given, class-agnostic NMS at ``iou``, at most :data:`MAX_DET` boxes; centre/size boxes
+    become corners, the letterbox is undone and boxes and keypoints are clipped to the image.
     """
-    pred = np.asarray(output, np.float32).T  # (anchors, 4 + classes)
-    scores = pred[:, 4:]
+    pred = np.asarray(output, np.float32).T  # (anchors, channels)
+    scores = pred[:, 4 : 4 + nc]
     best = scores.max(axis=1)
     pred, scores, best = pred[best > conf], scores[best > conf], best[best > conf]
     cls = scores.argmax(axis=1).astype(np.float32)
@@ -106,8 +114,34 @@ def decode(
     xyxy[:, :2] = pred[:, :2] - pred[:, 2:4] / 2
     xyxy[:, 2:] = pred[:, :2] + pred[:, 2:4] / 2
     keep = nms(xyxy, best, iou)[:MAX_DET]
-    xyxy, best, cls = xyxy[keep], best[keep], cls[keep]
+    xyxy, best, cls, pred = xyxy[keep], best[keep], cls[keep], pred[keep]
     (gx, gy), (px, py), (w, h) = boxed.gain, boxed.pad, boxed.size
     xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - px) / gx).clip(0, w)
     xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - py) / gy).clip(0, h)
-    return Detections(xyxy, best.astype(np.float32), cls)
+    keypoints = None
+    if kpt_shape is not None:
+        keypoints = pred[:, 4 + nc : 4 + nc + kpt_shape[0] * kpt_shape[1]].reshape(-1, *kpt_shape)
+        keypoints[..., 0] = ((keypoints[..., 0] - px) / gx).clip(0, w)
+        keypoints[..., 1] = ((keypoints[..., 1] - py) / gy).clip(0, h)
+    return Detections(xyxy, best.astype(np.float32), cls, keypoints)
+
+
+def decode_batch(
+    outputs: list[npt.NDArray[np.floating]],
+    boxed: list[Letterboxed],
+    layout: OutputLayout,
+    *,
+    conf: float,
+    iou: float,
+    classes: list[int] | None,
+) -> list[Detections]:
+    """Each image's raw output ``(channels, anchors)`` decoded by the model's ``layout``.
+
+    Raises :class:`~edge.vision.backends.UnsupportedModelError` when the channels
+    do not fit the layout (checked on the output: a dynamic export does not declare them).
+    """
+    nc = layout.classes(outputs[0].shape[0]) if outputs else 0
+    return [
+        decode(out, b, nc=nc, kpt_shape=layout.kpt_shape, conf=conf, iou=iou, classes=classes)
+        for out, b in zip(outputs, boxed, strict=True)
+    ]

@@ -189,3 +189,18 @@ def test_a_person_counts_by_the_point_the_truth_was_counted_at() -> None:
     only_head_in = _dets([head_in_feet_out])
     assert count_in_roi(only_head_in, roi, (400, 400)) == 0
     assert count_in_roi(only_head_in, roi, (400, 400), Anchor.HEAD) == 1
+
+
+def test_a_pose_models_head_keypoints_place_the_head_where_it_saw_them() -> None:
+    roi = [(0.0, 100.0), (200.0, 100.0), (200.0, 300.0), (0.0, 300.0)]
+    box = [60.0, 80.0, 100.0, 300.0]  # the box's estimated head (y 95.4) is above the ROI
+    kp = np.zeros((2, 17, 3), np.float32)
+    kp[0, :5] = [[80.0, 110.0, 0.9], [76.0, 106.0, 0.8], [84.0, 106.0, 0.2], [0, 0, 0.1], [0, 0, 0.1]]
+    seen_head, unseen = _dets([box, box]), np.zeros((2, 17, 3), np.float32)
+    found = Detections(seen_head.xyxy, seen_head.conf, seen_head.cls, kp)
+    points = head_points(found.xyxy, found.keypoints)
+    assert points[0].tolist() == pytest.approx([78.0, 108.0])  # the mean of the two it saw
+    assert points[1].tolist() == pytest.approx([80.0, 80.0 + HEAD_DEPTH * 220])  # none seen: the box
+    assert count_in_roi(found, roi, (400, 400), Anchor.HEAD) == 1
+    blind = Detections(seen_head.xyxy, seen_head.conf, seen_head.cls, unseen)
+    assert count_in_roi(blind, roi, (400, 400), Anchor.HEAD) == 0
