@@ -4,8 +4,8 @@ overlapping cameras), queue tickets, a busy morning.
 :class:`Demo` prepares the run directory (configurations, tokens: :mod:`system.demo_files`),
 starts the broker, InfluxDB, the server and per hall a gateway and the lobby simulator (with
 its queue-ticket system) on one accelerated timeline, on a day every hall is open
-(:mod:`system.demo_day`; children run by :mod:`system.supervisor`), prints the page URLs and watches the children until Ctrl-C. What
-runs and what you see: ``docs/demo.md``.
+(:mod:`system.demo_day`; children run by :mod:`system.supervisor`), prints the page URLs
+and watches the children until Ctrl-C. What runs and what you see: ``docs/demo.md``.
 """
 
 from __future__ import annotations
