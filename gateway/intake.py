@@ -14,8 +14,10 @@ the server) drops the copy by message id.
 After each commit the intake publishes a delivery receipt (retained, QoS 1) for every source
 whose committed stream advanced (:class:`gateway.receipts.ReceiptBook`), and after each
 connect it publishes every source's receipt again, so a device can keep its messages until
-the gateway has them (``docs/protocol.md``, "Delivery receipts"). Quarantine warnings are
-rate-limited (:class:`gateway.quarantine_log.QuarantineLog`).
+the gateway has them (``docs/protocol.md``, "Delivery receipts"). Quarantine warnings go
+through the intake's own :class:`lobbywatch.logs.RepeatSummary` (:func:`warn_quarantined`):
+the first of each reason at once, the rest counted, so a flood of bad payloads writes a few
+lines however the program logs.
 """
 
 from __future__ import annotations
@@ -31,17 +33,31 @@ import paho.mqtt.client as mqtt
 
 from gateway.classify import Ignored, classify
 from gateway.outbox import GatewayOutbox, NewMessage, Quarantined
-from gateway.quarantine_log import QuarantineLog
 from gateway.receipts import Position, ReceiptBook, Standing
 from gateway.stats import Stats
 from lobbywatch.clock import Clock
 from lobbywatch.config.site import BrokerConfig
+from lobbywatch.logs import SUMMARY_INTERVAL_S, RepeatSummary
 from lobbywatch.mqtt_session import MqttSession
 from lobbywatch.protocol.messages import Receipt
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.protocol.topics import parse_topic, receipt_topic, uplink_filter
 
 log = logging.getLogger("lobbywatch.gateway.intake")
+
+
+def warn_quarantined(summary: RepeatSummary, item: Quarantined) -> None:
+    """Warn of one quarantined message (kept in the quarantine table either way) through
+    ``summary``: the first of each reason at once, the rest counted per reason."""
+    summary.warn(
+        log,
+        "quarantined a message on %s: %s (%s)",
+        item.topic,
+        item.reason,
+        item.detail[:200],
+        reason=item.reason,
+    )
+
 
 SOURCE_BRANCHES = ("device", "camera", "ticket")
 """Topic branches whose sources get delivery receipts."""
@@ -91,7 +107,7 @@ class Intake:
         gateway_id: str = "gateway",
         on_commit: Any = None,
         commit_max: int = 1000,
-        quarantine_log_s: float = 60.0,
+        quarantine_log_s: float = SUMMARY_INTERVAL_S,
     ) -> None:
         self.site = site
         self.broker = broker
@@ -101,7 +117,7 @@ class Intake:
         self.receipts = receipts
         self.commit_max = commit_max
         self._on_commit = on_commit
-        self._quarantine_log = QuarantineLog(log, quarantine_log_s)
+        self._quarantined = RepeatSummary(quarantine_log_s, now=lambda: clock.now().timestamp())
         # The receipts' own envelope: numbered per process (a new epoch each start).
         self._stamper = Stamper(site, gateway_id, clock=clock, epoch=int(clock.now().timestamp()))
         self._stamp_lock = threading.Lock()
@@ -207,12 +223,11 @@ class Intake:
             if isinstance(verdict, NewMessage):
                 stored.append(verdict)
             else:
-                self._quarantine_log.note(verdict, now)
+                warn_quarantined(self._quarantined, verdict)
                 bad.append(verdict)
             # Quarantined ones count as committed too: sending them again would not help.
             if (p := position(self.site, a.topic, a.payload, a.retain)) is not None:
                 positions.append(p)
-        self._quarantine_log.flush(now)
         while True:
             try:
                 result = self.outbox.store(stored, bad)
@@ -264,4 +279,4 @@ class Intake:
         self._stop.set()
         self._queue.put(None)
         self._writer.join(timeout=30)
-        self._quarantine_log.flush(self.clock.now().timestamp(), force=True)
+        self._quarantined.flush(log)

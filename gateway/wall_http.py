@@ -4,8 +4,8 @@ and the hall's layout, ``GET /api/v1/web/sites/{site}/layout``.
 A display that starts while the WAN is down cannot load the page from the central server, so
 the gateway serves the same files (:mod:`lobbywatch.web`, shared package data) with the same
 headers (CSP, frame-ancestors, nosniff, referrer policy), and the layout from its hall file
-(:func:`lobbywatch.web.layout.hall_layout`: names, zones, devices, thresholds; without the
-server's ``absent_after_s``). Opened with ``?hall=ws://...``, the page needs no server at
+(:func:`lobbywatch.web.layout.hall_layout`: names, zones, devices, thresholds and the
+hall's silence limit, the same as the server's). Opened with ``?hall=ws://...``, the page needs no server at
 all: it reads the hall broker's WebSocket listener with the read-only ``display`` account.
 Only the wall of this gateway's hall is served, without a token (no live data here: that
 comes from the broker); nothing else. Off unless ``gateway.wall_port`` is set. See

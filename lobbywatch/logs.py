@@ -61,11 +61,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+#: A kind of warning: the logger, the message's format string and the record's ``reason``.
+_Kind = tuple[str, str, str | None]
+
+
 class RepeatSummary(logging.Filter):
     """Lets the first warning (or worse) of a kind through in each interval and counts the
     rest; the next one let through after the interval carries ``repeated`` (how many were held
-    back and over how long), and :meth:`flush` writes what is still held. A kind is the logger
-    and the message's format string, so "quarantined %s" with any argument is one kind."""
+    back and over how long), and :meth:`flush` writes what is still held. A kind is the logger,
+    the message's format string and the record's ``reason`` where it has one
+    (``extra={"reason": ...}``), so "quarantined %s" with any argument is one kind per reason:
+    the gateway's quarantine warnings (``gateway/intake.py``) say each reason at once."""
 
     def __init__(
         self, interval_s: float = SUMMARY_INTERVAL_S, now: Callable[[], float] = time.monotonic
@@ -74,12 +80,13 @@ class RepeatSummary(logging.Filter):
         self.interval_s = interval_s
         self._now = now
         self._lock = threading.Lock()
-        self._kinds: dict[tuple[str, str], tuple[float, int]] = {}  # kind -> (interval start, held)
+        self._kinds: dict[_Kind, tuple[float, int]] = {}  # kind -> (interval start, held)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        kind = (record.name, str(record.msg))
+        if record.levelno < logging.WARNING or hasattr(record, "held_back"):
+            return True  # a line of :meth:`flush` is a count already
+        reason = getattr(record, "reason", None)
+        kind = (record.name, str(record.msg), None if reason is None else str(reason))
         now = self._now()
         with self._lock:
             start, held = self._kinds.get(kind, (now - self.interval_s, 0))
@@ -92,13 +99,40 @@ class RepeatSummary(logging.Filter):
             record.msg = f"{record.msg} (and {held} more like it in the last {now - start:.0f} s)"
         return True
 
+    def warn(self, log: logging.Logger, msg: str, *args: object, reason: str | None = None) -> None:
+        """Warn on ``log`` through this summary, whatever the program's logging does: for a
+        component that must keep its own flood in check (the gateway's quarantine warnings,
+        ``gateway/intake.py``). ``reason`` goes into the record and its kind."""
+        if not log.isEnabledFor(logging.WARNING):
+            return
+        extra = None if reason is None else {"reason": reason}
+        record = log.makeRecord(log.name, logging.WARNING, "(summary)", 0, msg, args, None, extra=extra)
+        if self.filter(record):
+            log.handle(record)
+
     def flush(self, log: logging.Logger) -> None:
         """Write one line for each kind with warnings still held back (at shutdown)."""
         with self._lock:
             pending = [(kind, held) for kind, (_start, held) in self._kinds.items() if held]
             self._kinds.clear()
-        for (name, msg), held in pending:
-            log.warning("%d more warnings like %r from %s were held back", held, msg, name)
+        for (name, msg, reason), held in pending:
+            if reason is None:
+                log.warning(
+                    "%d more warnings like %r from %s were held back",
+                    held,
+                    msg,
+                    name,
+                    extra={"held_back": held},
+                )
+            else:
+                log.warning(
+                    "%d more warnings like %r (%s) from %s were held back",
+                    held,
+                    msg,
+                    reason,
+                    name,
+                    extra={"held_back": held, "reason": reason},
+                )
 
 
 def setup_logging(

@@ -5,9 +5,11 @@ Ingest applies every accepted message (:meth:`HallState.apply`) and every gatewa
 docs/distributed.md, "Roles"), and the messages it rejects for their time
 (:meth:`HallState.clock_rejected`); live views, the device API and reports (through
 :class:`server.devices.DeviceTracker`) and the alert engine only read it. It owns the
-definitions every consumer shares: when a device is offline (its status or last-will says
-so, or its heartbeat expired while the hall's data is live), when a kiosk works, a camera is
-blind, a counter serves (:mod:`server.counter_states`) and a source's clock is wrong. It
+definitions every consumer shares: when a hall's data is absent (its gateway silent:
+:meth:`HallState.data_absent`, what the wall shows and the gateway-silence alert fires on),
+when a device is offline (its status or last-will says so, or its heartbeat expired while the
+hall's data is live), when a kiosk works, a camera is blind, a counter serves
+(:mod:`server.counter_states`) and a source's clock is wrong. It
 holds each hall's queue tickets (:mod:`server.hall_tickets`). docs/server.md ("One hall
 state") has the long story.
 """
@@ -194,7 +196,7 @@ class HallState:
         was_blind = self._blind(h, now)
         h.gateways[gateway] = Gateway(gateway, backlog, sent_at, now)
         h.last_batch = now
-        h.catching_up = backlog.count > 0 and backlog.oldest_age_s > self._silence_s(site)
+        h.catching_up = backlog.count > 0 and backlog.oldest_age_s > self.silence_s(site)
         if was_blind and not h.catching_up:
             for dev in list(h.devices.values()):
                 dev.last_heard = now
@@ -228,7 +230,7 @@ class HallState:
     def _blind(self, h: Hall, now: datetime) -> bool:
         if h.last_batch is None:
             return False  # no gateway seen (yet): messages fed directly count as live
-        return h.catching_up or (now - h.last_batch).total_seconds() > self._silence_s(h.site)
+        return h.catching_up or self.gateway_silent(h.site, now)
 
     def sensing_live(self, site: str, now: datetime | None = None) -> bool:
         """Whether the hall's data is live: its gateway is neither silent nor catching up."""
@@ -245,12 +247,22 @@ class HallState:
         return delays
 
     def gateway_silent(self, site: str, now: datetime | None = None) -> bool:
+        """Whether the hall's gateway, heard from before, has sent no batch for
+        :meth:`silence_s` (the gateway-silence alert is on while it is)."""
         h = self.hall(site)
         if h.last_batch is None:
             return False
-        return ((now or self._clock.now()) - h.last_batch).total_seconds() > self._silence_s(site)
+        return ((now or self._clock.now()) - h.last_batch).total_seconds() > self.silence_s(site)
 
-    def _silence_s(self, site: str) -> float:
+    def data_absent(self, site: str, now: datetime | None = None) -> bool:
+        """Whether the hall's data is absent: no batch from its gateway yet, or none for
+        :meth:`silence_s` (:meth:`gateway_silent`). The one definition: the wall's "no data"
+        and the gateway-silence alert both read it."""
+        return self.hall(site).last_batch is None or self.gateway_silent(site, now)
+
+    def silence_s(self, site: str) -> float:
+        """How long the hall's gateway may send nothing before its data is absent: the hall
+        file's ``notifications.policy.gateway_silence_s``."""
         cfg = self._configs.get(site)
         return DEFAULT_SILENCE_S if cfg is None else cfg.notifications.policy.gateway_silence_s
 

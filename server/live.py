@@ -121,8 +121,10 @@ class SiteLiveView(_Out):
     site: str
     data: Literal["live", "delayed", "absent"] = Field(
         description=(
-            "live; delayed (the gateway reports an outbox backlog older than the limit: data "
-            "is arriving late); absent (no batch from the gateway for longer than the limit)."
+            "live; delayed (the gateway reports an outbox backlog older than "
+            "ingest.delayed_backlog_age_s: data is arriving late); absent (no batch from the "
+            "gateway yet, or none for the hall's notifications.policy.gateway_silence_s: "
+            "server/hall_state.py, the same moment the gateway-silence alert fires)."
         )
     )
     as_of: datetime = Field(description="Server time of this snapshot.")
@@ -213,11 +215,10 @@ class LiveState:
         ]
 
     def data_status(self, site: str) -> Literal["live", "delayed", "absent"]:
+        """absent as the hall state says (:meth:`HallState.data_absent`: when the
+        gateway-silence alert fires); else delayed while a gateway reports an old backlog."""
         h = self.hall.hall(site)
-        if h.last_batch is None:
-            return "absent"
-        now = self._clock.now()
-        if (now - h.last_batch).total_seconds() > self._cfg.absent_after_s:
+        if self.hall.data_absent(site):
             return "absent"
         if any(g.backlog.oldest_age_s > self._cfg.delayed_backlog_age_s for g in list(h.gateways.values())):
             return "delayed"

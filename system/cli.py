@@ -41,7 +41,13 @@ def demo(
     ] = Path("lobbywatch-demo"),
     start: Annotated[
         str | None,
-        typer.Option("--start", help="Simulated start HH:MM (halls' local time); default: opening."),
+        typer.Option(
+            "--start",
+            help=(
+                "Simulated start HH:MM (halls' local time) on the simulated day, the first from "
+                "today on when every demo hall is open; default: just after they all opened."
+            ),
+        ),
     ] = None,
 ) -> None:
     """The whole system on this machine: three simulated halls, a busy morning; Ctrl-C stops it."""

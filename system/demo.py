@@ -3,9 +3,9 @@ overlapping cameras), queue tickets, a busy morning.
 
 :class:`Demo` prepares the run directory (configurations, tokens: :mod:`system.demo_files`),
 starts the broker, InfluxDB, the server and per hall a gateway and the lobby simulator (with
-its queue-ticket system) on one accelerated timeline (children run by
-:mod:`system.supervisor`), prints the page URLs and watches the children until Ctrl-C. What
-runs and what you see: ``docs/demo.md``.
+its queue-ticket system) on one accelerated timeline, on a day every hall is open
+(:mod:`system.demo_day`; children run by :mod:`system.supervisor`), prints the page URLs
+and watches the children until Ctrl-C. What runs and what you see: ``docs/demo.md``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.simulate.runner import default_start
 from lobbywatch.clock import timeline_env
 from lobbywatch.config import load_site_config
 from lobbywatch.services import Influxd, Mosquitto, ServiceStartError, wait_until
 from system.demo_announce import announce, demo_info, say
+from system.demo_day import all_open_start, day_lines
 from system.demo_files import DEMO_HALLS, DemoHall, claim_run_dir, token, write_hall, write_yaml
 from system.supervisor import Child, Supervisor
 
@@ -49,7 +49,7 @@ class DemoOptions:
     port: int = 8000
     run_dir: Path = Path("lobbywatch-demo")
     video: Path | None = None
-    start: str | None = None  # HH:MM in the halls' local time; default: opening time
+    start: str | None = None  # HH:MM in the halls' local time; default: all halls just opened
     seed: int = 7
     halls: tuple[Path, ...] = DEMO_HALLS
 
@@ -65,12 +65,13 @@ class DemoState:
 
 
 def parse_start(value: str | None, tz: ZoneInfo, default: datetime) -> datetime:
-    """``HH:MM`` today in the halls' timezone, or ``default`` (the next opening time)."""
+    """``HH:MM`` in the halls' timezone on the day of ``default``, or ``default`` itself (the
+    simulated day's start: :func:`system.demo_day.all_open_start`)."""
     if value is None:
         return default
     try:
         hh, mm = (int(part) for part in value.split(":"))
-        local = datetime.now(UTC).astimezone(tz).replace(hour=hh, minute=mm, second=0, microsecond=0)
+        local = default.astimezone(tz).replace(hour=hh, minute=mm, second=0, microsecond=0)
     except ValueError:
         raise ValueError(
             f"--start {value!r} is not HH:MM (e.g. 09:00) / --start {value!r} 不是 HH:MM 格式（如 09:00）"
@@ -152,9 +153,11 @@ class Demo:
             },
         )
 
-        first = load_site_config(self.state.halls[0].config)
-        tz = ZoneInfo(first.timezone)
-        start = parse_start(opts.start, tz, default_start(first))
+        configs = [load_site_config(h.config) for h in self.state.halls]
+        tz = ZoneInfo(configs[0].timezone)
+        now = datetime.now(UTC)
+        start = parse_start(opts.start, tz, all_open_start(configs, now))
+        say(*day_lines(start, tz, now.astimezone(tz).date()))
         env = timeline_env(start, opts.speed)
         self.timeline_start = start
 

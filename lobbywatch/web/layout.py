@@ -1,10 +1,13 @@
 """What the wall draws around the live state of a hall, from its hall file: names (zh-CN and
-en), zones, devices, time zone and the floor-rule numbers.
+en), zones, devices, time zone, the floor-rule numbers and ``absent_after_s``, how long the
+hall's gateway may send nothing before its data is absent (the hall's
+``notifications.policy.gateway_silence_s``: the limit the server's hall state and its
+gateway-silence alert use, ``server.hall_state.HallState.silence_s``).
 
 One builder for both servers of the page: the central server answers it at
-``GET /api/v1/web/sites/{site}/layout`` with a token, adding ``absent_after_s`` (its ingest
-setting; :mod:`server.api.routes.pages`), and the hall gateway answers it without one for
-the wall it serves in the hall (:mod:`gateway.wall_http`). See docs/pages.md.
+``GET /api/v1/web/sites/{site}/layout`` with a token (:mod:`server.api.routes.pages`), and the
+hall gateway answers it without one for the wall it serves in the hall
+(:mod:`gateway.wall_http`). See docs/pages.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def hall_layout(cfg: SiteConfig) -> dict[str, Any]:
         "max_wait_min": cfg.thresholds.max_wait_min,
         "min_working_kiosks": cfg.thresholds.min_working_kiosks,
         "hall_capacity": cfg.thresholds.hall_capacity,
+        "absent_after_s": cfg.notifications.policy.gateway_silence_s,
         "zones": [
             {"id": z.id, "kind": z.kind.value, "capacity": z.capacity, "name": _name(z.name, z.id)}
             for z in cfg.zones

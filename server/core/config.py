@@ -111,9 +111,6 @@ class IngestConfig(_Model):
     delayed_backlog_age_s: float = Field(
         default=30, gt=0, description="Gateway backlog older than this marks the site's data delayed."
     )
-    absent_after_s: float = Field(
-        default=120, gt=0, description="No batch for this long marks the site's data absent."
-    )
     prepare_workers: int | None = Field(
         default=None,
         ge=0,
@@ -124,6 +121,21 @@ class IngestConfig(_Model):
             "(none on a one-core machine); 0: all in the server process. See docs/server.md."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_absent_after_s(cls, data: object) -> object:
+        """Server files written before the one silence limit: say where the setting went."""
+        if isinstance(data, dict) and "absent_after_s" in data:
+            raise ValueError(
+                "ingest.absent_after_s was removed: a hall's data is absent when its gateway has "
+                "sent nothing for the hall file's notifications.policy.gateway_silence_s, the "
+                "limit the gateway-silence alert uses (docs/server.md); delete the line / "
+                "ingest.absent_after_s 已移除：营业厅网关超过营业厅配置中 "
+                "notifications.policy.gateway_silence_s 未上报即视为无数据"
+                "（与网关静默告警同一限值），请删除此行"
+            )
+        return data
 
     def resolved_prepare_workers(self) -> int:
         """``prepare_workers``, with the automatic choice made for this machine."""

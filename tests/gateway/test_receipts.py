@@ -24,13 +24,13 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.devices.agent import DeviceAgent
-from gateway.intake import position
+from gateway.intake import position, warn_quarantined
 from gateway.outbox import Quarantined
-from gateway.quarantine_log import QuarantineLog
 from gateway.receipts import Position, ReceiptBook, Standing
 from gateway.service import Gateway, GatewaySettings
 from lobbywatch.clock import FixedClock
 from lobbywatch.config.site import load_site_config
+from lobbywatch.logs import RepeatSummary
 from lobbywatch.protocol.topics import device_event_topic, device_status_topic, receipt_topic
 from lobbywatch.services import Influxd, Mosquitto, free_port, wait_until
 from tests.conftest import broker_config
@@ -100,27 +100,30 @@ def test_position_of_a_message_skips_wills_and_what_does_not_say() -> None:
 
 
 def test_quarantine_warnings_first_of_each_reason_then_one_summary_per_interval() -> None:
-    logger = logging.getLogger("test.quarantine")
+    logger = logging.getLogger("lobbywatch.gateway.intake")
     lines: list[str] = []
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(record.getMessage())
 
-    logger.addHandler(Keep())
+    keep = Keep()
+    logger.addHandler(keep)
+    t = [0.0]
     try:
-        qlog = QuarantineLog(logger, interval_s=60)
+        summary = RepeatSummary(interval_s=60, now=lambda: t[0])
         for i in range(5000):
+            t[0] = i / 100
             reason = "not_json" if i % 2 else "schema"
-            qlog.note(Quarantined(i / 100, "t", reason, "bad", b"x"), now=i / 100)
-            qlog.flush(now=i / 100)
+            warn_quarantined(summary, Quarantined(i / 100, "t", reason, "bad", b"x"))
         assert len(lines) == 2  # the first of each reason, within the first minute
-        qlog.flush(now=61)
+        t[0] = 61
+        summary.flush(logger)
     finally:
-        logger.handlers.clear()
-    assert len(lines) == 3
-    assert "4998 more" in lines[2]
-    assert "not_json: 2499, schema: 2499" in lines[2]
+        logger.removeHandler(keep)
+    assert len(lines) == 4
+    held = {r: int(line.split()[0]) for line in lines[2:] for r in ("not_json", "schema") if f"({r})" in line}
+    assert held == {"not_json": 2499, "schema": 2499}  # 4998 more, counted by reason
 
 
 # --------------------------------------------------------------------------- end to end

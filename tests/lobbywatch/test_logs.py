@@ -86,6 +86,21 @@ def test_a_flood_of_one_warning_writes_a_few_lines_with_counts(
     assert any(w["message"] == "another kind of trouble" for w in written)
 
 
+def test_each_reason_is_its_own_kind_and_every_held_kind_is_flushed(
+    captured: tuple[logging.Logger, io.StringIO, RepeatSummary, Ticks],
+) -> None:
+    log, out, summary, ticks = captured
+    for i in range(30):
+        ticks.t += 0.5
+        log.warning("quarantined %s", i, extra={"reason": "schema" if i % 3 else "not_json"})
+        log.warning("outbox full")
+    summary.flush(log)
+    written = lines(out)
+    assert [w["message"] for w in written[:3]] == ["quarantined 0", "outbox full", "quarantined 1"]
+    flushed = {(w.get("reason"), w["held_back"]) for w in written[3:]}
+    assert flushed == {("not_json", 9), ("schema", 19), (None, 29)}  # none of the counts lost
+
+
 def test_info_lines_are_never_summarised(
     captured: tuple[logging.Logger, io.StringIO, RepeatSummary, Ticks],
 ) -> None:

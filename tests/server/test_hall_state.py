@@ -12,7 +12,11 @@ from lobbywatch.protocol.enums import DeviceEventKind, DeviceKind, Presence, Sev
 from lobbywatch.protocol.ingest import Backlog
 from lobbywatch.protocol.messages import DeviceEvent, DeviceHeartbeat, DeviceStatus
 from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.web.layout import hall_layout
+from server.alerts.rules import Sensing, gateway_signal
+from server.core.config import IngestConfig
 from server.hall_state import HallState
+from server.live import LiveState
 from tests.conftest import EXAMPLES
 
 KIOSKS = ["kiosk-topup-1", "kiosk-bill-1", "kiosk-sim-1"]
@@ -85,6 +89,30 @@ def test_a_silent_gateway_freezes_expiry_and_its_return_restarts_heartbeat_clock
         clock.advance(45)
         hall.gateway_batch(cfg.site, "gw", Backlog(count=1, bytes=1, oldest_age_s=0.1), clock.now())
     assert hall.device_now(dev).state == "offline"
+
+
+def test_one_limit_says_when_the_halls_data_is_absent(cfg: SiteConfig, clock: FixedClock) -> None:
+    """The hall file's gateway_silence_s decides, read from the hall state: the live view's
+    "absent", the limit the wall page counts with (the layout) and the gateway-silence alert."""
+    policy = cfg.notifications.policy.model_copy(update={"gateway_silence_s": 90.0})
+    cfg = cfg.model_copy(update={"notifications": cfg.notifications.model_copy(update={"policy": policy})})
+    hall = HallState(clock, {cfg.site: cfg})
+    live = LiveState(hall, clock, IngestConfig())
+    sensing = Sensing(hall, cfg.site)
+    assert hall_layout(cfg)["absent_after_s"] == hall.silence_s(cfg.site) == 90.0
+    # Never heard from: no data on the wall; nothing has gone silent for the alert to say.
+    assert (hall.data_absent(cfg.site), live.data_status(cfg.site)) == (True, "absent")
+    assert gateway_signal(cfg, sensing, clock.now()) is None
+    hall.gateway_batch(cfg.site, "gw", Backlog(count=0, bytes=0, oldest_age_s=0), clock.now())
+    clock.advance(90)
+    signal = gateway_signal(cfg, sensing, clock.now())
+    assert signal is not None
+    assert (hall.data_absent(cfg.site), live.data_status(cfg.site), signal.on) == (False, "live", False)
+    clock.advance(1)
+    signal = gateway_signal(cfg, sensing, clock.now())
+    assert signal is not None
+    assert (hall.data_absent(cfg.site), live.data_status(cfg.site), signal.on) == (True, "absent", True)
+    assert signal.params["silence_s"] == 90.0
 
 
 def test_a_will_says_the_connection_died_and_leaves_faults_alone(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from lobbywatch.clock import SystemClock
+from lobbywatch.config.loader import ConfigError
 from lobbywatch.protocol.codec import to_dict
 from lobbywatch.protocol.enums import ZoneKind
 from lobbywatch.protocol.messages import ZoneState
@@ -156,3 +157,16 @@ def test_environment_overrides_are_validated_and_named(tmp_path: Path) -> None:
     )
     assert broken.exit_code == 2
     assert "LOBBYWATCH_SERVER_INFLUX_URL influx.url" in broken.output
+
+
+def test_an_old_absent_after_s_says_which_limit_took_its_place(tmp_path: Path) -> None:
+    """ingest.absent_after_s was a second limit for "the hall's data is absent"; the hall's
+    gateway_silence_s is the one limit now, and a file that still sets the old one says so."""
+    config = tmp_path / "server.yaml"
+    config.write_text("sql_url: sqlite:///s.sqlite3\ningest:\n  absent_after_s: 120\n")
+    with pytest.raises(ConfigError) as err:
+        load_server_settings(config)
+    assert "server.yaml:2 ingest" in str(err.value)
+    assert "absent_after_s was removed" in str(err.value)
+    assert "notifications.policy.gateway_silence_s" in str(err.value)
+    assert "已移除" in str(err.value)

@@ -3,15 +3,17 @@ directory safety."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lobbywatch.config import load_site_config
-from lobbywatch.config.site import SiteConfig
+from lobbywatch.config.site import OpeningPeriod, SiteConfig, Weekday
+from server.opening_hours import config_periods, opening_intervals
 from system.demo import parse_start
+from system.demo_day import all_open_start, day_lines
 from system.demo_files import DEMO_HALLS, EXAMPLES, MARKER, claim_run_dir, write_hall
 
 
@@ -72,6 +74,56 @@ def test_start_is_local_hall_time() -> None:
     assert start.astimezone(tz).strftime("%H:%M") == "08:30"
     with pytest.raises(ValueError, match="HH:MM"):
         parse_start("half past eight", tz, default)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("now", "start"),
+    [
+        ("2026-12-06 10:00", "2026-12-07 09:01"),  # Sunday: the bank branch is closed, so Monday
+        ("2026-12-08 15:30", "2026-12-08 09:01"),  # a weekday: today's opening, though passed
+        ("2026-12-05 08:00", "2026-12-05 10:01"),  # Saturday: the telecom hall opens last, 10:00
+    ],
+)
+def test_the_demo_simulates_a_time_when_every_hall_is_open(now: str, start: str) -> None:
+    configs = [load_site_config(t) for t in DEMO_HALLS]
+    began = all_open_start(configs, _local(now))
+    assert began.astimezone(SHANGHAI) == _local(start)
+    for cfg in configs:  # each hall is open then, for a while
+        open_hours = opening_intervals(cfg.timezone, config_periods(cfg), began, began + timedelta(hours=1))
+        assert open_hours == [(began, began + timedelta(hours=1))], cfg.site
+
+
+def test_the_demo_says_which_day_it_simulates_and_why() -> None:
+    sunday = date(2026, 12, 6)
+    en, zh = day_lines(_local("2026-12-07 09:01"), SHANGHAI, sunday)
+    assert en == (
+        "Simulated day: Monday 2026-12-07 from 09:01 (Asia/Shanghai): every demo hall opens that day "
+        "(today, Sunday, not all of them do)."
+    )
+    assert (
+        zh == "模拟日期：2026-12-07 星期一 09:01（Asia/Shanghai）起，"
+        "当天所有演示营业厅均营业（今天星期日并非全部营业）。"
+    )
+    en, zh = day_lines(_local("2026-12-07 09:01"), SHANGHAI, date(2026, 12, 7))
+    assert en.endswith("every demo hall opens that day.")
+    assert zh.endswith("均营业。")
+
+
+def test_halls_never_open_together_are_refused() -> None:
+    telecom, bank = (load_site_config(t) for t in DEMO_HALLS[:2])
+    sundays = bank.model_copy(
+        update={"opening_hours": [OpeningPeriod(days=[Weekday("sun")], open=time(9), close=time(17))]}
+    )
+    with pytest.raises(ValueError, match="never open at the same time"):
+        all_open_start([bank, sundays], _local("2026-12-06 10:00"))
+    assert all_open_start([telecom, sundays], _local("2026-12-07 10:00")) == _local("2026-12-13 10:01")
 
 
 def test_run_dir_is_cleared_only_when_it_is_a_demo_directory(tmp_path: Path) -> None:

@@ -92,14 +92,20 @@
 
   /* ------------------------------------------------------------------ rendering */
 
+  /** How long the hall's gateway may send nothing before its data is absent, s: the layout's
+   * absent_after_s, the hall's gateway_silence_s that the server's hall state and its
+   * gateway-silence alert use (60 s, the default, until the layout is had). */
+  function absentAfterS() {
+    return layout && layout.absent_after_s != null ? layout.absent_after_s : 60;
+  }
+
   /** live, delayed or absent: the server's verdict, or absent once the hall has been silent
    * for longer than the limit (the stream sends nothing while nothing arrives). */
   function dataState() {
     if (source === "hall") return "hall";
     if (!live || !live.gateways.length) return "absent";
     const last = Math.max(...live.gateways.map((g) => Date.parse(g.received_at)));
-    const limitMs = (layout ? layout.absent_after_s : 120) * 1000;
-    if (clock.now().getTime() - last > limitMs) return "absent";
+    if (clock.now().getTime() - last > absentAfterS() * 1000) return "absent";
     return live.data;
   }
 
@@ -129,7 +135,7 @@
     } else if (data === "delayed") {
       text = t("banner.delayed");
     } else if (data === "absent") {
-      text = t("banner.absent", { s: layout ? Math.round(layout.absent_after_s) : 120 });
+      text = t("banner.absent", { s: Math.round(absentAfterS()) });
       bad = true;
     }
     banner.hidden = text == null;

@@ -46,7 +46,17 @@ class Sensing:
 
     @property
     def gateway_silent(self) -> bool:
-        return self._hall.gateway_silent(self._site)
+        return self.gateway_silent_at(None)
+
+    def gateway_silent_at(self, now: datetime | None) -> bool:
+        """Whether the gateway is silent at ``now``: the hall state's one definition of the
+        hall's data being absent (``HallState.gateway_silent``, ``HallState.data_absent``)."""
+        return self._hall.gateway_silent(self._site, now)
+
+    @property
+    def gateway_silence_s(self) -> float:
+        """How long the gateway may send nothing (``HallState.silence_s``)."""
+        return self._hall.silence_s(self._site)
 
     @property
     def gateway_catching_up(self) -> bool:
@@ -74,18 +84,17 @@ def camera_signal(cfg: SiteConfig, message: CameraStatus) -> Signal:
 
 
 def gateway_signal(cfg: SiteConfig, sensing: Sensing, now: datetime) -> Signal | None:
-    """On when no ingest batch came for ``policy.gateway_silence_s`` (None before the first)."""
+    """On while the hall state says the gateway is silent: no ingest batch for
+    ``policy.gateway_silence_s``, the moment the wall says "no data" (None before the first)."""
     if sensing.gateway_last is None:
         return None
-    limit = cfg.notifications.policy.gateway_silence_s
-    silent = (now - sensing.gateway_last).total_seconds() > limit
     params = {
         "what": str(SensingText.GATEWAY),
         "hall": hall_name(cfg),
         "why": str(SensingText.NO_DATA),
-        "silence_s": limit,
+        "silence_s": sensing.gateway_silence_s,
     }
-    return Signal(AlertKind.SENSING_BLIND, "gateway", silent, params)
+    return Signal(AlertKind.SENSING_BLIND, "gateway", sensing.gateway_silent_at(now), params)
 
 
 def clock_signals(cfg: SiteConfig, sensing: Sensing) -> list[Signal]:

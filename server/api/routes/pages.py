@@ -126,7 +126,12 @@ class LayoutOut(BaseModel):
     max_wait_min: float = Field(description="Longest acceptable wait, minutes (the 10-minute line).")
     min_working_kiosks: int = Field(description="Self-service minimum.")
     hall_capacity: int | None = Field(description="People the hall holds comfortably.")
-    absent_after_s: float = Field(description="No batch for this long marks the hall's data absent.")
+    absent_after_s: float = Field(
+        description=(
+            "No batch from the hall's gateway for this long marks its data absent: the hall "
+            "file's notifications.policy.gateway_silence_s, the limit of the gateway-silence alert."
+        )
+    )
     zones: list[ZoneOut] = Field(description="Zones, in configuration order.")
     devices: list[DeviceOut] = Field(description="Devices, in configuration order.")
 
@@ -147,5 +152,4 @@ def layout(site: str, principal: FloorDep, ctx: CtxDep) -> LayoutOut:
     cfg = ctx.registry.configs.get(site)
     if cfg is None:
         raise HTTPException(404, f"site {site!r} has no hall configuration on this server")
-    absent_after_s = ctx.settings.ingest.absent_after_s
-    return LayoutOut.model_validate({**hall_layout(cfg), "absent_after_s": absent_after_s})
+    return LayoutOut.model_validate(hall_layout(cfg))
