@@ -162,6 +162,8 @@ class ServerContext:
         for cfg in configs:
             self.registry.configs[cfg.site] = cfg
         self.hall.set_configs(self.registry.configs)
+        if self.live.hall is not self.hall:  # the API's own hall state reads the same halls
+            self.live.hall.set_configs(self.registry.configs)
         with self.db.session() as session:
             sync_sites(session, configs)
             created = bootstrap_tokens(session, self.settings.bootstrap_tokens, self.clock.now())
