@@ -1,0 +1,112 @@
+"""What a count's MAE hides: people missed and boxes that are nobody, on the Mall variants.
+
+A count can be right with a person missed and a false box elsewhere. This matches each
+counted person's head point (:func:`edge.vision.evaluate.head_points`: a pose model's head
+keypoints where it saw them, else the box's estimate) to the annotated heads of
+``heads.json`` inside the same counted region (greedy, nearest first, within ``--within``
+of the box's height) and reports, per variant: recall (annotated heads matched), false boxes
+per frame (counted people matched to no head), misses per frame and the count's MAE, the
+same detector, settings and variants as :mod:`bench.count_generalisation`. Run::
+
+    PYTHONPATH=$PWD .venv/bin/python -m bench.count_matching --every 2 --frames even \\
+        --data ../shared/data/mall [--model PATH] [--variants mall zoom2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.count_generalisation import MALL, MODEL, VARIANTS, Variant, build
+
+Points = npt.NDArray[np.float64]
+
+
+def match(found: Points, heights: Points, truth: Points, within: float) -> int:
+    """How many of ``found`` (N, 2) pair with a distinct ``truth`` (M, 2) head, nearest first,
+    each within ``within`` times its box's height."""
+    if not len(found) or not len(truth):
+        return 0
+    dist = np.linalg.norm(found[:, None, :] - truth[None, :, :], axis=2) / np.maximum(heights, 1.0)[:, None]
+    pairs = 0
+    for flat in np.argsort(dist, axis=None, kind="stable"):
+        i, j = np.unravel_index(flat, dist.shape)
+        if not np.isfinite(dist[i, j]):  # its box or its head is taken
+            continue
+        if dist[i, j] > within:
+            break
+        pairs += 1
+        dist[i, :] = np.inf
+        dist[:, j] = np.inf
+    return pairs
+
+
+def run(
+    variant: Variant, names: list[str], cache: Path, data: Path, model: Path, within: float
+) -> dict[str, object]:
+    from edge.vision.detector import PersonDetector
+    from edge.vision.evaluate import head_points, read_frames
+    from edge.vision.zones import points_in_polygon
+
+    folder, truth, roi = build(variant, names, cache, data)
+    heads = json.loads((data / "heads.json").read_text(encoding="utf-8"))
+    detector = PersonDetector(model, roi=roi)
+    for frame in read_frames(folder, names[:: max(1, len(names) // 60)]):  # the scale, as eval counts
+        detector.learn(frame)
+    detector.end_learning()
+    x0, y0 = variant.crop[0], variant.crop[1]
+    matched = misses = false = counted_err = true_total = 0
+    frames = read_frames(folder, [name for name, _n in truth])
+    for (name, true_n), frame in zip(truth, frames, strict=True):
+        found = detector.detect(frame)
+        points = head_points(found.xyxy, found.keypoints)
+        inside = points_in_polygon(points, roi) if len(points) else np.zeros(0, np.bool_)
+        annotated = (np.asarray(heads[name], np.float64).reshape(-1, 2) - [x0, y0]) * variant.zoom
+        annotated = annotated[points_in_polygon(annotated, roi)] if len(annotated) else annotated
+        heights = (found.xyxy[:, 3] - found.xyxy[:, 1]).astype(np.float64)[inside]
+        pairs = match(points[inside], heights, annotated, within)
+        matched += pairs
+        misses += true_n - pairs
+        false += int(inside.sum()) - pairs
+        counted_err += abs(int(inside.sum()) - true_n)
+        true_total += true_n
+    n = max(len(truth), 1)
+    return {
+        "variant": variant.name,
+        "model": model.name,
+        "images": len(truth),
+        "mean_true": round(true_total / n, 2),
+        "recall": round(matched / max(true_total, 1), 3),
+        "misses_per_frame": round(misses / n, 2),
+        "false_per_frame": round(false / n, 2),
+        "count_mae": round(counted_err / n, 3),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=MALL, help="The Mall sample (frames/, heads.json, roi.json).")
+    p.add_argument("--every", type=int, default=1, help="Use frames 2k*every and 2k*every+1 (pairs).")
+    p.add_argument("--frames", choices=("all", "even", "odd"), default="all")
+    p.add_argument("--variants", nargs="*", default=[v.name for v in VARIANTS])
+    p.add_argument("--model", type=Path, default=MODEL, help="The detector (default: the shipped one).")
+    p.add_argument("--within", type=float, default=0.5, help="Match radius, in box heights.")
+    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lobbywatch-count-variants")
+    a = p.parse_args()
+    names = sorted(json.loads((a.data / "heads.json").read_text(encoding="utf-8")))
+    index = {n: i for i, n in enumerate(names)}
+    names = [n for i, n in enumerate(names) if (i // 2) % a.every == 0]
+    if a.frames != "all":
+        names = [n for n in names if (index[n] % 2 == 0) == (a.frames == "even")]
+    for v in VARIANTS:
+        if v.name in a.variants:
+            print(json.dumps(run(v, names, a.cache, a.data, a.model, a.within)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
