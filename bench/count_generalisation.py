@@ -140,8 +140,9 @@ def run(
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every Mall-variant benchmark takes (data, frames, variants, model, cache)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=MALL, help="The Mall sample (frames/, heads.json, roi.json).")
     p.add_argument("--every", type=int, default=1, help="Use frames 2k*every and 2k*every+1 (pairs).")
     p.add_argument("--variants", nargs="*", default=[v.name for v in VARIANTS])
@@ -158,13 +159,23 @@ def main() -> None:
         help="Only the even frames (where settings are chosen) or the odd ones (checked apart).",
     )
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lobbywatch-count-variants")
-    a = p.parse_args()
+    return p
+
+
+def frame_names(a: argparse.Namespace) -> list[str]:
+    """The frames ``--every`` and ``--frames`` select, in order."""
     names = sorted(json.loads((a.data / "heads.json").read_text(encoding="utf-8")))
     index = {n: i for i, n in enumerate(names)}
     # an even and an odd frame from every pair kept, so both halves are represented
     names = [n for i, n in enumerate(names) if (i // 2) % a.every == 0]
     if a.frames != "all":
         names = [n for n in names if (index[n] % 2 == 0) == (a.frames == "even")]
+    return names
+
+
+def main() -> None:
+    a = arguments(__doc__).parse_args()
+    names = frame_names(a)
     for v in VARIANTS:
         if v.name in a.variants:
             print(json.dumps(run(v, names, a.cache, a.data, a.model)), flush=True)

@@ -15,15 +15,13 @@ same detector, settings and variants as :mod:`bench.count_generalisation`. Run::
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bench.count_generalisation import MALL, MODEL, VARIANTS, Variant, build
+from bench.count_generalisation import VARIANTS, Variant, arguments, build, frame_names
 
 Points = npt.NDArray[np.float64]
 
@@ -98,20 +96,10 @@ def run(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=MALL, help="The Mall sample (frames/, heads.json, roi.json).")
-    p.add_argument("--every", type=int, default=1, help="Use frames 2k*every and 2k*every+1 (pairs).")
-    p.add_argument("--frames", choices=("all", "even", "odd"), default="all")
-    p.add_argument("--variants", nargs="*", default=[v.name for v in VARIANTS])
-    p.add_argument("--model", type=Path, default=MODEL, help="The detector (default: the shipped one).")
+    p = arguments(__doc__)
     p.add_argument("--within", type=float, default=0.5, help="Match radius, in box heights.")
-    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lobbywatch-count-variants")
     a = p.parse_args()
-    names = sorted(json.loads((a.data / "heads.json").read_text(encoding="utf-8")))
-    index = {n: i for i, n in enumerate(names)}
-    names = [n for i, n in enumerate(names) if (i // 2) % a.every == 0]
-    if a.frames != "all":
-        names = [n for n in names if (index[n] % 2 == 0) == (a.frames == "even")]
+    names = frame_names(a)
     for v in VARIANTS:
         if v.name in a.variants:
             print(json.dumps(run(v, names, a.cache, a.data, a.model, a.within)), flush=True)
