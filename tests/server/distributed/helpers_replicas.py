@@ -20,6 +20,10 @@ import httpx
 import nats as nats_client
 
 from lobbywatch.clock import SystemClock
+from lobbywatch.protocol.codec import to_dict
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import ZoneState
+from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port, wait_until
 
 ADMIN_TOKEN = "lw_admin-secret-for-tests"
@@ -204,3 +208,22 @@ def stop_replicas(replicas: Iterator[Replica] | list[Replica]) -> None:
             r.proc.wait(30)
         except subprocess.TimeoutExpired:
             r.proc.kill()
+
+
+def zones(cam: Stamper, n: int) -> list[dict[str, Any]]:
+    """``n`` queue states of one camera, each below every alert limit (no alert of their own)."""
+    return [
+        to_dict(
+            cam.make(
+                ZoneState,
+                zone="queue-main",
+                kind=ZoneKind.QUEUE,
+                occupancy=float(i % 3),
+                count=i % 3,
+                queue_length=i % 3,  # below the no-upsell limit: no other alert
+                entered_total=i,
+                exited_total=0,
+            )
+        )
+        for i in range(n)
+    ]

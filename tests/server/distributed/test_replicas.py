@@ -21,8 +21,7 @@ import pytest
 from lobbywatch import series
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
-from lobbywatch.protocol.enums import ZoneKind
-from lobbywatch.protocol.messages import DeviceEvent, ZoneState
+from lobbywatch.protocol.messages import DeviceEvent
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import Influxd, NatsServer, Postgres, wait_until
 from tests.server.conftest import write_hall
@@ -34,6 +33,7 @@ from tests.server.distributed.helpers_replicas import (
     stop_replicas,
     stream_of,
     write_config,
+    zones,
 )
 
 SEEN_WITHIN_S = 1.0  # the acceptance: an acknowledgement through one replica, through the other
@@ -53,24 +53,6 @@ def replicas(
         yield started[0], started[1], sites
     finally:
         stop_replicas(started)
-
-
-def zones(cam: Stamper, n: int) -> list[dict[str, Any]]:
-    return [
-        to_dict(
-            cam.make(
-                ZoneState,
-                zone="queue-main",
-                kind=ZoneKind.QUEUE,
-                occupancy=float(i % 3),
-                count=i % 3,
-                queue_length=i % 3,  # below the no-upsell limit: no other alert
-                entered_total=i,
-                exited_total=0,
-            )
-        )
-        for i in range(n)
-    ]
 
 
 def live(replica: Replica, site: str) -> dict[str, Any]:

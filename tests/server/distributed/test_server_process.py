@@ -22,12 +22,12 @@ import pytest
 
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
-from lobbywatch.protocol.enums import ZoneKind
-from lobbywatch.protocol.messages import DeviceEvent, ZoneState
+from lobbywatch.protocol.messages import DeviceEvent
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import NatsServer, wait_until
 from server.bus_jetstream import partition_of
 from tests.helpers_nats import NatsCluster
+from tests.server.distributed.helpers_replicas import zones
 from tests.server.helpers_server_process import server_run
 
 STREAM = "LWPROC"
@@ -146,26 +146,9 @@ def test_killing_the_connected_nats_node_loses_nothing(
     server = server_on_cluster
     cam = Stamper(server.site, "cam-counters", clock=SystemClock())
 
-    def zones(n: int) -> list[dict[str, Any]]:
-        return [
-            to_dict(
-                cam.make(
-                    ZoneState,
-                    zone="queue-main",
-                    kind=ZoneKind.QUEUE,
-                    occupancy=float(i % 3),
-                    count=i % 3,
-                    queue_length=i % 3,  # below the no-upsell limit (3): no other alert
-                    entered_total=i,
-                    exited_total=0,
-                )
-            )
-            for i in range(n)
-        ]
-
     sent = batches = 0
     for _ in range(10):
-        answer, _ = server.send_until_answered(zones(20))
+        answer, _ = server.send_until_answered(zones(cam, 20))
         assert answer["accepted"] == 20
         sent += 20
         batches += 1
@@ -176,7 +159,7 @@ def test_killing_the_connected_nats_node_loses_nothing(
     refusals = 0
     last: list[dict[str, Any]] = []
     for _ in range(10):
-        last = zones(20)
+        last = zones(cam, 20)
         answer, refused = server.send_until_answered(last)
         failover_s = failover_s or time.monotonic() - killed_at
         refusals += refused
