@@ -114,14 +114,22 @@ def summarise(rows: list[tuple[str, int, int]]) -> dict[str, float]:
 
 
 def run(
-    variant: Variant, names: list[str], cache: Path, data: Path, model: Path = MODEL
+    variant: Variant,
+    names: list[str],
+    cache: Path,
+    data: Path,
+    model: Path = MODEL,
+    near_model: Path | None = None,
 ) -> dict[str, object]:
     from edge.vision.detector import PersonDetector
     from edge.vision.evaluate import Anchor, evaluate_counts
+    from lobbywatch.config.counting import CountingConfig
 
     folder, truth, roi = build(variant, names, cache, data)
-    detector = PersonDetector(model, roi=roi)  # the defaults: what a camera runs unconfigured
-    per_image = cache / f"{variant.name}-{model.stem}.csv"
+    settings = CountingConfig(near_model=near_model)  # the defaults: what a camera runs unconfigured
+    detector = PersonDetector(model, settings, roi=roi)
+    tag = model.stem if near_model is None else f"{model.stem}+{near_model.stem}"
+    per_image = cache / f"{variant.name}-{tag}.csv"
     summary = evaluate_counts(
         folder, truth, detector, roi=roi, out=per_image, progress=None, anchor=Anchor.HEAD
     )
@@ -131,6 +139,7 @@ def run(
     return {
         "variant": variant.name,
         "model": model.name,
+        "near_model": None if near_model is None else near_model.name,
         "all": summarise(rows),
         "even": summarise([r for r in rows if index[r[0]] % 2 == 0]),
         "odd": summarise([r for r in rows if index[r[0]] % 2 == 1]),
@@ -151,6 +160,12 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
         type=Path,
         default=MODEL,
         help="Another detector to compare (any ultralytics detect or pose export); default: the shipped one.",
+    )
+    p.add_argument(
+        "--near-model",
+        type=Path,
+        default=None,
+        help="A second detector for the rows where people are large (counting.near_model); default: none.",
     )
     p.add_argument(
         "--frames",
@@ -178,7 +193,7 @@ def main() -> None:
     names = frame_names(a)
     for v in VARIANTS:
         if v.name in a.variants:
-            print(json.dumps(run(v, names, a.cache, a.data, a.model)), flush=True)
+            print(json.dumps(run(v, names, a.cache, a.data, a.model, a.near_model)), flush=True)
     print(f"images and per-image CSVs: {a.cache}", file=sys.stderr)
 
 

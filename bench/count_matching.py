@@ -46,15 +46,22 @@ def match(found: Points, heights: Points, truth: Points, within: float) -> list[
 
 
 def run(
-    variant: Variant, names: list[str], cache: Path, data: Path, model: Path, within: float
+    variant: Variant,
+    names: list[str],
+    cache: Path,
+    data: Path,
+    model: Path,
+    within: float,
+    near_model: Path | None = None,
 ) -> dict[str, object]:
     from edge.vision.detector import PersonDetector
     from edge.vision.evaluate import head_points, read_frames
     from edge.vision.zones import points_in_polygon
+    from lobbywatch.config.counting import CountingConfig
 
     folder, truth, roi = build(variant, names, cache, data)
     heads = json.loads((data / "heads.json").read_text(encoding="utf-8"))
-    detector = PersonDetector(model, roi=roi)
+    detector = PersonDetector(model, CountingConfig(near_model=near_model), roi=roi)
     for frame in read_frames(folder, names[:: max(1, len(names) // 60)]):  # the scale, as eval counts
         detector.learn(frame)
     detector.end_learning()
@@ -84,6 +91,7 @@ def run(
     return {
         "variant": variant.name,
         "model": model.name,
+        "near_model": None if near_model is None else near_model.name,
         "images": len(truth),
         "mean_true": round(true_total / n, 2),
         "recall": round(matched / max(true_total, 1), 3),
@@ -102,7 +110,7 @@ def main() -> None:
     names = frame_names(a)
     for v in VARIANTS:
         if v.name in a.variants:
-            print(json.dumps(run(v, names, a.cache, a.data, a.model, a.within)), flush=True)
+            print(json.dumps(run(v, names, a.cache, a.data, a.model, a.within, a.near_model)), flush=True)
 
 
 if __name__ == "__main__":

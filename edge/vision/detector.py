@@ -100,14 +100,24 @@ class Detections:
 
     @classmethod
     def concat(cls, parts: list[Detections]) -> Detections:
-        """All parts' boxes in one; keypoints when every part with boxes has them, else None."""
-        voters = [p for p in parts if p.keypoints is not None or len(p)]
-        kpts = [p.keypoints for p in voters if p.keypoints is not None]
+        """All parts' boxes in one. Keypoints when a part with boxes has them: a part without
+        gets keypoints none of which was seen (visibility 0, e.g. a detector's boxes beside a
+        pose model's); None when no part has them, or the parts' keypoints differ in shape."""
+        shapes = {p.keypoints.shape[1:] for p in parts if p.keypoints is not None and len(p)}
+        kpts = None
+        if len(shapes) == 1:
+            k = shapes.pop()
+            kpts = np.concatenate(
+                [
+                    p.keypoints if p.keypoints is not None else np.zeros((len(p), *k), np.float32)
+                    for p in parts
+                ]
+            ).astype(np.float32)
         return cls(
             np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
             np.concatenate([p.conf for p in parts]).astype(np.float32),
             np.concatenate([p.cls for p in parts]).astype(np.float32),
-            np.concatenate(kpts).astype(np.float32) if kpts and len(kpts) == len(voters) else None,
+            kpts,
         )
 
     def __len__(self) -> int:
@@ -190,6 +200,7 @@ class PersonDetector:
         roi: Polygon | None = None,
         device: str = "cpu",
         backend: DetectorBackend | None = None,
+        near_backend: DetectorBackend | None = None,
     ) -> None:
         from edge.vision.backends import load_backend
 
@@ -199,6 +210,11 @@ class PersonDetector:
             log.info("detector: %s backend, model %s", backend.name, path)
         self.backend: DetectorBackend = backend
         self.settings = settings or CountingConfig()
+        if near_backend is None and self.settings.near_model is not None:
+            near_path = resolve_model_path(self.settings.near_model)
+            near_backend = load_backend(near_path, device=device)
+            log.info("detector: %s backend, near model %s", near_backend.name, near_path)
+        self.near_backend: DetectorBackend | None = near_backend
         self.scale = ScaleModel(self.settings.scale)
         self.region: tuple[int, int, int, int] | None = None
         if roi:
@@ -232,6 +248,25 @@ class PersonDetector:
         """The learning pass over a set of stills is over: fit the scale on what it saw."""
         self.scale.settle()
 
+    def _near_rows(self, frame: Frame, full: Detections) -> Detections:
+        """With a ``near_model``: its boxes in the rows where the learned person height at the
+        full-frame input is at least ``slicing.min_person_px`` (the rows not sliced), the
+        camera model's elsewhere; one more pass. Without one, or before the scale is learned:
+        ``full`` as it is."""
+        if self.near_backend is None or not self.scale.ready:
+            return full
+        s = self.settings
+        self.passes += 1
+        near = self.near_backend.predict(
+            [frame], imgsz=s.imgsz, conf=s.confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
+        )[0]
+        gain = s.imgsz / max(frame.shape[:2])
+
+        def large(d: Detections) -> npt.NDArray[np.bool_]:
+            return np.asarray(gain * self.scale.height_at(d.xyxy[:, 3]) >= s.slicing.min_person_px)
+
+        return Detections.concat([full.select(~large(full)), near.select(large(near))])
+
     def _slice_threshold(self, crop: Frame) -> float:
         """The threshold of one slice: ``slicing.confidence``, lowered in proportion where the
         slice magnifies the picture more than ``slicing.sharp_zoom`` (a blurrier person scores
@@ -245,7 +280,7 @@ class PersonDetector:
         from edge.vision.slicing import merge_views, plan_slices
 
         h, w = frame.shape[:2]
-        full = self._full_frame(frame)  # first: its boxes teach the scale this frame is sliced by
+        full = self._near_rows(frame, self._full_frame(frame))  # first: it teaches the scale
         plan = plan_slices(w, h, self.settings, self.scale, self.region)
         self.frames += 1
         if not plan.windows:  # the merge still decides (the pass's own NMS is a loose pre-filter)

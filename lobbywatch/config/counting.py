@@ -11,6 +11,7 @@ them back. Method and defaults: docs/vision.md ("Counting").
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -133,6 +134,15 @@ class CountingConfig(_Model):
     )
     person_classes: list[int] | None = Field(
         default=None, description="Class ids counted as a person; default: every class of the model."
+    )
+    near_model: Path | None = Field(
+        default=None,
+        description=(
+            "A second detector for the rows where the learned person height at the full-frame "
+            "input is at least slicing.min_person_px (the rows that are not sliced), e.g. a pose "
+            "model, which separates people in close groups better; its class 0 is a person. "
+            'Default: the camera\'s model everywhere (docs/vision.md, "Two models").'
+        ),
     )
     slicing: SlicingConfig = Field(default_factory=SlicingConfig, description="Sliced inference.")
     merge: MergeConfig = Field(default_factory=MergeConfig, description="Merging the views' boxes.")

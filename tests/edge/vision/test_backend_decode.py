@@ -129,7 +129,11 @@ def test_detections_carry_keypoints_through_select_moved_and_concat() -> None:
     both = Detections.concat([pose, Detections.empty(), moved])  # an empty part has no say
     assert both.keypoints is not None
     assert both.keypoints.shape == (3, 2, 3)
-    assert Detections.concat([pose, boxes]).keypoints is None  # boxes without keypoints: none at all
+    mixed = Detections.concat([pose, boxes])  # a detector's boxes beside a pose model's: none seen
+    assert mixed.keypoints is not None
+    assert mixed.keypoints.shape == (4, 2, 3)
+    assert mixed.keypoints[2:].tolist() == [[[0, 0, 0], [0, 0, 0]]] * 2
+    assert Detections.concat([boxes, boxes]).keypoints is None
     assert Detections.concat([Detections.empty(), Detections.empty()]).keypoints is None
 
 

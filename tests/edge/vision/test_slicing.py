@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.vision.detector import PersonDetector
+from edge.vision.detector import Detections, Frame, PersonDetector
 from edge.vision.scale import ScaleModel
 from edge.vision.slicing import SlicePlan, grid_windows, merge_views, plan_slices
 from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
@@ -127,3 +127,41 @@ def test_a_slice_that_magnifies_beyond_sharp_zoom_runs_at_a_proportionally_lower
     blurry = np.zeros((107, 80, 3), np.uint8)  # about 6x: a person this enlarged scores lower
     assert det._slice_threshold(sharp) == 0.15
     assert det._slice_threshold(blurry) == pytest.approx(0.15 * 3 / (640 / 107))
+
+
+class SplittingNearModel(WhiteBlobModel):
+    """A stand-in second model: it sees the near people as two each (a close group the camera
+    model merges), and a spurious small box far away (where it must have no say)."""
+
+    def predict(
+        self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
+    ) -> list[Detections]:
+        out = []
+        for found in super().predict(images, imgsz=imgsz, conf=conf, iou=iou, classes=classes):
+            boxes = [[10.0, 35.0, 18.0, 60.0]]  # far: a row the camera model owns
+            for x0, y0, x1, y1 in found.xyxy.tolist():
+                mid = (x0 + x1) / 2
+                boxes += [[x0, y0, mid, y1], [mid, y0, x1, y1]] if y1 > 350 else [[x0, y0, x1, y1]]
+            out.append(dets(boxes))
+        return out
+
+
+def test_a_near_model_owns_the_rows_where_people_are_large_enough() -> None:
+    settings = CountingConfig(
+        imgsz=640, confidence=0.3, slicing=SlicingConfig(min_person_px=60, target_person_px=80)
+    )
+    near = SplittingNearModel(min_px=0)
+    det = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40), near_backend=near)
+    frame = perspective_frame()  # people 25, 45, 75 and 110 px tall on the rows 60, 140, 260, 400
+    assert len(det.detect(frame)) == 9  # warming up: the camera model only
+    assert near.images == 0
+    for _ in range(10):
+        det.learn(frame)
+    passes = det.passes
+    found = det.detect(frame)
+    feet = sorted(round(y) for y in found.xyxy[:, 3].tolist())
+    # rows 60 and 140 (sliced): the camera model's 3 each, not the near model's far box;
+    # rows 260 and 400 (at least 60 px): the near model's, 3 and 6 (each near person split)
+    assert feet == [60] * 3 + [140] * 3 + [260] * 3 + [400] * 6
+    assert near.images == 1
+    assert det.passes - passes >= 3  # the full frame, the near model's pass and the slices
