@@ -215,12 +215,16 @@ class InfluxWriter:
 
     def drain_once(self) -> bool:
         """Write (or delete) one chunk of the spool: its oldest rows of one kind, in id order;
-        True when something was done (or dropped)."""
+        True when something was done (or dropped). The rows stay locked (``FOR UPDATE`` on
+        PostgreSQL) until they are deleted after InfluxDB's answer, so the writer processes
+        of the JetStream bus drain one after another and never run a deletion before the
+        line it removes, nor post a line again after its deletion."""
         with self._db.session() as session:
             sizes = session.execute(
                 select(InfluxSpool.id, InfluxSpool.n_lines, InfluxSpool.kind)
                 .order_by(InfluxSpool.id)
                 .limit(256)
+                .with_for_update()
             ).all()
             if not sizes:
                 return False
@@ -235,11 +239,10 @@ class InfluxWriter:
             bodies = session.scalars(
                 select(InfluxSpool.body).where(InfluxSpool.id.in_(ids)).order_by(InfluxSpool.id)
             ).all()
-        if kind == DELETE:
-            self._delete(";".join("\n".join(bodies).split("\n")), total)
-        else:
-            self._post("\n".join(bodies).encode(), total)
-        with self._db.session() as session:
+            if kind == DELETE:
+                self._delete(";".join("\n".join(bodies).split("\n")), total)
+            else:
+                self._post("\n".join(bodies).encode(), total)
             session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
         with self._drained:
             self.stats.pending_lines -= total
