@@ -88,6 +88,19 @@ def test_a_deletion_spooled_before_a_line_leaves_the_point_written(
     assert customers(influxd, influx_db) == 1
 
 
+def test_a_deletion_influxdb_refuses_is_dropped_and_the_spool_goes_on(
+    db: Database, writer: InfluxWriter, influxd: Influxd, influx_db: str
+) -> None:
+    with db.session() as session:
+        n = writer.spool_deletions(session, ["DELETE FROM WHERE"])  # InfluxDB cannot parse it
+        n += writer.spool(session, [line(7)])
+    writer.spooled(n)
+    while writer.drain_once():
+        pass
+    assert (customers(influxd, influx_db), spool_rows(db)) == (1, 0)
+    assert (writer.stats.dropped_lines, writer.stats.deletions, writer.stats.pending_lines) == (1, 0, 0)
+
+
 def test_a_deletion_influxdb_did_not_run_stays_spooled(db: Database, influx_db: str) -> None:
     cfg = InfluxConfig(url="http://127.0.0.1:9", database=influx_db, timeout_s=1)  # nobody listens
     down = InfluxWriter(db, cfg, FixedClock(T0))
