@@ -6,10 +6,13 @@ camera) longer ago than the join window (:data:`server.visits.JOIN_WINDOW`) plus
 for records delivered late. Settling links the customer's camera visits once more
 (:func:`server.visits.link`: a join two concurrent ingest transactions missed is made now),
 spools one point per customer (their joined wait, outcome and whether they were served
-within the limit) and marks their visits ``settled_at``, in one SQL transaction: each
-customer's point is written once. A camera visit stored after its customer was settled (a
-backlog, or a second camera's long visit, published when it ends) settles the customer
-again; the point's time is the customer's, so the new point replaces the old one. It runs
+within the limit) and marks their visits ``settled_at`` and ``settled_as`` (the customer whose
+point that is), in one SQL transaction: each customer's point is written once. A camera
+visit stored after its customer was settled (a backlog, or a second camera's long visit,
+published when it ends) settles the customer again, and may have joined two customers
+settled apart: the points written for the customers its visits were settled as are deleted
+(spooled before the new point, run in spool order by :mod:`server.timeseries.writer`), so
+nobody is counted twice and no field of an old point stays. It runs
 on a timer (injected clock) in the process that owns derived state: the single box, or the
 worker role on the JetStream bus.
 docs/vision.md, "Visits".
@@ -30,7 +33,7 @@ from lobbywatch.clock import Clock
 from lobbywatch.periodic import PeriodicThread
 from server.storage.db import Database
 from server.storage.models import VisitRow
-from server.timeseries.lines import customer_line
+from server.timeseries.lines import customer_delete, customer_line
 from server.timeseries.writer import InfluxWriter
 from server.visits import JOIN_WINDOW, customer, link
 
@@ -44,11 +47,19 @@ EVERY_S = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """What one settle transaction did: the customers' lines, and whether more visits may be
-    due (a full batch that settled someone)."""
+    """What one settle transaction did: the deletions of the points it supersedes (spooled
+    first), the customers' lines, and whether more visits may be due (a full batch that
+    settled someone)."""
 
+    deletions: list[str]
     lines: list[str]
     more: bool
+
+
+def naming(rows: list[VisitRow], name: int) -> VisitRow:
+    """The camera visit that names customer ``name`` among their ``rows`` (the point's site
+    and time are its own)."""
+    return min(rows, key=lambda r: (r.id != name, r.id))
 
 
 def settle(
@@ -61,8 +72,9 @@ def settle(
 ) -> Settled:
     """Settle the customers final at ``now`` among the oldest ``batch`` unsettled visits last
     seen before the join window and ``margin``: link those visits again, then for each of
-    their customers whose every visit is that old, one ``customer_visit`` line (the caller
-    spools them in this transaction) and ``settled_at`` on their visits."""
+    their customers whose every visit is that old, one ``customer_visit`` line, a deletion of
+    each point their visits were settled as before (the caller spools both in this
+    transaction, deletions first) and ``settled_at``/``settled_as`` on their visits."""
     cutoff = now - JOIN_WINDOW - margin
     due = session.scalars(
         select(VisitRow)
@@ -77,12 +89,15 @@ def settle(
     groups: dict[int, list[VisitRow]] = defaultdict(list)
     for r in session.scalars(select(VisitRow).where(VisitRow.customer.in_(names))):
         groups[r.customer or r.id].append(r)
-    lines = []
+    deletions, lines = [], []
     for name, rows in sorted(groups.items()):
         if any(r.left_at > cutoff for r in rows):
             continue  # seen lately by another camera: a visit there may still join them
         c = customer(rows)
-        first = min(rows, key=lambda r: (r.id != name, r.id))  # the visit naming them
+        first = naming(rows, name)
+        for old in sorted({r.settled_as for r in rows if r.settled_as is not None}):
+            was = naming([r for r in rows if r.settled_as == old], old)
+            deletions.append(customer_delete(was.site, old, was.arrived_at))
         lines.append(
             customer_line(
                 first.site,
@@ -96,7 +111,8 @@ def settle(
         )
         for r in rows:
             r.settled_at = r.settled_at or now
-    return Settled(lines, len(due) == batch and bool(lines))
+            r.settled_as = name
+    return Settled(deletions, lines, len(due) == batch and bool(lines))
 
 
 @dataclass
@@ -129,7 +145,8 @@ class VisitSettle:
             while more and not self._timer.stopping:
                 with self.db.session() as session:
                     done = settle(session, self.clock.now(), self.wait_limit_s)
-                    n = self.writer.spool(session, done.lines)
+                    n = self.writer.spool_deletions(session, done.deletions)
+                    n += self.writer.spool(session, done.lines)
                 self.writer.spooled(n)
-                total, more = total + n, done.more
+                total, more = total + len(done.lines), done.more
         return total

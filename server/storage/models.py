@@ -198,7 +198,8 @@ class VisitRow(Base):
     customer it belongs to: ``customer`` is the row id of that customer's first camera visit
     (its own id when no other camera's visit continues it or is continued by it), set by
     :func:`server.visits.link` from :func:`server.handover.continues`; ``settled_at``: when
-    :mod:`server.visit_settle` wrote the customer's final point (NULL until then)."""
+    :mod:`server.visit_settle` wrote the customer's final point (NULL until then);
+    ``settled_as``: the customer whose point that was (the last settle's ``customer``)."""
 
     __tablename__ = "visits"
     __table_args__ = (
@@ -225,6 +226,7 @@ class VisitRow(Base):
     """The floor points of the record's path as JSON ``[[iso time, x, y], ...]``; "" without."""
     customer: Mapped[int | None] = mapped_column(BigId, nullable=True)
     settled_at: Mapped[datetime | None] = mapped_column(UtcTime, nullable=True)
+    settled_as: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
 
 class SiteMinute(Base):
@@ -240,13 +242,17 @@ class SiteMinute(Base):
 
 
 class InfluxSpool(Base):
-    """Line protocol accepted but not yet written to InfluxDB (written in the ingest transaction)."""
+    """Line protocol accepted but not yet written to InfluxDB (written in the ingest transaction),
+    and deletions of points superseded since, written in id order (server/timeseries/writer.py):
+    ``kind`` ``write``, ``n_lines`` lines of line protocol for ``/write``; ``delete``,
+    ``n_lines`` InfluxQL ``DELETE`` statements (one a line) for ``/query``."""
 
     __tablename__ = "influx_spool"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UtcTime)
     n_lines: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), default="write", server_default="write")
 
 
 class TicketEventRow(Base):

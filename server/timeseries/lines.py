@@ -314,6 +314,28 @@ def stream_line(
     return _line(p)
 
 
+def customer_time(customer: int, named_at: datetime) -> int:
+    """A customer's ``customer_visit`` point time: ``named_at`` (when the camera visit naming
+    the customer began) plus ``customer mod 1000`` ns, so settling them again overwrites it."""
+    return ns(named_at) + customer % 1000
+
+
+def customer_delete(site: str, customer: int, named_at: datetime) -> str:
+    """The InfluxQL statement that deletes the ``customer_visit`` point of :func:`customer_line`
+    (a customer merged into another one since: :mod:`server.visit_settle`); the exact time in
+    ns, so it removes that point only.
+
+    >>> print(customer_delete("hall-1", 1042, datetime(2026, 1, 1, tzinfo=UTC)))
+    DELETE FROM "customer_visit" WHERE "site" = 'hall-1' AND time = 1767225600000000042
+    """
+    U = series.CustomerVisit
+    value = site.replace("\\", "\\\\").replace("'", "\\'")
+    return (
+        f'DELETE FROM "{U.MEASUREMENT}" WHERE "{U.SITE}" = \'{value}\''
+        f" AND time = {customer_time(customer, named_at)}"
+    )
+
+
 def customer_line(
     site: str,
     customer: int,
@@ -324,16 +346,15 @@ def customer_line(
     wait_s: float | None,
     wait_limit_s: float,
 ) -> str:
-    """One settled customer's ``customer_visit`` point (:mod:`server.visit_settle`): at
-    ``named_at`` (when the camera visit naming the customer began) plus ``customer mod 1000``
-    ns, so settling the customer again overwrites it; ``within_limit`` as for ``visit``."""
+    """One settled customer's ``customer_visit`` point (:mod:`server.visit_settle`) at
+    :func:`customer_time`; ``within_limit`` as for ``visit``."""
     U = series.CustomerVisit
     p = (
         _Line(U.MEASUREMENT)
         .tag(U.SITE, site)
         .field(U.OUTCOME, outcome.value)
         .field(U.CAMERA_VISITS, camera_visits)
-        .time(ns(named_at) + customer % 1000, WritePrecision.NS)
+        .time(customer_time(customer, named_at), WritePrecision.NS)
     )
     if wait_s is not None:
         p.field(U.WAIT_S, float(wait_s))

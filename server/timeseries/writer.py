@@ -6,10 +6,14 @@ InfluxDB or still in the spool, whatever happens to influxd (or to this process)
 writer thread posts spooled lines in order, in chunks of ``batch_lines``, retries with
 exponential back-off while InfluxDB is unreachable or failing, and deletes a spool row
 only after InfluxDB answered 204. Because point times come from the source, a re-sent
-chunk overwrites instead of duplicating. After a write it lingers (``linger_s``) unless a
-full chunk is already waiting: under load, one larger write instead of one per ingest batch
-(each write costs the server about as much CPU as a few hundred lines). When the spool holds more than
-``max_spool_lines`` lines, :attr:`InfluxWriter.overloaded` turns true and ingest answers
+chunk overwrites instead of duplicating. The spool also carries deletions of points superseded
+since they were written (:meth:`InfluxWriter.spool_deletions`: InfluxQL ``DELETE`` statements,
+run on ``/query``): one queue, run in spool order, a chunk of one kind at a time, so a
+deletion spooled after a line never runs before it (re-running one after a crash deletes
+nothing more). After a write it lingers (``linger_s``) unless a full chunk is already
+waiting: under load, one larger write instead of one per ingest batch (each write costs the
+server about as much CPU as a few hundred lines). When the spool holds more than
+``max_spool_lines`` lines (and deletions), :attr:`InfluxWriter.overloaded` turns true and ingest answers
 503 until it drains (back-pressure the gateways already handle). :class:`WriterStats` counts
 lines and requests; :attr:`InfluxWriter.write_seconds` times each post (both read by the
 server's ``/metrics``; docs/server.md). On the JetStream bus the stream's writers post a batch's
@@ -24,10 +28,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 from prometheus_client import Histogram
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from lobbywatch.backoff import Backoff
@@ -42,13 +47,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WriterStats:
-    pending_lines: int = 0  # lines in the spool now
+    pending_lines: int = 0  # lines and deletions in the spool now
     written_lines: int = 0  # lines InfluxDB stored
-    dropped_lines: int = 0  # lines InfluxDB refused for good (deleted from the spool unwritten)
+    dropped_lines: int = 0  # lines (or deletions) InfluxDB refused for good (deleted from the spool, not run)
     write_requests: int = 0  # posts to /write, whatever their answer
+    deletions: int = 0  # spooled DELETE statements InfluxDB ran
     failures: int = 0  # drain attempts that failed and will be retried (unreachable, 5xx, ...)
     last_error: str | None = None
 
+
+WRITE = "write"
+"""An ``influx_spool`` row of line protocol, for ``/write``."""
+DELETE = "delete"
+"""An ``influx_spool`` row of InfluxQL ``DELETE`` statements, one a line, for ``/query``."""
 
 _DROPPED = re.compile(r"dropped=(\d+)")
 
@@ -106,8 +117,18 @@ class InfluxWriter:
         insert_spool(session, self._clock.now(), len(lines), "\n".join(lines))
         return len(lines)
 
+    def spool_deletions(self, session: Session, statements: list[str]) -> int:
+        """Add InfluxQL ``DELETE`` statements to the spool inside the caller's transaction, after
+        what it spooled so far (they run after those lines were written); call
+        :meth:`spooled` after commit."""
+        if not statements:
+            return 0
+        row = {"created_at": self._clock.now(), "n_lines": len(statements), "body": "\n".join(statements)}
+        session.execute(insert(InfluxSpool).values(kind=DELETE, **row))
+        return len(statements)
+
     def spooled(self, n: int) -> None:
-        """Tell the writer that ``n`` lines were committed to the spool."""
+        """Tell the writer that ``n`` lines (or deletions) were committed to the spool."""
         if n:
             with self._lock:
                 self.stats.pending_lines += n
@@ -193,25 +214,35 @@ class InfluxWriter:
         self._database_ready = True
 
     def drain_once(self) -> bool:
-        """Write one chunk of the spool; True when something was written (or dropped)."""
+        """Write (or delete) one chunk of the spool: its oldest rows of one kind, in id order;
+        True when something was done (or dropped). The rows stay locked (``FOR UPDATE`` on
+        PostgreSQL) until they are deleted after InfluxDB's answer, so the writer processes
+        of the JetStream bus drain one after another and never run a deletion before the
+        line it removes, nor post a line again after its deletion."""
         with self._db.session() as session:
             sizes = session.execute(
-                select(InfluxSpool.id, InfluxSpool.n_lines).order_by(InfluxSpool.id).limit(256)
+                select(InfluxSpool.id, InfluxSpool.n_lines, InfluxSpool.kind)
+                .order_by(InfluxSpool.id)
+                .limit(256)
+                .with_for_update()
             ).all()
             if not sizes:
                 return False
+            kind = sizes[0].kind
             ids: list[int] = []
             total = 0
             for row in sizes:
-                if ids and total + row.n_lines > self._cfg.batch_lines:
+                if ids and (row.kind != kind or total + row.n_lines > self._cfg.batch_lines):
                     break
                 ids.append(row.id)
                 total += row.n_lines
             bodies = session.scalars(
                 select(InfluxSpool.body).where(InfluxSpool.id.in_(ids)).order_by(InfluxSpool.id)
             ).all()
-        self._post("\n".join(bodies).encode(), total)
-        with self._db.session() as session:
+            if kind == DELETE:
+                self._delete(";".join("\n".join(bodies).split("\n")), total)
+            else:
+                self._post("\n".join(bodies).encode(), total)
             session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
         with self._drained:
             self.stats.pending_lines -= total
@@ -252,3 +283,30 @@ class InfluxWriter:
             raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
         else:
             self.stats.written_lines += total
+
+    def _delete(self, statements: str, total: int) -> None:
+        """Run ``total`` ``;``-separated ``DELETE`` statements on ``/query``; raises while
+        InfluxDB is unreachable or failing (5xx, its database missing). A statement it refuses
+        (400, or an error in its answer) is refused for good: counted as dropped and logged,
+        so that one deletion never holds up every write behind it."""
+        self._ensure_database()
+        resp = self._client.post(
+            "/query",
+            params={"db": self._cfg.database},
+            content=urlencode({"q": statements}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if resp.status_code == 400:
+            log.error("influx refused %d deletions: %s", total, resp.text[:500])
+            self.stats.dropped_lines += total
+            return
+        if resp.status_code != 200:
+            raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+        errors = [str(r["error"]) for r in resp.json().get("results", []) if "error" in r]
+        if any("database not found" in e for e in errors):
+            self._database_ready = False
+            raise RuntimeError("database not found")
+        if errors:
+            log.error("influx refused %d of %d deletions: %s", len(errors), total, errors[0][:500])
+        self.stats.dropped_lines += len(errors)
+        self.stats.deletions += total - len(errors)

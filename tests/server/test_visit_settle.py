@@ -1,6 +1,7 @@
 """Settling visits (issue 17): a customer is final once no camera visit can still join them;
 settling then repairs a join ingest missed and writes one ``customer_visit`` point per
-customer, once (server.visit_settle with the injected clock, on SQLite and PostgreSQL)."""
+customer, once, and deletes the points of customers a late camera visit merged (server.visit_settle
+with the injected clock, on SQLite and PostgreSQL; the last tests write to a real influxd)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -16,11 +18,12 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.protocol.messages import VisitPoint, VisitRecord
 from lobbywatch.protocol.sequence import Stamper
+from lobbywatch.services import Influxd
 from server.core.config import InfluxConfig
 from server.storage.db import Database, run_migrations
 from server.storage.models import InfluxSpool, VisitRow
-from server.timeseries.lines import ns
-from server.timeseries.writer import InfluxWriter
+from server.timeseries.lines import customer_delete, ns
+from server.timeseries.writer import DELETE, WRITE, InfluxWriter
 from server.visit_settle import MARGIN, VisitSettle
 from server.visits import JOIN_WINDOW, store_visit
 
@@ -79,10 +82,16 @@ def store(db: Database, *rows: VisitRow, joined: bool = False) -> None:
             r.customer = rows[0].id if joined else r.id
 
 
+def spooled(db: Database, kind: str) -> list[str]:
+    """The spool's lines (or deletions), in spool order."""
+    with db.session() as session:
+        rows = session.scalars(select(InfluxSpool).where(InfluxSpool.kind == kind).order_by(InfluxSpool.id))
+        return [ln for s in rows for ln in s.body.split("\n")]
+
+
 def points(db: Database) -> list[tuple[int, dict[str, str]]]:
     """The spooled ``customer_visit`` points: (time ns, fields)."""
-    with db.session() as session:
-        lines = [ln for s in session.scalars(select(InfluxSpool)) for ln in s.body.split("\n")]
+    lines = spooled(db, WRITE)
     out = []
     for ln in lines:
         m = re.fullmatch(rf"customer_visit,site={SITE} (\S+) (\d+)", ln)
@@ -150,9 +159,12 @@ def test_a_camera_visit_delivered_after_settling_replaces_the_customers_point(
     store(db, row("cam-counters", "c-1", *COUNTERS, wait=T0 + 8 * M, served=T0 + 12 * M))
     assert settler.run_due() == 1
     (at1, before), (at2, after) = points(db)
-    assert at1 == at2  # the same point, overwritten
+    assert at1 == at2  # the same point, deleted then written again
     assert (before["outcome"], before["wait_s"]) == ('"walked_out"', "420")
     assert (after["outcome"], after["camera_visits"], after["wait_s"]) == ('"served"', "2i", "660")
+    with db.session() as session:
+        first = session.scalars(select(VisitRow).where(VisitRow.visit == "e-1")).one()
+    assert spooled(db, DELETE) == [customer_delete(SITE, first.id, T0)]  # no field of it stays
 
 
 @pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)  # SQLite: one writer at a time
@@ -189,3 +201,50 @@ def test_two_ingest_transactions_at_once_miss_the_join_and_settling_makes_it(
     assert settler.run_due() == 1
     [(_at, fields)] = points(db)
     assert (fields["camera_visits"], fields["wait_s"], fields["within_limit"]) == ("2i", "660", "0i")
+
+
+# two customers settled apart: A waits on the entrance camera, walks out of its view at 5 min;
+# B is seen on the counters camera from 10 min, served at 12. The hall camera's visit between
+# (4.9 to 10.2 min) is delivered after both were settled: it joins them into one customer.
+A = ("cam-entrance", "a-1", T0, T0 + 5 * M)
+B = ("cam-counters", "b-1", T0 + 10 * M, T0 + 16 * M)
+BETWEEN = ("cam-hall", "h-1", T0 + 4.9 * M, T0 + 10.2 * M)
+
+
+def influx_points(influxd: Influxd, database: str) -> list[dict[str, object]]:
+    res: Any = influxd.query("SELECT * FROM customer_visit", db=database)
+    series = res["results"][0].get("series", [])
+    return [dict(zip(s["columns"], v, strict=True)) for s in series for v in s["values"]]
+
+
+@pytest.mark.parametrize("written_between", [True, False], ids=["written-between", "spooled-together"])
+def test_a_late_camera_visit_joining_two_settled_customers_leaves_one_point_in_influxdb(
+    db: Database, clock: FixedClock, influxd: Influxd, influx_db: str, written_between: bool
+) -> None:
+    cfg = InfluxConfig(url=influxd.url, database=influx_db, max_retry_s=0.5, flush_interval_s=0.05)
+    writer = InfluxWriter(db, cfg, clock)
+    settler = VisitSettle(db, writer, clock, lambda site: 600.0)
+    store(db, row(*A, wait=T0 + M))
+    store(db, row(*B, wait=T0 + 10 * M, served=T0 + 12 * M))
+    clock.advance((JOIN_WINDOW + MARGIN).total_seconds())
+    assert settler.run_due() == 2  # two customers: the visits do not continue one another
+    if written_between:
+        writer.start()
+        assert writer.flush(30)
+        assert len(influx_points(influxd, influx_db)) == 2
+    store(db, row(*BETWEEN))
+    assert settler.run_due() == 1
+    if not written_between:  # both points, their deletions and the new point wait in the spool
+        writer.start()
+    try:
+        assert writer.flush(30)
+    finally:
+        writer.stop()
+    [point] = influx_points(influxd, influx_db)
+    with db.session() as session:
+        first = session.scalars(select(VisitRow).where(VisitRow.visit == "a-1")).one()
+        assert {r.customer for r in session.scalars(select(VisitRow))} == {first.id}
+    assert point["time"] == (ns(T0) + first.id % 1000) // 1_000_000  # A's point (epoch=ms)
+    assert (point["outcome"], point["camera_visits"], point["wait_s"]) == ("served", 3, 660)
+    assert point["within_limit"] == 0
+    assert (writer.stats.deletions, writer.stats.dropped_lines) == (2, 0)
