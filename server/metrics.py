@@ -145,7 +145,9 @@ class _ContextCollector(Collector):
         writer = self.ctx.writer
         s = writer.stats
         yield GaugeMetricFamily(
-            "lobbywatch_server_influx_spool_lines", "Lines in the InfluxDB spool now.", value=s.pending_lines
+            "lobbywatch_server_influx_spool_lines",
+            "Entries in the InfluxDB spool now (lines, and the rare deletions of superseded points).",
+            value=s.pending_lines,
         )
         lines = CounterMetricFamily(
             "lobbywatch_server_influx_lines",
