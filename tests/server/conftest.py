@@ -22,6 +22,7 @@ from server.app import create_app
 from server.context import ServerContext
 from server.core.config import InfluxConfig, ServerSettings
 from server.core.security import create_token
+from server.storage.db import Database, run_migrations
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 VENDOR_A = "huaxin-maint"  # kiosk-topup-1, kiosk-bill-1 in the telecom hall
@@ -163,3 +164,12 @@ def make_server(tmp_path: Path, clock: FixedClock, site_id: str) -> Iterator[Cal
 def server(make_server: Callable[..., Server]) -> Server:
     """A started server on SQLite, InfluxDB writing off (lines stay in the spool)."""
     return make_server()
+
+
+@pytest.fixture
+def db(sql_url: str) -> Iterator[Database]:
+    """A database (SQLite or PostgreSQL, as ``sql_url``) with every migration applied."""
+    database = Database(sql_url)
+    run_migrations(database)
+    yield database
+    database.dispose()

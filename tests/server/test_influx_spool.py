@@ -7,7 +7,6 @@ PostgreSQL); migration ``0011_superseded_points`` marks the spool's rows and the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,23 +20,14 @@ from lobbywatch.clock import FixedClock
 from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.services import Influxd
 from server.core.config import InfluxConfig
-from server.storage.db import Database, run_migrations
+from server.storage.db import Database
 from server.storage.models import InfluxSpool
 from server.timeseries.lines import customer_delete, customer_line
 from server.timeseries.writer import WRITE, InfluxWriter
-
-from .test_visits import migration_config
+from tests.server.helpers_migrations import migration_config
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 SITE = "hall-1"
-
-
-@pytest.fixture
-def db(sql_url: str) -> Iterator[Database]:
-    database = Database(sql_url)
-    run_migrations(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

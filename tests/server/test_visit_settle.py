@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from lobbywatch.protocol.messages import VisitPoint, VisitRecord
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import Influxd
 from server.core.config import InfluxConfig
-from server.storage.db import Database, run_migrations
+from server.storage.db import Database
 from server.storage.models import InfluxSpool, VisitRow
 from server.timeseries.lines import customer_delete, ns
 from server.timeseries.writer import DELETE, WRITE, InfluxWriter
@@ -30,14 +29,6 @@ from server.visits import JOIN_WINDOW, store_visit
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
 SITE = "hall-1"
-
-
-@pytest.fixture
-def db(sql_url: str) -> Iterator[Database]:
-    database = Database(sql_url)
-    run_migrations(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

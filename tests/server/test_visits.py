@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, select, text
 
 from lobbywatch.protocol.enums import VisitOutcome
 from lobbywatch.protocol.messages import Envelope, VisitPoint, VisitRecord
 from lobbywatch.protocol.tickets import TicketEvent
 from lobbywatch.services import Influxd
-from server.storage.db import ALERTS_MIGRATIONS, MIGRATIONS, Database
+from server.storage.db import Database
 from server.storage.models import VisitRow
 from server.visits import percentile
+from tests.server.helpers_migrations import migration_config
 
 from .conftest import Server
 from .test_influx import influx_cfg, rows
@@ -295,12 +295,3 @@ def test_the_visit_customers_migration_runs_on_stored_visits(sql_url: str) -> No
         command.downgrade(config, "0007_visits")
         assert "customer" not in {c["name"] for c in inspect(conn).get_columns("visits")}
     db.dispose()
-
-
-def migration_config() -> Config:
-    """The Alembic configuration :func:`server.storage.db.run_migrations` uses."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_locations", f"{MIGRATIONS / 'versions'} {ALERTS_MIGRATIONS}")
-    config.set_main_option("path_separator", "space")
-    return config

@@ -17,8 +17,8 @@ from lobbywatch.protocol.enums import AlertState, Severity
 from server.alerts.model import Alert, UpdateEvent
 from server.alerts.store import OPEN_KEY_INDEX, AlertStore, MemoryAlertStore, SqlAlertStore
 from server.storage.db import Database
+from tests.server.helpers_migrations import migration_config
 
-from ..test_visits import migration_config
 from .helpers_hall import Hall, hall
 
 
