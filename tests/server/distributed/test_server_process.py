@@ -13,12 +13,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import ServiceUnavailableError
 
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
@@ -32,6 +35,7 @@ from tests.server.helpers_server_process import server_run
 
 STREAM = "LWPROC"
 PARTITIONS = 8
+API_NOT_ANSWERING = (NatsTimeout, ServiceUnavailableError)  # a JetStream API request left unanswered
 TOKENS = {"admin": "lw_admin-secret-for-tests", "gateway": "lw_gw-secret"}
 
 
@@ -111,28 +115,36 @@ def connected_node(cluster: NatsCluster) -> NatsServer:
     raise AssertionError("the server is connected to no NATS node")
 
 
-def stream_messages(cluster: NatsCluster) -> int:
-    async def run() -> int:
+def stream_messages(cluster: NatsCluster) -> int | None:
+    """Messages in the stream; None while the JetStream API does not answer (see
+    :func:`consumer_backlog`)."""
+
+    async def run() -> int | None:
         nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
         try:
-            return int((await nc.jetstream(timeout=10).stream_info(STREAM)).state.messages)
+            return int((await nc.jetstream(timeout=5).stream_info(STREAM)).state.messages)
+        except API_NOT_ANSWERING:
+            return None
         finally:
             await nc.close()
 
     return asyncio.run(run())
 
 
-def consumer_backlog(cluster: NatsCluster, site: str) -> tuple[int, int]:
+def consumer_backlog(cluster: NatsCluster, site: str) -> tuple[int, int] | None:
     """(messages not yet delivered, delivered but not acknowledged) of the site's partition's
-    consumer."""
+    consumer; None while the JetStream API does not answer (after a node is killed the
+    cluster elects a new meta leader, which on a busy machine takes longer than a request)."""
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int] | None:
         nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
         try:
             prefix = f"alerts-{partition_of(site, PARTITIONS)}-"  # the owner's own consumer
-            infos = await nc.jetstream(timeout=10).consumers_info(STREAM)
+            infos = await nc.jetstream(timeout=5).consumers_info(STREAM)
             [info] = [i for i in infos if i.name.startswith(prefix)]
             return int(info.num_pending or 0), int(info.num_ack_pending or 0)
+        except API_NOT_ANSWERING:
+            return None
         finally:
             await nc.close()
 
@@ -176,17 +188,18 @@ def test_killing_the_connected_nats_node_loses_nothing(
     # the all-duplicate one included: it shows the gateway is alive).
     keys = server.stored_keys()
     assert len(keys) == len(set(keys)) == sent
-    assert stream_messages(nats_cluster) == batches + 2
+    assert wait_until(lambda: stream_messages(nats_cluster) == batches + 2, 60, interval=0.5), (
+        stream_messages(nats_cluster)
+    )
 
     # The partition's consumer (failed over to a surviving node) fed the alert engine: one alert.
     def kinds() -> list[str]:
         return [a["kind"] for a in server.alerts()]
 
     assert wait_until(lambda: kinds() == ["device_fault"], 30), kinds()
-    assert consumer_backlog(nats_cluster, server.site) == (
-        0,
-        0,
-    )  # every stored message delivered and acknowledged
+    # every stored message delivered and acknowledged (asked until the JetStream API answers)
+    backlog = partial(consumer_backlog, nats_cluster, server.site)
+    assert wait_until(lambda: backlog() == (0, 0), 60, interval=0.5), backlog()
     assert connected_node(nats_cluster) is not victim
     # The bus resends within publish_timeout_s while the stream elects a new leader, so the
     # gateway is usually not even refused; a refusal would be resent like any 503.
