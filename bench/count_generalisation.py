@@ -34,12 +34,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MALL = ROOT.parent / "shared" / "data" / "mall"
 MODEL = ROOT / "models" / "person-yolov8s.onnx"
+NearSetting = Path | Literal["auto", "none"]
 
 Rect = tuple[int, int, int, int]
 INSET = 0.1  # a crop's ROI is the crop inset by this share of its smaller side, on every side
@@ -119,7 +121,7 @@ def run(
     cache: Path,
     data: Path,
     model: Path = MODEL,
-    near_model: Path | None = None,
+    near_model: NearSetting = "auto",
 ) -> dict[str, object]:
     from edge.vision.detector import PersonDetector
     from edge.vision.evaluate import Anchor, evaluate_counts
@@ -128,7 +130,7 @@ def run(
     folder, truth, roi = build(variant, names, cache, data)
     settings = CountingConfig(near_model=near_model)  # the defaults: what a camera runs unconfigured
     detector = PersonDetector(model, settings, roi=roi)
-    tag = model.stem if near_model is None else f"{model.stem}+{near_model.stem}"
+    tag = model.stem if detector.near_model is None else f"{model.stem}+{detector.near_model.stem}"
     per_image = cache / f"{variant.name}-{tag}.csv"
     summary = evaluate_counts(
         folder, truth, detector, roi=roi, out=per_image, progress=None, anchor=Anchor.HEAD
@@ -139,7 +141,7 @@ def run(
     return {
         "variant": variant.name,
         "model": model.name,
-        "near_model": None if near_model is None else near_model.name,
+        "near_model": None if detector.near_model is None else detector.near_model.name,
         "all": summarise(rows),
         "even": summarise([r for r in rows if index[r[0]] % 2 == 0]),
         "odd": summarise([r for r in rows if index[r[0]] % 2 == 1]),
@@ -147,6 +149,11 @@ def run(
         "ms_per_frame": round(summary.ms_per_frame, 1),
         "scale": None if detector.scale.coef is None else [round(c, 3) for c in detector.scale.coef],
     }
+
+
+def near_setting(text: str) -> NearSetting:
+    """``--near-model``: 'auto', 'none' or a path, as ``counting.near_model`` takes them."""
+    return "auto" if text == "auto" else "none" if text == "none" else Path(text)
 
 
 def arguments(doc: str | None) -> argparse.ArgumentParser:
@@ -163,9 +170,12 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--near-model",
-        type=Path,
-        default=None,
-        help="A second detector for the rows where people are large (counting.near_model); default: none.",
+        type=near_setting,
+        default="auto",
+        help=(
+            "The detector for the rows where people are large (counting.near_model): a path, 'none' "
+            "(the camera's model everywhere) or 'auto' (default: the bundled one beside --model)."
+        ),
     )
     p.add_argument(
         "--frames",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench.count_generalisation import VARIANTS, Variant, arguments, build, frame_names
+from bench.count_generalisation import VARIANTS, NearSetting, Variant, arguments, build, frame_names
 
 Points = npt.NDArray[np.float64]
 
@@ -52,7 +52,7 @@ def run(
     data: Path,
     model: Path,
     within: float,
-    near_model: Path | None = None,
+    near_model: NearSetting = "auto",
 ) -> dict[str, object]:
     from edge.vision.detector import PersonDetector
     from edge.vision.evaluate import head_points, read_frames
@@ -91,7 +91,7 @@ def run(
     return {
         "variant": variant.name,
         "model": model.name,
-        "near_model": None if near_model is None else near_model.name,
+        "near_model": None if detector.near_model is None else detector.near_model.name,
         "images": len(truth),
         "mean_true": round(true_total / n, 2),
         "recall": round(matched / max(true_total, 1), 3),

@@ -13,9 +13,10 @@ it, that the profile's runtime imports and the other one does not, and runs the 
 from it (``lobbywatch edge vision``) on a short video made from ultralytics' bus.jpg
 (810x1080) with the bundled detector's export for that runtime (``models/person-yolov8s.onnx``
 or ``models/person-yolov8s_ncnn_model``, exported into the temporary folder when absent),
-publishing to a real Mosquitto, and samples its resident memory until the video ends. Prints
-one JSON object last. The exports and the video need the development environment (torch,
-ultralytics); the edge environments never do.
+publishing to a real Mosquitto, and samples its resident memory until the video ends: once with
+the shipped default (the near model beside the detector, docs/vision.md "Two models") and once
+with the detector alone. Prints one JSON object last. The exports and the video need the
+development environment (torch, ultralytics); the edge environments never do.
 
 The helpers (install, video, hall) are shared with tests/edge/vision/test_edge_install.py.
 """
@@ -109,8 +110,11 @@ def write_video(path: Path, frames: int) -> tuple[int, int]:
     return w, h
 
 
-def hall_config(site_id: str, video: Path, model: Path, *, loop: bool = False) -> dict[str, Any]:
-    """One camera on the bus video, split at x=450 into a queue and a waiting zone."""
+def hall_config(
+    site_id: str, video: Path, model: Path, *, loop: bool = False, near_model: str = "auto"
+) -> dict[str, Any]:
+    """One camera on the bus video, split at x=450 into a queue and a waiting zone; ``near_model``
+    as in its ``counting`` block (default: the bundled one beside ``model``)."""
     return {
         "site": site_id,
         "name": {"en": "Edge install hall", "zh-CN": "边缘安装测试厅"},
@@ -122,7 +126,7 @@ def hall_config(site_id: str, video: Path, model: Path, *, loop: bool = False) -
                 "source": str(video),
                 "loop": loop,
                 "model": str(model),
-                "counting": {"imgsz": 640, "confidence": 0.25},
+                "counting": {"imgsz": 640, "confidence": 0.25, "near_model": near_model},
                 "entry_frames": 1,
                 "exit_frames": 3,
                 "zones": [
@@ -208,10 +212,20 @@ def measure_profile(profile: str, venv: Path, model: Path, video: Path, broker_u
     print(f"{profile} install: {install_s:.0f} s, {size / 1e6:.0f} MB on disk", file=sys.stderr)
     backend = EXPORTS[PROFILES[profile]][1]
     other = next(EXPORTS[fmt][1] for fmt in EXPORTS if EXPORTS[fmt][1] != backend)
-    config = write_hall(venv.parent / f"hall-{profile}.yaml", hall_config("footprint", video, model))
-    run = run_daemon(venv, config, broker_url)
-    if run["returncode"] != 0:
-        print(run["log"][-3000:], file=sys.stderr)
+    daemon: dict[str, Any] = {"model": model.name}
+    # The shipped default (the near model beside the detector), then the detector alone, in turn.
+    for near in ("auto", "none"):
+        hall = hall_config("footprint", video, model, near_model=near)
+        run = run_daemon(venv, write_hall(venv.parent / f"hall-{profile}-{near}.yaml", hall), broker_url)
+        if run["returncode"] != 0:
+            print(run["log"][-3000:], file=sys.stderr)
+        daemon[f"near_{near}"] = {
+            "returncode": run["returncode"],
+            "seconds": run["seconds"],
+            "peak_rss_mb": run["peak_rss_mb"],
+            "backend_logged": f"detector: {backend} backend" in run["log"],
+            "near_model_logged": "near model" in run["log"] and "not found" not in run["log"],
+        }
     return {
         "install_seconds": round(install_s, 1),
         "venv_mb": round(size / 1e6, 1),
@@ -221,13 +235,7 @@ def measure_profile(profile: str, venv: Path, model: Path, video: Path, broker_u
         "ultralytics_import_fails": imports_fail(venv, "ultralytics"),
         f"{backend}_imports": not imports_fail(venv, backend),
         f"{other}_import_fails": imports_fail(venv, other),
-        "daemon": {
-            "model": model.name,
-            "returncode": run["returncode"],
-            "seconds": run["seconds"],
-            "peak_rss_mb": run["peak_rss_mb"],
-            "backend_logged": f"detector: {backend} backend" in run["log"],
-        },
+        "daemon": daemon,
     }
 
 

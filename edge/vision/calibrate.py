@@ -225,6 +225,7 @@ def calibrate(
     *,
     roi: Polygon | None = None,
     max_passes: int | None = None,
+    near_backend: DetectorBackend | None = None,
 ) -> Calibration:
     """Search the counting settings of one camera on counted snapshots (module docstring).
 
@@ -237,12 +238,8 @@ def calibrate(
     floor = min(*FULL_CONFIDENCE, *SLICE_CONFIDENCE, start.confidence, start.slice_confidence)
     budget = max_passes if max_passes is not None else PASSES_PER_SNAPSHOT * len(rows)
     cached = CachedBackend(backend, floor, budget)
-    near = None  # the camera's near model, run once per snapshot too (not in the budget)
-    if settings.near_model is not None:
-        from edge.vision.backends import load_backend
-        from edge.vision.detector import resolve_model_path
-
-        near = CachedBackend(load_backend(resolve_model_path(settings.near_model)), floor, None)
+    # The camera's near model, run once per snapshot too (not in the budget).
+    near = None if near_backend is None else CachedBackend(near_backend, floor, None)
     frames = [read_image(images / name) for name, _n in rows]
 
     def measure(knobs: Knobs, part: Sequence[tuple[str, int]]) -> EvalSummary:

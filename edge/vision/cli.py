@@ -186,6 +186,7 @@ def register(groups: Groups) -> None:
         from edge.vision.detector import ModelMissingError, resolve_model_path
         from edge.vision.evaluate import EvalInputError
         from edge.vision.hall_file_edit import HallFileEditError, write_counting
+        from edge.vision.near_model import near_model_path
 
         site = load_site_or_exit(config)
         try:
@@ -200,8 +201,18 @@ def register(groups: Groups) -> None:
             raise fail(f"--images {images}: not a folder", f"--images {images}：不是文件夹")
         try:
             rows = read_snapshots(images, truth)
-            backend = load_backend(resolve_model_path(cam.model))
-            result = run_calibration(images, rows, cam.counting, backend, roi=cam.roi, max_passes=max_passes)
+            path = resolve_model_path(cam.model)
+            near_path = near_model_path(cam.counting.near_model, path)
+            near = None if near_path is None else load_backend(resolve_model_path(near_path))
+            result = run_calibration(
+                images,
+                rows,
+                cam.counting,
+                load_backend(path),
+                roi=cam.roi,
+                max_passes=max_passes,
+                near_backend=near,
+            )
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None
         except BackendMissingError as exc:
@@ -333,6 +344,9 @@ def register(groups: Groups) -> None:
             f"已先用其中 {n} 张图像（仅整帧）学习人体尺度，与守护进程启动后最初几分钟的学习相同",
             err=True,
         )
+        near = "none (the camera's model everywhere)" if detector.near_model is None else detector.near_model
+        near_zh = "无（全部由摄像头模型计数）" if detector.near_model is None else detector.near_model
+        typer.echo(f"near model: {near}\n近景模型：{near_zh}", err=True)
         typer.echo(summary.as_json())
 
 

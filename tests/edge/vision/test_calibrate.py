@@ -24,7 +24,7 @@ from edge.vision.calibrate import (
 from edge.vision.detector import Detections, Frame
 from edge.vision.evaluate import EvalInputError
 from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
-from tests.edge.vision.helpers_counting import WhiteBlobModel, perspective_frame
+from tests.edge.vision.helpers_counting import SplittingNearModel, WhiteBlobModel, perspective_frame
 
 SCENES = [(60, 260), (60, 140, 400), (60, 400), (70, 200, 330), (60, 260, 400), (80, 300)]
 
@@ -166,3 +166,17 @@ def test_knobs_round_trip_through_a_counting_block() -> None:
     assert CountingConfig.model_validate(k.as_block()).slicing.min_person_px == 120
     off = Knobs(0.3, SlicingMode.OFF, 160.0, 0.15, 0.8).as_block()
     assert off["slicing"] == {"mode": "off"}
+
+
+def test_the_near_model_counts_its_rows_in_every_setting_and_runs_once_per_snapshot(tmp_path: Path) -> None:
+    rows = _snapshots(tmp_path / "snaps")
+    good = CountingConfig(imgsz=640, slicing=SlicingConfig(min_person_px=60, target_person_px=80))
+    near = SplittingNearModel(min_px=0)  # it sees each near person as two
+    result = calibrate(tmp_path / "snaps", rows, good, WhiteBlobModel(min_px=40), near_backend=near)
+    # the camera's model alone is exact here (above); with the near model, its rows are its,
+    # until the search moves the boundary between them (slicing.min_person_px)
+    assert result.before.mae > 0
+    assert result.improved
+    assert result.after.mae < result.before.mae
+    assert result.chosen.min_person_px > 60
+    assert 0 < near.images <= len(rows)  # cached like the camera's views, outside the budget

@@ -40,6 +40,8 @@ def test_eval_counts_of_an_example_camera_reports_accuracy_and_cost(
     assert result["ms_per_frame"] > 0
     assert result["scale_learned_from"] == 3
     assert "learned first from 3 of the images" in r.stderr
+    # the near model the node runs: the bundled one beside LOBBYWATCH_MODEL, in its format
+    assert f"near model: {onnx_model.with_name('near-yolo11n-pose.onnx')}" in r.stderr
 
 
 @pytest.mark.real

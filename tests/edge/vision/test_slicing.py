@@ -9,11 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.vision.detector import Detections, Frame, PersonDetector
+from edge.vision.detector import PersonDetector
 from edge.vision.scale import ScaleModel
 from edge.vision.slicing import SlicePlan, grid_windows, merge_views, plan_slices
 from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
-from tests.edge.vision.helpers_counting import A, B, WhiteBlobModel, dets, perspective_frame
+from tests.edge.vision.helpers_counting import (
+    A,
+    B,
+    SplittingNearModel,
+    WhiteBlobModel,
+    dets,
+    perspective_frame,
+)
 
 
 def _scale(a: float = A, b: float = B) -> ScaleModel:
@@ -127,23 +134,6 @@ def test_a_slice_that_magnifies_beyond_sharp_zoom_runs_at_a_proportionally_lower
     blurry = np.zeros((107, 80, 3), np.uint8)  # about 6x: a person this enlarged scores lower
     assert det._slice_threshold(sharp) == 0.15
     assert det._slice_threshold(blurry) == pytest.approx(0.15 * 3 / (640 / 107))
-
-
-class SplittingNearModel(WhiteBlobModel):
-    """A stand-in second model: it sees the near people as two each (a close group the camera
-    model merges), and a spurious small box far away (where it must have no say)."""
-
-    def predict(
-        self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
-    ) -> list[Detections]:
-        out = []
-        for found in super().predict(images, imgsz=imgsz, conf=conf, iou=iou, classes=classes):
-            boxes = [[10.0, 35.0, 18.0, 60.0]]  # far: a row the camera model owns
-            for x0, y0, x1, y1 in found.xyxy.tolist():
-                mid = (x0 + x1) / 2
-                boxes += [[x0, y0, mid, y1], [mid, y0, x1, y1]] if y1 > 350 else [[x0, y0, x1, y1]]
-            out.append(dets(boxes))
-        return out
 
 
 def test_a_near_model_owns_the_rows_where_people_are_large_enough() -> None:
