@@ -77,9 +77,9 @@ def cache(args: argparse.Namespace) -> None:
     store: dict[str, np.ndarray] = {}
     if args.cache.exists():
         store = dict(np.load(args.cache))
-    det = PersonDetector(
-        args.model, CountingConfig(confidence=args.conf, merge=MergeConfig(iou=args.nms_iou))
-    )
+    # The camera model's raw views only (the near model is the detector's, not a view here).
+    settings = CountingConfig(confidence=args.conf, merge=MergeConfig(iou=args.nms_iou), near_model="none")
+    det = PersonDetector(args.model, settings)
     todo = [(name, v) for name, _ in truth for v in args.views if f"{name}|{v}" not in store]
     started = time.perf_counter()
     for i, (name, view) in enumerate(todo, start=1):

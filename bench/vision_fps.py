@@ -15,9 +15,9 @@ In one run, on the same frames:
   shared machine). The NCNN export has a fixed square input (640x640 from scripts/setup.sh),
   so on a 4:3 frame it reads a third more pixels than the others (640x480);
 * counting: ``eval counts`` (:func:`edge.vision.evaluate.evaluate_counts`, its default
-  settings: 3x3 tiles, whole frame, mirror image; 20 passes per image) with each backend on
-  the first ``--limit`` frames of the Mall sample (``--mall``: frames/, counts.csv, roi.json):
-  MAE and seconds per image;
+  settings: scale-adaptive slicing, and the near model beside each backend's file where there
+  is one, docs/vision.md "Two models") with each backend on the first ``--limit`` frames of
+  the Mall sample (``--mall``: frames/, counts.csv, roi.json): MAE and seconds per image;
 * with ``--int8 DIR``, the same for an INT8 copy of the ONNX export calibrated on the frames
   in DIR (:func:`edge.vision.export.quantize_onnx`; give it frames that are not counted).
 
@@ -56,10 +56,11 @@ MALL = ROOT.parent / "shared" / "data" / "mall"
 
 
 def _whole_frame(imgsz: int, conf: float) -> Any:
-    """Counting settings for timing the model alone: the full frame, no slicing."""
+    """Counting settings for timing the model alone: the full frame, no slicing, no near model."""
     from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
 
-    return CountingConfig(imgsz=imgsz, confidence=conf, slicing=SlicingConfig(mode=SlicingMode.OFF))
+    off = SlicingConfig(mode=SlicingMode.OFF)
+    return CountingConfig(imgsz=imgsz, confidence=conf, slicing=off, near_model="none")
 
 
 def _frames(folder: Path | None, n: int) -> list[Any]:
