@@ -215,39 +215,58 @@ class InfluxWriter:
 
     def drain_once(self) -> bool:
         """Write (or delete) one chunk of the spool: its oldest rows of one kind, in id order;
-        True when something was done (or dropped). The rows stay locked (``FOR UPDATE`` on
-        PostgreSQL) until they are deleted after InfluxDB's answer, so the writer processes
-        of the JetStream bus drain one after another and never run a deletion before the
-        line it removes, nor post a line again after its deletion."""
-        with self._db.session() as session:
-            sizes = session.execute(
-                select(InfluxSpool.id, InfluxSpool.n_lines, InfluxSpool.kind)
-                .order_by(InfluxSpool.id)
-                .limit(256)
-                .with_for_update()
-            ).all()
-            if not sizes:
-                return False
-            kind = sizes[0].kind
-            ids: list[int] = []
-            total = 0
-            for row in sizes:
-                if ids and (row.kind != kind or total + row.n_lines > self._cfg.batch_lines):
-                    break
-                ids.append(row.id)
-                total += row.n_lines
-            bodies = session.scalars(
-                select(InfluxSpool.body).where(InfluxSpool.id.in_(ids)).order_by(InfluxSpool.id)
-            ).all()
-            if kind == DELETE:
-                self._delete(";".join("\n".join(bodies).split("\n")), total)
-            else:
-                self._post("\n".join(bodies).encode(), total)
-            session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
-        with self._drained:
-            self.stats.pending_lines -= total
-            self._drained.notify_all()
-        return True
+        True when something was done (or dropped), False when the spool is empty.
+
+        The chunk is chosen without a lock (:meth:`_oldest_chunk`), then exactly its rows are
+        locked (``FOR UPDATE`` on PostgreSQL) and read, and stay locked until they are deleted
+        after InfluxDB's answer; when another writer drained some of them meanwhile, the chunk
+        is chosen again. Every writer's chunk starts at the oldest row, so the writer processes
+        of the JetStream bus wait on the rows being posted and drain one after another: a
+        deletion (spooled after its line, so in a later chunk) never runs before the line it
+        removes, and a line is never posted again after its deletion (a deleted row is missing
+        from the locked read)."""
+        while True:
+            with self._db.session() as session:
+                chunk = self._oldest_chunk(session)
+                if chunk is None:
+                    return False
+                kind, ids, total = chunk
+                rows = session.execute(
+                    select(InfluxSpool.id, InfluxSpool.body)
+                    .where(InfluxSpool.id.in_(ids))
+                    .order_by(InfluxSpool.id)
+                    .with_for_update()
+                ).all()
+                if [row.id for row in rows] != ids:
+                    continue  # another writer drained some of them: choose again (these locks end here)
+                bodies = [row.body for row in rows]
+                if kind == DELETE:
+                    self._delete(";".join("\n".join(bodies).split("\n")), total)
+                else:
+                    self._post("\n".join(bodies).encode(), total)
+                session.execute(delete(InfluxSpool).where(InfluxSpool.id.in_(ids)))
+            with self._drained:
+                self.stats.pending_lines -= total
+                self._drained.notify_all()
+            return True
+
+    def _oldest_chunk(self, session: Session) -> tuple[str, list[int], int] | None:
+        """The spool's oldest rows of one kind, up to ``batch_lines`` lines (at least one row),
+        read without a lock: ``(kind, ids, lines)``; None when the spool is empty."""
+        sizes = session.execute(
+            select(InfluxSpool.id, InfluxSpool.n_lines, InfluxSpool.kind).order_by(InfluxSpool.id).limit(256)
+        ).all()
+        if not sizes:
+            return None
+        kind = sizes[0].kind
+        ids: list[int] = []
+        total = 0
+        for row in sizes:
+            if ids and (row.kind != kind or total + row.n_lines > self._cfg.batch_lines):
+                break
+            ids.append(row.id)
+            total += row.n_lines
+        return kind, ids, total
 
     def write_lines(self, lines: list[str]) -> None:
         """Post ``lines`` to InfluxDB now, in chunks of ``batch_lines``, bypassing the spool (the

@@ -16,7 +16,6 @@ also kills a writer whose unacknowledged batches the other one writes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -32,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import nats.js.errors
 import pytest
 import sqlalchemy as sa
 import yaml
+from nats.js import JetStreamContext
 
 from lobbywatch import series
 from lobbywatch.clock import SystemClock
@@ -49,6 +48,7 @@ from server.bus_jetstream import partition_of
 from tests.helpers_nats import NatsCluster
 from tests.server.alerts.helpers_hall import hall_dict
 from tests.server.alerts.helpers_receivers import HttpReceiver, start_http
+from tests.server.distributed.helpers_jetstream import ask_cluster
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 
@@ -178,26 +178,18 @@ def halls_one_per_partition(site_id: str) -> list[str]:
     raise AssertionError("no site for some partition")
 
 
-def lease_holders(cluster: NatsCluster) -> dict[int, str]:
+async def lease_holders(js: JetStreamContext) -> dict[int, str]:
     """Partition -> the holder written in its lease (``<host>-<pid>-<id>``)."""
-
-    async def run() -> dict[int, str]:
-        nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
+    kv = await js.key_value(f"{STREAM}_LEASES")
+    out: dict[int, str] = {}
+    for p in range(PARTITIONS):
         try:
-            kv = await nc.jetstream(timeout=10).key_value(f"{STREAM}_LEASES")
-            out: dict[int, str] = {}
-            for p in range(PARTITIONS):
-                try:
-                    entry = await kv.get(f"alerts.{p}")
-                except nats.js.errors.KeyNotFoundError:
-                    continue
-                if entry.value:
-                    out[p] = entry.value.decode()
-            return out
-        finally:
-            await nc.close()
-
-    return asyncio.run(run())
+            entry = await kv.get(f"alerts.{p}")
+        except nats.js.errors.KeyNotFoundError:
+            continue
+        if entry.value:
+            out[p] = entry.value.decode()
+    return out
 
 
 def pid_of(holder: str) -> int:
@@ -267,11 +259,11 @@ def test_killing_a_nats_node_a_replica_and_a_worker_loses_and_repeats_nothing(
         estate.wait_up(*replicas, *workers)
         pids = {w.proc.pid: w for w in workers}
 
-        def split() -> bool:
-            owners = Counter(pid_of(h) for h in lease_holders(nats_cluster).values())
+        def split(holders: dict[int, str]) -> bool:
+            owners = Counter(pid_of(h) for h in holders.values())
             return sorted(owners.values()) == [2, 2] and set(owners) == set(pids)
 
-        assert wait_until(split, 60), lease_holders(nats_cluster)  # 2 partitions each
+        ask_cluster(nats_cluster, lease_holders, "leases split 2 and 2", until=split)
         gateway = Gateway(replicas)
         clock = SystemClock()
         cams = {s: Stamper(s, "cam-2", clock=clock) for s in sites}
@@ -308,8 +300,11 @@ def test_killing_a_nats_node_a_replica_and_a_worker_loses_and_repeats_nothing(
                 replicas[0].kill()
                 times["replica_killed"] = time.monotonic()
             if rnd == KILL_WORKER:
-                assert wait_until(lambda: 0 in lease_holders(nats_cluster), 30)
-                victim = pids[pid_of(lease_holders(nats_cluster)[0])]
+                # Asked until the JetStream API answers: the NATS node's kill elects a new leader.
+                holders = ask_cluster(
+                    nats_cluster, lease_holders, "partition 0's lease", until=lambda h: 0 in h
+                )
+                victim = pids[pid_of(holders[0])]
                 probe_site = sites[0]  # its partition (0) was the victim's
                 victim.kill()
                 times["worker_killed"] = time.monotonic()
@@ -387,7 +382,7 @@ def test_killing_a_nats_node_a_replica_and_a_worker_loses_and_repeats_nothing(
 
         assert wait_until(lambda: points() == dict(zones), 30), (points(), dict(zones))
         survivor = next(w for w in workers if w.proc.poll() is None)
-        holders = lease_holders(nats_cluster)
+        holders = ask_cluster(nats_cluster, lease_holders, "the leases")
         assert sorted(holders) == list(range(PARTITIONS))
         assert {pid_of(h) for h in holders.values()} == {survivor.proc.pid}  # it took every partition
         print(

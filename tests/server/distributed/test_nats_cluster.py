@@ -4,33 +4,13 @@ stream replicated on all three (R3) keeps every message when one node is killed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import nats
-import nats.errors
-import nats.js.errors
 from nats.js.api import StreamConfig
 
 from lobbywatch.services import NatsServer
 from tests.helpers_nats import NatsCluster
-
-T = TypeVar("T")
-
-
-async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """``call()`` until it answers: a stream or the cluster's meta group without a leader (an
-    election after a node died) does not answer for a few seconds."""
-    for _ in range(150):
-        try:
-            return await call()
-        except (
-            nats.js.errors.NoStreamResponseError,
-            nats.js.errors.ServiceUnavailableError,
-            nats.errors.TimeoutError,
-        ):
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: no answer within 30 s")
+from tests.server.distributed.helpers_jetstream import answered
 
 
 async def _publish(urls: list[str], stream: str, start: int, count: int) -> None:
@@ -40,7 +20,7 @@ async def _publish(urls: list[str], stream: str, start: int, count: int) -> None
         for i in range(start, start + count):
             # Resent with its id until stored: JetStream drops a repeat.
             headers = {"Nats-Msg-Id": f"m{i}"}
-            await _retrying(lambda: js.publish(f"{stream}.x", str(i).encode(), headers=headers), f"m{i}")  # noqa: B023
+            await answered(lambda: js.publish(f"{stream}.x", str(i).encode(), headers=headers), f"m{i}")  # noqa: B023
     finally:
         await nc.close()
 
@@ -49,13 +29,13 @@ async def _read_all(urls: list[str], stream: str) -> list[int]:
     nc = await nats.connect(servers=urls, connect_timeout=2)
     try:
         js = nc.jetstream(timeout=5)
-        info = await _retrying(lambda: js.stream_info(stream), "stream info")
-        sub = await _retrying(
+        info = await answered(lambda: js.stream_info(stream), "stream info")
+        sub = await answered(
             lambda: js.pull_subscribe(f"{stream}.>", durable=None, stream=stream), "consumer"
         )
         got: list[int] = []
         while len(got) < info.state.messages:
-            for msg in await sub.fetch(100, timeout=5):
+            for msg in await answered(lambda: sub.fetch(100, timeout=5), f"messages after {len(got)}"):
                 got.append(int(msg.data))
                 await msg.ack()
         return got

@@ -6,22 +6,18 @@ one alert through the consumer."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import ServiceUnavailableError
+from nats.js import JetStreamContext
 
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
@@ -30,12 +26,12 @@ from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import NatsServer, wait_until
 from server.bus_jetstream import partition_of
 from tests.helpers_nats import NatsCluster
+from tests.server.distributed.helpers_jetstream import ask_cluster
 from tests.server.distributed.helpers_replicas import zones
 from tests.server.helpers_server_process import server_run
 
 STREAM = "LWPROC"
 PARTITIONS = 8
-API_NOT_ANSWERING = (NatsTimeout, ServiceUnavailableError)  # a JetStream API request left unanswered
 TOKENS = {"admin": "lw_admin-secret-for-tests", "gateway": "lw_gw-secret"}
 
 
@@ -115,40 +111,23 @@ def connected_node(cluster: NatsCluster) -> NatsServer:
     raise AssertionError("the server is connected to no NATS node")
 
 
-def stream_messages(cluster: NatsCluster) -> int | None:
-    """Messages in the stream; None while the JetStream API does not answer (see
-    :func:`consumer_backlog`)."""
-
-    async def run() -> int | None:
-        nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
-        try:
-            return int((await nc.jetstream(timeout=5).stream_info(STREAM)).state.messages)
-        except API_NOT_ANSWERING:
-            return None
-        finally:
-            await nc.close()
-
-    return asyncio.run(run())
+async def stream_messages(js: JetStreamContext) -> int:
+    """Messages in the stream."""
+    return int((await js.stream_info(STREAM)).state.messages)
 
 
-def consumer_backlog(cluster: NatsCluster, site: str) -> tuple[int, int] | None:
-    """(messages not yet delivered, delivered but not acknowledged) of the site's partition's
-    consumer; None while the JetStream API does not answer (after a node is killed the
-    cluster elects a new meta leader, which on a busy machine takes longer than a request)."""
+def consumer_backlog(site: str) -> Callable[[JetStreamContext], Awaitable[list[tuple[int, int]]]]:
+    """(messages not yet delivered, delivered but not acknowledged) of each consumer of the
+    site's partition's owner (one expected)."""
 
-    async def run() -> tuple[int, int] | None:
-        nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.running])
-        try:
-            prefix = f"alerts-{partition_of(site, PARTITIONS)}-"  # the owner's own consumer
-            infos = await nc.jetstream(timeout=5).consumers_info(STREAM)
-            [info] = [i for i in infos if i.name.startswith(prefix)]
-            return int(info.num_pending or 0), int(info.num_ack_pending or 0)
-        except API_NOT_ANSWERING:
-            return None
-        finally:
-            await nc.close()
+    async def ask(js: JetStreamContext) -> list[tuple[int, int]]:
+        prefix = f"alerts-{partition_of(site, PARTITIONS)}-"  # the owner's own consumer
+        infos = await js.consumers_info(STREAM)
+        return [
+            (int(i.num_pending or 0), int(i.num_ack_pending or 0)) for i in infos if i.name.startswith(prefix)
+        ]
 
-    return asyncio.run(run())
+    return ask
 
 
 @pytest.mark.real
@@ -188,18 +167,18 @@ def test_killing_the_connected_nats_node_loses_nothing(
     # the all-duplicate one included: it shows the gateway is alive).
     keys = server.stored_keys()
     assert len(keys) == len(set(keys)) == sent
-    assert wait_until(lambda: stream_messages(nats_cluster) == batches + 2, 60, interval=0.5), (
-        stream_messages(nats_cluster)
-    )
+    # Asked until the JetStream API answers: the cluster elects a new meta leader after the kill.
+    ask_cluster(nats_cluster, stream_messages, "messages in the stream", until=lambda n: n == batches + 2)
 
     # The partition's consumer (failed over to a surviving node) fed the alert engine: one alert.
     def kinds() -> list[str]:
         return [a["kind"] for a in server.alerts()]
 
     assert wait_until(lambda: kinds() == ["device_fault"], 30), kinds()
-    # every stored message delivered and acknowledged (asked until the JetStream API answers)
-    backlog = partial(consumer_backlog, nats_cluster, server.site)
-    assert wait_until(lambda: backlog() == (0, 0), 60, interval=0.5), backlog()
+    # every stored message delivered and acknowledged
+    ask_cluster(
+        nats_cluster, consumer_backlog(server.site), "the consumer's backlog", until=lambda b: b == [(0, 0)]
+    )
     assert connected_node(nats_cluster) is not victim
     # The bus resends within publish_timeout_s while the stream elects a new leader, so the
     # gateway is usually not even refused; a refusal would be resent like any 503.
