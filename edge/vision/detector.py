@@ -249,16 +249,16 @@ class PersonDetector:
         self.scale.settle()
 
     def _near_rows(self, frame: Frame, full: Detections) -> Detections:
-        """With a ``near_model``: its boxes in the rows where the learned person height at the
-        full-frame input is at least ``slicing.min_person_px`` (the rows not sliced), the
-        camera model's elsewhere; one more pass. Without one, or before the scale is learned:
-        ``full`` as it is."""
+        """With a ``near_model``: its boxes (at ``near_confidence``) in the rows where the learned
+        person height at the full-frame input is at least ``slicing.min_person_px`` (the rows
+        not sliced), the camera model's elsewhere; one more pass. Without one, or before the
+        scale is learned: ``full`` as it is."""
         if self.near_backend is None or not self.scale.ready:
             return full
         s = self.settings
         self.passes += 1
         near = self.near_backend.predict(
-            [frame], imgsz=s.imgsz, conf=s.confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
+            [frame], imgsz=s.imgsz, conf=s.near_confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
         )[0]
         gain = s.imgsz / max(frame.shape[:2])
 
