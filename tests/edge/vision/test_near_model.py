@@ -66,3 +66,21 @@ def test_the_near_model_runs_at_near_confidence_and_keeps_the_people_behind() ->
     feet, asked = _count_near_rows(CountingConfig(**base, near_confidence=0.2))
     assert asked == [0.2]
     assert feet == [60] * 3 + [140] * 3 + [260] * 3 + [400] * 3
+
+
+def test_no_near_pass_where_no_row_is_near() -> None:
+    # the tallest person (at the bottom row, 130 px) is below min_person_px: every row is sliced
+    settings = CountingConfig(
+        imgsz=640, confidence=0.3, slicing=SlicingConfig(min_person_px=200, target_person_px=80)
+    )
+    frame = perspective_frame()
+    near = GroupNearModel()
+    with_near = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40), near_backend=near)
+    alone = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40))
+    for det in (with_near, alone):
+        for _ in range(10):
+            det.learn(frame)
+    before = with_near.passes, alone.passes
+    assert with_near.detect(frame).xyxy.tolist() == alone.detect(frame).xyxy.tolist()
+    assert near.thresholds == []  # the near model never ran
+    assert with_near.passes - before[0] == alone.passes - before[1]
