@@ -254,23 +254,25 @@ class PersonDetector:
         self.scale.settle()
 
     def _near_rows(self, frame: Frame, full: Detections) -> Detections:
-        """With a ``near_model``: its boxes in the rows where the learned person height at the
-        full-frame input is at least ``slicing.min_person_px`` (the rows not sliced), the
-        camera model's elsewhere; one more pass. Without one, or before the scale is learned:
-        ``full`` as it is."""
+        """With a ``near_model``: its boxes (at ``near_confidence``) in the rows where the learned
+        person height at the full-frame input is at least ``slicing.min_person_px`` (the rows
+        not sliced), the camera model's elsewhere; one more pass, none when no row is that near.
+        Without one, or before the scale is learned: ``full`` as it is."""
         if self.near_backend is None or not self.scale.ready:
             return full
         s = self.settings
-        self.passes += 1
-        near = self.near_backend.predict(
-            [frame], imgsz=s.imgsz, conf=s.confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
-        )[0]
         gain = s.imgsz / max(frame.shape[:2])
 
-        def large(d: Detections) -> npt.NDArray[np.bool_]:
-            return np.asarray(gain * self.scale.height_at(d.xyxy[:, 3]) >= s.slicing.min_person_px)
+        def large(bottoms: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+            return np.asarray(gain * self.scale.height_at(bottoms) >= s.slicing.min_person_px)
 
-        return Detections.concat([full.select(~large(full)), near.select(large(near))])
+        if not large(frame.shape[0]).any():  # the bottom row is the nearest (the scale never shrinks down)
+            return full
+        self.passes += 1
+        near = self.near_backend.predict(
+            [frame], imgsz=s.imgsz, conf=s.near_confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
+        )[0]
+        return Detections.concat([full.select(~large(full.xyxy[:, 3])), near.select(large(near.xyxy[:, 3]))])
 
     def _slice_threshold(self, crop: Frame) -> float:
         """The threshold of one slice: ``slicing.confidence``, lowered in proportion where the

@@ -151,6 +151,15 @@ class CountingConfig(_Model):
             '(docs/vision.md, "Two models").'
         ),
     )
+    near_confidence: float = Field(
+        default=0.1,
+        ge=0.01,
+        le=0.99,
+        description=(
+            "Detection threshold of the near_model (its own scores): in a close group the "
+            "people partly hidden behind others score low."
+        ),
+    )
     slicing: SlicingConfig = Field(default_factory=SlicingConfig, description="Sliced inference.")
     merge: MergeConfig = Field(default_factory=MergeConfig, description="Merging the views' boxes.")
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="The learned person scale.")
