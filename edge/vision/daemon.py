@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class Detector(Protocol):
+    passes: int  # detector passes since start, both models (read by the metrics)
+    near_passes: int  # of which the near model's
+
     def detect(self, frame: Frame) -> Detections: ...
 
 

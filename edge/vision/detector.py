@@ -226,6 +226,7 @@ class PersonDetector:
             xs, ys = [p[0] for p in roi], [p[1] for p in roi]
             self.region = (int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1)
         self.passes = 0
+        self.near_passes = 0  # of ``passes``, the near model's
         self.frames = 0
 
     def _predict(self, images: list[Frame], imgsz: int, conf: float) -> list[Detections]:
@@ -269,6 +270,7 @@ class PersonDetector:
         if not large(frame.shape[0]).any():  # the bottom row is the nearest (the scale never shrinks down)
             return full
         self.passes += 1
+        self.near_passes += 1
         near = self.near_backend.predict(
             [frame], imgsz=s.imgsz, conf=s.near_confidence, iou=max(s.merge.iou, VIEW_NMS_IOU), classes=[0]
         )[0]

@@ -47,6 +47,15 @@ class DaemonCollector(Collector):
         for name, seconds in sorted(d.times.totals.items()):
             stage.add_metric([*ids, name], seconds)
         yield stage
+        passes = CounterMetricFamily(
+            "lobbywatch_vision_detector_passes",
+            "Detector passes (full frame, slices) of the camera's model and of the near model; "
+            "rate ÷ processed frames = passes per frame.",
+            labels=[*labels, "model"],
+        )
+        passes.add_metric([*ids, "camera"], float(d.detector.passes - d.detector.near_passes))
+        passes.add_metric([*ids, "near"], float(d.detector.near_passes))
+        yield passes
         for name, help_text, value in (
             ("lobbywatch_vision_stream_reconnects", "Times the stream was opened again.", c.reconnects),
             ("lobbywatch_vision_frame_errors", "Frames whose processing failed.", d.errors),

@@ -41,9 +41,12 @@ class SlowDetector:
         self.seconds = seconds
         self.boxes = boxes
         self.calls = 0
+        self.passes = 0  # one full-frame pass a frame, no near model
+        self.near_passes = 0
 
     def detect(self, frame: Frame) -> Detections:
         self.calls += 1
+        self.passes += 1
         if self.seconds:
             time.sleep(self.seconds)  # simulated inference work, not synchronisation
         n = len(self.boxes)
@@ -252,3 +255,5 @@ def test_metrics_read_the_daemon_and_pass_promtool(site_id: str, broker_cfg: Bro
     assert value(found, "lobbywatch_vision_frames_total", outcome="processed", **ids) == 5
     assert value(found, "lobbywatch_vision_stage_seconds_total", stage="detect", **ids) > 0
     assert value(found, "lobbywatch_vision_published_total", **ids) > 0
+    assert value(found, "lobbywatch_vision_detector_passes_total", model="camera", **ids) == 5
+    assert value(found, "lobbywatch_vision_detector_passes_total", model="near", **ids) == 0

@@ -155,3 +155,4 @@ def test_a_near_model_owns_the_rows_where_people_are_large_enough() -> None:
     assert feet == [60] * 3 + [140] * 3 + [260] * 3 + [400] * 6
     assert near.images == 1
     assert det.passes - passes >= 3  # the full frame, the near model's pass and the slices
+    assert det.near_passes == 1  # of them, the near model's (the daemon's metrics tell them apart)
