@@ -3,11 +3,11 @@
 An installer counts the people in 10-30 snapshots of the camera; the snapshots are split into
 a search part and a held-out part (:func:`split_snapshots`), a coordinate search over the few
 settings that matter (:data:`AXES`: full-frame and slice thresholds, where slicing starts,
-merge containment) starts from the camera's current settings and minimises the count error on
-the search part, and the held-out error before and after says whether the change is real.
-Detector passes are the cost, so every (image, view) is run once at the lowest threshold
-searched and cached (:class:`CachedBackend`); thresholds and merges are re-applied from the
-cache. Procedure: docs/vision.md ("Commissioning").
+merge containment, and the near model's threshold where the camera runs one) starts from the
+camera's current settings and minimises the count error on the search part, and the held-out
+error before and after says whether the change is real. Detector passes are the cost, so every
+(image, view) is run once at the lowest threshold searched and cached (:class:`CachedBackend`);
+thresholds and merges are re-applied from the cache. Procedure: docs/vision.md ("Commissioning").
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ FULL_CONFIDENCE = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 SLICE_CONFIDENCE = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 SLICE_BELOW_PX = (80.0, 120.0, 160.0, 240.0)  # adaptive slicing where people are smaller
 CONTAINMENT = (0.6, 0.7, 0.8, 0.9, 1.0)
+NEAR_CONFIDENCE = (0.05, 0.1, 0.2)  # searched only where the camera runs a near model
 
 
 class PassBudgetSpent(RuntimeError):
@@ -44,18 +45,25 @@ class PassBudgetSpent(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Knobs:
-    """The settings the search varies (the rest of the camera's ``counting`` block stays)."""
+    """The settings the search varies (the rest of the camera's ``counting`` block stays).
+
+    ``near_confidence`` is None where the camera runs no near model: then it is neither searched
+    nor written.
+    """
 
     confidence: float
     slicing: SlicingMode
     min_person_px: float
     slice_confidence: float
     containment: float
+    near_confidence: float | None = None
 
     @classmethod
-    def of(cls, settings: CountingConfig) -> Knobs:
-        s = settings.slicing
-        return cls(settings.confidence, s.mode, s.min_person_px, s.confidence, settings.merge.containment)
+    def of(cls, settings: CountingConfig, *, near_model: bool = False) -> Knobs:
+        """The knobs of ``settings``; ``near_model``: the camera runs one (its threshold is a knob)."""
+        s, m = settings.slicing, settings.merge
+        near = settings.near_confidence if near_model else None
+        return cls(settings.confidence, s.mode, s.min_person_px, s.confidence, m.containment, near)
 
     def apply(self, settings: CountingConfig) -> CountingConfig:
         """``settings`` with these values (validated like a hall file's block)."""
@@ -72,13 +80,23 @@ class Knobs:
             slicing["confidence"] = self.slice_confidence
         if self.slicing == SlicingMode.ADAPTIVE:
             slicing["min_person_px"] = self.min_person_px
-        return {"confidence": self.confidence, "slicing": slicing, "merge": {"containment": self.containment}}
+        merge = {"containment": self.containment}
+        block: dict[str, Any] = {"confidence": self.confidence, "slicing": slicing, "merge": merge}
+        if self.near_confidence is not None:  # only for a camera searched with a near model
+            block["near_confidence"] = self.near_confidence
+        return block
 
 
 def _slicing_axis(k: Knobs) -> list[Knobs]:
     options = [(SlicingMode.OFF, k.min_person_px)] + [(SlicingMode.ADAPTIVE, px) for px in SLICE_BELOW_PX]
     options.sort(key=lambda o: (o[0] == SlicingMode.OFF, abs(math.log(o[1] / k.min_person_px))))
-    return [Knobs(k.confidence, m, px, k.slice_confidence, k.containment) for m, px in options]
+    return [replace(k, slicing=m, min_person_px=px) for m, px in options]
+
+
+def _near_axis(k: Knobs) -> list[Knobs]:
+    if k.near_confidence is None:  # no near model: nothing to search
+        return []
+    return [replace(k, near_confidence=v) for v in NEAR_CONFIDENCE]
 
 
 # Costly first: where slicing starts needs new passes; the other axes re-use the cache.
@@ -87,6 +105,7 @@ AXES: tuple[Callable[[Knobs], list[Knobs]], ...] = (
     lambda k: [replace(k, containment=v) for v in CONTAINMENT],
     lambda k: [replace(k, slice_confidence=v) for v in SLICE_CONFIDENCE],
     lambda k: [replace(k, confidence=v) for v in FULL_CONFIDENCE],
+    _near_axis,
 )
 
 
@@ -214,7 +233,7 @@ class Calibration:
     @property
     def from_defaults(self) -> bool:
         """The search started from the documented defaults (the camera sets none of these)."""
-        return self.start == Knobs.of(CountingConfig())
+        return self.start == Knobs.of(CountingConfig(), near_model=self.start.near_confidence is not None)
 
 
 def calibrate(
@@ -232,14 +251,19 @@ def calibrate(
     Each setting is scored with a fresh detector that first learns the person scale from all
     the snapshots (full frame only, as ``eval counts`` does), then counts the search part.
     When the chosen settings do not lower the held-out MAE, the starting settings are kept.
+    ``near_backend`` is the camera's near model (None: it runs none); with one, its threshold
+    ``near_confidence`` is searched too.
     """
     search, held = split_snapshots(rows)
-    start = Knobs.of(settings)
+    start = Knobs.of(settings, near_model=near_backend is not None)
     floor = min(*FULL_CONFIDENCE, *SLICE_CONFIDENCE, start.confidence, start.slice_confidence)
     budget = max_passes if max_passes is not None else PASSES_PER_SNAPSHOT * len(rows)
     cached = CachedBackend(backend, floor, budget)
-    # The camera's near model, run once per snapshot too (not in the budget).
-    near = None if near_backend is None else CachedBackend(near_backend, floor, None)
+    # The camera's near model, run once per snapshot too (not in the budget), at the lowest
+    # near threshold searched.
+    near = None
+    if near_backend is not None:
+        near = CachedBackend(near_backend, min(*NEAR_CONFIDENCE, settings.near_confidence), None)
     frames = [read_image(images / name) for name, _n in rows]
 
     def measure(knobs: Knobs, part: Sequence[tuple[str, int]]) -> EvalSummary:

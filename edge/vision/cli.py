@@ -372,11 +372,14 @@ def calibration_report(result: Calibration) -> list[str]:
     else:
         slicing_en = f"{k.slicing.value} (below {k.min_person_px:g} px), threshold {k.slice_confidence:g}"
         slicing_zh = f"{k.slicing.value}（人高低于 {k.min_person_px:g} 像素处），阈值 {k.slice_confidence:g}"
+    near_en = near_zh = ""  # only where the camera runs a near model
+    if (near := k.near_confidence) is not None:
+        near_en, near_zh = f"; near-model threshold {near:g}", f"；近景模型阈值 {near:g}"
     return [
         *lines,
         f"held-out error after: MAE {a.mae:.2f}, bias {a.bias:+.2f}",
         f"留出集误差（调整后）：平均绝对误差 {a.mae:.2f}，偏差 {a.bias:+.2f}",
         f"chosen: full-frame threshold {k.confidence:g}; slicing {slicing_en}; "
-        f"merge containment {k.containment:g}",
-        f"选定：整帧阈值 {k.confidence:g}；切片 {slicing_zh}；合并包含度 {k.containment:g}",
+        f"merge containment {k.containment:g}{near_en}",
+        f"选定：整帧阈值 {k.confidence:g}；切片 {slicing_zh}；合并包含度 {k.containment:g}{near_zh}",
     ]

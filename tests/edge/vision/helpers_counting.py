@@ -75,6 +75,37 @@ class SplittingNearModel(WhiteBlobModel):
         return out
 
 
+class GroupNearModel(WhiteBlobModel):
+    """A stand-in near model: each person it finds below row 200 has someone half hidden
+    behind them, scored ``hidden_score``; like a real model it returns no box below the
+    threshold it is asked for (``thresholds`` records them)."""
+
+    def __init__(self, hidden_score: float) -> None:
+        super().__init__(min_px=0)
+        self.hidden_score = hidden_score
+        self.thresholds: list[float] = []
+
+    def predict(
+        self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
+    ) -> list[Detections]:
+        self.thresholds.append(conf)
+        out = []
+        for found in super().predict(images, imgsz=imgsz, conf=conf, iou=iou, classes=classes):
+            boxes, scores = [], []
+            for x0, y0, x1, y1 in found.xyxy.tolist():
+                boxes.append([x0, y0, x1, y1])
+                scores.append(0.9)
+                if y1 > 200:
+                    w = x1 - x0
+                    boxes.append([x0 + 0.8 * w, y0 - 4, x1 + 0.8 * w, y1 - 4])  # behind, to the right
+                    scores.append(self.hidden_score)
+            a = np.asarray(boxes, np.float32).reshape(-1, 4)
+            c = np.asarray(scores, np.float32)
+            keep = c >= conf
+            out.append(Detections(a[keep], c[keep], np.zeros(int(keep.sum()), np.float32)))
+        return out
+
+
 def perspective_frame(
     width: int = 640, height: int = 480, rows: tuple[int, ...] = (60, 140, 260, 400)
 ) -> Frame:

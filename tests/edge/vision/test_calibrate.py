@@ -6,6 +6,7 @@ white-blob stand-in model, which misses the distant people unless slices magnify
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ import pytest
 
 from edge.vision.calibrate import (
     MIN_SNAPSHOTS,
+    NEAR_CONFIDENCE,
     CachedBackend,
     Knobs,
     PassBudgetSpent,
@@ -24,7 +26,12 @@ from edge.vision.calibrate import (
 from edge.vision.detector import Detections, Frame
 from edge.vision.evaluate import EvalInputError
 from lobbywatch.config.counting import CountingConfig, SlicingConfig, SlicingMode
-from tests.edge.vision.helpers_counting import SplittingNearModel, WhiteBlobModel, perspective_frame
+from tests.edge.vision.helpers_counting import (
+    GroupNearModel,
+    SplittingNearModel,
+    WhiteBlobModel,
+    perspective_frame,
+)
 
 SCENES = [(60, 260), (60, 140, 400), (60, 400), (70, 200, 330), (60, 260, 400), (80, 300)]
 
@@ -166,6 +173,11 @@ def test_knobs_round_trip_through_a_counting_block() -> None:
     assert CountingConfig.model_validate(k.as_block()).slicing.min_person_px == 120
     off = Knobs(0.3, SlicingMode.OFF, 160.0, 0.15, 0.8).as_block()
     assert off["slicing"] == {"mode": "off"}
+    assert "near_confidence" not in off
+    near = replace(k, near_confidence=0.05)
+    assert near.as_block() == {**k.as_block(), "near_confidence": 0.05}
+    assert Knobs.of(near.apply(base), near_model=True) == near
+    assert Knobs.of(near.apply(base)) == k  # without a near model it is not a knob
 
 
 def test_the_near_model_counts_its_rows_in_every_setting_and_runs_once_per_snapshot(tmp_path: Path) -> None:
@@ -180,3 +192,41 @@ def test_the_near_model_counts_its_rows_in_every_setting_and_runs_once_per_snaps
     assert result.after.mae < result.before.mae
     assert result.chosen.min_person_px > 60
     assert 0 < near.images <= len(rows)  # cached like the camera's views, outside the budget
+
+
+def test_with_a_near_model_the_search_lowers_its_threshold_for_people_partly_hidden(tmp_path: Path) -> None:
+    rows = _snapshots(tmp_path / "snaps")
+    # behind each person in the near rows (feet below row 200) the near model sees someone
+    # partly hidden, at 0.07: the truth counts them, the default near threshold (0.1) does not
+    rows = [(name, n + 3 * sum(y > 200 for y in SCENES[i % len(SCENES)])) for i, (name, n) in enumerate(rows)]
+    good = CountingConfig(imgsz=640, slicing=SlicingConfig(min_person_px=60, target_person_px=80))
+    near = GroupNearModel(hidden_score=0.07)
+
+    result = calibrate(tmp_path / "snaps", rows, good, WhiteBlobModel(min_px=40), near_backend=near)
+
+    assert result.start == Knobs.of(good, near_model=True)
+    assert result.start.near_confidence == 0.1
+    assert result.before.mae >= 3  # every scene has a near row
+    assert result.improved
+    assert result.after.mae < result.before.mae
+    assert result.chosen.near_confidence == 0.05
+    assert result.settings.near_confidence == 0.05
+    assert result.chosen.as_block()["near_confidence"] == 0.05
+    # the near model ran once per snapshot, at the lowest near threshold searched
+    assert near.thresholds == [min(NEAR_CONFIDENCE)] * near.images
+    assert 0 < near.images <= len(rows)
+    assert not result.from_defaults
+    assert replace(result, start=Knobs.of(CountingConfig(), near_model=True)).from_defaults
+
+
+def test_without_a_near_model_its_threshold_is_neither_searched_nor_written(tmp_path: Path) -> None:
+    rows = _snapshots(tmp_path / "snaps")
+    bad = CountingConfig(imgsz=640, near_confidence=0.3, slicing=SlicingConfig(mode=SlicingMode.OFF))
+
+    result = calibrate(tmp_path / "snaps", rows, bad, WhiteBlobModel(min_px=40))
+
+    assert result.improved
+    assert result.start.near_confidence is None
+    assert result.chosen.near_confidence is None
+    assert result.settings.near_confidence == 0.3  # the camera's own value stays as it is
+    assert set(result.chosen.as_block()) == {"confidence", "slicing", "merge"}

@@ -84,6 +84,9 @@ def test_calibrate_finds_better_settings_and_writes_them_keeping_the_file(
     assert float(after[1]) < float(before[1])
     assert "留出集误差（调整后）：平均绝对误差" in dry.stdout
     assert "chosen: full-frame threshold" in dry.stdout
+    # the camera runs the bundled near model beside its model: its threshold is searched too
+    assert "; near-model threshold " in dry.stdout
+    assert "；近景模型阈值 " in dry.stdout
     assert "over the pass budget" in dry.stdout  # 12 passes: no new slicing plan fits
     assert "run again with --write" in dry.stdout
     assert BAD_BLOCK in hall.read_text(encoding="utf-8")  # no --write: untouched
@@ -96,6 +99,7 @@ def test_calibrate_finds_better_settings_and_writes_them_keeping_the_file(
     assert "# A mid-size telecom business hall" in text
     counting = {c.id: c.counting for c in load_site_config(hall).cameras}["cam-counters"]
     assert counting.confidence < 0.9
+    assert "      near_confidence: " in text
     check = CliRunner().invoke(app, ["config", "check", str(hall)])
     assert check.exit_code == 0, check.output
 

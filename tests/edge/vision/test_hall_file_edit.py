@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from edge.vision.calibrate import Knobs
 from edge.vision.hall_file_edit import HallFileEditError, write_counting
 from lobbywatch.config import load_site_config
+from lobbywatch.config.counting import CountingConfig, SlicingMode
 from system.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "telecom-hall.yaml"
@@ -52,3 +54,21 @@ def test_an_unknown_camera_is_named_and_the_file_left_alone(tmp_path: Path) -> N
     with pytest.raises(HallFileEditError, match="no camera 'cam-x'"):
         write_counting(hall, "cam-x", CHOSEN)
     assert hall.read_text(encoding="utf-8") == EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_a_near_threshold_is_written_only_for_a_camera_searched_with_a_near_model(tmp_path: Path) -> None:
+    hall = tmp_path / "hall.yaml"
+    shutil.copy(EXAMPLE, hall)
+    with_near = Knobs(0.3, SlicingMode.ADAPTIVE, 120.0, 0.25, 0.9, near_confidence=0.05)
+    without = Knobs(0.3, SlicingMode.ADAPTIVE, 120.0, 0.25, 0.9)
+
+    write_counting(hall, "cam-counters", with_near.as_block())
+    write_counting(hall, "cam-entrance", without.as_block())
+
+    cams = {c.id: c.counting for c in load_site_config(hall).cameras}
+    assert cams["cam-counters"].near_confidence == 0.05
+    assert cams["cam-entrance"].near_confidence == CountingConfig().near_confidence
+    assert hall.read_text(encoding="utf-8").count("near_confidence") == 1
+    r = CliRunner().invoke(app, ["config", "check", str(hall)])
+    assert r.exit_code == 0, r.output
+    assert "ok" in r.stdout

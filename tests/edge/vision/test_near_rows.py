@@ -1,52 +1,21 @@
 """The near model runs at its own threshold, ``counting.near_confidence``, not the full frame's.
 
-A stand-in second model (tests/edge/vision/helpers_counting.py's white-blob model, filtering
+A stand-in second model (tests/edge/vision/helpers_counting.py's ``GroupNearModel``, filtering
 its scores by the threshold it is asked for, as a real one does) sees each near person
 confidently and, beside each, a partly hidden person at a low score.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from edge.vision.detector import Detections, Frame, PersonDetector
+from edge.vision.detector import PersonDetector
 from lobbywatch.config.counting import CountingConfig, SlicingConfig
-from tests.edge.vision.helpers_counting import WhiteBlobModel, perspective_frame
+from tests.edge.vision.helpers_counting import GroupNearModel, WhiteBlobModel, perspective_frame
 
 HIDDEN_SCORE = 0.12  # a person mostly behind another: the model sees them, but barely
 
 
-class GroupNearModel(WhiteBlobModel):
-    """Each person it finds below row 200 has someone half hidden behind them (scored
-    ``HIDDEN_SCORE``); boxes below the threshold asked for are not returned."""
-
-    def __init__(self) -> None:
-        super().__init__(min_px=0)
-        self.thresholds: list[float] = []
-
-    def predict(
-        self, images: list[Frame], *, imgsz: int, conf: float, iou: float, classes: list[int] | None
-    ) -> list[Detections]:
-        self.thresholds.append(conf)
-        out = []
-        for found in super().predict(images, imgsz=imgsz, conf=conf, iou=iou, classes=classes):
-            boxes, scores = [], []
-            for x0, y0, x1, y1 in found.xyxy.tolist():
-                boxes.append([x0, y0, x1, y1])
-                scores.append(0.9)
-                if y1 > 200:
-                    w = x1 - x0
-                    boxes.append([x0 + 0.8 * w, y0 - 4, x1 + 0.8 * w, y1 - 4])  # behind, to the right
-                    scores.append(HIDDEN_SCORE)
-            a = np.asarray(boxes, np.float32).reshape(-1, 4)
-            c = np.asarray(scores, np.float32)
-            keep = c >= conf
-            out.append(Detections(a[keep], c[keep], np.zeros(int(keep.sum()), np.float32)))
-        return out
-
-
 def _count_near_rows(settings: CountingConfig) -> tuple[list[int], list[float]]:
-    near = GroupNearModel()
+    near = GroupNearModel(HIDDEN_SCORE)
     det = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40), near_backend=near)
     frame = perspective_frame()  # people 25, 45, 75 and 110 px tall on the rows 60, 140, 260, 400
     for _ in range(10):
@@ -74,7 +43,7 @@ def test_no_near_pass_where_no_row_is_near() -> None:
         imgsz=640, confidence=0.3, slicing=SlicingConfig(min_person_px=200, target_person_px=80)
     )
     frame = perspective_frame()
-    near = GroupNearModel()
+    near = GroupNearModel(HIDDEN_SCORE)
     with_near = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40), near_backend=near)
     alone = PersonDetector(settings=settings, backend=WhiteBlobModel(min_px=40))
     for det in (with_near, alone):
