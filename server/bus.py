@@ -6,7 +6,8 @@ the ingest worker thread after the batch's SQL commit, in batch order (possibly 
 messages: a batch of duplicates still shows the gateway is alive). The JetStream one
 (:mod:`server.bus_jetstream`) stores the batch in a NATS stream before the SQL commit and
 feeds the subscribers from a durable consumer (docs/distributed.md). Either way a subscriber
-gets ``(messages, IngestContext)``; the server context subscribes its alert service::
+gets ``(messages, IngestContext)``; the server context subscribes its alert service. A counter's
+state set on its page travels the same way, in a batch of its own (``IngestContext.by_hand``)::
 
     unsubscribe = ctx.bus.subscribe(alerts.on_batch)  # on_batch(messages, ingest_context)
 
@@ -44,6 +45,9 @@ class IngestContext:
     backlog: Backlog | None = None  # the gateway's outbox when it sent the batch
     sent_at: datetime | None = None  # when the gateway sent the batch (its time-series point)
     clock_rejections: tuple[ClockRejection, ...] = ()  # messages rejected for their time, in order
+    by_hand: bool = False
+    """Not a gateway's batch: a state set by hand on the server (a counter page's; no gateway
+    was heard). Its subscribers apply its messages to their hall state, and nothing else."""
 
 
 Subscriber = Callable[[Sequence[Envelope], IngestContext], None]
@@ -57,7 +61,8 @@ class MessageBus(Protocol):
     """The path from "batch accepted" to the subscribers.
 
     Ingest calls :meth:`store` inside the batch's SQL transaction (raising aborts the batch)
-    and :meth:`publish` after the commit, both under the ingest lock, in commit order.
+    and :meth:`publish` after the commit, both under the ingest lock, in commit order; the
+    counter route calls both in turn, under that lock, for a state set by hand.
     """
 
     errors: int  # subscriber exceptions so far

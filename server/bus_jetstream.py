@@ -6,7 +6,8 @@ A batch is one JetStream message (split only past the NATS payload limit) on the
 array, its gateway, arrival time and backlog in headers, and a ``Nats-Msg-Id`` digest of the
 messages' keys, so the same batch stored again (the gateway resent it after a failed SQL
 commit) is dropped by JetStream within ``duplicate_window_s``; the consumer also drops a
-message key it delivered recently (:class:`RecentKeys`: a resend with other messages).
+message key it delivered recently (:class:`RecentKeys`: a resend with other messages). A
+counter state set on a counter page is a batch of its own on its hall's subject (``Lw-By-Hand``).
 :meth:`JetStreamBus.store` returns once JetStream acknowledged, so the gateway is answered only
 after storage. One message per batch, not per message: nats-py spends about 30 us of CPU on
 each acknowledged publish, more than the whole in-process ingest of a message.
@@ -58,7 +59,7 @@ RECENT_KEYS = 200_000  # message keys the consumer remembers (about 40 MB)
 HEADROOM = 4096  # bytes of a NATS message left for its headers
 FAMILY = "batch"  # the subject's family token: see docs/distributed.md
 H_GATEWAY, H_RECEIVED, H_BACKLOG = "Lw-Gateway", "Lw-Received", "Lw-Backlog"
-H_SENT, H_CLOCK = "Lw-Sent", "Lw-Clock"
+H_SENT, H_CLOCK, H_BY_HAND = "Lw-Sent", "Lw-Clock", "Lw-By-Hand"
 
 
 def partition_of(site: str, partitions: int) -> int:
@@ -71,8 +72,11 @@ def partition_of(site: str, partitions: int) -> int:
     return zlib.crc32(site.encode()) % partitions
 
 
-def message_key(m: Envelope) -> str:
-    """The key SQL deduplicates on: site, source, epoch, seq and the will flag."""
+def message_key(m: Envelope, by_hand: bool = False) -> str:
+    """The key SQL deduplicates on: site, source, epoch, seq and the will flag; a message set by
+    hand on the server (not in SQL; its epoch is the millisecond it was set): its id."""
+    if by_hand:
+        return f"{m.site}:{m.id}"
     return f"{m.site}:{m.source}:{m.epoch}:{m.seq}:{'w' if m.is_will else 'm'}"
 
 
@@ -334,6 +338,8 @@ def batch_messages(
         headers[H_BACKLOG] = ctx.backlog.model_dump_json()
     if ctx.sent_at is not None:
         headers[H_SENT] = ctx.sent_at.isoformat()
+    if ctx.by_hand:
+        headers[H_BY_HAND] = "1"
     if ctx.clock_rejections:
         headers[H_CLOCK] = json.dumps([(s, t.isoformat(), r) for s, t, r in ctx.clock_rejections])
     subject = f"{cfg.subject_prefix}.{FAMILY}.{partition_of(ctx.site, cfg.partitions)}.{ctx.site}"
@@ -351,7 +357,8 @@ def batch_messages(
     for part, encoded_part in parts:
         part_headers = dict(headers)
         if part:
-            digest = hashlib.blake2b("|".join(map(message_key, part)).encode(), digest_size=16)
+            keys = "|".join(message_key(m, ctx.by_hand) for m in part)
+            digest = hashlib.blake2b(keys.encode(), digest_size=16)
             part_headers["Nats-Msg-Id"] = f"{ctx.site}:{digest.hexdigest()}"
         out.append((subject, b"[" + b",".join(encoded_part) + b"]", part_headers))
     return out
@@ -365,8 +372,8 @@ class RecentKeys:
         self.capacity = capacity
         self._keys: OrderedDict[str, None] = OrderedDict()
 
-    def fresh(self, message: Envelope) -> bool:
-        key = message_key(message)
+    def fresh(self, message: Envelope, by_hand: bool = False) -> bool:
+        key = message_key(message, by_hand)
         if key in self._keys:
             return False
         self._keys[key] = None
@@ -386,6 +393,7 @@ def decode_batch(msg: Msg, recent: RecentKeys) -> tuple[list[Envelope], IngestCo
         Backlog.model_validate(json.loads(backlog)) if backlog else None,
         datetime.fromisoformat(sent) if sent else None,
         tuple((s, datetime.fromisoformat(t), r) for s, t, r in json.loads(clock)) if clock else (),
+        H_BY_HAND in headers,
     )
     messages = [codec.decode_obj(item) for item in json.loads(msg.data)]
-    return [m for m in messages if recent.fresh(m)], ctx
+    return [m for m in messages if recent.fresh(m, ctx.by_hand)], ctx

@@ -45,6 +45,8 @@ def batch_lines(msg: Msg, wait_limit_s: Callable[[str], float]) -> list[str]:
     """The points of one stored batch that need no state: the gateway's, then each message's."""
     messages, ctx = decode_batch(msg, RecentKeys())  # repeats inside the batch only
     lines: list[str] = []
+    if ctx.by_hand:  # a counter page's state: no gateway, and not a time series (as on the single box)
+        return lines
     if ctx.sent_at is not None:
         header = IngestBatch(
             gateway=ctx.gateway,

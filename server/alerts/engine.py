@@ -161,6 +161,13 @@ class AlertEngine:
             self._emit(s, out)
             return out
 
+    def apply_by_hand(self, messages: Sequence[Envelope]) -> None:
+        """A state set by hand on the server (a counter page's) onto the engine's own hall state,
+        if it keeps one (else the server applied it); the rules read it when they next run."""
+        with self._lock:
+            for message in messages if self.feeds_hall else ():
+                self.hall.apply(message)
+
     def tick(self, now: datetime | None = None) -> list[AlertUpdate]:
         """Timers (at the hall's data time while it catches up): holds, heartbeats, gateway silence,
         forecast, surge decay, vendor targets, escalation, muting, the end of a catch-up."""

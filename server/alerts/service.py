@@ -112,7 +112,8 @@ class AlertService:
         """The message-bus subscriber: the gateway was heard (with its backlog), then the messages."""
         started = time.perf_counter()
         feed(self.engine, messages, ctx)
-        self.evaluation_seconds.observe(time.perf_counter() - started)
+        if not ctx.by_hand:  # evaluated: a state set by hand is only applied
+            self.evaluation_seconds.observe(time.perf_counter() - started)
 
     def start(self) -> None:
         """Resume the notifications a previous process left pending (a worker: per partition
@@ -142,7 +143,12 @@ class AlertService:
 
 
 def feed(engine: AlertEngine, messages: Sequence[Envelope], ctx: IngestContext) -> list[AlertUpdate]:
-    """One batch into ``engine``: the gateway was heard (with its backlog), then the messages."""
+    """One batch into ``engine``: the gateway was heard (with its backlog), then the messages. A
+    state set by hand on the server (``ctx.by_hand``) only goes onto the engine's hall state: no
+    gateway was heard, and evaluating it would end a hall's catch-up on late data."""
+    if ctx.by_hand:
+        engine.apply_by_hand(messages)
+        return []
     backlog = ctx.backlog
     out = engine.gateway_seen(
         ctx.site,

@@ -11,9 +11,14 @@
 * ``POST .../state`` ``{"state": "serving" | "standby" | "learning" | "away"}``: queued for
   the hall (a retained ``counter_state_set`` on ``lobbywatch/v1/{site}/downlink/counter/{counter}``
   through the hall's gateway, for the counter's terminal and the ticket system:
-  :meth:`server.downlink.DownlinkQueue.counter_state`), then applied to the hall state as a
-  ``counter_state`` report of source ``counter-display`` (like a counter terminal's; it does
-  not reach the time series). 503, and nothing changed, when the queue cannot take it.
+  :meth:`server.downlink.DownlinkQueue.counter_state`), then applied to this process's live
+  state as a ``counter_state`` report of source ``counter-display`` (like a counter
+  terminal's; it does not reach the time series) and handed to the message bus as a batch of
+  its own (``IngestContext.by_hand``): on the JetStream bus it is stored on the hall's
+  partition, in order with the hall's batches, and the worker holding the hall and every API
+  replica apply it to their hall state (docs/distributed.md, "Roles"); the single box's bus
+  has nothing more to apply. 503, and nothing changed, when the queue cannot take it; a bus
+  that cannot store it is logged (the hall has it: its terminal reports it back).
 
 Roles: a **counter** token of that counter, or a manager (of the hall) or admin. The page is
 ``/counter/{site}/{counter}`` (:mod:`server.api.routes.pages`). See docs/pages.md.
@@ -21,6 +26,7 @@ Roles: a **counter** token of that counter, or a manager (of the hall) or admin.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
@@ -41,11 +47,13 @@ from server.api.deps import CtxDep, get_stream_principal, require, token_check
 from server.api.errors import ERROR_RESPONSES, ErrorBody
 from server.api.localized import LocalizedOut
 from server.api.sse import snapshot_stream
+from server.bus import BusUnavailable, IngestContext
 from server.context import ServerContext
 from server.core.config import Role
 from server.core.security import Principal
 from server.downlink import DownlinkUnavailable
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["floor"])
 COUNTER_ROLES: tuple[Role, ...] = ("admin", "manager", "counter")
 #: The source of counter states set on the counter display (the hall state keeps the latest).
@@ -235,7 +243,14 @@ def set_state(site: str, counter: str, body: StateIn, principal: CounterDep, ctx
         raise HTTPException(503, f"the state could not be sent to the hall: {exc}") from None
     stamper = Stamper(site, PAGE_SOURCE, clock=ctx.clock, epoch=int(now.timestamp() * 1000))
     message = stamper.make(CounterState, counter=counter, state=body.state, since=now)
-    with ctx.pipeline.lock:  # in order with ingest's batches, as their listeners see them
+    by_hand = IngestContext(site, "", now, by_hand=True)
+    with ctx.pipeline.lock:  # in order with ingest's batches, on the bus and as their listeners see them
         ctx.live.hall.apply(message)
         ctx.live.notify(site)
+        try:
+            ctx.bus.store([message], by_hand)
+        except BusUnavailable as exc:  # the hall has it: the worker learns it from the terminal's report
+            log.warning("counter %s/%s: the state %s is not on the bus: %s", site, counter, body.state, exc)
+        else:
+            ctx.bus.publish([message], by_hand)
     return display(ctx, cfg, found)

@@ -69,6 +69,14 @@ class Replica:
         out: dict[str, Any] = resp.json()
         return out
 
+    def set_counter(self, site: str, counter: str, state: str) -> dict[str, Any]:
+        """A counter's state set on its page (as the hall's manager would: the admin token)."""
+        path = f"{self.base}/api/v1/sites/{site}/counters/{counter}/state"
+        resp = httpx.post(path, json={"state": state}, headers=ADMIN, timeout=30)
+        assert resp.status_code == 200, (resp.status_code, resp.text, self.tail())
+        view: dict[str, Any] = resp.json()
+        return view
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 

@@ -1,5 +1,6 @@
-"""The JetStream bus's pure parts: partitions, a batch as stream messages and back, the
-consumer's filter of recently delivered keys; and the bus setting's defaults and bounds."""
+"""The JetStream bus's pure parts: partitions, a batch as stream messages and back (a counter
+state set by hand too), the consumer's filter of recently delivered keys; and the bus
+setting's defaults and bounds."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from lobbywatch.clock import FixedClock
+from lobbywatch.protocol.enums import CounterStatus
 from lobbywatch.protocol.ingest import Backlog
-from lobbywatch.protocol.messages import DeviceEvent, Envelope
+from lobbywatch.protocol.messages import CounterState, DeviceEvent, Envelope
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import free_port
 from server.bus import BusUnavailable, IngestContext, InProcessBus, build_bus
@@ -56,6 +58,29 @@ def test_a_batch_round_trips_and_splits_past_the_payload_limit(clock: FixedClock
     (empty,) = batch_messages(cfg, [], ctx, 1 << 20)
     assert "Nats-Msg-Id" not in empty[2]  # "the gateway is alive": never deduplicated
     assert decode_batch(as_msg(*empty), recent) == ([], ctx)
+
+
+def test_a_counter_state_set_by_hand_is_a_batch_of_its_own_kept_by_its_id(clock: FixedClock) -> None:
+    """On its hall's subject, marked set by hand; two states set in one millisecond (one epoch
+    and seq: each is stamped by a stamper of its own) are two stream messages, each delivered
+    once."""
+    cfg = BusConfig(kind="jetstream", partitions=8)
+    ctx = IngestContext("hall-1", "", CTX_TIME, by_hand=True)
+
+    def state(status: CounterStatus) -> CounterState:
+        page = Stamper("hall-1", "counter-display", clock=clock, epoch=1)
+        return page.make(CounterState, counter="c1", state=status, since=clock.now())
+
+    away, back = state(CounterStatus.AWAY), state(CounterStatus.SERVING)
+    assert (away.epoch, away.seq) == (back.epoch, back.seq)
+    [(subject, payload, headers)] = batch_messages(cfg, [away], ctx, 1 << 20)
+    [(_s, payload_back, headers_back)] = batch_messages(cfg, [back], ctx, 1 << 20)
+    assert subject == f"lw.batch.{partition_of('hall-1', 8)}.hall-1"  # in order with the hall's batches
+    assert headers["Nats-Msg-Id"] != headers_back["Nats-Msg-Id"]  # JetStream keeps both
+    recent = RecentKeys()
+    assert decode_batch(as_msg(subject, payload, headers), recent) == ([away], ctx)
+    assert decode_batch(as_msg(subject, payload_back, headers_back), recent) == ([back], ctx)
+    assert decode_batch(as_msg(subject, payload, headers), recent) == ([], ctx)  # redelivered: dropped
 
 
 def test_recent_keys_drop_a_message_delivered_under_another_batch(clock: FixedClock) -> None:

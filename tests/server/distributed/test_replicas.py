@@ -2,7 +2,8 @@
 PostgreSQL database: A runs every role (ingest, api, writer, worker), B is an ingest and API
 replica only. Gateways post to either; both serve the same live state of every hall and the
 same alert list; an acknowledgement through one is seen through the other, in its API and in
-its alert stream, within 1 s; SQL holds each message once and the writer filled InfluxDB
+its alert stream, within 1 s; SQL holds each message once and the writer filled InfluxDB; a
+counter state set through B reaches A's worker and live state with no terminal's report
 (docs/distributed.md, "Roles")."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 from lobbywatch import series
 from lobbywatch.clock import SystemClock
 from lobbywatch.protocol.codec import to_dict
-from lobbywatch.protocol.messages import DeviceEvent
+from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.messages import DeviceEvent, ZoneState
 from lobbywatch.protocol.sequence import Stamper
 from lobbywatch.services import Influxd, NatsServer, Postgres, wait_until
 from tests.server.conftest import write_hall
@@ -155,6 +157,45 @@ def test_two_replicas_serve_one_state_and_an_ack_travels(
             f"ack via {by} answered in {ack_s:.3f} s; then seen via {seen_by} in the API after "
             f"{api_s:.3f} s, in its alert stream after {stream_s:.3f} s"
         )
+
+
+@pytest.mark.real
+def test_a_counter_state_set_through_a_replica_reaches_the_worker(
+    replicas: tuple[Replica, Replica, list[str]],
+) -> None:
+    """Counter c1 set away on its page through B (no engine) and never reported by its
+    terminal: A's live state shows it, and the worker in A has it in its hall state before the
+    entrance's next batch (the hall's partition keeps the order), so the arrivals surge that
+    batch raises names c1 away (the busy-hour playbook's staffing)."""
+    a, b, sites = replicas
+    site = sites[0]
+    assert b.set_counter(site, "c1", "away")["state"] == "away"
+    display = f"/api/v1/sites/{site}/counters/c1/display"
+    assert wait_until(lambda: a.get(display)["state"] == "away", 10, interval=0.05), a.get(display)
+    cam = Stamper(site, "cam-entrance", clock=SystemClock())
+    entrance = [
+        to_dict(
+            cam.make(
+                ZoneState,
+                zone="entrance",
+                kind=ZoneKind.ENTRANCE,
+                occupancy=1.0,
+                count=1,
+                entered_total=total,  # 40 arrivals after the first reading: a surge (30 in 10 min)
+                exited_total=0,
+            )
+        )
+        for total in (0, 40)
+    ]
+    assert a.post(site, entrance)["accepted"] == 2
+
+    def surge() -> dict[str, Any] | None:
+        return next((x for x in a.get("/api/v1/alerts") if x["kind"] == "peak_surge"), None)
+
+    assert wait_until(lambda: surge() is not None, 30, interval=0.05), (a.get("/api/v1/alerts"), a.tail())
+    raised = surge()
+    assert raised is not None
+    assert (raised["site"], raised["params"]["away_ids"]) == (site, ["c1"]), raised
 
 
 DERIVED_TABLES = ("seq_streams", "device_episodes", "device_faults", "zone_minutes", "site_minutes")

@@ -1,6 +1,7 @@
 """Units of the roles on the JetStream bus: what a writer writes of a stored batch, and what an
 API replica's live state makes of it (its messages, its gateway, the messages ingest rejected
-for their time), are what the single box derives at ingest."""
+for their time), are what the single box derives at ingest; a counter state set by hand goes
+onto a worker's and an API replica's hall states and nowhere else."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 from nats.aio.msg import Msg
 
 from lobbywatch.clock import FixedClock
-from lobbywatch.protocol.enums import ZoneKind
+from lobbywatch.protocol.enums import CounterStatus, ZoneKind
 from lobbywatch.protocol.ingest import Backlog, IngestBatch
-from lobbywatch.protocol.messages import DeviceEvent, Envelope, ZoneState
+from lobbywatch.protocol.messages import CounterState, DeviceEvent, Envelope, ZoneState
 from lobbywatch.protocol.sequence import Stamper
+from server.alerts.partitions import PartitionEngine
+from server.alerts.service import AlertService
+from server.alerts.store import MemoryAlertStore
 from server.bus import IngestContext
-from server.bus_jetstream import batch_messages
+from server.bus_jetstream import RecentKeys, batch_messages, decode_batch
 from server.bus_live import apply_batch
 from server.bus_writers import batch_lines
 from server.core.config import BusConfig
@@ -124,3 +128,45 @@ def test_a_worker_taking_a_partition_over_continues_the_streams_its_last_holder_
         assert (row.received, row.highest_seq, row.gaps) == (2, 1, 0)
     for c in (first, second):
         c.db.dispose()
+
+
+def test_a_counter_state_set_by_hand_goes_onto_the_hall_states_only(
+    clock: FixedClock, tmp_path: Path
+) -> None:
+    """A worker applies it to its derived state's hall state and its engine's (the rules read
+    it), an API replica to its live state; no gateway was heard, nothing is evaluated or
+    written to InfluxDB. On the single box the route applied it already: the engine, on the
+    server's hall state, has nothing to apply."""
+    from server.context import ServerContext
+    from server.core.config import ServerSettings
+    from server.roles import ServerRole
+
+    page = Stamper(SITE, "counter-display", clock=clock, epoch=1)
+    away = page.make(CounterState, counter="c1", state=CounterStatus.AWAY, since=clock.now())
+    ctx = IngestContext(SITE, "", clock.now(), by_hand=True)
+    [(subject, payload, headers)] = batch_messages(BusConfig(kind="jetstream"), [away], ctx, 1 << 20)
+    msg = Msg(_client=None, subject=subject, data=payload, headers=headers)  # type: ignore[arg-type]
+    messages, stored_ctx = decode_batch(msg, RecentKeys())
+
+    settings = ServerSettings(
+        sql_url=f"sqlite:///{tmp_path / 'lw.sqlite3'}",
+        bus=BusConfig(kind="jetstream"),
+        roles=[ServerRole.WORKER],
+    )
+    worker = ServerContext.build(settings, clock)
+    service = AlertService([], clock=clock, store=MemoryAlertStore(), engine_type=PartitionEngine)
+    worker._worker_batch(service)(messages, stored_ctx)
+    live = HallState(clock)
+    apply_batch(live, SiteRegistry(), messages, stored_ctx)
+    for hall in (worker.hall, service.engine.hall, live):
+        assert hall.counters(SITE) == {"c1": CounterStatus.AWAY}
+        assert hall.hall(SITE).last_batch is None  # no gateway was heard
+    assert service.engine.stats.messages == 0  # applied, not evaluated
+    assert batch_lines(msg, lambda site: 60.0) == []
+
+    shared = HallState(clock)
+    single = AlertService([], clock=clock, store=MemoryAlertStore(), hall=shared)
+    single.on_batch([away], ctx)
+    assert shared.counters(SITE) == {}  # the route's to apply (it did, before the bus)
+    assert single.engine.stats.messages == 0
+    worker.db.dispose()
