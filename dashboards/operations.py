@@ -157,7 +157,7 @@ def _cameras() -> list[Panel]:
             title="摄像头帧率 Cameras by fps",
             description="Frames each camera's daemon processes per second, slowest first.",
             kind="bargauge",
-            grid=GridPos(0, 17, 12, 9),
+            grid=GridPos(0, 17, 8, 9),
             targets=[
                 PromTarget(
                     f"sort(max by (site, camera) (lobbywatch_vision_fps{{{SITE}}}))",
@@ -171,10 +171,34 @@ def _cameras() -> list[Panel]:
             options=BARS,
         ),
         Panel(
+            title="每帧推理次数 Detector passes per frame",
+            description=(
+                "Detector passes (full frame, slices, the near model) per processed frame, the cost "
+                "of counting: about 11 on a wide, crowded scene, 2-4 on a close one "
+                '(docs/vision.md, "Counting").'
+            ),
+            kind="bargauge",
+            grid=GridPos(8, 17, 8, 9),
+            targets=[
+                PromTarget(
+                    "sort_desc(sum by (site, camera) "
+                    f"(rate(lobbywatch_vision_detector_passes_total{{{SITE}}}[$__rate_interval])) "
+                    "/ sum by (site, camera) (rate(lobbywatch_vision_frames_total"
+                    f'{{{SITE}, outcome="processed"}}[$__rate_interval])))',
+                    legend=camera,
+                    instant=True,
+                )
+            ],
+            decimals=1,
+            min=0,
+            thresholds=(Threshold(None, "green"), Threshold(16, "orange")),
+            options=BARS,
+        ),
+        Panel(
             title="视频流状态 Camera stream state",
             description="Whether each camera's stream delivers frames now.",
             kind="stat",
-            grid=GridPos(12, 17, 12, 9),
+            grid=GridPos(16, 17, 8, 9),
             targets=[
                 PromTarget(
                     f"min by (site, camera) (lobbywatch_vision_stream_up{{{SITE}}})",

@@ -20,6 +20,7 @@ WANTED = (
     "Gateways by age of oldest message",
     "Halls by data delay",
     "Cameras by fps",
+    "Detector passes per frame",
     "Camera stream state",
     "Notification failures by channel",
     "Alert latency (p95)",
