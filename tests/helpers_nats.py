@@ -15,25 +15,35 @@ from pathlib import Path
 
 import pytest
 
-from lobbywatch.services import NatsServer, free_port, wait_until
+from lobbywatch.services import NatsServer, ServiceStartError, free_port, wait_until
+
+START_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"  # a node's log when its port was taken before it bound it
 
 
 class NatsCluster:
     """Three JetStream nodes routed to each other on loopback; ``nodes[i].kill()`` to fail one."""
 
     def __init__(self, workdir: Path, size: int = 3) -> None:
-        cluster_ports = [free_port() for _ in range(size)]
-        self.nodes = [
+        self.workdir = workdir
+        self.size = size
+        self.nodes = self._nodes(workdir)
+
+    def _nodes(self, workdir: Path) -> list[NatsServer]:
+        """The nodes, each with its client, cluster and monitor port picked free now."""
+        cluster_ports = [free_port() for _ in range(self.size)]
+        nodes = [
             NatsServer(
                 workdir / f"n{i + 1}",
                 server_name=f"n{i + 1}",
                 cluster_port=cluster_ports[i],
                 routes=[p for j, p in enumerate(cluster_ports) if j != i],
             )
-            for i in range(size)
+            for i in range(self.size)
         ]
-        for node in self.nodes:
+        for node in nodes:
             node.port = free_port()
+        return nodes
 
     @property
     def urls(self) -> list[str]:
@@ -61,17 +71,30 @@ class NatsCluster:
         return True
 
     def start(self) -> NatsCluster:
-        """Start every node (each is up once JetStream is enabled), then wait for the quorum."""
-        try:
-            for node in self.nodes:
-                node.start()
-            if not wait_until(self.formed, 60):
-                tails = "\n".join(f"--- {n.server_name}\n{n.log_tail()}" for n in self.nodes)
-                raise RuntimeError(f"the NATS cluster did not form within 60 s:\n{tails}")
-        except BaseException:
-            self.close()
-            raise
-        return self
+        """Start every node (each is up once JetStream is enabled), then wait for the quorum.
+
+        The ports are picked before the first node starts, and the started nodes' own outgoing
+        connections (routes, monitors) take ephemeral ports from the same range: when one of
+        them took a later node's port ("address already in use"), the cluster starts again on
+        ports picked anew (up to ``START_ATTEMPTS`` times); any other failure is raised."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                for node in self.nodes:
+                    node.start()
+                if not wait_until(self.formed, 60):
+                    tails = "\n".join(f"--- {n.server_name}\n{n.log_tail()}" for n in self.nodes)
+                    raise RuntimeError(f"the NATS cluster did not form within 60 s:\n{tails}")
+                return self
+            except ServiceStartError:
+                clashed = any(PORT_TAKEN in n.log_tail() for n in self.nodes)
+                self.close()
+                if not clashed or attempt == START_ATTEMPTS:
+                    raise
+                self.nodes = self._nodes(self.workdir / f"attempt{attempt + 1}")
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")  # the last attempt returned or raised
 
     def close(self) -> None:
         for node in self.nodes:

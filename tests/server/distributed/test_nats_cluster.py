@@ -4,8 +4,11 @@ stream replicated on all three (R3) keeps every message when one node is killed.
 from __future__ import annotations
 
 import asyncio
+import socket
+from pathlib import Path
 
 import nats
+import pytest
 from nats.js.api import StreamConfig
 
 from lobbywatch.services import NatsServer
@@ -79,3 +82,21 @@ def test_replicated_stream_survives_a_killed_node(nats_cluster: NatsCluster) -> 
     survivors = [n.url for n in nats_cluster.nodes if n.running]
     asyncio.run(_publish(survivors, "R3", 50, 50))
     assert asyncio.run(_read_all(survivors, "R3")) == list(range(100))
+
+
+@pytest.mark.real
+def test_a_port_taken_before_its_node_binds_it_starts_the_cluster_on_new_ports(tmp_path: Path) -> None:
+    """The started nodes' own connections may take a later node's port (seen once in CI)."""
+    cluster = NatsCluster(tmp_path / "cluster")
+    taken = cluster.nodes[2].cluster_port
+    assert taken is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        cluster.start()
+        try:
+            assert taken not in {n.cluster_port for n in cluster.nodes}
+            assert all(n.running for n in cluster.nodes)
+            assert cluster.formed()
+        finally:
+            cluster.close()
