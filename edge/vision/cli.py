@@ -186,7 +186,7 @@ def register(groups: Groups) -> None:
         from edge.vision.detector import ModelMissingError, resolve_model_path
         from edge.vision.evaluate import EvalInputError
         from edge.vision.hall_file_edit import HallFileEditError, write_counting
-        from edge.vision.near_model import near_model_path
+        from edge.vision.near_model import load_near_model
 
         site = load_site_or_exit(config)
         try:
@@ -202,8 +202,7 @@ def register(groups: Groups) -> None:
         try:
             rows = read_snapshots(images, truth)
             path = resolve_model_path(cam.model)
-            near_path = near_model_path(cam.counting.near_model, path)
-            near = None if near_path is None else load_backend(resolve_model_path(near_path))
+            near = load_near_model(cam.counting.near_model, path)
             result = run_calibration(
                 images,
                 rows,
@@ -211,7 +210,7 @@ def register(groups: Groups) -> None:
                 load_backend(path),
                 roi=cam.roi,
                 max_passes=max_passes,
-                near_backend=near,
+                near_backend=None if near is None else near[1],
             )
         except (EvalInputError, ModelMissingError) as exc:
             raise fail(str(exc), f"输入有误：{exc}") from None

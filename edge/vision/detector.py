@@ -203,7 +203,7 @@ class PersonDetector:
         near_backend: DetectorBackend | None = None,
     ) -> None:
         from edge.vision.backends import load_backend
-        from edge.vision.near_model import near_model_path
+        from edge.vision.near_model import load_near_model
 
         self.settings = settings or CountingConfig()
         path = None
@@ -214,11 +214,8 @@ class PersonDetector:
         self.backend: DetectorBackend = backend
         # The near model's file (``counting.near_model``; None when injected or not run).
         self.near_model: Path | None = None
-        if near_backend is None:
-            self.near_model = near_model_path(self.settings.near_model, path)
-        if self.near_model is not None:
-            near_backend = load_backend(resolve_model_path(self.near_model), device=device)
-            log.info("detector: %s backend, near model %s", near_backend.name, self.near_model)
+        if near_backend is None and (near := load_near_model(self.settings.near_model, path, device=device)):
+            self.near_model, near_backend = near
         self.near_backend: DetectorBackend | None = near_backend
         self.scale = ScaleModel(self.settings.scale)
         self.region: tuple[int, int, int, int] | None = None

@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lobbywatch.config.counting import NEAR_MODEL_STEM
+
+if TYPE_CHECKING:
+    from edge.vision.backends import DetectorBackend
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +61,19 @@ def near_model_path(setting: Path | Literal["auto", "none"], camera_model: Path 
         )
         return None
     return near
+
+
+def load_near_model(
+    setting: Path | Literal["auto", "none"], camera_model: Path | None, *, device: str = "cpu"
+) -> tuple[Path, DetectorBackend] | None:
+    """The near model a camera runs (:func:`near_model_path`) and its backend, loaded; None when
+    it runs none. Raises as the camera's model does when a given path is missing or unusable."""
+    from edge.vision.backends import load_backend
+    from edge.vision.detector import resolve_model_path
+
+    path = near_model_path(setting, camera_model)
+    if path is None:
+        return None
+    backend = load_backend(resolve_model_path(path), device=device)
+    log.info("detector: %s backend, near model %s", backend.name, path)
+    return path, backend
